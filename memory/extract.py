@@ -1,0 +1,232 @@
+"""Open information extraction: named entities and (subject, relation, object) triples.
+
+Two extractors share one interface (`Extractor.extract(passages) -> list[Extraction]`):
+- `rule`: deterministic spans (capitalised names, dates, numbers, quoted titles) and triples
+  between consecutive spans of a sentence, the words between them being the relation;
+- `llm`: HippoRAG-style one-shot prompts on the hosted model (NER, then triples conditioned on the
+  entities), JSON parsed with `json.loads`, grounded in the passage, and merged with `rule` so every
+  passage stays linked to its entities even when the model extracts little (see `memory/openie.py`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Protocol
+
+Triple = tuple[str, str, str]
+
+
+def normalize(text: str) -> str:
+    """Entity key: lower case, non-alphanumerics to spaces, single spaces (HippoRAG's rule)."""
+    return " ".join(re.sub(r"[^a-z0-9]+", " ", text.lower()).split())
+
+
+def occurs_in(phrase: str, passage_norm: str) -> bool:
+    """True when the normalised phrase occurs in the normalised passage on word boundaries."""
+    key = normalize(phrase)
+    return bool(key) and f" {key} " in f" {passage_norm} "
+
+
+@dataclass
+class Extraction:
+    entities: list[str] = field(default_factory=list)
+    triples: list[Triple] = field(default_factory=list)
+
+    def to_json(self) -> dict:
+        return {"entities": self.entities, "triples": [list(t) for t in self.triples]}
+
+    @classmethod
+    def from_json(cls, data: dict) -> Extraction:
+        return cls(list(data["entities"]), [tuple(t) for t in data["triples"]])
+
+
+def ground(extraction: Extraction, passage: str) -> Extraction:
+    """Drop entities and triples whose arguments do not occur in the passage; dedupe."""
+    norm = normalize(passage)
+    entities = _dedupe(e.strip() for e in extraction.entities if isinstance(e, str) and occurs_in(e, norm))
+    triples: list[Triple] = []
+    seen = set()
+    for t in extraction.triples:
+        if len(t) != 3 or not all(isinstance(x, str) and x.strip() for x in t):
+            continue
+        s, r, o = (x.strip() for x in t)
+        key = (normalize(s), normalize(r), normalize(o))
+        if not key[1] or key in seen or not (occurs_in(s, norm) and occurs_in(o, norm)):
+            continue
+        seen.add(key)
+        triples.append((s, r, o))
+    return Extraction(entities, triples)
+
+
+class Extractor(Protocol):
+    name: str
+
+    def extract(self, passages: list[str]) -> list[Extraction]: ...
+
+
+# ---- deterministic extractor ----------------------------------------------------------------
+
+_MONTHS = "January|February|March|April|May|June|July|August|September|October|November|December"
+_DATE = rf"\b(?:\d{{1,2}} (?:{_MONTHS})(?:,? \d{{3,4}})?|(?:{_MONTHS}) \d{{1,2}},? \d{{3,4}}|(?:{_MONTHS}) \d{{3,4}})\b"
+_QUOTED = r"\"([^\"\n]{2,80})\"|“([^”\n]{2,80})”|``([^`'\n]{2,80})''"
+_NUMBER = r"\b\d[\d,]*(?:\.\d+)?\b"
+_WORD = r"[A-Z][\w'’\-]*(?:\.[A-Z][\w'’\-]*)*\.?"
+_CONNECT = r"(?:of|the|de|du|da|di|del|der|von|van|la|le|y|on|upon)"
+_NAME = rf"\b{_WORD}(?:\s+(?:{_CONNECT}\s+)*{_WORD})*"
+_PRONOUNS = {"he", "she", "it", "they", "his", "her", "its", "their"}
+_STOP = {
+    "a", "an", "the", "he", "she", "it", "they", "we", "i", "you", "his", "her", "its", "their", "our",
+    "in", "on", "at", "by", "for", "from", "to", "of", "with", "after", "before", "during", "since",
+    "and", "but", "or", "as", "if", "when", "while", "this", "that", "these", "those", "there", "then",
+    "however", "although", "because", "also", "both", "each", "some", "many", "most", "all", "one",
+    "who", "what", "where", "which", "why", "how", "is", "was", "are", "were", "be", "mr", "mrs", "ms", "dr",
+}
+
+
+@dataclass
+class _Span:
+    start: int
+    end: int
+    text: str
+
+
+def _spans(sentence: str) -> list[_Span]:
+    taken: list[_Span] = []
+
+    def free(a: int, b: int) -> bool:
+        return all(b <= s.start or a >= s.end for s in taken)
+
+    for m in re.finditer(_QUOTED, sentence):
+        text = next(g for g in m.groups() if g)
+        taken.append(_Span(m.start(), m.end(), text.strip()))
+    for pattern in (_DATE, _NAME, _NUMBER):
+        for m in re.finditer(pattern, sentence):
+            text = m.group(0).rstrip(".") if pattern == _NAME else m.group(0)
+            words = text.split()
+            while words and words[0].lower() in _STOP:  # "The Blue Mill" -> "Blue Mill" everywhere
+                words.pop(0)
+            while words and words[-1].lower() in _STOP:
+                words.pop()
+            if not words:
+                continue
+            text = " ".join(words)
+            start = m.start() + m.group(0).find(words[0])
+            if free(start, start + len(text)):
+                taken.append(_Span(start, start + len(text), text))
+    return sorted(taken, key=lambda s: s.start)
+
+
+def _relation(between: str) -> str:
+    words = re.findall(r"[\w'’\-]+", between)
+    while words and words[-1].lower() in ("the", "a", "an"):
+        words.pop()
+    return " ".join(words) if 0 < len(words) <= 10 else ""
+
+
+class RuleExtractor:
+    """Deterministic OpenIE-lite: spans, and triples between consecutive spans of a sentence."""
+
+    name = "rule"
+
+    def extract(self, passages: list[str]) -> list[Extraction]:
+        return [self._one(p) for p in passages]
+
+    def _one(self, passage: str) -> Extraction:
+        entities: list[str] = []
+        triples: list[Triple] = []
+        subject: str | None = None
+        for sentence in re.split(r"(?<=[.!?;])\s+|\n+", passage):
+            spans = _spans(sentence)
+            entities += [s.text for s in spans]
+            if not spans:
+                continue
+            first_word = (re.match(r"\W*(\w+)", sentence) or [None, ""])[1].lower()
+            if subject and first_word in _PRONOUNS and spans[0].start > 0:
+                rel = _relation(sentence[len(first_word) + sentence.lower().find(first_word) : spans[0].start])
+                if rel:
+                    triples.append((subject, rel, spans[0].text))
+            for a, b in zip(spans, spans[1:]):
+                rel = _relation(sentence[a.end : b.start])
+                if rel:
+                    triples.append((a.text, rel, b.text))
+            subject = spans[0].text if first_word not in _PRONOUNS else subject
+        return ground(Extraction(entities, triples), passage)
+
+
+# ---- cache and registry -----------------------------------------------------------------------
+
+class ExtractionCache:
+    """Extraction results keyed by sha256(extractor id + passage), appended to one JSONL file."""
+
+    def __init__(self, path: Path | None) -> None:
+        self.path = path
+        self._data: dict[str, Extraction] = {}
+        self._lock = threading.Lock()
+        if path is not None and path.exists():
+            for line in path.read_text(encoding="utf-8").splitlines():
+                try:
+                    row = json.loads(line)
+                    self._data[row["key"]] = Extraction.from_json(row["value"])
+                except (ValueError, KeyError, TypeError):
+                    continue  # a torn last line after a crash: that passage is simply re-extracted
+
+    @staticmethod
+    def key(extractor_id: str, passage: str) -> str:
+        return hashlib.sha256(f"{extractor_id}\x00{passage}".encode()).hexdigest()
+
+    def get(self, key: str) -> Extraction | None:
+        return self._data.get(key)
+
+    def put(self, items: dict[str, Extraction]) -> None:
+        with self._lock:
+            self._data.update(items)
+            if self.path is not None and items:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                with self.path.open("a", encoding="utf-8") as f:
+                    for k, v in items.items():
+                        f.write(json.dumps({"key": k, "value": v.to_json()}) + "\n")
+
+
+class CachedExtractor:
+    """Wraps an extractor with an ExtractionCache; only uncached passages reach the extractor."""
+
+    def __init__(self, inner: Extractor, cache: ExtractionCache, extractor_id: str | None = None) -> None:
+        self.inner = inner
+        self.cache = cache
+        self.name = inner.name
+        self.extractor_id = extractor_id or inner.name
+
+    def extract(self, passages: list[str]) -> list[Extraction]:
+        keys = [ExtractionCache.key(self.extractor_id, p) for p in passages]
+        missing = {k: p for k, p in zip(keys, passages) if self.cache.get(k) is None}
+        if missing:
+            fresh = self.inner.extract(list(missing.values()))
+            self.cache.put(dict(zip(missing.keys(), fresh)))
+        return [self.cache.get(k) for k in keys]
+
+
+EXTRACTORS: dict[str, Callable[..., Extractor]] = {"rule": RuleExtractor}
+
+
+def build_extractor(name: str, **kwargs) -> Extractor:
+    """Build a registered extractor by name ("rule", "llm")."""
+    if name == "llm" and "llm" not in EXTRACTORS:
+        from memory import openie  # noqa: F401  (registers "llm")
+    if name not in EXTRACTORS:
+        raise ValueError(f"unknown extractor {name!r}; choose one of {sorted(EXTRACTORS)}")
+    return EXTRACTORS[name](**kwargs)
+
+
+def _dedupe(items) -> list[str]:
+    seen, out = set(), []
+    for item in items:
+        key = normalize(item)
+        if key and key not in seen:
+            seen.add(key)
+            out.append(item)
+    return out
