@@ -1,0 +1,38 @@
+"""The ``palimpsest`` command: each module in ``COMMAND_MODULES`` registers its subcommands."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from ..client import ServerError
+
+COMMAND_MODULES: list[str] = [
+    "serving.cli.core",
+]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="palimpsest", description="Keep a local language model up to date: memory, edits, skills."
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args) or 0
+    except ServerError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

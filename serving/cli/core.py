@@ -1,0 +1,117 @@
+"""serve, prepare, chat, state, history, revert."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+
+from ..client import Client
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from ..app import create_app
+    from ..settings import Settings
+
+    overrides = {k: v for k, v in (("host", args.host), ("port", args.port)) if v is not None}
+    settings = Settings(**overrides)
+    uvicorn.run(create_app(settings), host=settings.host, port=settings.port)
+    return 0
+
+
+def _prepare(args: argparse.Namespace) -> int:
+    from ..model_loader import prepare_model
+    from ..settings import Settings
+
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    print(prepare_model(Settings()))
+    return 0
+
+
+def _chat(args: argparse.Namespace) -> int:
+    client = Client()
+    messages: list[dict[str, str]] = []
+    if args.system:
+        messages.append({"role": "system", "content": args.system})
+    print(f"chatting with {client.base_url} (empty line or Ctrl-D to quit)")
+    while True:
+        try:
+            line = input("you> ").strip()
+        except EOFError:
+            print()
+            return 0
+        if not line:
+            return 0
+        messages.append({"role": "user", "content": line})
+        body = {"messages": messages, "temperature": args.temperature, "max_tokens": args.max_tokens}
+        if args.no_memory:
+            body["memory"] = False
+        print("model> ", end="", flush=True)
+        answer, citations = [], []
+        for chunk in client.stream("/v1/chat/completions", body):
+            citations = chunk.get("palimpsest", {}).get("citations", citations)
+            for choice in chunk.get("choices", []):
+                text = choice.get("delta", {}).get("content") or ""
+                answer.append(text)
+                print(text, end="", flush=True)
+        print()
+        for c in citations:
+            print(f"  [source {c['id']} score {c['score']:.3f}]")
+        messages.append({"role": "assistant", "content": "".join(answer)})
+
+
+def _state(args: argparse.Namespace) -> int:
+    print(json.dumps(Client().get("/v1/state"), indent=2))
+    return 0
+
+
+def _history(args: argparse.Namespace) -> int:
+    params = {k: v for k, v in (("kind", args.kind), ("status", args.status), ("limit", args.limit)) if v}
+    entries = Client().get("/v1/history", params=params)["data"]
+    if args.json:
+        print(json.dumps(entries, indent=2))
+        return 0
+    for e in entries:
+        print(f"{e['id']:<22} {e['kind']:<7} {e['status']:<9} {e['created_at']}  {e['summary']}")
+    if not entries:
+        print("(no entries)")
+    return 0
+
+
+def _revert(args: argparse.Namespace) -> int:
+    entry = Client().post(f"/v1/history/{args.id}/revert")
+    print(f"reverted {entry['id']}: {entry['summary']}")
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("serve", help="run the HTTP server on the configured model")
+    p.add_argument("--host")
+    p.add_argument("--port", type=int)
+    p.set_defaults(func=_serve)
+
+    p = sub.add_parser("prepare", help="convert the configured model once and print where it is cached")
+    p.set_defaults(func=_prepare)
+
+    p = sub.add_parser("chat", help="chat with the running server in the terminal")
+    p.add_argument("--system", help="a system prompt")
+    p.add_argument("--temperature", type=float, default=0.3)
+    p.add_argument("--max-tokens", type=int, default=256)
+    p.add_argument("--no-memory", action="store_true", help="do not ground answers in the graph memory")
+    p.set_defaults(func=_chat)
+
+    p = sub.add_parser("state", help="fingerprint of the weights and the applied entries")
+    p.set_defaults(func=_state)
+
+    p = sub.add_parser("history", help="list the history, newest first")
+    p.add_argument("--kind", choices=["memory", "edit", "skill"])
+    p.add_argument("--status", choices=["applied", "reverted"])
+    p.add_argument("--limit", type=int)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=_history)
+
+    p = sub.add_parser("revert", help="revert one history entry (any, not only the last)")
+    p.add_argument("id")
+    p.set_defaults(func=_revert)

@@ -1,0 +1,61 @@
+"""A small HTTP client for the CLI: the running server is the one writer of the history."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+
+from .settings import Settings
+
+
+class ServerError(RuntimeError):
+    """The server answered with an error, or could not be reached."""
+
+
+class Client:
+    """``PALIMPSEST_URL`` (default ``http://PALIMPSEST_HOST:PALIMPSEST_PORT``) and ``PALIMPSEST_API_KEY``."""
+
+    def __init__(self, base_url: str | None = None, api_key: str | None = None, timeout: float = 600.0) -> None:
+        settings = Settings()
+        self.base_url = base_url or os.environ.get("PALIMPSEST_URL") or f"http://{settings.host}:{settings.port}"
+        key = api_key if api_key is not None else settings.api_key
+        headers = {"Authorization": f"Bearer {key}"} if key else {}
+        self._http = httpx.Client(base_url=self.base_url, headers=headers, timeout=timeout)
+
+    def _check(self, response: httpx.Response) -> Any:
+        if response.is_error:
+            try:
+                message = response.json()["error"]["message"]
+            except (ValueError, KeyError, TypeError):
+                message = response.text
+            raise ServerError(f"{response.status_code}: {message}")
+        return response.json()
+
+    def _send(self, method: str, path: str, **kwargs: Any) -> Any:
+        try:
+            return self._check(self._http.request(method, path, **kwargs))
+        except httpx.TransportError as exc:
+            raise ServerError(f"cannot reach the server at {self.base_url} ({exc}); is `palimpsest serve` running?") from exc
+
+    def get(self, path: str, params: dict[str, Any] | None = None) -> Any:
+        return self._send("GET", path, params=params)
+
+    def post(self, path: str, json: dict[str, Any] | None = None) -> Any:
+        return self._send("POST", path, json=json or {})
+
+    def stream(self, path: str, json_body: dict[str, Any]) -> Iterator[dict[str, Any]]:
+        """Server-sent events of a streaming completion, decoded."""
+        try:
+            with self._http.stream("POST", path, json={**json_body, "stream": True}) as response:
+                if response.is_error:
+                    response.read()
+                    self._check(response)
+                for line in response.iter_lines():
+                    if line.startswith("data: ") and line != "data: [DONE]":
+                        yield json.loads(line[len("data: "):])
+        except httpx.TransportError as exc:
+            raise ServerError(f"cannot reach the server at {self.base_url} ({exc})") from exc

@@ -1,0 +1,24 @@
+"""FastAPI dependencies: the engine and the optional API key."""
+
+from __future__ import annotations
+
+import hmac
+
+from fastapi import Request
+
+from .engine import Engine
+from .errors import ApiError
+
+
+def get_engine(request: Request) -> Engine:
+    return request.app.state.engine
+
+
+def require_api_key(request: Request) -> None:
+    """When ``PALIMPSEST_API_KEY`` is set, ``/v1/*`` needs ``Authorization: Bearer <key>``."""
+    key = request.app.state.settings.api_key
+    if not key or not request.url.path.startswith("/v1/"):
+        return
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip(), key):
+        raise ApiError(401, "missing or wrong API key: send 'Authorization: Bearer <key>'", "authentication_error")

