@@ -1,0 +1,92 @@
+"""A process killed (SIGKILL) in the middle of a change loses nothing and leaves no half-change."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from serving.engine import Engine
+from serving.settings import Settings
+from tests.serving.helpers import synthetic_delta
+
+NAMES = ["model.layers.1.mlp.down_proj.weight", "model.layers.2.mlp.up_proj.weight"]
+
+CHILD = textwrap.dedent("""
+    import sys, time
+    import serving.engine, serving.history, serving.model_host
+    from serving.engine import Engine
+    from serving.settings import Settings
+    from tests.serving.helpers import synthetic_delta
+
+    point, model_dir, home = sys.argv[1], sys.argv[2], sys.argv[3]
+
+    def park():
+        print("READY", flush=True)
+        time.sleep(600)
+
+    if point == "delta-written":          # delta file on disk, row not committed
+        real_save = serving.history.save_file
+        def save_then_park(*a, **k):
+            real_save(*a, **k)
+            park()
+        serving.history.save_file = save_then_park
+    elif point == "committed":            # row committed, live weights untouched
+        serving.model_host.ModelHost.set_parameters = lambda self, values: park()
+    elif point == "half-applied":         # one of two parameters written
+        real_set = serving.model_host.ModelHost.set_parameters
+        def half(self, values):
+            first = dict(list(values.items())[:1])
+            real_set(self, first)
+            park()
+        serving.model_host.ModelHost.set_parameters = half
+
+    engine = Engine.load(Settings(model=model_dir, home=home))
+    engine.apply_delta("edit", "crash test", {}, synthetic_delta(engine.host.model, {names}, seed=7))
+""").replace("{names}", json.dumps(NAMES))
+
+
+def _run_and_kill(point: str, model_dir: Path, home: Path) -> None:
+    proc = subprocess.Popen(
+        [sys.executable, "-c", CHILD, point, str(model_dir), str(home)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        cwd=Path(__file__).resolve().parents[2], env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])},
+    )
+    line = proc.stdout.readline()
+    if line.strip() != "READY":
+        proc.kill()
+        raise AssertionError(f"child did not reach {point}: {line!r} {proc.stderr.read()[-2000:]}")
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=30)
+
+
+def _expected_fingerprints(model_dir: Path, tmp: Path) -> tuple[str, str]:
+    engine = Engine.load(Settings(model=str(model_dir), home=tmp / "reference"))
+    base = engine.host.fingerprint()
+    engine.apply_delta("edit", "reference", {}, synthetic_delta(engine.host.model, NAMES, seed=7))
+    return base, engine.host.fingerprint()
+
+
+@pytest.mark.parametrize(
+    ("point", "survives"), [("delta-written", False), ("committed", True), ("half-applied", True)]
+)
+def test_kill_during_a_change(point, survives, tiny_model_dir, tmp_path):
+    base_fp, applied_fp = _expected_fingerprints(tiny_model_dir, tmp_path)
+    home = tmp_path / "home"
+    _run_and_kill(point, tiny_model_dir, home)
+
+    engine = Engine.load(Settings(model=str(tiny_model_dir), home=home))
+    entries = engine.history.list()
+    if survives:
+        assert [e.status for e in entries] == ["applied"]
+        assert engine.host.fingerprint() == applied_fp
+    else:
+        assert entries == []
+        assert engine.host.fingerprint() == base_fp
+        assert list((home / "deltas").iterdir()) == []
