@@ -1,0 +1,21 @@
+"""Skills: LoRA adapters trained with replay or self-synthesized rehearsal, returned as weight deltas."""
+
+from .config import SkillConfig, SkillConfigError
+from .data import Example, Skill, SkillDataError
+from .replay import RehearsalStore, ReplaySet, SkillRecord, total_replay_percentage
+from .train import TrainResult, lora_delta, train_skill
+
+__all__ = [
+    "Example",
+    "RehearsalStore",
+    "ReplaySet",
+    "Skill",
+    "SkillConfig",
+    "SkillConfigError",
+    "SkillDataError",
+    "SkillRecord",
+    "TrainResult",
+    "lora_delta",
+    "total_replay_percentage",
+    "train_skill",
+]
