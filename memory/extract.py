@@ -48,15 +48,20 @@ class Extraction:
 def ground(extraction: Extraction, passage: str) -> Extraction:
     """Drop entities and triples whose arguments do not occur in the passage; dedupe."""
     norm = normalize(passage)
-    entities = _dedupe(e.strip() for e in extraction.entities if isinstance(e, str) and occurs_in(e, norm))
+    return sanitize(extraction, lambda phrase: occurs_in(phrase, norm))
+
+
+def sanitize(extraction: Extraction, keep: Callable[[str], bool] = lambda phrase: True) -> Extraction:
+    """Drop malformed or duplicate entities and triples, and those with an argument not `keep`."""
+    entities = _dedupe(e.strip() for e in extraction.entities if isinstance(e, str) and keep(e))
     triples: list[Triple] = []
     seen = set()
     for t in extraction.triples:
-        if len(t) != 3 or not all(isinstance(x, str) and x.strip() for x in t):
+        if not isinstance(t, (list, tuple)) or len(t) != 3 or not all(isinstance(x, str) and x.strip() for x in t):
             continue
         s, r, o = (x.strip() for x in t)
         key = (normalize(s), normalize(r), normalize(o))
-        if not key[1] or key in seen or not (occurs_in(s, norm) and occurs_in(o, norm)):
+        if not all(key) or key in seen or not (keep(s) and keep(o)):
             continue
         seen.add(key)
         triples.append((s, r, o))

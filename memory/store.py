@@ -14,7 +14,7 @@ from typing import Callable
 import numpy as np
 
 from memory.embed import Embedder
-from memory.extract import Extraction, Extractor, ground, normalize
+from memory.extract import Extraction, Extractor, ground, normalize, sanitize
 from memory.graph import MemoryGraph, entity_node, passage_node
 from memory.index import VectorIndex
 from memory.journal import IngestJournal, check_ingest_id
@@ -24,7 +24,11 @@ Progress = Callable[[float, str], None]
 
 
 class MemoryInputError(ValueError):
-    """The caller's input cannot be ingested (empty, too large, conflicting ids)."""
+    """The caller's input cannot be ingested (empty, conflicting ids, ...)."""
+
+
+class DocumentTooLargeError(MemoryInputError):
+    """A document exceeds `MemoryConfig.max_document_chars`."""
 
 
 @dataclass
@@ -135,7 +139,7 @@ class GraphMemory:
             if not isinstance(doc.text, str) or not doc.text.strip():
                 raise MemoryInputError("every document needs non-empty text")
             if len(doc.text) > self.config.max_document_chars:
-                raise MemoryInputError(
+                raise DocumentTooLargeError(
                     f"document of {len(doc.text)} characters exceeds the limit of "
                     f"{self.config.max_document_chars}; split it into several documents"
                 )
@@ -160,8 +164,13 @@ class GraphMemory:
         extractions: list[Extraction] | None = None,
         ingest_id: str | None = None,
         progress: Progress | None = None,
+        grounded: bool = True,
     ) -> IngestResult:
-        """Ingest passages as one unit (one ingest id); extraction runs unless given."""
+        """Ingest passages as one unit (one ingest id); extraction runs unless given.
+
+        `grounded=False` keeps given triples whose arguments are paraphrased rather than quoted
+        (trusted external OpenIE, e.g. HippoRAG's own files); malformed triples are still dropped.
+        """
         start = time.perf_counter()
         if not passages:
             raise MemoryInputError("nothing to ingest")
@@ -172,7 +181,7 @@ class GraphMemory:
             extractions = self._extract([p.text for p in passages], progress)
         elif len(extractions) != len(passages):
             raise MemoryInputError("need one extraction per passage")
-        extractions = [ground(e, p.text) for e, p in zip(extractions, passages)]
+        extractions = [ground(e, p.text) if grounded else sanitize(e) for e, p in zip(extractions, passages)]
         with self._lock:
             for p in passages:
                 known = self.passage_data.get(p.id)

@@ -10,6 +10,7 @@ from ..client import ServerError
 
 COMMAND_MODULES: list[str] = [
     "serving.cli.core",
+    "serving.cli.memory",
 ]
 
 

@@ -1,0 +1,165 @@
+"""OpenIE with the hosted causal LM: named entities, then triples conditioned on them.
+
+One-shot chat prompts in the manner of HippoRAG 2 (`prompts/templates/ner.py`,
+`triple_extraction.py`), greedy decoding, JSON answers parsed with `json.loads` (never `eval`).
+The result is merged with the deterministic `rule` extraction and grounded in the passage by the
+store, so a small model's invented entities never reach the graph.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import re
+from dataclasses import dataclass
+from typing import Any, Callable, ContextManager
+
+from memory.extract import EXTRACTORS, Extraction, RuleExtractor, ground
+
+_NER_SYSTEM = (
+    "You extract named entities (people, places, organisations, works, dates, numbers) from a paragraph. "
+    'Answer with JSON only, in the form {"named_entities": ["...", "..."]}.'
+)
+_NER_EXAMPLE = (
+    "Paragraph:\nThe Kestrel Line is a narrow-gauge railway in Norland. It opened in 1911 and was built by "
+    "the engineer Mara Quent to carry slate from Tollbury to the port of Westhaven."
+)
+_NER_ANSWER = '{"named_entities": ["Kestrel Line", "Norland", "1911", "Mara Quent", "Tollbury", "Westhaven"]}'
+
+_TRIPLE_SYSTEM = (
+    "You turn a paragraph into a knowledge graph: a list of [subject, relation, object] triples. "
+    "Each triple should contain at least one, and preferably two, of the given named entities. "
+    "Replace pronouns with the names they refer to. "
+    'Answer with JSON only, in the form {"triples": [["subject", "relation", "object"], ...]}.'
+)
+_TRIPLE_ANSWER = json.dumps(
+    {
+        "triples": [
+            ["Kestrel Line", "is", "narrow-gauge railway"],
+            ["Kestrel Line", "located in", "Norland"],
+            ["Kestrel Line", "opened in", "1911"],
+            ["Kestrel Line", "built by", "Mara Quent"],
+            ["Mara Quent", "is", "engineer"],
+            ["Kestrel Line", "carries slate from", "Tollbury"],
+            ["Kestrel Line", "carries slate to", "Westhaven"],
+        ]
+    }
+)
+
+
+@dataclass
+class LLMExtractorConfig:
+    max_new_tokens_ner: int = 96
+    """Token budget of the entity answer."""
+    max_new_tokens_triples: int = 256
+    """Token budget of the triple answer."""
+    batch_size: int = 8
+    """Passages decoded together (left padding)."""
+    merge_rule: bool = True
+    """Add the deterministic extraction so every passage keeps its entities."""
+
+    def __post_init__(self) -> None:
+        if min(self.max_new_tokens_ner, self.max_new_tokens_triples, self.batch_size) < 1:
+            raise ValueError("token budgets and batch_size must be >= 1")
+
+
+def parse_json_answer(text: str, field: str) -> list:
+    """The list under `field` in the first JSON object of a model answer; [] if there is none."""
+    for match in re.finditer(r"\{", text):
+        try:
+            obj, _ = json.JSONDecoder().raw_decode(text[match.start():])
+        except ValueError:
+            continue
+        if isinstance(obj, dict) and isinstance(obj.get(field), list):
+            return obj[field]
+    # a truncated answer: salvage complete inner lists / strings after the field name
+    tail = text.split(f'"{field}"', 1)[-1]
+    if field == "triples":
+        items = re.findall(r"\[\s*(\"[^\"\]]*\"\s*(?:,\s*\"[^\"\]]*\"\s*)*)\]", tail)
+        return [json.loads(f"[{item}]") for item in items]
+    return re.findall(r"\"([^\"\n]{1,100})\"", tail.split("]", 1)[0])
+
+
+class LLMExtractor:
+    """OpenIE with a transformers causal LM; `guard()` is held around each generate call."""
+
+    name = "llm"
+
+    def __init__(
+        self,
+        model: Any,
+        tokenizer: Any,
+        config: LLMExtractorConfig | None = None,
+        guard: Callable[[], ContextManager] | None = None,
+    ) -> None:
+        self.model = model
+        self.tokenizer = tokenizer
+        self.config = config or LLMExtractorConfig()
+        self.guard = guard or contextlib.nullcontext
+        self.rule = RuleExtractor()
+
+    def extract(self, passages: list[str]) -> list[Extraction]:
+        out: list[Extraction] = []
+        step = self.config.batch_size
+        for i in range(0, len(passages), step):
+            out += self._batch(passages[i : i + step])
+        return out
+
+    def _batch(self, passages: list[str]) -> list[Extraction]:
+        ner_prompts = [
+            [
+                {"role": "system", "content": _NER_SYSTEM},
+                {"role": "user", "content": _NER_EXAMPLE},
+                {"role": "assistant", "content": _NER_ANSWER},
+                {"role": "user", "content": f"Paragraph:\n{p}"},
+            ]
+            for p in passages
+        ]
+        ner_answers = self._generate(ner_prompts, self.config.max_new_tokens_ner)
+        entity_lists = [
+            ground(Extraction([e for e in parse_json_answer(a, "named_entities") if isinstance(e, str)]), p).entities
+            for a, p in zip(ner_answers, passages)
+        ]
+        triple_prompts = [
+            [
+                {"role": "system", "content": _TRIPLE_SYSTEM},
+                {"role": "user", "content": f"{_NER_EXAMPLE}\n{_NER_ANSWER}"},
+                {"role": "assistant", "content": _TRIPLE_ANSWER},
+                {"role": "user", "content": f"Paragraph:\n{p}\n{json.dumps({'named_entities': ents})}"},
+            ]
+            for p, ents in zip(passages, entity_lists)
+        ]
+        triple_answers = self._generate(triple_prompts, self.config.max_new_tokens_triples)
+        out = []
+        for p, ents, answer in zip(passages, entity_lists, triple_answers):
+            triples = [tuple(t) for t in parse_json_answer(answer, "triples") if isinstance(t, list)]
+            ex = Extraction(ents, triples)
+            if self.config.merge_rule:
+                rule = self.rule.extract([p])[0]
+                ex = Extraction(ex.entities + rule.entities, ex.triples + rule.triples)
+            out.append(ground(ex, p))
+        return out
+
+    def _generate(self, conversations: list[list[dict]], max_new_tokens: int) -> list[str]:
+        import torch
+
+        tok = self.tokenizer
+        texts = [tok.apply_chat_template(c, tokenize=False, add_generation_prompt=True) for c in conversations]
+        side, tok.padding_side = tok.padding_side, "left"
+        try:
+            if tok.pad_token is None:
+                tok.pad_token = tok.eos_token
+            enc = tok(texts, return_tensors="pt", padding=True)
+        finally:
+            tok.padding_side = side
+        with self.guard(), torch.no_grad():
+            device = next(self.model.parameters()).device
+            enc = {k: v.to(device) for k, v in enc.items()}
+            out = self.model.generate(
+                **enc, max_new_tokens=max_new_tokens, do_sample=False, pad_token_id=tok.pad_token_id
+            )
+        new = out[:, enc["input_ids"].shape[1]:]
+        return tok.batch_decode(new, skip_special_tokens=True)
+
+
+EXTRACTORS["llm"] = LLMExtractor
