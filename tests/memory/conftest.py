@@ -1,0 +1,38 @@
+import os
+
+import pytest
+
+from memory.extract import RuleExtractor
+from memory.store import Document, GraphMemory
+
+from memory_world import EXTRA, PASSAGES
+
+
+@pytest.fixture(scope="session")
+def embedder():
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    from memory.embed import SentenceTransformerEmbedder
+
+    return SentenceTransformerEmbedder()
+
+
+@pytest.fixture
+def make_memory(embedder):
+    def make(root=None) -> GraphMemory:
+        return GraphMemory(root, embedder, RuleExtractor())
+
+    return make
+
+
+def docs(passages: dict[str, str]) -> list[Document]:
+    return [Document(text, id=key) for key, text in passages.items()]
+
+
+@pytest.fixture
+def world(make_memory):
+    mem = make_memory()
+    mem.ingest_documents(docs(PASSAGES), ingest_id="world")
+    return mem
+
+
+__all__ = ["EXTRA", "PASSAGES", "docs"]

@@ -1,0 +1,55 @@
+"""Extraction: deterministic spans and triples, grounding, safe JSON parsing, the cache."""
+
+from memory.extract import CachedExtractor, Extraction, ExtractionCache, RuleExtractor, ground, normalize
+from memory.openie import parse_json_answer
+
+
+def test_rule_extractor_spans_and_triples():
+    text = 'Alice Vantor was born in Quillby on 12 March 1891. She painted "Harbour at Dusk" for 300 guilders.'
+    ex = RuleExtractor().extract([text])[0]
+    assert {"Alice Vantor", "Quillby", "12 March 1891", "Harbour at Dusk", "300"} <= set(ex.entities)
+    assert ("Alice Vantor", "was born in", "Quillby") in ex.triples
+    assert ("Alice Vantor", "painted", "Harbour at Dusk") in ex.triples  # pronoun resolved to the subject
+
+
+def test_grounding_drops_what_is_not_in_the_passage():
+    passage = "Bruno Kessa won the Tour of Estel."
+    ex = Extraction(["Bruno Kessa", "Paris", "tour of estel"], [("Bruno Kessa", "won", "Tour of Estel"), ("Bruno Kessa", "born in", "Paris"), ("Kessa", "is", "")])
+    grounded = ground(ex, passage)
+    assert grounded.entities == ["Bruno Kessa", "tour of estel"]
+    assert grounded.triples == [("Bruno Kessa", "won", "Tour of Estel")]
+    assert ground(Extraction(["Kess"]), passage).entities == []  # word boundaries, not substrings
+
+
+def test_normalize():
+    assert normalize("  The Blue-Mill (1931)! ") == "the blue mill 1931"
+
+
+def test_parse_json_answer_is_safe_and_tolerant():
+    assert parse_json_answer('Sure! {"named_entities": ["A", "B"]} done', "named_entities") == ["A", "B"]
+    truncated = '{"triples": [["A", "met", "B"], ["B", "visited", "C"], ["C", "li'
+    assert parse_json_answer(truncated, "triples") == [["A", "met", "B"], ["B", "visited", "C"]]
+    assert parse_json_answer("__import__('os').system('echo pwned')", "triples") == []
+    assert parse_json_answer('{"triples": "not a list"}', "triples") == []
+
+
+class CountingExtractor:
+    name = "counting"
+
+    def __init__(self):
+        self.seen = []
+
+    def extract(self, passages):
+        self.seen += passages
+        return RuleExtractor().extract(passages)
+
+
+def test_cache_extracts_each_passage_once_and_persists(tmp_path):
+    inner = CountingExtractor()
+    cached = CachedExtractor(inner, ExtractionCache(tmp_path / "cache.jsonl"))
+    first = cached.extract(["Ada Lind lives in Orvik.", "Orvik is in Telmar."])
+    cached.extract(["Orvik is in Telmar.", "Ada Lind lives in Orvik."])
+    assert inner.seen == ["Ada Lind lives in Orvik.", "Orvik is in Telmar."]
+    reloaded = CachedExtractor(CountingExtractor(), ExtractionCache(tmp_path / "cache.jsonl"))
+    assert reloaded.extract(["Ada Lind lives in Orvik."]) == first[:1]
+    assert reloaded.inner.seen == []
