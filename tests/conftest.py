@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import httpx
@@ -74,41 +75,46 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture
-def start_server(default_model_dir: Path, tmp_path: Path) -> Iterator[Callable[..., str]]:
-    """``start_server(home, **env) -> base_url``: a real uvicorn server on loopback.
+@contextmanager
+def serve_in_subprocess(home: Path, **env: str) -> Iterator[str]:
+    """A real uvicorn server (``palimpsest serve``) on a free loopback port; yields its URL.
 
-    Defaults to the real default model; ``PALIMPSEST_MODEL=...`` in env overrides. Servers are
-    stopped (SIGTERM, then SIGKILL) at teardown; their logs are in ``tmp_path``.
+    Uses the real default model unless ``PALIMPSEST_MODEL=...`` is given. Stopped with SIGTERM
+    (then SIGKILL) on exit; its log is ``home/../server-PORT.log``.
     """
-    procs: list[subprocess.Popen] = []
-
-    def start(home: Path, **env: str) -> str:
-        port = _free_port()
-        log = open(tmp_path / f"server-{port}.log", "wb")
-        full_env = {**os.environ, "PALIMPSEST_HOME": str(home), "PALIMPSEST_CACHE": str(TEST_CACHE),
-                    "PALIMPSEST_PORT": str(port), "PALIMPSEST_DEVICE": "cpu", **env}
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "serving.cli", "serve"], env=full_env, stdout=log, stderr=subprocess.STDOUT,
-        )
-        procs.append(proc)
-        url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 180
-        while time.monotonic() < deadline:
+    port = _free_port()
+    home.mkdir(parents=True, exist_ok=True)
+    log_path = home.parent / f"server-{port}.log"
+    full_env = {**os.environ, "PALIMPSEST_HOME": str(home), "PALIMPSEST_CACHE": str(TEST_CACHE),
+                "PALIMPSEST_PORT": str(port), "PALIMPSEST_DEVICE": "cpu", **env}
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen([sys.executable, "-m", "serving.cli", "serve"], env=full_env,
+                                stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 300
+        while True:
             if proc.poll() is not None:
-                raise RuntimeError(f"server exited: {(tmp_path / f'server-{port}.log').read_text()[-3000:]}")
+                raise RuntimeError(f"server exited:\n{log_path.read_text()[-3000:]}")
             try:
                 if httpx.get(url + "/healthz", timeout=2).status_code == 200:
-                    return url
+                    break
             except httpx.TransportError:
-                time.sleep(0.3)
-        raise TimeoutError("server did not come up in 180 s")
-
-    yield start
-    for proc in procs:
+                pass
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"server did not come up in 300 s:\n{log_path.read_text()[-3000:]}")
+            time.sleep(0.3)
+        yield url
+    finally:
         proc.terminate()
-    for proc in procs:
         try:
             proc.wait(timeout=20)
         except subprocess.TimeoutExpired:
             proc.kill()
+
+
+@pytest.fixture
+def start_server(default_model_dir: Path) -> Iterator[Callable[..., str]]:
+    """``start_server(home, **env) -> base_url``; every server is stopped at teardown."""
+    with ExitStack() as stack:
+        yield lambda home, **env: stack.enter_context(serve_in_subprocess(home, **env))

@@ -1,0 +1,43 @@
+"""``PalimpsestRetriever``: LangChain documents from the graph memory (server or in-process)."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import httpx
+from langchain_core.callbacks import CallbackManagerForRetrieverRun
+from langchain_core.documents import Document
+from langchain_core.retrievers import BaseRetriever
+from pydantic import Field, SecretStr
+
+
+class PalimpsestRetriever(BaseRetriever):
+    """Top-``k`` passages by Personalized PageRank over the graph memory."""
+
+    k: int = 4
+    base_url: str = Field(default_factory=lambda: os.environ.get("PALIMPSEST_URL", "http://127.0.0.1:8000"))
+    api_key: SecretStr | None = Field(
+        default_factory=lambda: SecretStr(k) if (k := os.environ.get("PALIMPSEST_API_KEY")) else None
+    )
+    engine: Any = Field(default=None, exclude=True)
+    """An in-process ``serving.engine.Engine`` with the memory installed; when set, no HTTP is used."""
+    timeout: float = 60.0
+
+    def _get_relevant_documents(
+        self, query: str, *, run_manager: CallbackManagerForRetrieverRun, **kwargs: Any
+    ) -> list[Document]:
+        k = int(kwargs.get("k", self.k))
+        if self.engine is not None:
+            if self.engine.grounding is None:
+                raise ValueError("this engine has no graph memory installed")
+            results = self.engine.grounding(query, k)
+        else:
+            headers = {"Authorization": f"Bearer {self.api_key.get_secret_value()}"} if self.api_key else {}
+            response = httpx.get(f"{self.base_url}/v1/memory/search", params={"q": query, "k": k},
+                                 headers=headers, timeout=self.timeout)
+            if response.is_error:
+                raise ValueError(f"palimpsest server error {response.status_code}: {response.text}")
+            results = response.json()["results"]
+        return [Document(page_content=r["text"], id=r["id"], metadata={"id": r["id"], "score": r["score"]})
+                for r in results[:k]]

@@ -1,0 +1,48 @@
+"""LangChain's own standard test suites for ``ChatPalimpsest``, against a real server."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from langchain_tests.integration_tests import ChatModelIntegrationTests
+from langchain_tests.unit_tests import ChatModelUnitTests
+
+from serving.integrations import ChatPalimpsest
+
+
+class TestChatPalimpsestUnit(ChatModelUnitTests):
+    @property
+    def chat_model_class(self) -> type[ChatPalimpsest]:
+        return ChatPalimpsest
+
+    @property
+    def chat_model_params(self) -> dict:
+        return {"base_url": "http://127.0.0.1:9"}
+
+    @property
+    def init_from_env_params(self) -> tuple[dict, dict, dict]:
+        return ({"PALIMPSEST_URL": "http://127.0.0.1:9999", "PALIMPSEST_API_KEY": "k"}, {},
+                {"base_url": "http://127.0.0.1:9999"})
+
+
+@pytest.fixture(scope="class")
+def palimpsest_server(default_model_dir: Path, tmp_path_factory) -> str:
+    from tests.conftest import serve_in_subprocess
+
+    with serve_in_subprocess(tmp_path_factory.mktemp("lc-home")) as url:
+        TestChatPalimpsestIntegration.url = url
+        yield url
+
+
+@pytest.mark.usefixtures("palimpsest_server")
+class TestChatPalimpsestIntegration(ChatModelIntegrationTests):
+    url = ""
+
+    @property
+    def chat_model_class(self) -> type[ChatPalimpsest]:
+        return ChatPalimpsest
+
+    @property
+    def chat_model_params(self) -> dict:
+        return {"base_url": self.url, "temperature": 0.0, "max_tokens": 12}
