@@ -19,6 +19,7 @@ ROUTE_MODULES: list[str] = [
     "serving.routes.chat",
     "serving.routes.history",
     "serving.routes.jobs",
+    "serving.routes.export",
     "serving.routes.memory",
 ]
 """Each module exposes ``router`` and optionally ``install(engine)``, called once at start-up."""

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
 
 import torch
@@ -101,6 +102,12 @@ class Engine:
             if names:
                 self._rebuild(names)
         return reverted
+
+    @contextmanager
+    def changes_paused(self) -> Iterator[None]:
+        """No entry is applied or reverted meanwhile (chats go on)."""
+        with self._change:
+            yield
 
     def applied(self) -> list[str]:
         return self.history.applied_ids()

@@ -1,4 +1,4 @@
-"""serve, prepare, chat, state, history, revert."""
+"""serve, prepare, chat, state, history, revert, export."""
 
 from __future__ import annotations
 
@@ -86,6 +86,14 @@ def _revert(args: argparse.Namespace) -> int:
     return 0
 
 
+def _export(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    summary = Client().post("/v1/export", {"path": str(Path(args.dir).resolve())})
+    print(json.dumps(summary, indent=2))
+    return 0
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("serve", help="run the HTTP server on the configured model")
     p.add_argument("--host")
@@ -111,6 +119,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--limit", type=int)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_history)
+
+    p = sub.add_parser("export", help="write merged weights and LoRA adapters of the applied changes to DIR")
+    p.add_argument("dir")
+    p.set_defaults(func=_export)
 
     p = sub.add_parser("revert", help="revert one history entry (any, not only the last)")
     p.add_argument("id")
