@@ -1,0 +1,77 @@
+"""Algorithm settings for weight edits (ROME, MEMIT/AlphaEdit) and their statistics."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass
+class ContextConfig:
+    """How the random prefixes that ROME averages keys and values over are sampled."""
+
+    lengths: tuple[int, ...] = (5, 10)
+    """Token lengths of the sampled prefixes; one group per length."""
+    per_length: int = 5
+    """Prefixes sampled per length (so 1 + len(lengths) * per_length contexts in all)."""
+    seed: int = 0
+    """Seed of the sampler: the same model always gets the same prefixes."""
+    starts: tuple[str, ...] = ("The", "Therefore", "Because", "I", "You")
+    """Words the prefixes start from (EasyEdit's choice)."""
+
+    def __post_init__(self) -> None:
+        if not self.lengths or any(n < 1 for n in self.lengths):
+            raise ValueError("ContextConfig.lengths must be positive token counts")
+        if self.per_length < 0:
+            raise ValueError("ContextConfig.per_length must be >= 0")
+        if not self.starts:
+            raise ValueError("ContextConfig.starts must not be empty")
+
+
+@dataclass
+class RomeConfig:
+    """Rank-one model editing with consistent keys (r-ROME)."""
+
+    layer: int | None = None
+    """Edit layer; None picks `default_layer(model)`."""
+    steps: int = 25
+    """Maximum Adam steps for the value v*."""
+    lr: float = 0.5
+    """Adam learning rate for the value delta."""
+    weight_decay: float = 1e-3
+    """Weight of ||delta|| / ||v||^2 in the loss."""
+    kl_factor: float = 0.0625
+    """Weight of the KL 'essence' term on '{subject} is a'."""
+    clamp_norm_factor: float = 4.0
+    """||delta|| is projected to at most this multiple of ||v||."""
+    early_stop_nll: float = 5e-2
+    """Stop once the mean target NLL falls below this."""
+    use_covariance: bool = True
+    """u = C^-1 k* when True; u = k* (C = I, EasyEdit's default) when False."""
+    contexts: ContextConfig = field(default_factory=ContextConfig)
+
+    def __post_init__(self) -> None:
+        if self.layer is not None and self.layer < 0:
+            raise ValueError("RomeConfig.layer must be >= 0")
+        if self.steps < 1 or self.lr <= 0:
+            raise ValueError("RomeConfig.steps must be >= 1 and lr > 0")
+        if self.weight_decay < 0 or self.kl_factor < 0 or self.clamp_norm_factor <= 0:
+            raise ValueError("RomeConfig weights must be >= 0 and clamp_norm_factor > 0")
+
+
+@dataclass
+class CovarianceConfig:
+    """Second moment C = E[k k^T] of an edit layer's keys."""
+
+    n_texts: int = 256
+    """Number of texts (sampled by the model, or chunks of the user's corpus)."""
+    max_length: int = 128
+    """Tokens per text."""
+    batch_size: int = 16
+    seed: int = 0
+    ridge: float = 1e-3
+    """C + ridge * mean(diag C) * I keeps C invertible with few samples."""
+
+    def __post_init__(self) -> None:
+        if self.n_texts < 1 or self.max_length < 2 or self.batch_size < 1:
+            raise ValueError("CovarianceConfig sizes must be positive (max_length >= 2)")
+        if self.ridge < 0:
+            raise ValueError("CovarianceConfig.ridge must be >= 0")

@@ -1,0 +1,98 @@
+"""Edit requests, their validation and tokenisation (typed errors, no asserts)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+class EditRequestError(ValueError):
+    """The caller asked for an edit that cannot be made; the message says how to fix it."""
+
+
+class SubjectNotInPromptError(EditRequestError):
+    pass
+
+
+class EmptyTargetError(EditRequestError):
+    pass
+
+
+class UnknownLayerError(EditRequestError):
+    pass
+
+
+class UnsupportedModelError(EditRequestError):
+    pass
+
+
+@dataclass(frozen=True)
+class EditRequest:
+    """Rewrite `prompt` (which contains `subject`) to continue with `target_new`."""
+
+    prompt: str
+    subject: str
+    target_new: str
+    target_true: str | None = None
+
+    def __post_init__(self) -> None:
+        if not self.subject.strip():
+            raise SubjectNotInPromptError("subject is empty: give the entity whose fact changes")
+        if self.subject not in self.prompt:
+            raise SubjectNotInPromptError(
+                f"subject {self.subject!r} does not occur in prompt {self.prompt!r}: "
+                "the prompt must contain the subject verbatim"
+            )
+        if not self.target_new.strip():
+            raise EmptyTargetError("target_new is empty: give the new answer the prompt should continue with")
+        if self.target_true is not None and not self.target_true.strip():
+            raise EmptyTargetError("target_true is empty: omit it or give the current answer")
+
+    @property
+    def before(self) -> str:
+        """Prompt text before the subject."""
+        return self.prompt[: self.prompt.index(self.subject)]
+
+    @property
+    def after(self) -> str:
+        """Prompt text after the subject (trailing whitespace dropped: targets carry their space)."""
+        return self.prompt[self.prompt.index(self.subject) + len(self.subject) :].rstrip()
+
+    @property
+    def cloze(self) -> str:
+        return self.before + self.subject + self.after
+
+
+def target_ids(tokenizer, text: str) -> list[int]:
+    """Token ids of `text` as a continuation (one leading space); raises if it tokenises to nothing."""
+    ids = tokenizer.encode(" " + text.strip(), add_special_tokens=False)
+    if not tokenizer.encode(text.strip(), add_special_tokens=False) or not ids:
+        raise EmptyTargetError(f"target {text!r} tokenizes to nothing: give a target with visible text")
+    return ids
+
+
+@dataclass(frozen=True)
+class Encoded:
+    """A prompt split at the subject's last token: head ends with it, tail is what follows."""
+
+    head: list[int]
+    rest: list[int]
+
+    @property
+    def subject_index(self) -> int:
+        return len(self.head) - 1
+
+
+def encode_prompt(tokenizer, request: EditRequest, context: list[int]) -> Encoded:
+    """`context` ids (a sampled prefix ending in '. ', or []) + the prompt, split at the subject.
+
+    Pieces are encoded separately so the subject's last token index is exact.
+    """
+    head_text = request.before + request.subject
+    head = context + tokenizer.encode(head_text, add_special_tokens=not context)
+    rest = tokenizer.encode(request.after, add_special_tokens=False) if request.after else []
+    return Encoded(head, rest)
+
+
+def essence_prompt(tokenizer, request: EditRequest) -> Encoded:
+    """'{subject} is a': the prompt whose distribution the KL term keeps."""
+    head = tokenizer.encode(request.subject, add_special_tokens=True)
+    return Encoded(head, tokenizer.encode(" is a", add_special_tokens=False))

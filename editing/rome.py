@@ -1,0 +1,98 @@
+"""ROME with consistent keys (r-ROME): one fact written as a rank-one update of one MLP.
+
+    W' = W + (v* - W k*) u^T / (u^T k*),   u = C^-1 k*
+
+k* and W k* are averaged over the same sampled contexts (r-ROME's fix of the original's mix of a
+template-averaged u with the plain prompt's key), so W' k* = v* holds exactly.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+
+from editing.arch import default_layer, edit_site, to_param_delta, weight_matrix
+from editing.config import RomeConfig
+from editing.contexts import context_groups
+from editing.hooks import eval_mode
+from editing.request import EditRequest, target_ids
+from editing.value import encode_groups, key_and_output, optimise_value
+
+
+@dataclass
+class EditResult:
+    """A weight delta (param name -> fp32 CPU tensor of the param's shape) and what produced it."""
+
+    delta: dict[str, torch.Tensor]
+    layers: list[int]
+    diagnostics: dict = field(default_factory=dict)
+    keys: dict[int, torch.Tensor] = field(default_factory=dict)
+    """Per edited layer, the keys written (d_in, n_facts) fp32: sequential protection needs them."""
+    values: dict[int, torch.Tensor] = field(default_factory=dict)
+    """Per edited layer, the values the keys now map to (d_out, n_facts)."""
+
+
+def rank_one_update(
+    k_star: torch.Tensor, residual: torch.Tensor, covariance: torch.Tensor | None = None
+) -> torch.Tensor:
+    """ΔW (d_out, d_in) with ΔW k* = residual and ΔW k = 0 for keys C-orthogonal to k*.
+
+    k_star: (d_in,), residual: (d_out,) = v* - W k*, covariance: (d_in, d_in) or None for C = I.
+    """
+    k = k_star.double()
+    u = torch.linalg.solve(covariance.double(), k) if covariance is not None else k
+    return (torch.outer(residual.double(), u) / (u @ k)).float()
+
+
+def resolve_layer(model: nn.Module, layer: int | None) -> int:
+    return default_layer(model) if layer is None else layer
+
+
+def rome_edit(
+    model: nn.Module,
+    tokenizer,
+    request: EditRequest,
+    config: RomeConfig | None = None,
+    covariance: torch.Tensor | None = None,
+) -> EditResult:
+    """Compute (never apply) the weight delta writing `request` into `model`.
+
+    `covariance` is the edit layer's key second moment C (d_in, d_in), already regularised;
+    None (or config.use_covariance False) means C = I.
+    """
+    config = config or RomeConfig()
+    site = edit_site(model, resolve_layer(model, config.layer))
+    target = target_ids(tokenizer, request.target_new)
+    t0 = time.perf_counter()
+    with eval_mode(model):
+        groups = context_groups(model, tokenizer, config.contexts)
+        encoded = encode_groups(tokenizer, request, groups)
+        k_star, w_k = key_and_output(model, site, encoded)
+        value = optimise_value(model, tokenizer, request, site, encoded, target, float(w_k.norm()), config)
+    cov = covariance if config.use_covariance else None
+    delta_w = rank_one_update(k_star, value.delta, None if cov is None else cov.to(k_star.device))
+    w = weight_matrix(model, site)
+    diagnostics = {
+        "method": "rome",
+        "layer": site.layer,
+        "covariance": cov is not None,
+        "contexts": sum(len(g) for g in groups),
+        "steps": value.steps,
+        "nll_start": round(value.nll_start, 4),
+        "nll_end": round(value.nll_end, 4),
+        "kl_end": round(value.kl_end, 5),
+        "delta_norm": round(float(value.delta.norm()), 4),
+        "value_norm": round(float(w_k.norm()), 4),
+        "update_norm": round(float(delta_w.norm()), 4),
+        "weight_norm": round(float(w.norm()), 4),
+        "seconds": round(time.perf_counter() - t0, 3),
+    }
+    return EditResult(
+        {site.param_name: to_param_delta(site, delta_w)},
+        [site.layer],
+        diagnostics,
+        keys={site.layer: k_star.detach().float().cpu().view(-1, 1)},
+        values={site.layer: (w_k + value.delta).detach().float().cpu().view(-1, 1)},
+    )

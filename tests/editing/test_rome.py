@@ -1,0 +1,115 @@
+import pytest
+import torch
+
+from editing.arch import edit_site, weight_matrix
+from editing.config import ContextConfig, RomeConfig
+from editing.contexts import context_groups
+from editing.hooks import linear_deltas
+from editing.probe import answer_probs
+from editing.request import (
+    EditRequest,
+    EmptyTargetError,
+    SubjectNotInPromptError,
+    UnknownLayerError,
+    UnsupportedModelError,
+)
+from editing.rome import rank_one_update, rome_edit
+from editing.value import encode_groups, key_and_output
+
+REQ = EditRequest("The Eiffel Tower is located in the city of", "The Eiffel Tower", "Rome", "Paris")
+# Random tiny models have small activations: loosen the norm clamp so the edit can take hold.
+CFG = RomeConfig(layer=1, steps=30, clamp_norm_factor=1e3, weight_decay=0.0, contexts=ContextConfig(lengths=(3, 5), per_length=2))
+
+
+def _params(model):
+    return {n: p.detach().clone() for n, p in model.named_parameters()}
+
+
+def test_rank_one_update_maps_key_to_value_and_spares_c_orthogonal_keys():
+    torch.manual_seed(1)
+    a = torch.randn(16, 16)
+    cov = a @ a.t() + 0.1 * torch.eye(16)
+    k, r = torch.randn(16), torch.randn(8)
+    dw = rank_one_update(k, r, cov)
+    assert torch.allclose(dw @ k, r, atol=1e-4)
+    u = torch.linalg.solve(cov, k)
+    other = torch.randn(16)
+    other = other - (other @ u) / (u @ k) * k  # u^T other = 0
+    assert torch.allclose(dw @ other, torch.zeros(8), atol=1e-4)
+    assert torch.allclose(rank_one_update(k, r) @ k, r, atol=1e-4)
+
+
+def test_rome_delta_writes_v_star_and_leaves_model_untouched(any_model, byte_tokenizer):
+    before = _params(any_model)
+    result = rome_edit(any_model, byte_tokenizer, REQ, CFG)
+    after = _params(any_model)
+    assert all(torch.equal(before[n], after[n]) for n in before)
+
+    site = edit_site(any_model, 1)
+    assert list(result.delta) == [site.param_name]
+    assert result.delta[site.param_name].shape == any_model.get_parameter(site.param_name).shape
+    assert result.delta[site.param_name].dtype == torch.float32
+
+    # W' k* = v*: with the delta active, the mean output over the contexts is exactly v*.
+    encoded = encode_groups(byte_tokenizer, REQ, context_groups(any_model, byte_tokenizer, CFG.contexts))
+    dw = result.delta[site.param_name]
+    dw = dw.t() if site.transposed else dw
+    with linear_deltas(any_model, {site.module_name: dw}):
+        k_star, v_new = key_and_output(any_model, site, encoded)
+    assert torch.allclose(k_star, result.keys[1][:, 0], atol=1e-5)
+    assert torch.allclose(v_new, result.values[1][:, 0], atol=1e-3)
+    assert torch.allclose(weight_matrix(any_model, site) @ k_star + dw @ k_star, result.values[1][:, 0], atol=1e-3)
+
+
+def test_edit_raises_target_probability_and_revert_is_exact(llama, byte_tokenizer):
+    base = _params(llama)
+    p0 = answer_probs(llama, byte_tokenizer, REQ.prompt, "Rome", "Paris")
+    logits0 = llama(torch.tensor([[1, 2, 3, 4]])).logits
+    result = rome_edit(llama, byte_tokenizer, REQ, CFG)
+    name, delta = next(iter(result.delta.items()))
+    with torch.no_grad():
+        llama.get_parameter(name).copy_(base[name] + delta)  # as the host applies it
+    p1 = answer_probs(llama, byte_tokenizer, REQ.prompt, "Rome", "Paris")
+    assert p1["p_new"] > 1.5 * p0["p_new"]  # a random tiny model moves little; the real one is tested end to end
+    with torch.no_grad():
+        llama.get_parameter(name).copy_(base[name])  # revert: base + no deltas
+    assert torch.equal(llama(torch.tensor([[1, 2, 3, 4]])).logits, logits0)
+
+
+def test_covariance_changes_the_update_direction(llama, byte_tokenizer):
+    torch.manual_seed(2)
+    a = torch.randn(64, 64)
+    cov = a @ a.t() / 64 + 0.1 * torch.eye(64)
+    with_c = rome_edit(llama, byte_tokenizer, REQ, CFG, covariance=cov)
+    without = rome_edit(llama, byte_tokenizer, REQ, RomeConfig(**{**CFG.__dict__, "use_covariance": False}), cov)
+    name = next(iter(with_c.delta))
+    assert not torch.allclose(with_c.delta[name], without.delta[name])
+    assert with_c.diagnostics["covariance"] and not without.diagnostics["covariance"]
+
+
+@pytest.mark.parametrize(
+    "kwargs, error",
+    [
+        (dict(prompt="Paris is nice", subject="Rome", target_new="x"), SubjectNotInPromptError),
+        (dict(prompt="Paris is nice", subject="", target_new="x"), SubjectNotInPromptError),
+        (dict(prompt="Paris is in", subject="Paris", target_new="  "), EmptyTargetError),
+        (dict(prompt="Paris is in", subject="Paris", target_new="x", target_true=""), EmptyTargetError),
+    ],
+)
+def test_bad_requests_raise_typed_errors(kwargs, error):
+    with pytest.raises(error):
+        EditRequest(**kwargs)
+
+
+def test_unknown_layer_and_unsupported_model_raise_and_touch_nothing(llama, byte_tokenizer):
+    before = _params(llama)
+    with pytest.raises(UnknownLayerError):
+        rome_edit(llama, byte_tokenizer, REQ, RomeConfig(layer=99))
+    with pytest.raises(UnsupportedModelError):
+        edit_site(_NoMlp(), 0)
+    assert all(torch.equal(before[n], p) for n, p in llama.named_parameters())
+
+
+class _NoMlp(torch.nn.Module):
+    class config:  # noqa: N801 - mimics a transformers config
+        num_hidden_layers = 2
