@@ -1,0 +1,175 @@
+"""Batch edits spread over several layers (MEMIT), protected for long sequences (AlphaEdit).
+
+For layers l_1 < ... < l_m and facts i = 1..N:
+  z_i  = residual after l_m at subject i's last token + delta_i   (delta_i optimised as ROME's v*)
+  per layer, ascending, with the earlier layers' updates active (through hooks, not weights):
+    K  = keys at l (d_in, N),   R = (z - current residual) / (layers left)   (d_out, N)
+    MEMIT:     ΔW = R K^T (λ C + K K^T)^-1
+    AlphaEdit: ΔW = R K^T P (K K^T P + K_p K_p^T P + α I)^-1
+  with P the projector onto the null space of C (keys the model uses are left alone) and
+  K_p K_p^T the keys of every earlier applied edit (they are kept too). Keys and values are
+  averaged over the same sampled contexts, as in r-ROME.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+
+from editing.arch import EditSite, default_layer, edit_site, module, num_layers, to_param_delta
+from editing.config import ContextConfig, RomeConfig
+from editing.contexts import context_groups
+from editing.hooks import capture, eval_mode, linear_deltas
+from editing.request import EditRequest, target_ids
+from editing.rome import EditResult
+from editing.value import encode_groups, key_and_output, optimise_value
+
+
+@dataclass
+class MemitConfig:
+    """Multi-layer batch editing; `nullspace` switches MEMIT's solve to AlphaEdit's."""
+
+    layers: tuple[int, ...] | None = None
+    """Edit layers; None: five layers ending at `default_layer(model) + 2`."""
+    value: RomeConfig = field(
+        default_factory=lambda: RomeConfig(contexts=ContextConfig(lengths=(10,), per_length=5))
+    )
+    """Optimisation of each fact's residual delta (its `layer` is ignored)."""
+    nullspace: bool = True
+    """AlphaEdit's null-space projection (True) or MEMIT's λC regulariser (False)."""
+    nullspace_energy: float = 0.02
+    """P spans the eigenvectors of C whose eigenvalues sum to this share of its trace."""
+    l2: float = 1e-2
+    """α, AlphaEdit's ridge, in units of the batch's mean squared projected key norm |P k|^2."""
+    mom2_weight: float = 15000.0
+    """λ, MEMIT's weight of C."""
+
+    def __post_init__(self) -> None:
+        if self.layers is not None and (not self.layers or list(self.layers) != sorted(set(self.layers))):
+            raise ValueError("MemitConfig.layers must be distinct and ascending")
+        if not 0 < self.nullspace_energy < 1:
+            raise ValueError("MemitConfig.nullspace_energy must be in (0, 1)")
+        if self.l2 <= 0 or self.mom2_weight <= 0:
+            raise ValueError("MemitConfig.l2 and mom2_weight must be > 0")
+
+
+def memit_layers(model: nn.Module, layers: tuple[int, ...] | None) -> list[int]:
+    if layers is not None:
+        return list(layers)
+    top = min(num_layers(model) - 1, default_layer(model) + 2)
+    return list(range(max(0, top - 4), top + 1))
+
+
+def nullspace_projector(covariance: torch.Tensor, energy: float) -> torch.Tensor:
+    """P = U U^T over C's smallest eigenvectors holding `energy` of its trace (d_in, d_in)."""
+    evals, evecs = torch.linalg.eigh(covariance.double())
+    share = torch.cumsum(evals.clamp_min(0), 0) / evals.clamp_min(0).sum()
+    keep = share <= energy
+    u = evecs[:, keep]
+    return (u @ u.t()).float()
+
+
+def _block(model: nn.Module, site: EditSite) -> nn.Module:
+    return model.get_submodule(site.module_name.rsplit(".mlp.", 1)[0])
+
+
+@torch.no_grad()
+def _keys_and_residuals(model, sites, encoded_all, last: EditSite, deltas):
+    """Mean keys at every site (d_in, N) and residual after the last layer (d, N), with `deltas` hooked."""
+    keys = {s.layer: [] for s in sites}
+    resid = []
+    block = _block(model, last)
+    for encoded in encoded_all:
+        ks = {s.layer: [] for s in sites}
+        hs = []
+        for group in encoded:
+            ids = torch.tensor([e.head + e.rest for e in group], device=next(model.parameters()).device)
+            idx = group[0].subject_index
+            with linear_deltas(model, deltas):
+                caps = {s.layer: capture(module(model, s)) for s in sites}
+                entered = {layer: cm.__enter__() for layer, cm in caps.items()}
+                hb = []
+                handle = block.register_forward_hook(lambda _m, _a, out: hb.append(out[0] if isinstance(out, tuple) else out))
+                try:
+                    model(input_ids=ids, use_cache=False)
+                finally:
+                    handle.remove()
+                    for cm in caps.values():
+                        cm.__exit__(None, None, None)
+            for layer, cap in entered.items():
+                ks[layer].append(cap.inputs[0][:, idx].float())
+            hs.append(hb[0][:, idx].float())
+        for layer in keys:
+            keys[layer].append(torch.cat(ks[layer]).mean(0))
+        resid.append(torch.cat(hs).mean(0))
+    return {layer: torch.stack(v, 1) for layer, v in keys.items()}, torch.stack(resid, 1)
+
+
+def memit_edit(
+    model: nn.Module,
+    tokenizer,
+    requests: list[EditRequest],
+    config: MemitConfig | None = None,
+    covariances: dict[int, torch.Tensor] | None = None,
+    previous_keys: dict[int, torch.Tensor] | None = None,
+) -> EditResult:
+    """Weight delta writing all `requests` at once (never applied here).
+
+    covariances: per layer C (d_in, d_in), needed. previous_keys: per layer K_p K_p^T of the
+    edits already applied (AlphaEdit), or None.
+    """
+    config = config or MemitConfig()
+    if not requests:
+        raise ValueError("a batch needs at least one edit")
+    layers = memit_layers(model, config.layers)
+    sites = [edit_site(model, layer) for layer in layers]
+    if covariances is None or any(layer not in covariances for layer in layers):
+        raise ValueError(f"memit_edit needs the key covariance of layers {layers}")
+    last = sites[-1]
+    targets = [target_ids(tokenizer, r.target_new) for r in requests]
+    t0 = time.perf_counter()
+    with eval_mode(model):
+        groups = context_groups(model, tokenizer, config.value.contexts)
+        encoded_all = [encode_groups(tokenizer, r, groups) for r in requests]
+        deltas, nll = [], []
+        for r, enc, tgt in zip(requests, encoded_all, targets):
+            _, out = key_and_output(model, last, enc)
+            v = optimise_value(model, tokenizer, r, last, enc, tgt, float(out.norm()), config.value)
+            deltas.append(v.delta)
+            nll.append((v.nll_start, v.nll_end))
+        _, h0 = _keys_and_residuals(model, sites, encoded_all, last, {})
+        z = h0 + torch.stack(deltas, 1).to(h0.device)
+        hooked: dict[str, torch.Tensor] = {}
+        delta_ws: dict[int, torch.Tensor] = {}
+        keys_written: dict[int, torch.Tensor] = {}
+        for i, site in enumerate(sites):
+            keys, h = _keys_and_residuals(model, sites, encoded_all, last, hooked)
+            k = keys[site.layer].double()
+            r = ((z - h) / (len(sites) - i)).double()
+            c = covariances[site.layer].to(k.device).double()
+            if config.nullspace:
+                p = nullspace_projector(c, config.nullspace_energy).to(k.device).double()
+                prev = previous_keys.get(site.layer) if previous_keys else None
+                kk = k @ k.t() + (prev.to(k.device).double() if prev is not None else 0)
+                alpha = config.l2 * float(((p @ k) ** 2).sum(0).mean())
+                eye = torch.eye(k.shape[0], dtype=k.dtype, device=k.device)
+                dwt = torch.linalg.solve(p @ kk + alpha * eye, p @ k @ r.t())
+                dw = dwt.t()
+            else:
+                dw = torch.linalg.solve(config.mom2_weight * c + k @ k.t(), k @ r.t()).t()
+            delta_ws[site.layer] = dw.float()
+            keys_written[site.layer] = k.float().cpu()
+            hooked[site.module_name] = dw.float()
+    delta = {s.param_name: to_param_delta(s, delta_ws[s.layer]) for s in sites}
+    diagnostics = {
+        "method": "alphaedit" if config.nullspace else "memit",
+        "layers": layers,
+        "facts": len(requests),
+        "nll_start": round(sum(a for a, _ in nll) / len(nll), 4),
+        "nll_end": round(sum(b for _, b in nll) / len(nll), 4),
+        "update_norms": {str(layer): round(float(dw.norm()), 4) for layer, dw in delta_ws.items()},
+        "seconds": round(time.perf_counter() - t0, 3),
+    }
+    return EditResult(delta, layers, diagnostics, keys=keys_written)

@@ -1,0 +1,188 @@
+"""Weight edits: POST /v1/edits (ROME, one fact) and POST /v1/edits/batch (MEMIT/AlphaEdit).
+
+The delta is computed under the host's exclusive lock (hooks on the live model), then applied
+through the engine's history; a revert removes exactly that delta.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+import weakref
+from typing import Literal
+
+import torch
+from fastapi import APIRouter, Depends
+from pydantic import BaseModel, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from editing.config import CovarianceConfig, RomeConfig
+from editing.covariance import layer_covariances
+from editing.keystore import KeyStore
+from editing.memit import MemitConfig, memit_edit, memit_layers
+from editing.probe import answer_probs
+from editing.request import EditRequest, EditRequestError
+from editing.rome import resolve_layer, rome_edit
+
+from ..deps import get_engine
+from ..engine import Engine
+from ..errors import ApiError
+
+log = logging.getLogger("palimpsest.edits")
+router = APIRouter()
+
+
+class EditSettings(BaseSettings):
+    """``PALIMPSEST_EDIT_*`` environment variables."""
+
+    model_config = SettingsConfigDict(env_prefix="PALIMPSEST_EDIT_", extra="ignore")
+    layer: int | None = None
+    """ROME's edit layer; default: `editing.arch.default_layer`."""
+    covariance: str = "self"
+    """Where C comes from: "self" (text the model samples), a corpus file, or "identity" (C = I)."""
+    cov_texts: int = 128
+    cov_length: int = 128
+    batch_method: Literal["alphaedit", "memit"] = "alphaedit"
+
+
+class EditIn(BaseModel):
+    prompt: str = Field(min_length=1)
+    subject: str
+    target_new: str
+    target_true: str | None = None
+
+
+class SingleEditIn(EditIn):
+    layer: int | None = None
+
+
+class BatchIn(BaseModel):
+    edits: list[EditIn] = Field(min_length=1, max_length=2000)
+    layers: list[int] | None = None
+
+
+class _Editor:
+    """Per-engine state: settings, the key store and covariance loading."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.settings = EditSettings()
+        self.keys = KeyStore(engine.settings.home / "edits" / "keys")
+        self._cov: dict[int, torch.Tensor] = {}
+        self._lock = threading.Lock()
+
+    def covariances(self, layers: list[int]) -> dict[int, torch.Tensor] | None:
+        """C per layer (cached in memory and under cache_dir/edits); None when configured as identity."""
+        if self.settings.covariance == "identity":
+            return None
+        with self._lock:
+            missing = [layer for layer in layers if layer not in self._cov]
+            if missing:
+                host = self.engine.host
+                self._cov.update(
+                    layer_covariances(
+                        host.model, host.tokenizer, missing, self.engine.settings.cache_dir / "edits",
+                        model_id=str(host.model_id), source=self.settings.covariance,
+                        config=CovarianceConfig(n_texts=self.settings.cov_texts, max_length=self.settings.cov_length),
+                        progress=lambda f, msg: log.info("covariance %.0f%%: %s", 100 * f, msg),
+                    )
+                )
+            return {layer: self._cov[layer].to(self.engine.host.device) for layer in layers}
+
+
+_EDITORS: "weakref.WeakKeyDictionary[Engine, _Editor]" = weakref.WeakKeyDictionary()
+
+
+def install(engine: Engine) -> None:
+    _EDITORS[engine] = _Editor(engine)
+
+
+def _editor(engine: Engine) -> _Editor:
+    if engine not in _EDITORS:
+        install(engine)
+    return _EDITORS[engine]
+
+
+def _requests(items: list[EditIn]) -> list[EditRequest]:
+    try:
+        return [EditRequest(e.prompt, e.subject, e.target_new, e.target_true) for e in items]
+    except EditRequestError as exc:
+        raise ApiError(400, str(exc)) from exc
+
+
+def _probs(engine: Engine, reqs: list[EditRequest]) -> list[dict[str, float]]:
+    host = engine.host
+    return [answer_probs(host.model, host.tokenizer, r.prompt, r.target_new, r.target_true) for r in reqs]
+
+
+def _summary(r: EditRequest) -> str:
+    return f"{r.prompt} → {r.target_new.strip()}"
+
+
+@router.post("/v1/edits", status_code=201)
+def create_edit(body: SingleEditIn, engine: Engine = Depends(get_engine)) -> dict:
+    """Write one fact with ROME; 201 with the entry and p(target) before and after."""
+    (req,) = _requests([body])
+    editor = _editor(engine)
+    try:
+        with engine.host.exclusive():
+            layer = resolve_layer(engine.host.model, body.layer if body.layer is not None else editor.settings.layer)
+            config = RomeConfig(layer=layer, use_covariance=editor.settings.covariance != "identity")
+            (before,) = _probs(engine, [req])
+            cov = editor.covariances([layer])
+            result = rome_edit(engine.host.model, engine.host.tokenizer, req, config, cov[layer] if cov else None)
+    except EditRequestError as exc:
+        raise ApiError(400, str(exc)) from exc
+    except ValueError as exc:  # a config value out of range, e.g. a negative layer
+        raise ApiError(422, str(exc)) from exc
+    details = {
+        "request": body.model_dump(exclude={"layer"}),
+        "method": "rome",
+        "layers": result.layers,
+        **{k: v for k, v in result.diagnostics.items() if k != "method"},
+        "before": before,
+    }
+    entry = engine.apply_delta("edit", _summary(req), details, result.delta)
+    editor.keys.save(entry.id, result.keys)
+    with engine.host.reading():
+        (after,) = _probs(engine, [req])
+    entry = engine.history.annotate(entry.id, {"after": after})
+    return {"entry": entry.model_dump(), "before": before, "after": after}
+
+
+@router.post("/v1/edits/batch", status_code=201)
+def create_batch(body: BatchIn, engine: Engine = Depends(get_engine)) -> dict:
+    """Write many facts at once over several layers; one history entry for the batch."""
+    reqs = _requests(body.edits)
+    editor = _editor(engine)
+    try:
+        with engine.host.exclusive():
+            model, tok = engine.host.model, engine.host.tokenizer
+            layers = memit_layers(model, tuple(body.layers) if body.layers else None)
+            cov = editor.covariances(layers)
+            nullspace = editor.settings.batch_method == "alphaedit" and cov is not None
+            if cov is None:
+                cov = {layer: torch.eye(_d_in(model), device=engine.host.device) for layer in layers}
+            config = MemitConfig(layers=tuple(layers), nullspace=nullspace)
+            before = _probs(engine, reqs)
+            previous = editor.keys.gram(engine.applied()) if nullspace else None
+            result = memit_edit(model, tok, reqs, config, cov, previous)
+    except EditRequestError as exc:
+        raise ApiError(400, str(exc)) from exc
+    except ValueError as exc:
+        raise ApiError(422, str(exc)) from exc
+    details = {
+        "requests": [e.model_dump() for e in body.edits],
+        **result.diagnostics,
+        "before": before,
+    }
+    summary = f"{len(reqs)} facts: " + "; ".join(_summary(r) for r in reqs[:3]) + (" …" if len(reqs) > 3 else "")
+    entry = engine.apply_delta("edit", summary, details, result.delta)
+    editor.keys.save(entry.id, result.keys)
+    with engine.host.reading():
+        after = _probs(engine, reqs)
+    entry = engine.history.annotate(entry.id, {"after": after})
+    return {"entry": entry.model_dump(), "before": before, "after": after}
+
+
+def _d_in(model: torch.nn.Module) -> int:
+    return int(model.config.intermediate_size if hasattr(model.config, "intermediate_size") else 4 * model.config.hidden_size)
