@@ -21,6 +21,7 @@ ROUTE_MODULES: list[str] = [
     "serving.routes.jobs",
     "serving.routes.export",
     "serving.routes.memory",
+    "serving.routes.edits",
 ]
 """Each module exposes ``router`` and optionally ``install(engine)``, called once at start-up."""
 

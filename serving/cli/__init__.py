@@ -11,6 +11,7 @@ from ..client import ServerError
 COMMAND_MODULES: list[str] = [
     "serving.cli.core",
     "serving.cli.memory",
+    "serving.cli.edits",
 ]
 
 
