@@ -31,6 +31,8 @@ class SkillConfig:
     weight_decay: float = 0.0
     epochs: int = 2
     """Passes over the new skill's examples."""
+    min_steps: int = 0
+    """More passes are made until the skill's own phase has at least this many steps (tiny skills)."""
     batch_size: int = 8
     max_length: int = 512
     """Prompt + answer tokens kept per example (the prompt is cut from the left)."""
@@ -61,6 +63,7 @@ class SkillConfig:
             "lr": self.lr > 0,
             "weight_decay": self.weight_decay >= 0,
             "epochs": self.epochs >= 1,
+            "min_steps": self.min_steps >= 0,
             "batch_size": self.batch_size >= 1,
             "max_length": self.max_length >= 8,
             "grad_clip": self.grad_clip > 0,

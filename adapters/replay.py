@@ -112,7 +112,8 @@ def plan_batches(
 ) -> list[list[tuple[str, int]]]:
     """Batches of (source, index) for one skill's training: the task phase, then consolidation.
 
-    Task phase: every epoch shows each new example once plus round(RR * n_new) replayed ones,
+    Task phase (config.epochs passes, more to reach config.min_steps): every epoch shows each
+    new example once plus round(RR * n_new) replayed ones,
     spread evenly over the earlier skills and shuffled in. Consolidation: `consolidation_steps`
     batches of replay only. Without replay sources both replay parts are empty.
     """
@@ -125,8 +126,10 @@ def plan_batches(
         return [(sources[k % len(sources)], next(cursors[sources[k % len(sources)]])) for k in range(count)]
 
     bs = config.batch_size
+    per_epoch = -(-round(n_new * (1 + (config.replay_ratio if sources else 0))) // bs)
+    epochs = max(config.epochs, -(-config.min_steps // max(1, per_epoch)))
     batches: list[list[tuple[str, int]]] = []
-    for _ in range(config.epochs):
+    for _ in range(epochs):
         items = [(NEW, i) for i in rng.sample(range(n_new), n_new)]
         if sources:
             items += draw(round(config.replay_ratio * n_new))

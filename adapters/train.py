@@ -47,12 +47,14 @@ def train_skill(
     progress: Progress | None = None,
     adapter_dir: str | Path | None = None,
     keep_model: bool = False,
+    copy_model: bool = True,
 ) -> TrainResult:
     """Learn `skill` (with `replay` of earlier skills mixed in) without touching `model`.
 
     The model is deep-copied, a fresh LoRA is trained on the copy, and the result is returned as
     a delta `merge_alpha * (alpha / r) * B @ A` per targeted weight. With `adapter_dir` the
-    unmerged adapter is also saved there in PEFT format.
+    unmerged adapter is also saved there in PEFT format. Pass `copy_model=False` only with a
+    private copy that may be changed (it gets the LoRA layers).
     """
     from peft import LoraConfig, get_peft_model
 
@@ -78,7 +80,7 @@ def train_skill(
     new_seen, replay_seen = replay_counts(plan)
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
 
-    work = copy.deepcopy(model)
+    work = copy.deepcopy(model) if copy_model else model
     fisher = None
     if config.ewc and replay:
         report(0.0, "estimating the Fisher information of earlier skills")
