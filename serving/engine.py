@@ -15,6 +15,7 @@ from typing import Any
 
 import torch
 
+from .guard import GuardConfig, RegressionGuard
 from .history import History, HistoryEntry, Kind
 from .jobs import JobRunner
 from .model_host import ModelHost
@@ -42,6 +43,9 @@ class Engine:
         self._sums: dict[str, torch.Tensor] = {}
         """fp32 ``base + applied deltas`` of every parameter any applied entry touches."""
         self.base_fingerprint = host.fingerprint()
+        self.guard: RegressionGuard | None = None
+        if settings.guard:
+            self.guard = RegressionGuard(GuardConfig(threshold=settings.guard_threshold))
         self._restore()
 
     @classmethod
@@ -70,9 +74,15 @@ class Engine:
     def apply_delta(
         self, kind: Kind, summary: str, details: dict[str, Any], delta: Mapping[str, torch.Tensor]
     ) -> HistoryEntry:
-        """Record the delta durably, then add it to the live weights."""
+        """Record the delta durably, then add it to the live weights; the guard may undo it."""
         self.host.check_delta(delta)
         with self._change:
+            probes, before, seconds = None, {}, 0.0
+            if self.guard is not None:
+                earlier = [e.details for e in self.history.list(status="applied", limit=256)]
+                probes = self.guard.probes(earlier)
+                with self.host.reading():
+                    before, seconds = self.guard.score(self.host.model, self.host.tokenizer, probes)
             entry = self.history.add(kind, summary, details, dict(delta))
             # Same additions in the same order as _rebuild, without re-reading older deltas.
             for name, d in delta.items():
@@ -80,6 +90,15 @@ class Engine:
                 total = self.host.base_value(name).clone() if total is None else total
                 self._sums[name] = total + d.detach().to("cpu", torch.float32)
             self.host.set_parameters({name: self._sums[name] for name in delta})
+            if probes is not None:
+                with self.host.reading():
+                    after, more = self.guard.score(self.host.model, self.host.tokenizer, probes)
+                verdict = self.guard.judge(before, after, seconds + more, probes)
+                if verdict.reverted:
+                    log.warning("%s: %s", entry.id, verdict.reason)
+                    self.history.mark_reverted(entry.id)
+                    self._rebuild(sorted(delta))
+                entry = self.history.annotate(entry.id, {"guard": verdict.as_details()})
         return entry
 
     def record(self, kind: Kind, summary: str, details: dict[str, Any]) -> HistoryEntry:

@@ -165,6 +165,13 @@ class History:
             keys = f.keys() if names is None else [n for n in names if n in f.keys()]
             return {k: f.get_tensor(k) for k in keys}
 
+    def annotate(self, entry_id: str, extra: dict[str, Any]) -> HistoryEntry:
+        """Merge ``extra`` into the entry's details (e.g. the regression guard's verdict)."""
+        with self._lock:
+            details = {**self.get(entry_id).details, **extra}
+            self._db.execute("UPDATE entries SET details = ? WHERE id = ?", (json.dumps(details), entry_id))
+        return self.get(entry_id)
+
     def mark_reverted(self, entry_id: str) -> HistoryEntry:
         with self._lock:
             cur = self._db.execute(

@@ -40,6 +40,10 @@ class Settings(BaseSettings):
     device: Literal["auto", "cpu", "cuda"] = "auto"
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
     """``auto``: float32 on CPU, bfloat16 on CUDA."""
+    guard: bool = True
+    """Score a probe set before and after every weight change and revert harmful ones."""
+    guard_threshold: float = 0.10
+    """Relative drop that makes the guard revert a change."""
     api_key: str | None = None
     """When set, every ``/v1/*`` route requires ``Authorization: Bearer <key>``."""
 

@@ -1,0 +1,35 @@
+"""The regression guard on the real default model: a destructive delta is caught and reverted."""
+
+from __future__ import annotations
+
+import torch
+
+from serving.engine import Engine
+from serving.settings import Settings
+
+LAYER = "model.layers.5.mlp.down_proj.weight"
+
+
+def rank_one(shape, scale: float, seed: int) -> torch.Tensor:
+    g = torch.Generator().manual_seed(seed)
+    u, v = torch.randn(shape[0], generator=g), torch.randn(shape[1], generator=g)
+    return scale * torch.outer(u / u.norm(), v / v.norm())
+
+
+def test_destructive_delta_is_reverted_and_a_small_one_kept(default_model_dir, tmp_path):
+    engine = Engine.load(Settings(model=str(default_model_dir), home=tmp_path, device="cpu"))
+    base_fp = engine.host.fingerprint()
+    shape = tuple(engine.host.model.get_parameter(LAYER).shape)
+
+    small = engine.apply_delta("edit", "small", {}, {LAYER: rank_one(shape, 0.5, 1)})
+    assert small.status == "applied"
+    assert not small.details["guard"]["reverted"]
+    assert small.details["guard"]["probes"]["general"] >= 20
+    kept_fp = engine.host.fingerprint()
+
+    huge = engine.apply_delta("edit", "huge", {}, {LAYER: torch.randn(shape) * 5.0})
+    assert huge.status == "reverted"
+    assert huge.details["guard"]["reverted"] and "general" in huge.details["guard"]["reason"]
+    assert max(huge.details["guard"]["drops"].values()) > 0.10
+    assert engine.host.fingerprint() == kept_fp != base_fp
+    assert engine.applied() == [small.id]
