@@ -22,6 +22,8 @@ ROUTE_MODULES: list[str] = [
     "serving.routes.export",
     "serving.routes.memory",
     "serving.routes.edits",
+    "serving.routes.skills",
+    "serving.routes.updates",
 ]
 """Each module exposes ``router`` and optionally ``install(engine)``, called once at start-up."""
 

@@ -12,6 +12,7 @@ COMMAND_MODULES: list[str] = [
     "serving.cli.core",
     "serving.cli.memory",
     "serving.cli.edits",
+    "serving.cli.skills",
 ]
 
 

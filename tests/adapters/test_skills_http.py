@@ -1,0 +1,86 @@
+"""The skills routes on an engine over the tiny Llama: a job learns, lists, refuses bad input
+and duplicates, and revert removes the skill exactly."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from fastapi.testclient import TestClient
+
+from serving.app import create_app
+from tests.adapters.conftest import reverse_examples
+from tests.conftest import tiny_tokenizer
+from tests.serving.helpers import assert_bit_identical, engine_on, snapshot
+
+TRAINING = {"lr": 1e-2, "epochs": 2, "min_steps": 0, "dropout": 0.0}
+
+
+def _body(name: str, **extra) -> dict:
+    rows = [{"input": ex.input, "output": ex.output} for ex in reverse_examples(16)]
+    return {"name": name, "instruction": "to", "examples": rows, "training": TRAINING, **extra}
+
+
+def _wait(client: TestClient, job: dict) -> dict:
+    deadline = time.monotonic() + 120
+    while job["status"] in ("queued", "running"):
+        assert time.monotonic() < deadline, job
+        time.sleep(0.1)
+        job = client.get(f"/v1/jobs/{job['id']}").json()
+    return job
+
+
+@pytest.fixture
+def served(skill_llama, tmp_path):
+    engine = engine_on(skill_llama, tiny_tokenizer(), tmp_path)
+    with TestClient(create_app(engine=engine)) as client:
+        yield engine, client
+
+
+def test_learn_list_duplicate_and_revert(served, tmp_path):
+    engine, client = served
+    base = snapshot(engine.host.model)
+    response = client.post("/v1/skills", json=_body("reverse"))
+    assert response.status_code == 202
+    job = _wait(client, response.json()["job"])
+    assert job["status"] == "done", job
+    entry = job["entry"]
+    assert entry["kind"] == "skill" and entry["status"] == "applied"
+    assert entry["details"]["loss_last"] < entry["details"]["loss_first"]
+    assert entry["details"]["trp"] == 0.0
+    assert (tmp_path / "skills" / "adapters" / "reverse" / "adapter_config.json").exists()
+    skills = client.get("/v1/skills").json()["skills"]
+    assert [(s["name"], s["entry_id"], s["rehearsal"]) for s in skills] == [("reverse", entry["id"], "real")]
+    assert client.post("/v1/skills", json=_body("reverse")).status_code == 409
+
+    second = _wait(client, client.post("/v1/skills", json=_body("second", replay={"ratio": 0.5, "consolidation_steps": 0})).json()["job"])
+    assert second["entry"]["details"]["replayed_skills"] == ["reverse"]
+    assert second["entry"]["details"]["trp"] == pytest.approx(50.0)
+
+    assert client.post(f"/v1/history/{second['entry']['id']}/revert").status_code == 200
+    assert client.post(f"/v1/history/{entry['id']}/revert").status_code == 200
+    assert_bit_identical(base, snapshot(engine.host.model))
+    assert client.get("/v1/skills").json()["skills"] == []
+    again = _wait(client, client.post("/v1/skills", json=_body("reverse")).json()["job"])
+    assert again["status"] == "done"
+
+
+@pytest.mark.parametrize(
+    "body, status",
+    [
+        ({"name": "empty", "examples": []}, 422),
+        ({"name": "blank", "examples": [{"input": "cat", "output": " "}]}, 422),
+        ({"name": "no-output", "examples": [{"input": "cat"}]}, 422),
+        ({"name": "bad name!", "examples": [{"input": "cat", "output": "dog"}]}, 422),
+        ({"name": "knob", "examples": [{"input": "cat", "output": "dog"}], "training": {"rank": 0}}, 422),
+        ({"name": "knob", "examples": [{"input": "cat", "output": "dog"}], "training": {"nope": 1}}, 422),
+    ],
+)
+def test_bad_input_is_refused_and_nothing_is_stored(served, tmp_path, body, status):
+    engine, client = served
+    response = client.post("/v1/skills", json=body)
+    assert response.status_code == status
+    assert "message" in response.json()["error"]
+    assert engine.history.list() == []
+    assert client.get("/v1/skills").json()["skills"] == []
+    assert not (tmp_path / "skills" / "adapters").exists()
