@@ -175,7 +175,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--eval-batch-size", type=int, default=16)
     p.add_argument("--merge-alpha", type=float, default=1.0)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", type=Path, default=None, help="also write the JSON here")
+    p.add_argument("--out", type=Path, default=None, help="also write the JSON here (updated after each strategy)")
     args = p.parse_args(argv)
     strategies = [s.strip() for s in args.strategy.split(",") if s.strip()]
     unknown = [s for s in strategies if s not in STRATEGIES]
@@ -211,11 +211,10 @@ def main(argv: list[str] | None = None) -> int:
     }
     for strategy in strategies:
         report["strategies"][strategy] = run_strategy(strategy, base, tokenizer, tasks, args, embed)
-    report["wall_seconds"] = round(time.perf_counter() - started, 1)
-    text = json.dumps(report, indent=2)
-    if args.out:
-        args.out.write_text(text + "\n")
-    print(text)
+        report["wall_seconds"] = round(time.perf_counter() - started, 1)
+        if args.out:
+            args.out.write_text(json.dumps(report, indent=2) + "\n")
+    print(json.dumps(report, indent=2))
     return 0
 
 

@@ -13,7 +13,7 @@ from fastapi import APIRouter, Depends
 from pydantic import BaseModel, Field
 
 from adapters import RehearsalStore, Skill, SkillConfig, SkillConfigError, SkillDataError, train_skill
-from adapters.data import examples_from_dicts
+from adapters.data import chat_prompt, examples_from_dicts
 from adapters.rehearsal import SSRConfig, self_synthesized_rehearsal, sentence_embedder
 from adapters.replay import sample_record
 
@@ -123,6 +123,11 @@ class SkillService:
                 "keep_data": options.keep_data,
                 "ssr": ssr_stats,
                 "adapter_dir": str(trained.adapter_dir),
+                "probes": [
+                    {"group": f"skill:{skill.name}", "prompt": chat_prompt(tokenizer, skill.instruction, ex.input),
+                     "continuation": ex.output}
+                    for ex in skill.examples[:4]
+                ],
             }
             summary = f"skill {skill.name}: {len(skill.examples)} examples, loss {losses[0]:.3f} -> {losses[-1]:.3f}"
             entry = self.engine.apply_delta("skill", summary, details, trained.delta)
