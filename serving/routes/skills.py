@@ -35,6 +35,7 @@ class ReplayOptions(BaseModel):
     consolidation_steps: int | None = Field(None, description="replay-only steps after the skill (default 2)")
     keep_data: bool = Field(True, description="keep a sample of the real examples for later replay")
     synthesize: bool | None = Field(None, description="SSR rehearsal set (default: when keep_data is false)")
+    ssr: dict[str, Any] = Field(default_factory=dict, description="SSRConfig overrides, e.g. n_prompts")
 
 
 class SkillRequest(BaseModel):
@@ -75,7 +76,9 @@ class SkillService:
         if record is not None and record.entry_id == entry.id:
             self.store.remove(record.name)
 
-    def learn(self, skill: Skill, config: SkillConfig, options: ReplayOptions, progress) -> HistoryEntry:
+    def learn(
+        self, skill: Skill, config: SkillConfig, options: ReplayOptions, ssr_config: SSRConfig, progress
+    ) -> HistoryEntry:
         """The job: train on a private copy, apply the delta, then keep what later replay needs."""
         try:
             host = self.engine.host
@@ -101,7 +104,7 @@ class SkillService:
                 progress(0.9, "synthesizing rehearsal examples (SSR)")
                 ssr = self_synthesized_rehearsal(
                     base, trained.model, tokenizer, skill.instruction, record.demos, self.embed(),
-                    SSRConfig(n_select=min(config.replay_per_skill, 50), seed=config.seed),
+                    ssr_config,
                 )
                 record = replace(record, synthetic=ssr.examples)
                 ssr_stats = {"generated": ssr.generated, "parsed": ssr.parsed, "kept": len(ssr.examples)}
@@ -178,6 +181,10 @@ def learn_skill(request: SkillRequest, engine: Engine = Depends(get_engine)) -> 
     except SkillDataError as exc:
         raise ApiError(422, str(exc)) from exc
     config = _config(request)
+    try:
+        ssr_config = SSRConfig(**{"n_select": min(config.replay_per_skill, 50), "seed": config.seed, **request.replay.ssr})
+    except (TypeError, ValueError) as exc:
+        raise ApiError(422, f"replay.ssr: {exc}") from exc
     with service.lock:
         if service.store.get(skill.name) is not None or skill.name in service.pending:
             raise ApiError(
@@ -186,7 +193,9 @@ def learn_skill(request: SkillRequest, engine: Engine = Depends(get_engine)) -> 
             )
         service.pending.add(skill.name)
     try:
-        job = engine.jobs.submit("skill", lambda progress: service.learn(skill, config, request.replay, progress))
+        job = engine.jobs.submit(
+            "skill", lambda progress: service.learn(skill, config, request.replay, ssr_config, progress)
+        )
     except Exception:
         with service.lock:
             service.pending.discard(skill.name)

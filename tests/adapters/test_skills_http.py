@@ -13,6 +13,7 @@ from tests.adapters.conftest import reverse_examples
 from tests.conftest import tiny_tokenizer
 from tests.serving.helpers import assert_bit_identical, engine_on, snapshot
 
+SSR = {"n_prompts": 4, "samples_per_prompt": 1, "max_new_tokens": 12, "n_select": 2, "n_clusters": 2}
 TRAINING = {"lr": 1e-2, "epochs": 2, "min_steps": 0, "dropout": 0.0}
 
 
@@ -84,3 +85,15 @@ def test_bad_input_is_refused_and_nothing_is_stored(served, tmp_path, body, stat
     assert engine.history.list() == []
     assert client.get("/v1/skills").json()["skills"] == []
     assert not (tmp_path / "skills" / "adapters").exists()
+
+
+def test_without_keep_data_only_demos_and_synthetic_rehearsal_are_kept(served, tmp_path):
+    engine, client = served
+    job = _wait(client, client.post("/v1/skills", json=_body("private", replay={"keep_data": False, "ssr": SSR})).json()["job"])
+    assert job["status"] == "done", job
+    ssr = job["entry"]["details"]["ssr"]
+    assert ssr["generated"] > 0 and ssr["kept"] <= ssr["parsed"]
+    [skill] = client.get("/v1/skills").json()["skills"]
+    assert skill["keep_data"] is False and skill["rehearsal"] in ("synthetic", "demos")
+    record = __import__("json").loads((tmp_path / "skills" / "rehearsal" / "private.json").read_text())
+    assert record["samples"] == [] and 0 < len(record["demos"]) <= 20
