@@ -175,6 +175,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--eval-batch-size", type=int, default=16)
     p.add_argument("--merge-alpha", type=float, default=1.0)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (1 is far faster on a busy machine)")
     p.add_argument("--out", type=Path, default=None, help="also write the JSON here (updated after each strategy)")
     args = p.parse_args(argv)
     strategies = [s.strip() for s in args.strategy.split(",") if s.strip()]
@@ -192,6 +193,8 @@ def main(argv: list[str] | None = None) -> int:
     tokenizer = AutoTokenizer.from_pretrained(model_path)
     base = AutoModelForCausalLM.from_pretrained(model_path, dtype=torch.float32)
     torch.manual_seed(args.seed)
+    if args.threads:
+        torch.set_num_threads(args.threads)
     tasks = [load_task(args.tasks, name.strip(), args.n_train, args.n_eval, tokenizer) for name in args.order.split(",")]
     embed = None
     if "ssr" in strategies:
