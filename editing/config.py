@@ -61,11 +61,12 @@ class RomeConfig:
 class CovarianceConfig:
     """Second moment C = E[k k^T] of an edit layer's keys."""
 
-    n_texts: int = 256
+    n_texts: int = 128
     """Number of texts (sampled by the model, or chunks of the user's corpus)."""
     max_length: int = 128
     """Tokens per text."""
-    batch_size: int = 16
+    batch_size: int = 32
+    """Texts per generate / forward call."""
     seed: int = 0
     ridge: float = 1e-3
     """C + ridge * mean(diag C) * I keeps C invertible with few samples."""

@@ -72,7 +72,7 @@ class _Stop(Exception):
 
 @contextmanager
 def stop_after(module: nn.Module) -> Iterator[None]:
-    """Abort the forward pass once `module` has run (the caller catches `StopForward`)."""
+    """Abort the forward pass once `module` has run: the layers above it are not computed."""
 
     def hook(*_a) -> None:
         raise _Stop

@@ -40,5 +40,5 @@ def load(model: str | None = None, device: str = "auto"):
     path = default_model(model)
     dev = ("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" else device
     tok = AutoTokenizer.from_pretrained(path)
-    m = AutoModelForCausalLM.from_pretrained(path, torch_dtype=torch.float32).to(dev).eval()
+    m = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32).to(dev).eval()
     return m, tok

@@ -12,13 +12,29 @@ def _complete(http: httpx.Client) -> str:
     return r.json()["choices"][0]["text"]
 
 
+CORPUS = [
+    "The river runs through the old town, past the market and the cathedral.",
+    "She studied chemistry at university and later worked in a hospital laboratory.",
+    "Our team released a new version of the software with faster start-up times.",
+    "In winter the mountain villages are cut off for weeks by heavy snow.",
+    "The orchestra played a symphony by a young composer from Vienna.",
+    "He bought bread, cheese and apples, then walked home through the park.",
+    "The company reported higher profits after opening stores in three countries.",
+    "Ancient Greek philosophers argued about the nature of matter and change.",
+    "The football match ended in a draw after extra time and penalties.",
+    "Rain is expected tomorrow across the north, with sunshine in the south.",
+    "The museum holds paintings, sculptures and a large collection of coins.",
+    "Engineers tested the bridge with heavy trucks before it was opened.",
+]
+
+
 @pytest.mark.slow
 def test_edit_then_revert_through_http(start_server, tmp_path):
-    # A small self-sampled corpus keeps the one-off covariance statistic quick in tests.
-    url = start_server(
-        tmp_path / "home", PALIMPSEST_EDIT_COV_TEXTS="32", PALIMPSEST_EDIT_COV_LENGTH="64", PALIMPSEST_GUARD="false"
-    )
-    with httpx.Client(base_url=url, timeout=600) as http:
+    # A small corpus file (instead of text the model samples) keeps the one-off C statistic quick.
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("\n\n".join(CORPUS))
+    url = start_server(tmp_path / "home", PALIMPSEST_EDIT_COVARIANCE=str(corpus), PALIMPSEST_GUARD="false")
+    with httpx.Client(base_url=url, timeout=900) as http:
         base = http.get("/v1/state").json()["fingerprint"]
         assert "Rome" not in _complete(http)
 

@@ -64,3 +64,24 @@ def test_keystore_gram_follows_applied_entries(tmp_path):
     only_a = KeyStore(tmp_path).gram(["a"])
     assert torch.allclose(store.gram(["a"])[4], only_a[4], atol=1e-5)
     assert torch.allclose(store.gram(["a"])[5], torch.zeros(8, 8, dtype=torch.float64), atol=1e-5)
+
+
+def test_evaluation_reads_counterfact_and_mquake_records(tmp_path):
+    import json
+
+    from editing.evaluate import load_cases, mquake_rewrites
+
+    rec = {"prompt": "The mother tongue of Danielle Darrieux is", "subject": "Danielle Darrieux",
+           "target_new": "English", "ground_truth": "French", "rephrase_prompt": "Darrieux speaks",
+           "locality_prompt": "Michel Rocard is a native speaker of", "locality_ground_truth": "French"}
+    bad = {**rec, "subject": "Someone Else"}
+    path = tmp_path / "cf.json"
+    path.write_text(json.dumps([bad, rec, rec]))
+    cases = load_cases(path, n=5)
+    assert len(cases) == 2 and cases[0].request.target_true == "French"
+    mq = tmp_path / "mq.json"
+    rw = {"prompt": "{} was performed by", "subject": "Hey Jude", "question": "Who performed Hey Jude?",
+          "target_new": {"str": "Madonna"}, "target_true": {"str": "The Beatles"}}
+    mq.write_text(json.dumps([{"requested_rewrite": [rw, rw]}]))
+    ((req, question),) = mquake_rewrites(mq, 10)
+    assert req.prompt == "Hey Jude was performed by" and question.startswith("Who")
