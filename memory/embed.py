@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import os
+import threading
 from pathlib import Path
 from typing import Protocol
 
@@ -26,21 +28,37 @@ def default_embedder_path() -> str:
 
 
 class SentenceTransformerEmbedder:
-    """sentence-transformers encoder; `model` is a local path or hub id (default: MiniLM-L6-v2)."""
+    """sentence-transformers encoder; `model` is a local path or hub id (default: MiniLM-L6-v2).
+
+    The model is loaded on the first `encode` when a local copy states its dimension, so a
+    server whose memory is empty, or only replayed from disk, never pays for it.
+    """
 
     def __init__(self, model: str | Path | None = None, device: str = "cpu", batch_size: int = 64) -> None:
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
-        from sentence_transformers import SentenceTransformer
-
         self.name = str(model or default_embedder_path())
-        self._model = SentenceTransformer(self.name, device=device)
-        self.dim = int(self._model.get_embedding_dimension())
+        self.device = device
         self.batch_size = batch_size
+        self._model = None
+        self._lock = threading.Lock()
+        pooling = Path(self.name) / "1_Pooling" / "config.json"
+        if pooling.exists():
+            self.dim = int(json.loads(pooling.read_text())["word_embedding_dimension"])
+        else:
+            self.dim = int(self._load().get_embedding_dimension())
+
+    def _load(self):
+        with self._lock:
+            if self._model is None:
+                from sentence_transformers import SentenceTransformer
+
+                self._model = SentenceTransformer(self.name, device=self.device)
+            return self._model
 
     def encode(self, texts: list[str]) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
-        vecs = self._model.encode(
+        vecs = self._load().encode(
             list(texts),
             batch_size=self.batch_size,
             normalize_embeddings=True,

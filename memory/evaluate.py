@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from memory.extract import Extraction, build_extractor
+from memory.retrieve import RetrievalConfig
 from memory.store import GraphMemory, MemoryConfig, Passage
 
 
@@ -79,7 +80,13 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--embedder", help="sentence-transformers path or id (default all-MiniLM-L6-v2)")
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--store", type=Path, help="keep the built memory here; reuse it if it holds the same corpus")
+    ap.add_argument("--passage-node-weight", type=float, default=RetrievalConfig.passage_node_weight)
+    ap.add_argument("--linking-top-k", type=int, default=RetrievalConfig.linking_top_k)
+    ap.add_argument("--damping", type=float, default=RetrievalConfig.damping)
     args = ap.parse_args(argv)
+    retrieval = RetrievalConfig(
+        linking_top_k=args.linking_top_k, passage_node_weight=args.passage_node_weight, damping=args.damping
+    )
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
     questions = json.loads(args.questions.read_text(encoding="utf-8"))[: args.n]
@@ -114,7 +121,7 @@ def main(argv: list[str] | None = None) -> dict:
             kwargs = {"model": model, "tokenizer": tok}
             name = f"llm:{Path(path).name}"
         extractor = build_extractor(args.extractor, **kwargs)
-    memory = GraphMemory(args.store, embedder, extractor, MemoryConfig())
+    memory = GraphMemory(args.store, embedder, extractor, MemoryConfig(retrieval=retrieval))
 
     def progress(frac: float, msg: str) -> None:
         print(f"[{frac:5.1%}] {msg}", file=sys.stderr, flush=True)
@@ -144,6 +151,7 @@ def main(argv: list[str] | None = None) -> dict:
         "questions": len(golds),
         "passages": len(corpus),
         "extraction": name,
+        "retrieval": vars(retrieval),
         "embedder": embedder.name,
         "graph": {f"recall@{k}": round(100 * float(np.mean(v)), 2) for k, v in rows["graph"].items()},
         "dense": {f"recall@{k}": round(100 * float(np.mean(v)), 2) for k, v in rows["dense"].items()},
