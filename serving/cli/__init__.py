@@ -13,6 +13,7 @@ COMMAND_MODULES: list[str] = [
     "serving.cli.memory",
     "serving.cli.edits",
     "serving.cli.skills",
+    "serving.cli.updates",
 ]
 
 
