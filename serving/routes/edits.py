@@ -114,6 +114,11 @@ def _probs(engine: Engine, reqs: list[EditRequest]) -> list[dict[str, float]]:
     return [answer_probs(host.model, host.tokenizer, r.prompt, r.target_new, r.target_true) for r in reqs]
 
 
+def _guard_probes(reqs: list[EditRequest]) -> list[dict[str, str]]:
+    """The edited facts, which the regression guard keeps checking after later changes."""
+    return [{"group": "edits", "prompt": r.prompt, "continuation": r.target_new.strip()} for r in reqs]
+
+
 def _summary(r: EditRequest) -> str:
     return f"{r.prompt} → {r.target_new.strip()}"
 
@@ -140,6 +145,7 @@ def create_edit(body: SingleEditIn, engine: Engine = Depends(get_engine)) -> dic
         "layers": result.layers,
         **{k: v for k, v in result.diagnostics.items() if k != "method"},
         "before": before,
+        "probes": _guard_probes([req]),
     }
     entry = engine.apply_delta("edit", _summary(req), details, result.delta)
     editor.keys.save(entry.id, result.keys)
@@ -174,6 +180,7 @@ def create_batch(body: BatchIn, engine: Engine = Depends(get_engine)) -> dict:
         "requests": [e.model_dump() for e in body.edits],
         **result.diagnostics,
         "before": before,
+        "probes": _guard_probes(reqs),
     }
     summary = f"{len(reqs)} facts: " + "; ".join(_summary(r) for r in reqs[:3]) + (" …" if len(reqs) > 3 else "")
     entry = engine.apply_delta("edit", summary, details, result.delta)
