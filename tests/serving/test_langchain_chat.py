@@ -46,3 +46,15 @@ class TestChatPalimpsestIntegration(ChatModelIntegrationTests):
     @property
     def chat_model_params(self) -> dict:
         return {"base_url": self.url, "temperature": 0.0, "max_tokens": 12}
+
+
+def test_in_process_engine(tiny_model_dir, tmp_path):
+    from serving.engine import Engine
+    from serving.settings import Settings
+
+    engine = Engine.load(Settings(model=str(tiny_model_dir), home=tmp_path, guard=False))
+    model = ChatPalimpsest(engine=engine, max_tokens=5, temperature=0.0)
+    reply = model.invoke("the cat is in the city")
+    assert reply.usage_metadata["output_tokens"] <= 5 and reply.usage_metadata["input_tokens"] > 0
+    streamed = "".join(chunk.content for chunk in model.stream("the cat is in the city"))
+    assert streamed == reply.content
