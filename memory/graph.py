@@ -33,6 +33,13 @@ class GraphMatrix:
     weights: sp.csr_matrix
     out_strength: np.ndarray
     passage_rows: np.ndarray
+    _rows_cache: tuple[list[str], np.ndarray] | None = None
+
+    def passage_rows_for(self, pids: list[str]) -> np.ndarray:
+        """Row of each passage id (cached for the same list object)."""
+        if self._rows_cache is None or self._rows_cache[0] is not pids:
+            self._rows_cache = (pids, np.asarray([self.index[passage_node(p)] for p in pids], dtype=np.int64))
+        return self._rows_cache[1]
 
 
 class MemoryGraph:

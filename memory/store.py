@@ -341,28 +341,34 @@ class GraphMemory:
 
     def _rank(self, q: np.ndarray, k: int, graph: bool) -> list[dict]:
         cfg = self.config.retrieval
-        dense = self.passages.search(q, len(self.passages))[0]
+        pids, dense = self.passages.all_scores(q)
+        if not pids:
+            return []
         seeds: dict[str, float] = {}
-        if graph and dense and len(self.facts):
-            low, high = self.facts.score_range(q)
-            hits = [(f, s) for f, s in self.facts.search(q, cfg.linking_top_k)[0] if s >= cfg.min_fact_score]
-            matched = [(float(minmax(np.float64(s), low, high)), self.fact_data[f]["s"], self.fact_data[f]["o"]) for f, s in hits]
+        if graph and len(self.facts):
+            fids, fscores = self.facts.all_scores(q)
+            top = np.argsort(-fscores, kind="stable")[: cfg.linking_top_k]
+            low, high = float(fscores.min()), float(fscores.max())
+            matched = [
+                (float(minmax(fscores[i], low, high)), self.fact_data[fids[i]]["s"], self.fact_data[fids[i]]["o"])
+                for i in top
+                if fscores[i] >= cfg.min_fact_score
+            ]
             ends = {key for _, s, o in matched for key in (s, o)}
             seeds = entity_seeds(matched, {e: self.graph.passage_count(e) for e in ends}, cfg.linking_top_k)
         if not seeds:
-            return [self._hit(pid, score) for pid, score in dense[:k]]
+            order = np.argsort(-dense, kind="stable")[:k]
+            return [self._hit(pids[i], float(dense[i])) for i in order]
         m = self.graph.matrix()
         reset = np.zeros(len(m.nodes))
         for key, weight in seeds.items():
             reset[m.index[entity_node(key)]] += weight
-        scores = np.array([s for _, s in dense])
-        norm = minmax(scores, scores.min(), scores.max()) * cfg.passage_node_weight
-        for (pid, _), w in zip(dense, norm):
-            reset[m.index[passage_node(pid)]] += w
+        rows = m.passage_rows_for(pids)
+        reset[rows] += minmax(dense, float(dense.min()), float(dense.max())) * cfg.passage_node_weight
         ppr = personalized_pagerank(m, reset, cfg.damping, cfg.ppr_tol, cfg.ppr_max_iter)
-        rows = m.passage_rows
-        top = rows[np.argsort(-ppr[rows], kind="stable")[:k]]
-        return [self._hit(m.nodes[i][2:], float(ppr[i])) for i in top]
+        prow = m.passage_rows
+        best = prow[np.argsort(-ppr[prow], kind="stable")[:k]]
+        return [self._hit(m.nodes[i][2:], float(ppr[i])) for i in best]
 
     def _hit(self, pid: str, score: float) -> dict:
         p = self.passage_data[pid]
