@@ -144,8 +144,8 @@ def run(args: argparse.Namespace) -> dict:
         else:
             after.append(score(model, tok, chunk[0]))
             weights.restore()
-        if (i // step) % 10 == 0:
-            print(f"{i + len(chunk)}/{len(cases)} edits, {seconds[-1]:.2f}s/edit", file=sys.stderr)
+        done = {"edits": i + len(chunk), "of": len(cases), "seconds_per_edit": round(seconds[-1], 2)}
+        print(json.dumps({**done, **({} if args.sequential else after[-1])}), file=sys.stderr, flush=True)
     if args.sequential:
         after = [score(model, tok, c) for c in cases]
         weights.restore()
