@@ -8,9 +8,12 @@ import pytest
 
 
 
-@pytest.fixture
-def server(start_server, tmp_path) -> str:
-    return start_server(tmp_path / "home")
+@pytest.fixture(scope="module")
+def server(default_model_dir, tmp_path_factory) -> str:
+    from tests.conftest import serve_in_subprocess
+
+    with serve_in_subprocess(tmp_path_factory.mktemp("e2e") / "home") as url:
+        yield url
 
 
 def test_chat_completion_answers_with_paris(server):
