@@ -91,7 +91,8 @@ class VectorIndex:
         k = min(k, len(self._keys))
         if k <= 0:
             return [[] for _ in range(len(queries))]
-        scores, ids = self._index.search(queries, k)
+        with _single_omp_thread():
+            scores, ids = self._index.search(queries, k)
         return [
             [(self._keys[int(i)], float(s)) for s, i in zip(srow, irow) if i >= 0]
             for srow, irow in zip(scores, ids)
@@ -115,3 +116,65 @@ class VectorIndex:
     def contents(self) -> dict[str, bytes]:
         """key -> raw vector bytes; equal dicts mean identical index contents."""
         return {key: self._index.reconstruct(kid).tobytes() for kid, key in self._keys.items()}
+
+
+class NeighbourIndex:
+    """Approximate kNN (faiss HNSW) over entity vectors, for synonym edges at ingest.
+
+    Search cost grows with log(size), so the synonym cost per new entity stays flat as the memory
+    grows. HNSW cannot delete: removed keys are masked and the index is rebuilt from the exact
+    index once more than a quarter of its rows are dead. Only an accelerator: the graph and the
+    exact `VectorIndex` remain the state that revert and restart must reproduce.
+    """
+
+    def __init__(self, dim: int, m: int = 32, ef_search: int = 128) -> None:
+        self.dim, self.m, self.ef_search = dim, m, ef_search
+        self._reset()
+
+    def _reset(self) -> None:
+        self._index = faiss.IndexHNSWFlat(self.dim, self.m, faiss.METRIC_INNER_PRODUCT)
+        self._index.hnsw.efSearch = self.ef_search
+        self._rows: list[str | None] = []
+        self._row_of: dict[str, int] = {}
+
+    def add(self, keys: list[str], vectors: np.ndarray) -> None:
+        fresh = [i for i, k in enumerate(keys) if k not in self._row_of]
+        if not fresh:
+            return
+        for i in fresh:
+            self._row_of[keys[i]] = len(self._rows)
+            self._rows.append(keys[i])
+        with _single_omp_thread():
+            self._index.add(np.ascontiguousarray(np.asarray(vectors, dtype=np.float32)[fresh]))
+
+    def remove(self, keys: list[str], exact: VectorIndex) -> None:
+        for key in keys:
+            row = self._row_of.pop(key, None)
+            if row is not None:
+                self._rows[row] = None
+        if len(self._rows) > 64 and len(self._row_of) < 0.75 * len(self._rows):
+            live = sorted(exact.keys())
+            self._reset()
+            if live:
+                self.add(live, exact.vectors(live))
+
+    def search(self, queries: np.ndarray, k: int) -> list[list[tuple[str, float]]]:
+        if not self._row_of:
+            return [[] for _ in range(len(queries))]
+        with _single_omp_thread():
+            scores, rows = self._index.search(np.ascontiguousarray(queries, dtype=np.float32), k)
+        return [
+            [(self._rows[r], float(s)) for s, r in zip(srow, rrow) if r >= 0 and self._rows[r] is not None]
+            for srow, rrow in zip(scores, rows)
+        ]
+
+
+class _single_omp_thread:
+    """faiss's OpenMP threads cost more than they save for small batches on a busy CPU."""
+
+    def __enter__(self) -> None:
+        self.threads = faiss.omp_get_max_threads()
+        faiss.omp_set_num_threads(1)
+
+    def __exit__(self, *exc) -> None:
+        faiss.omp_set_num_threads(self.threads)

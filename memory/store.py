@@ -16,7 +16,7 @@ import numpy as np
 from memory.embed import Embedder
 from memory.extract import Extraction, Extractor, ground, normalize, sanitize
 from memory.graph import MemoryGraph, entity_node, passage_node
-from memory.index import VectorIndex
+from memory.index import NeighbourIndex, VectorIndex
 from memory.journal import IngestJournal, check_ingest_id
 from memory.retrieve import RetrievalConfig, entity_seeds, minmax, personalized_pagerank
 
@@ -123,6 +123,7 @@ class GraphMemory:
         self.passages = VectorIndex(embedder.dim)
         self.entities = VectorIndex(embedder.dim)
         self.facts = VectorIndex(embedder.dim)
+        self.neighbours = NeighbourIndex(embedder.dim)
         self.passage_data: dict[str, Passage] = {}
         self.fact_data: dict[str, dict] = {}
         self.records: dict[str, dict] = {}
@@ -260,7 +261,7 @@ class GraphMemory:
         pairs: dict[tuple[str, str], float] = {}
         fresh = VectorIndex(self.embedder.dim)  # the new entities are not in self.entities yet
         fresh.add([entity_node(k) for k in keys], vecs)
-        found = self._knn(self.entities, keys, vecs, cfg.synonym_top_k) + self._knn(fresh, keys, vecs, cfg.synonym_top_k)
+        found = self._knn(self.neighbours, keys, vecs, cfg.synonym_top_k) + self._knn(fresh, keys, vecs, cfg.synonym_top_k)
         for a, b, sim in found:
             if a != b and sim >= cfg.synonym_threshold and len(b.replace(" ", "")) >= cfg.synonym_min_chars:
                 pair = (min(a, b), max(a, b))
@@ -268,7 +269,7 @@ class GraphMemory:
         return [[a, b, round(s, 6)] for (a, b), s in sorted(pairs.items())]
 
     @staticmethod
-    def _knn(index: VectorIndex, keys: list[str], vecs: np.ndarray, k: int) -> list[tuple[str, str, float]]:
+    def _knn(index: VectorIndex | NeighbourIndex, keys: list[str], vecs: np.ndarray, k: int) -> list[tuple[str, str, float]]:
         out = []
         for key, hits in zip(keys, index.search(vecs, k)):
             out += [(key, hit[2:], score) for hit, score in hits]
@@ -283,6 +284,7 @@ class GraphMemory:
             self.passage_data.setdefault(p["id"], Passage(p["id"], p["text"], p["metadata"]))
             g.add_passage(p["id"], ingest_id)
         self.entities.add([entity_node(e["key"]) for e in record["entities"]], vectors["entities"])
+        self.neighbours.add([entity_node(e["key"]) for e in record["entities"]], vectors["entities"])
         for e in record["entities"]:
             g.add_entity(e["key"], e["name"], ingest_id)
         for pid, key in record["contexts"]:
@@ -311,6 +313,7 @@ class GraphMemory:
                 [(f["s"], f["r"], f["o"]) for f in record["facts"]],
             )
             self.entities.remove([entity_node(k) for k in gone])
+            self.neighbours.remove([entity_node(k) for k in gone], self.entities)
             dropped = [p["id"] for p in record["passages"] if not self.graph.has_passage(p["id"])]
             self.passages.remove(dropped)
             for pid in dropped:
@@ -347,7 +350,7 @@ class GraphMemory:
         seeds: dict[str, float] = {}
         if graph and len(self.facts):
             fids, fscores = self.facts.all_scores(q)
-            top = np.argsort(-fscores, kind="stable")[: cfg.linking_top_k]
+            top = _top(fscores, cfg.linking_top_k)
             low, high = float(fscores.min()), float(fscores.max())
             matched = [
                 (float(minmax(fscores[i], low, high)), self.fact_data[fids[i]]["s"], self.fact_data[fids[i]]["o"])
@@ -357,7 +360,7 @@ class GraphMemory:
             ends = {key for _, s, o in matched for key in (s, o)}
             seeds = entity_seeds(matched, {e: self.graph.passage_count(e) for e in ends}, cfg.linking_top_k)
         if not seeds:
-            order = np.argsort(-dense, kind="stable")[:k]
+            order = _top(dense, k)
             return [self._hit(pids[i], float(dense[i])) for i in order]
         m = self.graph.matrix()
         reset = np.zeros(len(m.nodes))
@@ -367,7 +370,7 @@ class GraphMemory:
         reset[rows] += minmax(dense, float(dense.min()), float(dense.max())) * cfg.passage_node_weight
         ppr = personalized_pagerank(m, reset, cfg.damping, cfg.ppr_tol, cfg.ppr_max_iter)
         prow = m.passage_rows
-        best = prow[np.argsort(-ppr[prow], kind="stable")[:k]]
+        best = prow[_top(ppr[prow], k)]
         return [self._hit(m.nodes[i][2:], float(ppr[i])) for i in best]
 
     def _hit(self, pid: str, score: float) -> dict:
@@ -398,3 +401,11 @@ class GraphMemory:
                 "passage_data": {k: (p.text, repr(p.metadata)) for k, p in self.passage_data.items()},
             }
 
+
+
+def _top(scores: np.ndarray, k: int) -> np.ndarray:
+    """Indices of the k largest scores, best first (ties: lower index first)."""
+    if k < len(scores):
+        part = np.argpartition(-scores, k - 1)[:k]
+        return part[np.lexsort((part, -scores[part]))]
+    return np.lexsort((np.arange(len(scores)), -scores))

@@ -3,9 +3,9 @@ import os
 import pytest
 
 from memory.extract import RuleExtractor
-from memory.store import Document, GraphMemory
+from memory_world import PASSAGES, docs
 
-from memory_world import EXTRA, PASSAGES
+from memory.store import GraphMemory
 
 
 @pytest.fixture(scope="session")
@@ -24,15 +24,8 @@ def make_memory(embedder):
     return make
 
 
-def docs(passages: dict[str, str]) -> list[Document]:
-    return [Document(text, id=key) for key, text in passages.items()]
-
-
 @pytest.fixture
 def world(make_memory):
     mem = make_memory()
     mem.ingest_documents(docs(PASSAGES), ingest_id="world")
     return mem
-
-
-__all__ = ["EXTRA", "PASSAGES", "docs"]

@@ -1,5 +1,7 @@
 """A small invented world for memory tests: people, places and works that exist nowhere else."""
 
+from memory.store import Document
+
 PASSAGES = {
     "vantor": "Alice Vantor was a painter born in Quillby, a fishing town on the coast of Merovia. "
     "She is best known for the painting The Blue Mill.",
@@ -22,3 +24,7 @@ TWO_HOP = [
     ("In which city is the museum that bought the painting by Alice Vantor?", {"vantor", "bluemill"}),
     ("Who founded the museum that bought The Blue Mill?", {"bluemill", "harlan"}),
 ]
+
+
+def docs(passages: dict[str, str]) -> list[Document]:
+    return [Document(text, id=key) for key, text in passages.items()]

@@ -1,8 +1,7 @@
 """GraphMemory on an invented world: two-hop retrieval, exact revert, restart, bad input."""
 
 import pytest
-from conftest import docs
-from memory_world import EXTRA, PASSAGES, TWO_HOP
+from memory_world import EXTRA, PASSAGES, TWO_HOP, docs
 
 from memory.store import DocumentTooLargeError, GraphMemory, MemoryInputError
 
