@@ -15,7 +15,7 @@ import numpy as np
 
 from memory.embed import Embedder
 from memory.extract import Extraction, Extractor, ground, normalize, sanitize
-from memory.graph import MemoryGraph, entity_node, passage_node
+from memory.graph import MemoryGraph, entity_node
 from memory.index import NeighbourIndex, VectorIndex
 from memory.journal import IngestJournal, check_ingest_id
 from memory.retrieve import RetrievalConfig, entity_seeds, minmax, personalized_pagerank

@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Iterator
 from typing import Any
 
-import httpx
 from langchain_core.callbacks import CallbackManagerForLLMRun
 from langchain_core.language_models.chat_models import BaseChatModel, LangSmithParams
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
 from langchain_core.messages.ai import UsageMetadata
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 from pydantic import Field, SecretStr
+
+from ..client import Client
 
 _ROLES = {"human": "user", "ai": "assistant", "system": "system", "tool": "tool", "chat": "user"}
 
@@ -88,16 +88,8 @@ class ChatPalimpsest(BaseChatModel):
         if self.engine is not None:
             yield from self._engine_events(body)
             return
-        headers = {"Authorization": f"Bearer {self.api_key.get_secret_value()}"} if self.api_key else {}
-        payload = {**body, "stream": True, "stream_options": {"include_usage": True}}
-        with httpx.Client(base_url=self.base_url, headers=headers, timeout=self.timeout) as http:
-            with http.stream("POST", "/v1/chat/completions", json=payload) as response:
-                if response.is_error:
-                    response.read()
-                    raise ValueError(f"palimpsest server error {response.status_code}: {response.text}")
-                for line in response.iter_lines():
-                    if line.startswith("data: ") and line != "data: [DONE]":
-                        yield json.loads(line[len("data: "):])
+        client = Client(self.base_url, self.api_key.get_secret_value() if self.api_key else "", self.timeout)
+        yield from client.stream("/v1/chat/completions", {**body, "stream_options": {"include_usage": True}})
 
     def _engine_events(self, body: dict[str, Any]) -> Iterator[dict[str, Any]]:
         from ..chat_service import chat_ids, pieces, sampling

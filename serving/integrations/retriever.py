@@ -5,11 +5,12 @@ from __future__ import annotations
 import os
 from typing import Any
 
-import httpx
 from langchain_core.callbacks import CallbackManagerForRetrieverRun
 from langchain_core.documents import Document
 from langchain_core.retrievers import BaseRetriever
 from pydantic import Field, SecretStr
+
+from ..client import Client
 
 
 class PalimpsestRetriever(BaseRetriever):
@@ -33,11 +34,7 @@ class PalimpsestRetriever(BaseRetriever):
                 raise ValueError("this engine has no graph memory installed")
             results = self.engine.grounding(query, k)
         else:
-            headers = {"Authorization": f"Bearer {self.api_key.get_secret_value()}"} if self.api_key else {}
-            response = httpx.get(f"{self.base_url}/v1/memory/search", params={"q": query, "k": k},
-                                 headers=headers, timeout=self.timeout)
-            if response.is_error:
-                raise ValueError(f"palimpsest server error {response.status_code}: {response.text}")
-            results = response.json()["results"]
+            client = Client(self.base_url, self.api_key.get_secret_value() if self.api_key else "", self.timeout)
+            results = client.get("/v1/memory/search", {"q": query, "k": k})["results"]
         return [Document(page_content=r["text"], id=r["id"], metadata={"id": r["id"], "score": r["score"]})
                 for r in results[:k]]
