@@ -73,7 +73,8 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--questions", type=Path, required=True)
     ap.add_argument("--corpus", type=Path, required=True)
     ap.add_argument("--openie", type=Path, help="HippoRAG OpenIE results for the corpus (skips extraction)")
-    ap.add_argument("--n", type=int, default=None, help="evaluate the first N questions")
+    ap.add_argument("--offset", type=int, default=0, help="skip the first K questions (e.g. a tuning split)")
+    ap.add_argument("--n", type=int, default=None, help="evaluate N questions (after --offset)")
     ap.add_argument("--subset", action="store_true", help="index only the passages of the N questions")
     ap.add_argument("--extractor", default="rule", help="extractor when --openie is not given: rule | llm")
     ap.add_argument("--model", help="model for --extractor llm (default: see resolve_model)")
@@ -89,7 +90,10 @@ def main(argv: list[str] | None = None) -> dict:
     )
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-    questions = json.loads(args.questions.read_text(encoding="utf-8"))[: args.n]
+    if args.offset < 0:
+        sys.exit("--offset must be >= 0")
+    stop = None if args.n is None else args.offset + args.n
+    questions = json.loads(args.questions.read_text(encoding="utf-8"))[args.offset : stop]
     golds = [gold_passages(q) for q in questions]
     corpus = load_corpus(args.corpus)
     if args.subset:
@@ -148,7 +152,7 @@ def main(argv: list[str] | None = None) -> dict:
             rows["graph"][k].append(recall(graph, gold_ids, k))
             rows["dense"][k].append(recall(dense, gold_ids, k))
     result = {
-        "questions": len(golds),
+        "questions": f"{args.offset}..{args.offset + len(golds) - 1}",
         "passages": len(corpus),
         "extraction": name,
         "retrieval": vars(retrieval),

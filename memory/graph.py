@@ -4,7 +4,9 @@ Every node and every relation or context edge records the ingest ids that suppor
 an ingest removes exactly what only it added. Synonym edges belong to their two entities: they
 live exactly as long as both endpoints do. The graph is undirected with one edge per node pair
 (no duplicates); an edge's weight is derived from what supports it:
-    weight = number of distinct relations + 1 (if a passage contains the entity) + synonym cosine.
+    weight = 2 x (number of distinct relations + synonym cosine) + 1 (if a passage contains the entity).
+The factor 2 is HippoRAG 2's: it inserts relation and synonym edges in both directions into an
+undirected graph, so they count twice a passage edge.
 """
 
 from __future__ import annotations
@@ -60,6 +62,14 @@ class MemoryGraph:
         if not self.g.has_node(node):
             return 0
         return sum(1 for n in self.g.neighbors(node) if n.startswith("p:"))
+
+    def passages_with(self, a: str, b: str) -> list[str]:
+        """Ids of the passages that contain both entities (or entity `a` when a == b)."""
+        u, v = entity_node(a), entity_node(b)
+        if not (self.g.has_node(u) and self.g.has_node(v)):
+            return []
+        small, big = sorted((self.g.adj[u], self.g.adj[v]), key=len)
+        return [n[2:] for n in small if n.startswith("p:") and (n in big or u == v)]
 
     def stats(self) -> dict[str, int]:
         kinds = {"passage": 0, "entity": 0}
@@ -187,8 +197,13 @@ class MemoryGraph:
         return True
 
 
+ENTITY_EDGE_FACTOR = 2.0
+"""Weight of relation and synonym support relative to a passage-contains-entity edge."""
+
+
 def _reweigh(data: dict) -> None:
-    data["weight"] = float(len(data["rel"]) + (1.0 if data["ctx"] else 0.0) + (data["syn"] or 0.0))
+    entity = len(data["rel"]) + (data["syn"] or 0.0)
+    data["weight"] = float(ENTITY_EDGE_FACTOR * entity + (1.0 if data["ctx"] else 0.0))
 
 
 def _freeze(value):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import scipy.sparse as sp
 
 from memory.graph import GraphMatrix
 
@@ -25,12 +26,16 @@ class RetrievalConfig:
     """Upper bound on power-iteration steps."""
     min_fact_score: float = 0.0
     """Facts whose cosine with the query is below this are not used as seeds."""
+    fact_context_weight: float = 1.0
+    """Linking score of a fact = its cosine + this x the best cosine of a passage that mentions both
+    its entities: a model-free stand-in for HippoRAG 2's LLM fact filter (0 turns it off). Chosen on
+    MuSiQue questions 50..99 only (see README)."""
 
     def __post_init__(self) -> None:
         if self.linking_top_k < 1:
             raise ValueError("linking_top_k must be >= 1")
-        if self.passage_node_weight < 0:
-            raise ValueError("passage_node_weight must be >= 0")
+        if self.passage_node_weight < 0 or self.fact_context_weight < 0:
+            raise ValueError("passage_node_weight and fact_context_weight must be >= 0")
         if not 0.0 < self.damping < 1.0:
             raise ValueError("damping must be in (0, 1)")
         if self.ppr_tol <= 0 or self.ppr_max_iter < 1:
@@ -42,6 +47,15 @@ def minmax(scores: np.ndarray, low: float, high: float) -> np.ndarray:
     if high - low <= 1e-12:
         return np.ones_like(scores)
     return (scores - low) / (high - low)
+
+
+def row_max(rows: sp.csr_matrix, values: np.ndarray) -> np.ndarray:
+    """Per row of a 0/1 (n, m) matrix, the largest of `values` (shape (m,)) at its columns; 0 for empty rows."""
+    out = np.zeros(rows.shape[0])
+    filled = np.diff(rows.indptr) > 0
+    if filled.any():
+        out[filled] = np.maximum.reduceat(values[rows.indices], rows.indptr[:-1][filled])
+    return out
 
 
 def entity_seeds(

@@ -12,13 +12,14 @@ from pathlib import Path
 from typing import Callable
 
 import numpy as np
+import scipy.sparse as sp
 
 from memory.embed import Embedder
 from memory.extract import Extraction, Extractor, ground, normalize, sanitize
-from memory.graph import MemoryGraph, entity_node
+from memory.graph import GraphMatrix, MemoryGraph, entity_node
 from memory.index import NeighbourIndex, VectorIndex
 from memory.journal import IngestJournal, check_ingest_id
-from memory.retrieve import RetrievalConfig, entity_seeds, minmax, personalized_pagerank
+from memory.retrieve import RetrievalConfig, entity_seeds, minmax, personalized_pagerank, row_max
 
 Progress = Callable[[float, str], None]
 
@@ -128,6 +129,7 @@ class GraphMemory:
         self.fact_data: dict[str, dict] = {}
         self.records: dict[str, dict] = {}
         self._lock = threading.RLock()
+        self._fact_rows: tuple[list[str], list[str], GraphMatrix, sp.csr_matrix] | None = None
         self.journal = IngestJournal(Path(root)) if root is not None else None
         if self.journal is not None:
             for ingest_id in self.journal.live_ids():
@@ -349,13 +351,16 @@ class GraphMemory:
             return []
         seeds: dict[str, float] = {}
         if graph and len(self.facts):
-            fids, fscores = self.facts.all_scores(q)
+            fids, cosine = self.facts.all_scores(q)
+            fscores = cosine
+            if cfg.fact_context_weight:
+                fscores = cosine + cfg.fact_context_weight * row_max(self._fact_passages(fids, pids), dense)
             top = _top(fscores, cfg.linking_top_k)
             low, high = float(fscores.min()), float(fscores.max())
             matched = [
                 (float(minmax(fscores[i], low, high)), self.fact_data[fids[i]]["s"], self.fact_data[fids[i]]["o"])
                 for i in top
-                if fscores[i] >= cfg.min_fact_score
+                if cosine[i] >= cfg.min_fact_score
             ]
             ends = {key for _, s, o in matched for key in (s, o)}
             seeds = entity_seeds(matched, {e: self.graph.passage_count(e) for e in ends}, cfg.linking_top_k)
@@ -372,6 +377,24 @@ class GraphMemory:
         prow = m.passage_rows
         best = prow[_top(ppr[prow], k)]
         return [self._hit(m.nodes[i][2:], float(ppr[i])) for i in best]
+
+    def _fact_passages(self, fids: list[str], pids: list[str]) -> sp.csr_matrix:
+        """0/1 matrix (facts x passages, in index order): the passages that mention both ends of a fact.
+
+        Cached until the graph or either index changes (they hand out new key lists then)."""
+        m = self.graph.matrix()
+        cached = self._fact_rows
+        if cached is None or cached[0] is not fids or cached[1] is not pids or cached[2] is not m:
+            col = {p: j for j, p in enumerate(pids)}
+            indptr, indices = [0], []
+            for fid in fids:
+                f = self.fact_data[fid]
+                indices += [col[p] for p in self.graph.passages_with(f["s"], f["o"])]
+                indptr.append(len(indices))
+            data = np.ones(len(indices))
+            rows = sp.csr_matrix((data, np.asarray(indices, dtype=np.int64), indptr), shape=(len(fids), len(pids)))
+            self._fact_rows = cached = (fids, pids, m, rows)
+        return cached[3]
 
     def _hit(self, pid: str, score: float) -> dict:
         p = self.passage_data[pid]

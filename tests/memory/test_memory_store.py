@@ -127,3 +127,17 @@ def test_long_documents_are_split_into_passages(make_memory):
     assert result.passages > 1
     assert all(len(p.text) <= mem.config.max_passage_chars for p in mem.passage_data.values())
     assert all(pid.startswith("diary#") for pid in mem.passage_data)
+
+
+def test_fact_context_changes_which_facts_seed(world: GraphMemory):
+    """With the passage context on, a fact's linking score includes its best passage's cosine."""
+    q = world.embedder.encode(["Who founded the museum that bought The Blue Mill?"])[0]
+    pids, dense = world.passages.all_scores(q)
+    fids, cosine = world.facts.all_scores(q)
+    rows = world._fact_passages(fids, pids)
+    assert rows.shape == (len(fids), len(pids)) and rows.nnz >= len(fids)  # every fact has a passage
+    assert world._fact_passages(fids, pids) is rows  # cached
+    world.ingest_facts([("Nora Pell", "lives in", "Quillby")])
+    fids2, _ = world.facts.all_scores(q)
+    pids2, _ = world.passages.all_scores(q)
+    assert world._fact_passages(fids2, pids2).shape == (len(fids2), len(pids2))  # rebuilt after a change
