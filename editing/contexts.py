@@ -8,7 +8,7 @@ from torch import nn
 
 from editing.config import ContextConfig
 
-_CACHE: "weakref.WeakKeyDictionary[nn.Module, dict[tuple, list[list[int]]]]" = weakref.WeakKeyDictionary()
+_CACHE: weakref.WeakKeyDictionary[nn.Module, dict[tuple, list[list[int]]]] = weakref.WeakKeyDictionary()
 
 
 def context_groups(model: nn.Module, tokenizer, config: ContextConfig) -> list[list[list[int]]]:

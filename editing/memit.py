@@ -13,18 +13,34 @@ For layers l_1 < ... < l_m and facts i = 1..N:
 from __future__ import annotations
 
 import time
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 
 import torch
 from torch import nn
 
-from editing.arch import EditSite, default_layer, edit_site, module, num_layers, to_param_delta
+from editing.arch import (
+    EditSite,
+    default_layer,
+    edit_site,
+    module,
+    num_layers,
+    to_param_delta,
+)
 from editing.config import ContextConfig, RomeConfig
 from editing.contexts import context_groups
 from editing.hooks import capture, eval_mode, linear_deltas
 from editing.request import EditRequest, target_ids
 from editing.rome import EditResult
-from editing.value import encode_groups, key_and_output, optimise_value
+from editing.value import (
+    MAX_ROWS,
+    context_rows,
+    encode_groups,
+    keys_and_outputs,
+    layout,
+    optimise_values,
+    per_fact_mean,
+)
 
 
 @dataclass
@@ -77,34 +93,30 @@ def _block(model: nn.Module, site: EditSite) -> nn.Module:
 
 @torch.no_grad()
 def _keys_and_residuals(model, sites, encoded_all, last: EditSite, deltas):
-    """Mean keys at every site (d_in, N) and residual after the last layer (d, N), with `deltas` hooked."""
-    keys = {s.layer: [] for s in sites}
-    resid = []
-    block = _block(model, last)
-    for encoded in encoded_all:
-        ks = {s.layer: [] for s in sites}
-        hs = []
-        for group in encoded:
-            ids = torch.tensor([e.head + e.rest for e in group], device=next(model.parameters()).device)
-            idx = group[0].subject_index
-            with linear_deltas(model, deltas):
-                caps = {s.layer: capture(module(model, s)) for s in sites}
-                entered = {layer: cm.__enter__() for layer, cm in caps.items()}
-                hb = []
-                handle = block.register_forward_hook(lambda _m, _a, out: hb.append(out[0] if isinstance(out, tuple) else out))
-                try:
-                    model(input_ids=ids, use_cache=False)
-                finally:
-                    handle.remove()
-                    for cm in caps.values():
-                        cm.__exit__(None, None, None)
-            for layer, cap in entered.items():
-                ks[layer].append(cap.inputs[0][:, idx].float())
-            hs.append(hb[0][:, idx].float())
-        for layer in keys:
-            keys[layer].append(torch.cat(ks[layer]).mean(0))
-        resid.append(torch.cat(hs).mean(0))
-    return {layer: torch.stack(v, 1) for layer, v in keys.items()}, torch.stack(resid, 1)
+    """Per fact, mean keys at every site (d_in, N) and residual after the last layer (d, N),
+    with `deltas` hooked."""
+    rows = context_rows(encoded_all)
+    keys: dict[int, list[torch.Tensor]] = {s.layer: [] for s in sites}
+    resid, facts, block_out = [], [], []
+
+    def keep(_m, _a, out) -> None:
+        block_out.append(out[0] if isinstance(out, tuple) else out)
+
+    for start in range(0, len(rows), MAX_ROWS):
+        lay = layout(rows[start : start + MAX_ROWS], next(model.parameters()).device)
+        with linear_deltas(model, deltas), ExitStack() as stack:
+            caps = {s.layer: stack.enter_context(capture(module(model, s))) for s in sites}
+            stack.callback(_block(model, last).register_forward_hook(keep).remove)
+            model(input_ids=lay.ids, attention_mask=lay.mask, use_cache=False)
+        for layer, cap in caps.items():
+            keys[layer].append(cap.inputs[0][:, lay.head - 1].float())
+        resid.append(block_out.pop()[:, lay.head - 1].float())
+        facts.append(lay.fact)
+    fact, n = torch.cat(facts), len(encoded_all)
+    return (
+        {layer: per_fact_mean(torch.cat(v), fact, n).t() for layer, v in keys.items()},
+        per_fact_mean(torch.cat(resid), fact, n).t(),
+    )
 
 
 def memit_edit(
@@ -133,12 +145,12 @@ def memit_edit(
     with eval_mode(model):
         groups = context_groups(model, tokenizer, config.value.contexts)
         encoded_all = [encode_groups(tokenizer, r, groups) for r in requests]
-        deltas, nll = [], []
-        for r, enc, tgt in zip(requests, encoded_all, targets):
-            _, out = key_and_output(model, last, enc)
-            v = optimise_value(model, tokenizer, r, last, enc, tgt, float(out.norm()), config.value)
-            deltas.append(v.delta)
-            nll.append((v.nll_start, v.nll_end))
+        _, outs = keys_and_outputs(model, last, encoded_all)
+        values = optimise_values(
+            model, tokenizer, requests, last, encoded_all, targets, outs.norm(dim=1).tolist(), config.value
+        )
+        deltas = [v.delta for v in values]
+        nll = [(v.nll_start, v.nll_end) for v in values]
         _, h0 = _keys_and_residuals(model, sites, encoded_all, last, {})
         z = h0 + torch.stack(deltas, 1).to(h0.device)
         hooked: dict[str, torch.Tensor] = {}
