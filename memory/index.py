@@ -127,13 +127,12 @@ class NeighbourIndex:
     exact `VectorIndex` remain the state that revert and restart must reproduce.
     """
 
-    def __init__(self, dim: int, m: int = 32, ef_search: int = 128) -> None:
+    def __init__(self, dim: int, m: int = 32, ef_search: int = 32) -> None:
         self.dim, self.m, self.ef_search = dim, m, ef_search
         self._reset()
 
     def _reset(self) -> None:
         self._index = faiss.IndexHNSWFlat(self.dim, self.m, faiss.METRIC_INNER_PRODUCT)
-        self._index.hnsw.efSearch = self.ef_search
         self._rows: list[str | None] = []
         self._row_of: dict[str, int] = {}
 
@@ -158,15 +157,28 @@ class NeighbourIndex:
             if live:
                 self.add(live, exact.vectors(live))
 
-    def search(self, queries: np.ndarray, k: int) -> list[list[tuple[str, float]]]:
-        if not self._row_of:
-            return [[] for _ in range(len(queries))]
-        with _single_omp_thread():
-            scores, rows = self._index.search(np.ascontiguousarray(queries, dtype=np.float32), k)
-        return [
-            [(self._rows[r], float(s)) for s, r in zip(srow, rrow) if r >= 0 and self._rows[r] is not None]
-            for srow, rrow in zip(scores, rows)
-        ]
+    def search_above(
+        self, queries: np.ndarray, threshold: float, k_max: int, k_first: int = 16
+    ) -> list[list[tuple[str, float]]]:
+        """Neighbours scoring >= threshold, at most k_max per query, best first.
+
+        Searches k_first neighbours and doubles k only for queries whose k-th neighbour still passes
+        the threshold, so the cost follows the number of near neighbours rather than k_max.
+        """
+        queries = np.ascontiguousarray(np.asarray(queries, dtype=np.float32).reshape(-1, self.dim))
+        out: list[list[tuple[str, float]]] = [[] for _ in range(len(queries))]
+        todo, k = np.arange(len(queries)), min(k_first, k_max)
+        while len(todo) and self._row_of:
+            self._index.hnsw.efSearch = max(2 * k, self.ef_search)
+            with _single_omp_thread():
+                scores, rows = self._index.search(queries[todo], k)
+            again = []
+            for q, srow, rrow in zip(todo, scores, rows):
+                out[q] = [(self._rows[r], float(s)) for s, r in zip(srow, rrow) if s >= threshold and r >= 0 and self._rows[r] is not None]
+                if k < k_max and rrow[-1] >= 0 and srow[-1] >= threshold:
+                    again.append(q)
+            todo, k = np.asarray(again, dtype=np.int64), min(2 * k, k_max)
+        return out
 
 
 class _single_omp_thread:

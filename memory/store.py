@@ -261,20 +261,23 @@ class GraphMemory:
             return []
         keys, vecs = [keys[i] for i in ok], vecs[ok]
         pairs: dict[tuple[str, str], float] = {}
-        fresh = VectorIndex(self.embedder.dim)  # the new entities are not in self.entities yet
-        fresh.add([entity_node(k) for k in keys], vecs)
-        found = self._knn(self.neighbours, keys, vecs, cfg.synonym_top_k) + self._knn(fresh, keys, vecs, cfg.synonym_top_k)
-        for a, b, sim in found:
-            if a != b and sim >= cfg.synonym_threshold and len(b.replace(" ", "")) >= cfg.synonym_min_chars:
-                pair = (min(a, b), max(a, b))
-                pairs[pair] = max(pairs.get(pair, 0.0), sim)
+        known = self.neighbours.search_above(vecs, cfg.synonym_threshold, cfg.synonym_top_k)
+        fresh = self._near_fresh(vecs)
+        for i, a in enumerate(keys):
+            for b, sim in [(node[2:], score) for node, score in known[i]] + [(keys[j], sim) for j, sim in fresh[i]]:
+                if a != b and len(b.replace(" ", "")) >= cfg.synonym_min_chars:
+                    pair = (min(a, b), max(a, b))
+                    pairs[pair] = max(pairs.get(pair, 0.0), sim)
         return [[a, b, round(s, 6)] for (a, b), s in sorted(pairs.items())]
 
-    @staticmethod
-    def _knn(index: VectorIndex | NeighbourIndex, keys: list[str], vecs: np.ndarray, k: int) -> list[tuple[str, str, float]]:
-        out = []
-        for key, hits in zip(keys, index.search(vecs, k)):
-            out += [(key, hit[2:], score) for hit, score in hits]
+    def _near_fresh(self, vecs: np.ndarray, block: int = 512) -> list[list[tuple[int, float]]]:
+        """Per row of `vecs` (this ingest's new entities, not yet indexed): near rows, best first."""
+        cfg, out = self.config, []
+        for start in range(0, len(vecs), block):
+            for sims in vecs[start : start + block] @ vecs.T:
+                near = np.flatnonzero(sims >= cfg.synonym_threshold)
+                near = near[np.argsort(-sims[near], kind="stable")][: cfg.synonym_top_k]
+                out.append([(int(j), float(sims[j])) for j in near])
         return out
 
     # ---- apply / remove ----------------------------------------------------------------------
