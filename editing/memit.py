@@ -13,6 +13,7 @@ For layers l_1 < ... < l_m and facts i = 1..N:
 from __future__ import annotations
 
 import time
+import weakref
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 
@@ -78,8 +79,26 @@ def memit_layers(model: nn.Module, layers: tuple[int, ...] | None) -> list[int]:
     return list(range(max(0, top - 4), top + 1))
 
 
+_PROJECTORS: dict[tuple[int, float], tuple[weakref.ref, torch.Tensor]] = {}
+
+
 def nullspace_projector(covariance: torch.Tensor, energy: float) -> torch.Tensor:
-    """P = U U^T over C's smallest eigenvectors holding `energy` of its trace (d_in, d_in)."""
+    """P = U U^T over C's smallest eigenvectors holding `energy` of its trace (d_in, d_in).
+
+    Cached per covariance tensor: the eigendecomposition costs seconds at d_in = 1536 on a CPU.
+    """
+    key = (id(covariance), energy)
+    hit = _PROJECTORS.get(key)
+    if hit is not None and hit[0]() is covariance:
+        return hit[1]
+    for stale in [k for k, (ref, _) in _PROJECTORS.items() if ref() is None]:
+        del _PROJECTORS[stale]
+    projector = _projector(covariance, energy)
+    _PROJECTORS[key] = (weakref.ref(covariance), projector)
+    return projector
+
+
+def _projector(covariance: torch.Tensor, energy: float) -> torch.Tensor:
     evals, evecs = torch.linalg.eigh(covariance.double())
     share = torch.cumsum(evals.clamp_min(0), 0) / evals.clamp_min(0).sum()
     keep = share <= energy
@@ -160,7 +179,7 @@ def memit_edit(
             keys, h = _keys_and_residuals(model, sites, encoded_all, last, hooked)
             k = keys[site.layer].double()
             r = ((z - h) / (len(sites) - i)).double()
-            c = covariances[site.layer].to(k.device).double()
+            c = covariances[site.layer]
             if config.nullspace:
                 p = nullspace_projector(c, config.nullspace_energy).to(k.device).double()
                 prev = previous_keys.get(site.layer) if previous_keys else None
@@ -170,6 +189,7 @@ def memit_edit(
                 dwt = torch.linalg.solve(p @ kk + alpha * eye, p @ k @ r.t())
                 dw = dwt.t()
             else:
+                c = c.to(k.device).double()
                 dw = torch.linalg.solve(config.mom2_weight * c + k @ k.t(), k @ r.t()).t()
             delta_ws[site.layer] = dw.float()
             keys_written[site.layer] = k.float().cpu()

@@ -5,6 +5,7 @@ through the engine's history; a revert removes exactly that delta.
 """
 from __future__ import annotations
 
+import copy
 import logging
 import threading
 import weakref
@@ -15,6 +16,7 @@ from fastapi import APIRouter, Depends
 from pydantic import BaseModel, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from editing.arch import edit_site
 from editing.config import CovarianceConfig, RomeConfig
 from editing.covariance import layer_covariances
 from editing.keystore import KeyStore
@@ -71,22 +73,29 @@ class _Editor:
         self._lock = threading.Lock()
 
     def covariances(self, layers: list[int]) -> dict[int, torch.Tensor] | None:
-        """C per layer (cached in memory and under cache_dir/edits); None when configured as identity."""
+        """C per layer (cached in memory and under cache_dir/edits); None when configured as identity.
+
+        Statistics not cached yet are computed on a copy of the model taken under the read lock,
+        so chats go on meanwhile (capture hooks on the live model would see their activations).
+        Call it before taking the exclusive lock.
+        """
         if self.settings.covariance == "identity":
             return None
         with self._lock:
             missing = [layer for layer in layers if layer not in self._cov]
             if missing:
                 host = self.engine.host
-                self._cov.update(
-                    layer_covariances(
-                        host.model, host.tokenizer, missing, self.engine.settings.cache_dir / "edits",
-                        model_id=str(host.model_id), source=self.settings.covariance,
-                        config=CovarianceConfig(n_texts=self.settings.cov_texts, max_length=self.settings.cov_length),
-                        progress=lambda f, msg: log.info("covariance %.0f%%: %s", 100 * f, msg),
-                    )
+                with host.reading():
+                    snapshot = copy.deepcopy(host.model)
+                computed = layer_covariances(
+                    snapshot, host.tokenizer, missing, self.engine.settings.cache_dir / "edits",
+                    model_id=str(host.model_id), source=self.settings.covariance,
+                    config=CovarianceConfig(n_texts=self.settings.cov_texts, max_length=self.settings.cov_length),
+                    progress=lambda f, msg: log.info("covariance %.0f%%: %s", 100 * f, msg),
                 )
-            return {layer: self._cov[layer].to(self.engine.host.device) for layer in layers}
+                del snapshot
+                self._cov.update({layer: c.to(host.device) for layer, c in computed.items()})
+            return {layer: self._cov[layer] for layer in layers}
 
 
 _EDITORS: "weakref.WeakKeyDictionary[Engine, _Editor]" = weakref.WeakKeyDictionary()
@@ -129,11 +138,12 @@ def create_edit(body: SingleEditIn, engine: Engine = Depends(get_engine)) -> dic
     (req,) = _requests([body])
     editor = _editor(engine)
     try:
+        layer = resolve_layer(engine.host.model, body.layer if body.layer is not None else editor.settings.layer)
+        config = RomeConfig(layer=layer, use_covariance=editor.settings.covariance != "identity")
+        edit_site(engine.host.model, layer)  # an unknown layer fails here, before any statistics
+        cov = editor.covariances([layer])
         with engine.host.exclusive():
-            layer = resolve_layer(engine.host.model, body.layer if body.layer is not None else editor.settings.layer)
-            config = RomeConfig(layer=layer, use_covariance=editor.settings.covariance != "identity")
             (before,) = _probs(engine, [req])
-            cov = editor.covariances([layer])
             result = rome_edit(engine.host.model, engine.host.tokenizer, req, config, cov[layer] if cov else None)
     except EditRequestError as exc:
         raise ApiError(400, str(exc)) from exc
@@ -161,16 +171,18 @@ def create_batch(body: BatchIn, engine: Engine = Depends(get_engine)) -> dict:
     reqs = _requests(body.edits)
     editor = _editor(engine)
     try:
+        model, tok = engine.host.model, engine.host.tokenizer
+        layers = memit_layers(model, tuple(body.layers) if body.layers else None)
+        identity = editor.settings.covariance == "identity"
+        config = MemitConfig(layers=tuple(layers), nullspace=editor.settings.batch_method == "alphaedit" and not identity)
+        for layer in layers:
+            edit_site(model, layer)
+        cov = editor.covariances(layers)
+        if cov is None:
+            cov = {layer: torch.eye(_d_in(model), device=engine.host.device) for layer in layers}
         with engine.host.exclusive():
-            model, tok = engine.host.model, engine.host.tokenizer
-            layers = memit_layers(model, tuple(body.layers) if body.layers else None)
-            cov = editor.covariances(layers)
-            nullspace = editor.settings.batch_method == "alphaedit" and cov is not None
-            if cov is None:
-                cov = {layer: torch.eye(_d_in(model), device=engine.host.device) for layer in layers}
-            config = MemitConfig(layers=tuple(layers), nullspace=nullspace)
             before = _probs(engine, reqs)
-            previous = editor.keys.gram(engine.applied()) if nullspace else None
+            previous = editor.keys.gram(engine.applied()) if config.nullspace else None
             result = memit_edit(model, tok, reqs, config, cov, previous)
     except EditRequestError as exc:
         raise ApiError(400, str(exc)) from exc
