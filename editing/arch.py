@@ -68,3 +68,10 @@ def to_param_delta(site: EditSite, delta_w: torch.Tensor) -> torch.Tensor:
     """A (d_out, d_in) update in the parameter's own layout, fp32 on CPU."""
     d = delta_w.t() if site.transposed else delta_w
     return d.detach().to(torch.float32, copy=True).cpu().contiguous()
+
+
+def to_param_factors(site: EditSite, left: torch.Tensor, right: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Factors of a (d_out, d_in) update `left @ right` in the parameter's own layout, fp32 on CPU."""
+    if site.transposed:
+        left, right = right.t(), left.t()
+    return tuple(t.detach().to(torch.float32, copy=True).cpu().contiguous() for t in (left, right))  # type: ignore[return-value]

@@ -16,6 +16,9 @@ class ContextConfig:
     """Seed of the sampler: the same model always gets the same prefixes."""
     starts: tuple[str, ...] = ("The", "Therefore", "Because", "I", "You")
     """Words the prefixes start from (EasyEdit's choice)."""
+    chat: bool = True
+    """Also one context in the model's chat template: the prompt as the user's message, the new
+    target as the assistant's reply (skipped for tokenizers without a chat template)."""
 
     def __post_init__(self) -> None:
         if not self.lengths or any(n < 1 for n in self.lengths):

@@ -7,7 +7,7 @@ from typing import Literal
 import torch
 from torch import nn
 
-from editing.config import RomeConfig
+from editing.config import ContextConfig, RomeConfig
 from editing.memit import MemitConfig, memit_edit, memit_layers
 from editing.request import EditRequest
 from editing.rome import EditResult, resolve_layer, rome_edit
@@ -21,7 +21,8 @@ def edit_layers(model: nn.Module, method: Method, layer: int | None = None) -> l
     return [resolve_layer(model, layer)] if method.startswith("rome") else memit_layers(model, None)
 
 
-def make_editor(method: Method, layer: int | None = None) -> Editor:
+def make_editor(method: Method, layer: int | None = None, chat_context: bool = True) -> Editor:
+    """An editor for `method`; `chat_context` adds the chat-template context (ContextConfig.chat)."""
     def edit(
         model: nn.Module,
         tokenizer,
@@ -32,10 +33,15 @@ def make_editor(method: Method, layer: int | None = None) -> Editor:
         if method.startswith("rome"):
             if len(requests) != 1:
                 raise ValueError("ROME writes one fact at a time; use memit or alphaedit for batches")
-            cfg = RomeConfig(layer=resolve_layer(model, layer), use_covariance=method == "rome")
+            cfg = RomeConfig(
+                layer=resolve_layer(model, layer),
+                use_covariance=method == "rome",
+                contexts=ContextConfig(chat=chat_context),
+            )
             cov = covariances.get(cfg.layer) if covariances and cfg.use_covariance else None
             return rome_edit(model, tokenizer, requests[0], cfg, cov)
         cfg = MemitConfig(nullspace=method == "alphaedit")
+        cfg.value.contexts.chat = chat_context
         return memit_edit(model, tokenizer, requests, cfg, covariances, previous if method == "alphaedit" else None)
 
     return edit

@@ -124,7 +124,7 @@ def run(args: argparse.Namespace) -> dict:
             progress=lambda f, m: print(f"covariance {100 * f:.0f}% {m}", file=sys.stderr),
         )
         print(f"covariance ready in {time.perf_counter() - t:.1f}s", file=sys.stderr)
-    editor = make_editor(args.method, args.layer)
+    editor = make_editor(args.method, args.layer, chat_context=not args.no_chat_context)
     cases = load_cases(Path(args.data), args.n, args.offset)
     before = [score(model, tok, c) for c in cases]
     weights = _Weights(model)
@@ -151,7 +151,7 @@ def run(args: argparse.Namespace) -> dict:
         weights.restore()
     report = {
         "data": str(args.data), "n": len(cases), "offset": args.offset, "method": args.method,
-        "layers": layers, "sequential": args.sequential, "covariance": args.covariance if covs else "identity",
+        "layers": layers, "sequential": args.sequential, "chat_context": not args.no_chat_context, "covariance": args.covariance if covs else "identity",
         **_mean(after),
         "before": _mean(before),
         "seconds_per_edit": round(sum(seconds) / len(seconds), 3) if seconds else None,
@@ -200,6 +200,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--cache", type=Path, default=None, help="statistics cache (default: <PALIMPSEST cache>/edits)")
     p.add_argument("--chat", type=int, default=0, help="MQuAKE rewrites to ask through the chat template")
     p.add_argument("--mquake", default=str(Path(__file__).resolve().parents[2] / "shared/data/editing/mquake/MQuAKE-hard.json"))
+    p.add_argument("--no-chat-context", action="store_true", help="leave out the chat-template context (ContextConfig.chat)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", type=Path, default=None, help="also write the JSON here")
     args = p.parse_args(argv)

@@ -27,6 +27,7 @@ from editing.arch import (
     module,
     num_layers,
     to_param_delta,
+    to_param_factors,
 )
 from editing.config import ContextConfig, RomeConfig
 from editing.contexts import context_groups
@@ -163,7 +164,7 @@ def memit_edit(
     t0 = time.perf_counter()
     with eval_mode(model):
         groups = context_groups(model, tokenizer, config.value.contexts)
-        encoded_all = [encode_groups(tokenizer, r, groups) for r in requests]
+        encoded_all = [encode_groups(tokenizer, r, groups, config.value.contexts.chat) for r in requests]
         _, outs = keys_and_outputs(model, last, encoded_all)
         values = optimise_values(
             model, tokenizer, requests, last, encoded_all, targets, outs.norm(dim=1).tolist(), config.value
@@ -175,6 +176,7 @@ def memit_edit(
         hooked: dict[str, torch.Tensor] = {}
         delta_ws: dict[int, torch.Tensor] = {}
         keys_written: dict[int, torch.Tensor] = {}
+        factors: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
         for i, site in enumerate(sites):
             keys, h = _keys_and_residuals(model, sites, encoded_all, last, hooked)
             k = keys[site.layer].double()
@@ -186,14 +188,16 @@ def memit_edit(
                 kk = k @ k.t() + (prev.to(k.device).double() if prev is not None else 0)
                 alpha = config.l2 * float(((p @ k) ** 2).sum(0).mean())
                 eye = torch.eye(k.shape[0], dtype=k.dtype, device=k.device)
-                dwt = torch.linalg.solve(p @ kk + alpha * eye, p @ k @ r.t())
-                dw = dwt.t()
+                right = torch.linalg.solve(p @ kk + alpha * eye, p @ k).t()
             else:
                 c = c.to(k.device).double()
-                dw = torch.linalg.solve(config.mom2_weight * c + k @ k.t(), k @ r.t()).t()
-            delta_ws[site.layer] = dw.float()
+                right = torch.linalg.solve(config.mom2_weight * c + k @ k.t(), k).t()
+            # ΔW = R K^T A^-1 = r @ (A^-1 K)^T: rank <= facts, stored as its two factors.
+            factors[site.param_name] = to_param_factors(site, r.float(), right.float())
+            dw = (r @ right).float()
+            delta_ws[site.layer] = dw
             keys_written[site.layer] = k.float().cpu()
-            hooked[site.module_name] = dw.float()
+            hooked[site.module_name] = dw
     delta = {s.param_name: to_param_delta(s, delta_ws[s.layer]) for s in sites}
     diagnostics = {
         "method": "alphaedit" if config.nullspace else "memit",
@@ -204,4 +208,4 @@ def memit_edit(
         "update_norms": {str(layer): round(float(dw.norm()), 4) for layer, dw in delta_ws.items()},
         "seconds": round(time.perf_counter() - t0, 3),
     }
-    return EditResult(delta, layers, diagnostics, keys=keys_written)
+    return EditResult(delta, layers, factors, diagnostics, keys=keys_written)

@@ -75,6 +75,8 @@ class Encoded:
 
     head: list[int]
     rest: list[int]
+    target: list[int] | None = None
+    """Target ids for this context when they differ from the plain continuation's."""
 
     @property
     def subject_index(self) -> int:
@@ -96,3 +98,29 @@ def essence_prompt(tokenizer, request: EditRequest) -> Encoded:
     """'{subject} is a': the prompt whose distribution the KL term keeps."""
     head = tokenizer.encode(request.subject, add_special_tokens=True)
     return Encoded(head, tokenizer.encode(" is a", add_special_tokens=False))
+
+
+def chat_turn(tokenizer) -> tuple[list[int], list[int]] | None:
+    """Token ids around a user message up to the assistant's reply in the tokenizer's chat
+    template: (before the message, after it); None without a chat template."""
+    if not getattr(tokenizer, "chat_template", None):
+        return None
+    marker = "\u2063MESSAGE\u2063"
+    text = tokenizer.apply_chat_template([{"role": "user", "content": marker}], tokenize=False, add_generation_prompt=True)
+    if text.count(marker) != 1:
+        return None
+    before, after = text.split(marker)
+    return tokenizer.encode(before, add_special_tokens=False), tokenizer.encode(after, add_special_tokens=False)
+
+
+def encode_chat(tokenizer, request: EditRequest) -> Encoded | None:
+    """The prompt as a user's chat message and the new target as the assistant's reply, so the
+    value is optimised for chat answers too; None when the tokenizer has no chat template."""
+    turn = chat_turn(tokenizer)
+    if turn is None:
+        return None
+    before, after = turn
+    head = before + tokenizer.encode(request.before + request.subject, add_special_tokens=False)
+    rest = (tokenizer.encode(request.after, add_special_tokens=False) if request.after else []) + after
+    target = tokenizer.encode(request.target_new.strip(), add_special_tokens=False)
+    return Encoded(head, rest, target)

@@ -13,7 +13,13 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from editing.arch import default_layer, edit_site, to_param_delta, weight_matrix
+from editing.arch import (
+    default_layer,
+    edit_site,
+    to_param_delta,
+    to_param_factors,
+    weight_matrix,
+)
 from editing.config import RomeConfig
 from editing.contexts import context_groups
 from editing.hooks import eval_mode
@@ -27,6 +33,8 @@ class EditResult:
 
     delta: dict[str, torch.Tensor]
     layers: list[int]
+    factors: dict[str, tuple[torch.Tensor, torch.Tensor]] = field(default_factory=dict)
+    """The same delta per parameter as (left, right) with delta = left @ right: compact storage."""
     diagnostics: dict = field(default_factory=dict)
     keys: dict[int, torch.Tensor] = field(default_factory=dict)
     """Per edited layer, the keys written (d_in, n_facts) fp32: sequential protection needs them."""
@@ -34,16 +42,25 @@ class EditResult:
     """Per edited layer, the values the keys now map to (d_out, n_facts)."""
 
 
-def rank_one_update(
+def rank_one_factors(
     k_star: torch.Tensor, residual: torch.Tensor, covariance: torch.Tensor | None = None
-) -> torch.Tensor:
-    """ΔW (d_out, d_in) with ΔW k* = residual and ΔW k = 0 for keys C-orthogonal to k*.
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """ΔW = left @ right, (d_out, 1) @ (1, d_in), with ΔW k* = residual and ΔW k = 0 for keys
+    C-orthogonal to k*.
 
     k_star: (d_in,), residual: (d_out,) = v* - W k*, covariance: (d_in, d_in) or None for C = I.
     """
     k = k_star.double()
     u = torch.linalg.solve(covariance.double(), k) if covariance is not None else k
-    return (torch.outer(residual.double(), u) / (u @ k)).float()
+    return (residual.double() / (u @ k)).float().view(-1, 1), u.float().view(1, -1)
+
+
+def rank_one_update(
+    k_star: torch.Tensor, residual: torch.Tensor, covariance: torch.Tensor | None = None
+) -> torch.Tensor:
+    """ΔW (d_out, d_in) of `rank_one_factors`."""
+    left, right = rank_one_factors(k_star, residual, covariance)
+    return left @ right
 
 
 def resolve_layer(model: nn.Module, layer: int | None) -> int:
@@ -68,11 +85,12 @@ def rome_edit(
     t0 = time.perf_counter()
     with eval_mode(model):
         groups = context_groups(model, tokenizer, config.contexts)
-        encoded = encode_groups(tokenizer, request, groups)
+        encoded = encode_groups(tokenizer, request, groups, config.contexts.chat)
         k_star, w_k = key_and_output(model, site, encoded)
         value = optimise_value(model, tokenizer, request, site, encoded, target, float(w_k.norm()), config)
     cov = covariance if config.use_covariance else None
-    delta_w = rank_one_update(k_star, value.delta, None if cov is None else cov.to(k_star.device))
+    left, right = rank_one_factors(k_star, value.delta, None if cov is None else cov.to(k_star.device))
+    delta_w = left @ right
     w = weight_matrix(model, site)
     diagnostics = {
         "method": "rome",
@@ -92,6 +110,7 @@ def rome_edit(
     return EditResult(
         {site.param_name: to_param_delta(site, delta_w)},
         [site.layer],
+        {site.param_name: to_param_factors(site, left, right)},
         diagnostics,
         keys={site.layer: k_star.detach().float().cpu().view(-1, 1)},
         values={site.layer: (w_k + value.delta).detach().float().cpu().view(-1, 1)},

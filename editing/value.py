@@ -18,7 +18,13 @@ from torch import nn
 from editing.arch import EditSite, module
 from editing.config import RomeConfig
 from editing.hooks import capture
-from editing.request import EditRequest, Encoded, encode_prompt, essence_prompt
+from editing.request import (
+    EditRequest,
+    Encoded,
+    encode_chat,
+    encode_prompt,
+    essence_prompt,
+)
 
 MAX_ROWS = 96
 """Rows per optimisation pass; larger batches of facts are optimised in chunks."""
@@ -28,8 +34,13 @@ def _device(model: nn.Module) -> torch.device:
     return next(model.parameters()).device
 
 
-def encode_groups(tokenizer, request: EditRequest, groups: list[list[list[int]]]) -> list[list[Encoded]]:
-    return [[encode_prompt(tokenizer, request, ctx) for ctx in group] for group in groups]
+def encode_groups(
+    tokenizer, request: EditRequest, groups: list[list[list[int]]], chat: bool = False
+) -> list[list[Encoded]]:
+    """The prompt after every sampled prefix; with `chat`, plus the prompt as a chat turn."""
+    encoded = [[encode_prompt(tokenizer, request, ctx) for ctx in group] for group in groups]
+    turn = encode_chat(tokenizer, request) if chat else None
+    return encoded + [[turn]] if turn is not None else encoded
 
 
 @dataclass
@@ -109,19 +120,19 @@ class _Problem:
     def __init__(self, model: nn.Module, tokenizer, requests, encoded_all, targets) -> None:
         dev = _device(model)
         contexts = [(f, e) for f, groups in enumerate(encoded_all) for group in groups for e in group]
-        rows = [(f, e.head, e.rest + targets[f][:-1]) for f, e in contexts]
+        row_targets = [e.target or targets[f] for f, e in contexts]
+        rows = [(f, e.head, e.rest + t[:-1]) for (f, e), t in zip(contexts, row_targets)]
         rows += [(f, ess.head, ess.rest) for f, ess in enumerate(essence_prompt(tokenizer, r) for r in requests)]
         self.lay = layout(rows, dev)
         self.n_facts = len(requests)
         self.ctx = torch.arange(len(contexts), device=dev)
         self.ess = torch.arange(len(contexts), len(rows), device=dev)
         # Context row r predicts target token j at tail position len(rest) + j.
-        width = max(len(t) for t in targets)
+        width = max(len(t) for t in row_targets)
         self.positions = torch.zeros(len(contexts), width, dtype=torch.long, device=dev)
         self.target = torch.zeros_like(self.positions)
         self.valid = torch.zeros(len(contexts), width, dtype=torch.bool, device=dev)
-        for r, (f, e) in enumerate(contexts):
-            t = targets[f]
+        for r, ((_, e), t) in enumerate(zip(contexts, row_targets)):
             self.positions[r, : len(t)] = torch.arange(len(e.rest), len(e.rest) + len(t))
             self.target[r, : len(t)] = torch.tensor(t)
             self.valid[r, : len(t)] = True

@@ -16,7 +16,7 @@ from typing import Any
 import torch
 
 from .guard import GuardConfig, RegressionGuard
-from .history import History, HistoryEntry, Kind
+from .history import Delta, History, HistoryEntry, Kind, dense
 from .jobs import JobRunner
 from .model_host import ModelHost
 from .model_loader import load_model
@@ -72,7 +72,7 @@ class Engine:
         self.host.set_parameters(values)
 
     def apply_delta(
-        self, kind: Kind, summary: str, details: dict[str, Any], delta: Mapping[str, torch.Tensor]
+        self, kind: Kind, summary: str, details: dict[str, Any], delta: Mapping[str, Delta]
     ) -> HistoryEntry:
         """Record the delta durably, then add it to the live weights; the guard may undo it."""
         self.host.check_delta(delta)
@@ -88,7 +88,7 @@ class Engine:
             for name, d in delta.items():
                 total = self._sums.get(name)
                 total = self.host.base_value(name).clone() if total is None else total
-                self._sums[name] = total + d.detach().to("cpu", torch.float32)
+                self._sums[name] = total + dense(d)
             self.host.set_parameters({name: self._sums[name] for name in delta})
             if probes is not None:
                 with self.host.reading():

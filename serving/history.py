@@ -11,6 +11,7 @@ import os
 import sqlite3
 import threading
 import uuid
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Literal
@@ -48,6 +49,44 @@ class HistoryEntry(BaseModel):
     created_at: str
     summary: str
     details: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class LowRank:
+    """A weight delta kept as ``left @ right`` (fp32): a rank-one edit of a 576 x 1536 matrix is
+    stored in 8 KB instead of 3.5 MB. `dense` is what gets applied, at apply and at rebuild."""
+
+    left: torch.Tensor  # (rows, rank)
+    right: torch.Tensor  # (rank, cols)
+
+    def __post_init__(self) -> None:
+        if self.left.dim() != 2 or self.right.dim() != 2 or self.left.shape[1] != self.right.shape[0]:
+            raise ValueError(f"low-rank factors do not chain: {tuple(self.left.shape)} @ {tuple(self.right.shape)}")
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return (self.left.shape[0], self.right.shape[1])
+
+    def dense(self) -> torch.Tensor:
+        """Sum of the rank-one terms in a fixed order, each product rounded before it is added,
+        so the result is the same bits on any machine and thread count."""
+        left, right = _fp32(self.left), _fp32(self.right)
+        out = torch.zeros(self.shape, dtype=torch.float32)
+        for k in range(left.shape[1]):
+            out += left[:, k : k + 1] * right[k : k + 1]
+        return out
+
+
+Delta = torch.Tensor | LowRank
+
+
+def _fp32(t: torch.Tensor) -> torch.Tensor:
+    return t.detach().to("cpu", torch.float32).contiguous()
+
+
+def dense(value: Delta) -> torch.Tensor:
+    """A delta as an fp32 CPU tensor."""
+    return value.dense() if isinstance(value, LowRank) else _fp32(value)
 
 
 class EntryNotFoundError(KeyError):
@@ -97,22 +136,29 @@ class History:
         kind: Kind,
         summary: str,
         details: dict[str, Any],
-        delta: dict[str, torch.Tensor] | None = None,
+        delta: dict[str, Delta] | None = None,
     ) -> HistoryEntry:
-        """Make a change durable (status ``applied``); the caller applies it to the live state."""
+        """Make a change durable (status ``applied``); the caller applies it to the live state.
+
+        Low-rank deltas are stored as their factors (``name:left``, ``name:right``)."""
         if kind not in KINDS:
             raise ValueError(f"unknown kind {kind!r}; expected one of {KINDS}")
         entry_id = f"{kind}-{uuid.uuid4().hex[:12]}"
         params = None
         if delta is not None:
-            tensors = {k: v.detach().to("cpu", torch.float32).contiguous() for k, v in delta.items()}
+            tensors: dict[str, torch.Tensor] = {}
+            for name, value in delta.items():
+                if isinstance(value, LowRank):
+                    tensors[f"{name}:left"], tensors[f"{name}:right"] = _fp32(value.left), _fp32(value.right)
+                else:
+                    tensors[name] = _fp32(value)
             final = self.delta_dir / f"{entry_id}.safetensors"
             partial = final.with_suffix(".partial")
             save_file(tensors, partial)
             with open(partial, "rb") as f:
                 os.fsync(f.fileno())
             os.replace(partial, final)
-            params = json.dumps(sorted(tensors))
+            params = json.dumps(sorted(delta))
         with self._lock:
             self._db.execute(
                 "INSERT INTO entries (id, kind, status, created_at, summary, details, params)"
@@ -159,11 +205,18 @@ class History:
         return json.loads(row[0]) if row[0] else []
 
     def delta(self, entry_id: str, names: list[str] | None = None) -> dict[str, torch.Tensor]:
-        """The entry's fp32 delta (optionally only some parameters)."""
+        """The entry's fp32 delta, dense (optionally only some parameters)."""
         path = self.delta_dir / f"{entry_id}.safetensors"
+        wanted = self.params_of(entry_id) if names is None else names
+        out: dict[str, torch.Tensor] = {}
         with safe_open(path, framework="pt") as f:
-            keys = f.keys() if names is None else [n for n in names if n in f.keys()]
-            return {k: f.get_tensor(k) for k in keys}
+            stored = set(f.keys())
+            for name in wanted:
+                if name in stored:
+                    out[name] = f.get_tensor(name)
+                elif f"{name}:left" in stored:
+                    out[name] = LowRank(f.get_tensor(f"{name}:left"), f.get_tensor(f"{name}:right")).dense()
+        return out
 
     def annotate(self, entry_id: str, extra: dict[str, Any]) -> HistoryEntry:
         """Merge ``extra`` into the entry's details (e.g. the regression guard's verdict)."""

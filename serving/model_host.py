@@ -9,6 +9,7 @@ from contextlib import contextmanager
 import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
+from .history import Delta
 from .rwlock import ReadWriteLock
 
 
@@ -62,7 +63,7 @@ class ModelHost:
         with self._lock.write():
             yield
 
-    def check_delta(self, delta: Mapping[str, torch.Tensor]) -> None:
+    def check_delta(self, delta: Mapping[str, Delta]) -> None:
         if not delta:
             raise UnknownParameterError("a weight delta must change at least one parameter")
         for name, value in delta.items():

@@ -23,11 +23,12 @@ from editing.keystore import KeyStore
 from editing.memit import MemitConfig, memit_edit, memit_layers
 from editing.probe import answer_probs
 from editing.request import EditRequest, EditRequestError
-from editing.rome import resolve_layer, rome_edit
+from editing.rome import EditResult, resolve_layer, rome_edit
 
 from ..deps import get_engine
 from ..engine import Engine
 from ..errors import ApiError
+from ..history import LowRank
 
 log = logging.getLogger("palimpsest.edits")
 router = APIRouter()
@@ -157,7 +158,7 @@ def create_edit(body: SingleEditIn, engine: Engine = Depends(get_engine)) -> dic
         "before": before,
         "probes": _guard_probes([req]),
     }
-    entry = engine.apply_delta("edit", _summary(req), details, result.delta)
+    entry = engine.apply_delta("edit", _summary(req), details, _low_rank(result))
     editor.keys.save(entry.id, result.keys)
     with engine.host.reading():
         (after,) = _probs(engine, [req])
@@ -195,12 +196,16 @@ def create_batch(body: BatchIn, engine: Engine = Depends(get_engine)) -> dict:
         "probes": _guard_probes(reqs),
     }
     summary = f"{len(reqs)} facts: " + "; ".join(_summary(r) for r in reqs[:3]) + (" …" if len(reqs) > 3 else "")
-    entry = engine.apply_delta("edit", summary, details, result.delta)
+    entry = engine.apply_delta("edit", summary, details, _low_rank(result))
     editor.keys.save(entry.id, result.keys)
     with engine.host.reading():
         after = _probs(engine, reqs)
     entry = engine.history.annotate(entry.id, {"after": after})
     return {"entry": entry.model_dump(), "before": before, "after": after}
+
+
+def _low_rank(result: EditResult) -> dict[str, LowRank]:
+    return {name: LowRank(left, right) for name, (left, right) in result.factors.items()}
 
 
 def _d_in(model: torch.nn.Module) -> int:

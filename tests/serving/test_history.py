@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from serving.history import AlreadyRevertedError, EntryNotFoundError
+from serving.history import AlreadyRevertedError, EntryNotFoundError, LowRank
 from serving.model_host import UnknownParameterError
 from tests.conftest import tiny_tokenizer
 from tests.serving.helpers import assert_bit_identical, engine_on, snapshot, synthetic_delta
@@ -113,3 +113,32 @@ def test_history_filters_and_orders_newest_first(tiny_llama, tmp_path):
     assert [e.id for e in engine.history.list()] == [b.id, a.id]
     assert [e.id for e in engine.history.list(kind="edit")] == [b.id]
     assert [e.id for e in engine.history.list(status="reverted")] == [a.id]
+
+
+def test_low_rank_deltas_are_stored_as_factors_and_rebuild_to_the_same_bits(tiny_llama, tmp_path):
+    engine = engine_on(tiny_llama, tiny_tokenizer(), tmp_path)
+    base, base_fp = snapshot(tiny_llama), engine.host.fingerprint()
+    shape = dict(tiny_llama.named_parameters())[MLP].shape
+    g = torch.Generator().manual_seed(3)
+    low = LowRank(torch.randn(shape[0], 2, generator=g) * 0.1, torch.randn(2, shape[1], generator=g) * 0.1)
+    entry = engine.apply_delta("edit", "low rank", {}, {MLP: low, ATTN: synthetic_delta(tiny_llama, [ATTN], 4)[ATTN]})
+    applied = engine.host.fingerprint()
+    torch.testing.assert_close(snapshot(tiny_llama)[MLP], base[MLP] + low.left @ low.right)
+
+    stored = (tmp_path / "deltas" / f"{entry.id}.safetensors").stat().st_size
+    assert stored < 4 * (low.left.numel() + low.right.numel() + base[ATTN].numel()) + 1024
+    assert engine.history.params_of(entry.id) == sorted([MLP, ATTN])
+    assert torch.equal(engine.history.delta(entry.id)[MLP], low.dense())
+    engine.close()
+
+    torch.manual_seed(0)
+    from transformers import LlamaForCausalLM
+    restarted = engine_on(LlamaForCausalLM(tiny_llama.config).eval(), tiny_tokenizer(), tmp_path)
+    assert restarted.host.fingerprint() == applied
+    restarted.revert(entry.id)
+    assert restarted.host.fingerprint() == base_fp
+
+
+def test_low_rank_factors_that_do_not_chain_are_refused():
+    with pytest.raises(ValueError, match="do not chain"):
+        LowRank(torch.zeros(4, 2), torch.zeros(3, 5))
