@@ -130,6 +130,7 @@ def run(args: argparse.Namespace) -> dict:
     weights = _Weights(model)
     after, seconds, diags = [], [], []
     previous: dict[int, torch.Tensor] = {}
+    curve: list[dict] = []
     step = args.batch_size if args.sequential and args.method in ("memit", "alphaedit") else 1
     for i in range(0, len(cases), step):
         chunk = cases[i : i + step]
@@ -146,6 +147,10 @@ def run(args: argparse.Namespace) -> dict:
             weights.restore()
         done = {"edits": i + len(chunk), "of": len(cases), "seconds_per_edit": round(seconds[-1], 2)}
         print(json.dumps({**done, **({} if args.sequential else after[-1])}), file=sys.stderr, flush=True)
+        if args.sequential and args.score_every and done["edits"] % args.score_every == 0 and done["edits"] < len(cases):
+            so_far = _mean([score(model, tok, c) for c in cases[: done["edits"]]])
+            curve.append({"edits": done["edits"], **so_far})
+            print(json.dumps({"scored_so_far": curve[-1]}), file=sys.stderr, flush=True)
     if args.sequential:
         after = [score(model, tok, c) for c in cases]
         weights.restore()
@@ -155,6 +160,7 @@ def run(args: argparse.Namespace) -> dict:
         **_mean(after),
         "before": _mean(before),
         "seconds_per_edit": round(sum(seconds) / len(seconds), 3) if seconds else None,
+        **({"curve": curve} if curve else {}),
         "device": str(next(model.parameters()).device), "threads": torch.get_num_threads(),
     }
     if args.chat:
@@ -191,6 +197,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--sequential", action="store_true", help="keep every edit applied; score all at the end")
     p.add_argument("--method", default="rome", choices=["rome", "rome-identity", "memit", "alphaedit"])
     p.add_argument("--batch-size", type=int, default=1, help="facts per memit/alphaedit edit when sequential")
+    p.add_argument("--score-every", type=int, default=0, help="when sequential, also score the edits so far every N edits")
     p.add_argument("--layer", type=int, default=None, help="ROME layer (default: editing.arch.default_layer)")
     p.add_argument("--model", default=None, help="path or hub id (default: $PALIMPSEST_MODEL or the prepared default)")
     p.add_argument("--device", default="auto")
