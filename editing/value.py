@@ -114,29 +114,37 @@ class ValueResult:
     steps: int
 
 
-class _Problem:
-    """The batched tails of a chunk of facts: context rows predicting targets, essence rows."""
+@dataclass(frozen=True)
+class _Row:
+    fact: int
+    head: list[int]
+    tail: list[int]
+    target: list[int] | None
+    """Target ids predicted after `rest` (tail = rest + target[:-1]); None for an essence row."""
+    rest: int
 
-    def __init__(self, model: nn.Module, tokenizer, requests, encoded_all, targets) -> None:
+
+class _Bucket:
+    """Rows that run as one padded batch: their tails recomputed at every step from a KV cache."""
+
+    def __init__(self, model: nn.Module, rows: list[_Row]) -> None:
         dev = _device(model)
-        contexts = [(f, e) for f, groups in enumerate(encoded_all) for group in groups for e in group]
-        row_targets = [e.target or targets[f] for f, e in contexts]
-        rows = [(f, e.head, e.rest + t[:-1]) for (f, e), t in zip(contexts, row_targets)]
-        rows += [(f, ess.head, ess.rest) for f, ess in enumerate(essence_prompt(tokenizer, r) for r in requests)]
-        self.lay = layout(rows, dev)
-        self.n_facts = len(requests)
-        self.ctx = torch.arange(len(contexts), device=dev)
-        self.ess = torch.arange(len(contexts), len(rows), device=dev)
-        # Context row r predicts target token j at tail position len(rest) + j.
-        width = max(len(t) for t in row_targets)
-        self.positions = torch.zeros(len(contexts), width, dtype=torch.long, device=dev)
+        self.lay = layout([(r.fact, r.head, r.tail) for r in rows], dev)
+        ctx = [i for i, r in enumerate(rows) if r.target is not None]
+        ess = [i for i, r in enumerate(rows) if r.target is None]
+        self.ctx = torch.tensor(ctx, dtype=torch.long, device=dev)
+        self.ess = torch.tensor(ess, dtype=torch.long, device=dev)
+        width = max([len(rows[i].target) for i in ctx] or [1])
+        # Context row i predicts target token j at tail position rest + j.
+        self.positions = torch.zeros(len(ctx), width, dtype=torch.long, device=dev)
         self.target = torch.zeros_like(self.positions)
-        self.valid = torch.zeros(len(contexts), width, dtype=torch.bool, device=dev)
-        for r, ((_, e), t) in enumerate(zip(contexts, row_targets)):
-            self.positions[r, : len(t)] = torch.arange(len(e.rest), len(e.rest) + len(t))
-            self.target[r, : len(t)] = torch.tensor(t)
-            self.valid[r, : len(t)] = True
-        self.ess_positions = torch.tensor([n - 1 for n in self.lay.tail_lengths[len(contexts) :]], device=dev)
+        self.valid = torch.zeros(len(ctx), width, dtype=torch.bool, device=dev)
+        for n, i in enumerate(ctx):
+            t = rows[i].target
+            self.positions[n, : len(t)] = torch.arange(rows[i].rest, rows[i].rest + len(t))
+            self.target[n, : len(t)] = torch.tensor(t)
+            self.valid[n, : len(t)] = True
+        self.ess_positions = torch.tensor([self.lay.tail_lengths[i] - 1 for i in ess], dtype=torch.long, device=dev)
         self.past = None
         if self.lay.head > 1:
             with torch.no_grad():
@@ -146,8 +154,27 @@ class _Problem:
                     use_cache=True,
                 ).past_key_values
 
-    def losses(self, model: nn.Module, site: EditSite, delta: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Per fact: mean target NLL over its contexts (F,), essence log-probs (F, V)."""
+    def keep(self, active: torch.Tensor) -> bool:
+        """Drop the rows of facts not in `active` (bool per fact); False when none are left."""
+        rows = active[self.lay.fact]
+        if bool(rows.all()):
+            return True
+        if not bool(rows.any()):
+            return False
+        index = torch.nonzero(rows).squeeze(1)
+        new_pos = torch.cumsum(rows.long(), 0) - 1
+        ctx_keep, ess_keep = rows[self.ctx], rows[self.ess]
+        self.ctx, self.ess = new_pos[self.ctx[ctx_keep]], new_pos[self.ess[ess_keep]]
+        self.positions, self.target, self.valid = (t[ctx_keep] for t in (self.positions, self.target, self.valid))
+        self.ess_positions = self.ess_positions[ess_keep]
+        lay = self.lay
+        self.lay = Layout(lay.ids[index], lay.mask[index], lay.fact[index], lay.head, [lay.tail_lengths[i] for i in index.tolist()])
+        if self.past is not None:
+            self.past.batch_select_indices(index)
+        return True
+
+    def forward(self, model: nn.Module, site: EditSite, delta: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(target NLL per context row, essence log-probs per essence row (n, V))."""
         lay = self.lay
         row_delta = delta[lay.fact]
 
@@ -167,13 +194,47 @@ class _Problem:
         finally:
             handle.remove()
         head = model.get_output_embeddings()
-        ctx_hidden = hidden[self.ctx.view(-1, 1), self.positions]
-        logp = torch.log_softmax(head(ctx_hidden).float(), dim=-1)
+        logp = torch.log_softmax(head(hidden[self.ctx.view(-1, 1), self.positions]).float(), dim=-1)
         tok = logp.gather(-1, self.target.unsqueeze(-1)).squeeze(-1)
-        row_nll = -(tok * self.valid).sum(1) / self.valid.sum(1)
-        nll = per_fact_mean(row_nll, lay.fact[self.ctx], self.n_facts)
+        row_nll = -(tok * self.valid).sum(1) / self.valid.sum(1).clamp_min(1)
         ess = torch.log_softmax(head(hidden[self.ess, self.ess_positions]).float(), dim=-1)
-        return nll, ess
+        return row_nll, ess
+
+
+class _Problem:
+    """A chunk of facts: their context rows predict the targets, one essence row each keeps
+    '{subject} is a'. Chat-template rows (long heads and tails) run as a bucket of their own so
+    the plain rows are not padded to their length."""
+
+    def __init__(self, model: nn.Module, tokenizer, requests, encoded_all, targets) -> None:
+        plain: list[_Row] = []
+        chat: list[_Row] = []
+        for f, groups in enumerate(encoded_all):
+            for e in (e for group in groups for e in group):
+                t = e.target or targets[f]
+                (chat if e.target else plain).append(_Row(f, e.head, e.rest + t[:-1], t, len(e.rest)))
+            ess = essence_prompt(tokenizer, requests[f])
+            plain.append(_Row(f, ess.head, ess.rest, None, len(ess.rest)))
+        self.n_facts = len(requests)
+        self.buckets = [_Bucket(model, rows) for rows in (plain, chat) if rows]
+
+    def keep(self, active: torch.Tensor) -> None:
+        self.buckets = [b for b in self.buckets if b.keep(active)]
+
+    def losses(self, model: nn.Module, site: EditSite, delta: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per fact: mean target NLL over its contexts (F,), essence log-probs (F, V). Facts whose
+        rows were dropped get NaN and zero rows."""
+        nll, row_fact, ess, ess_fact = [], [], [], []
+        for b in self.buckets:
+            row_nll, ess_lp = b.forward(model, site, delta)
+            nll.append(row_nll)
+            row_fact.append(b.lay.fact[b.ctx])
+            ess.append(ess_lp)
+            ess_fact.append(b.lay.fact[b.ess])
+        per_fact = per_fact_mean(torch.cat(nll), torch.cat(row_fact), self.n_facts)
+        ess_lp, facts = torch.cat(ess), torch.cat(ess_fact)
+        out = torch.zeros(self.n_facts, ess_lp.shape[1], dtype=ess_lp.dtype, device=ess_lp.device)
+        return per_fact, out.index_copy(0, facts, ess_lp)
 
 
 def optimise_values(
@@ -211,6 +272,7 @@ def _optimise_chunk(model, tokenizer, requests, site, encoded_all, targets, v_no
     results: list[ValueResult | None] = [None] * n
     kl_init: torch.Tensor | None = None
     nll_start: list[float] = []
+    active = torch.ones(n, dtype=torch.bool, device=dev)
     for step in range(config.steps + 1):
         nll, ess = problem.losses(model, site, delta)
         if kl_init is None:
@@ -220,15 +282,17 @@ def _optimise_chunk(model, tokenizer, requests, site, encoded_all, targets, v_no
         for f, (value, kl_f) in enumerate(zip(nll.tolist(), kl.tolist())):
             if results[f] is None and (value < config.early_stop_nll or step == config.steps):
                 results[f] = ValueResult(delta[f].detach().clone(), nll_start[f], value, kl_f, step)
-        if all(r is not None for r in results):
+                active[f] = False
+        if not bool(active.any()):
             break
-        loss = (nll + config.kl_factor * kl + config.weight_decay * delta.norm(dim=1) / norms**2).sum()
-        (grad,) = torch.autograd.grad(loss, [delta])
+        loss = nll + config.kl_factor * kl + config.weight_decay * delta.norm(dim=1) / norms**2
+        (grad,) = torch.autograd.grad(loss[active].sum(), [delta])
         delta.grad = grad
         opt.step()
         with torch.no_grad():
             scale = (config.clamp_norm_factor * norms / delta.norm(dim=1).clamp_min(1e-12)).clamp(max=1.0)
             delta.mul_(scale.view(-1, 1))
+        problem.keep(active)  # finished facts' rows stop costing compute
     return results  # type: ignore[return-value]
 
 
