@@ -17,7 +17,7 @@ from pydantic import BaseModel, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from editing.arch import edit_site
-from editing.config import CovarianceConfig, RomeConfig
+from editing.config import ContextConfig, CovarianceConfig, RomeConfig
 from editing.covariance import layer_covariances
 from editing.keystore import KeyStore
 from editing.memit import MemitConfig, memit_edit, memit_layers
@@ -45,6 +45,8 @@ class EditSettings(BaseSettings):
     cov_texts: int = 128
     cov_length: int = 128
     batch_method: Literal["alphaedit", "memit"] = "alphaedit"
+    chat_context: bool = True
+    """Optimise values in a chat-template context too (edits show in chat answers; ~2x slower)."""
 
 
 class EditIn(BaseModel):
@@ -140,7 +142,11 @@ def create_edit(body: SingleEditIn, engine: Engine = Depends(get_engine)) -> dic
     editor = _editor(engine)
     try:
         layer = resolve_layer(engine.host.model, body.layer if body.layer is not None else editor.settings.layer)
-        config = RomeConfig(layer=layer, use_covariance=editor.settings.covariance != "identity")
+        config = RomeConfig(
+            layer=layer,
+            use_covariance=editor.settings.covariance != "identity",
+            contexts=ContextConfig(chat=editor.settings.chat_context),
+        )
         edit_site(engine.host.model, layer)  # an unknown layer fails here, before any statistics
         cov = editor.covariances([layer])
         with engine.host.exclusive():
@@ -176,6 +182,7 @@ def create_batch(body: BatchIn, engine: Engine = Depends(get_engine)) -> dict:
         layers = memit_layers(model, tuple(body.layers) if body.layers else None)
         identity = editor.settings.covariance == "identity"
         config = MemitConfig(layers=tuple(layers), nullspace=editor.settings.batch_method == "alphaedit" and not identity)
+        config.value.contexts.chat = editor.settings.chat_context
         for layer in layers:
             edit_site(model, layer)
         cov = editor.covariances(layers)
