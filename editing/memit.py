@@ -171,14 +171,15 @@ def memit_edit(
         )
         deltas = [v.delta for v in values]
         nll = [(v.nll_start, v.nll_end) for v in values]
-        _, h0 = _keys_and_residuals(model, sites, encoded_all, last, {})
-        z = h0 + torch.stack(deltas, 1).to(h0.device)
+        keys, h = _keys_and_residuals(model, sites, encoded_all, last, {})
+        z = h + torch.stack(deltas, 1).to(h.device)
         hooked: dict[str, torch.Tensor] = {}
         delta_ws: dict[int, torch.Tensor] = {}
         keys_written: dict[int, torch.Tensor] = {}
         factors: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
         for i, site in enumerate(sites):
-            keys, h = _keys_and_residuals(model, sites, encoded_all, last, hooked)
+            if i:  # the first layer sees no update yet: the pass above is its pass
+                keys, h = _keys_and_residuals(model, sites, encoded_all, last, hooked)
             k = keys[site.layer].double()
             r = ((z - h) / (len(sites) - i)).double()
             c = covariances[site.layer]
