@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import torch
 
+from .loss import answer_loss
+
 
 def fisher_diagonal(
     model: torch.nn.Module, batches: list[dict[str, torch.Tensor]], targets: tuple[str, ...]
@@ -27,7 +29,7 @@ def fisher_diagonal(
             w.requires_grad_(True)
         for batch in batches:
             model.zero_grad(set_to_none=True)
-            model(**{k: v.to(device) for k, v in batch.items()}).loss.backward()
+            answer_loss(model, **{k: v.to(device) for k, v in batch.items()}).backward()
             for name, w in weights.items():
                 if w.grad is not None:
                     fisher[name] += w.grad.detach().float() ** 2 / len(batches)

@@ -14,6 +14,7 @@ import torch
 from .config import SkillConfig
 from .data import Encoded, Skill, collate, encode
 from .ewc import ewc_penalty, fisher_diagonal
+from .loss import answer_loss
 from .replay import NEW, ReplaySet, plan_batches, replay_counts, total_replay_percentage
 
 Progress = Callable[[float, str], None]
@@ -110,7 +111,7 @@ def train_skill(
     report(0.0, f"training {skill.name}: {len(plan)} steps, TRP {total_replay_percentage(new_seen, replay_seen):.0f}%")
     for step, batch in enumerate(plan):
         inputs = {k: v.to(device) for k, v in collate([sources[n][i] for n, i in batch], pad_id).items()}
-        loss = peft_model(**inputs).loss
+        loss = answer_loss(peft_model, **inputs)
         total = loss + config.ewc_lambda * ewc_penalty(peft_model, fisher) if fisher else loss
         optimizer.zero_grad(set_to_none=True)
         total.backward()

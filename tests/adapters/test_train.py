@@ -87,3 +87,15 @@ def test_ewc_holds_the_update_back(skill_llama, reverse_skill):
     held = train_skill(skill_llama, tok, reverse_skill, SkillConfig(**base, ewc=True, ewc_lambda=1e4), replay=[old])
     norm = lambda delta: sum(float(d.norm() ** 2) for d in delta.values())
     assert norm(held.delta) < 0.5 * norm(free.delta)
+
+
+def test_answer_loss_equals_the_full_forward_loss(skill_llama, reverse_skill):
+    from adapters.data import collate, encode
+    from adapters.loss import answer_loss
+
+    tok = tiny_tokenizer()
+    batch = collate([encode(tok, reverse_skill.instruction, ex, 64) for ex in reverse_skill.examples[:6]], 0)
+    with torch.no_grad():
+        full = skill_llama(**batch).loss
+        ours = answer_loss(skill_llama, **batch)
+    assert torch.allclose(ours, full, rtol=1e-5, atol=1e-6), (ours, full)
