@@ -2,7 +2,7 @@
 skill from a few demos, the model that learned the skill relabels them, k-means keeps diverse ones.
 
 Pipeline (as in the reference code): 2-shot in-context generation with the model *before* the
-skill -> parse "Input:/Output:" -> select inputs by k-means over sentence embeddings (nearest to
+skill -> parse "Input:/Output:" (an input without an output is kept too) -> select inputs by k-means over sentence embeddings (nearest to
 the centroids, slots proportional to cluster size) -> greedy refinement of the outputs by the
 model *after* the skill.
 """
@@ -64,14 +64,20 @@ def icl_prompts(instruction: str | None, demos: list[Example], n_prompts: int, r
     return prompts
 
 
-def parse_continuation(text: str) -> Example | None:
-    """The first synthetic pair in a continuation of "...Input:"; None when it is malformed."""
+def parse_continuation(text: str, one_line: bool = False) -> Example | None:
+    """The first synthetic pair in a continuation of "...Input:"; None when it has no input.
+
+    Small models often write a plausible input and then wander off instead of writing
+    "Output:". Refinement relabels every output anyway, so such an input is kept with an empty
+    output; with `one_line` (the skill's demo inputs are single lines) it ends at the first
+    newline, else at the first blank line.
+    """
     body = text.split("\nInput:", 1)[0]
-    if "Output:" not in body:
-        return None
-    x, y = body.split("Output:", 1)
-    x, y = x.strip(), y.strip()
-    return Example(x, y) if x and y else None
+    x, marked, y = body.partition("Output:")
+    x = x.strip()
+    if not marked:
+        x = x.split("\n" if one_line else "\n\n", 1)[0].strip()
+    return Example(x, y.strip()) if len(x) >= 3 else None
 
 
 def synthesize(model: torch.nn.Module, tokenizer, instruction: str | None, demos: list[Example], config: SSRConfig) -> list[Example]:
@@ -91,9 +97,10 @@ def synthesize(model: torch.nn.Module, tokenizer, instruction: str | None, demos
         repetition_penalty=config.repetition_penalty,
     )
     seen = {d.input.strip() for d in demos}
+    one_line = not any("\n" in d.input.strip() for d in demos)
     out = []
     for text in texts:
-        ex = parse_continuation(text)
+        ex = parse_continuation(text, one_line)
         if ex is not None and ex.input not in seen:
             seen.add(ex.input)
             out.append(ex)
@@ -142,7 +149,7 @@ class SSRResult:
     generated: int
     """Sampled continuations."""
     parsed: int
-    """Distinct well-formed pairs among them (the yield)."""
+    """Distinct usable inputs among them (the yield)."""
 
 
 def self_synthesized_rehearsal(

@@ -35,8 +35,10 @@ def test_icl_prompts_are_two_shot_and_end_in_input():
 
 def test_parse_continuation():
     assert parse_continuation(" new text\nOutput: its label\n\nInput: more") == Example("new text", "its label")
-    assert parse_continuation(" no output here") is None
-    assert parse_continuation(" x\nOutput:   ") is None
+    assert parse_continuation(" an input but no output\nthen rambling", one_line=True) == Example("an input but no output", "")
+    assert parse_continuation(" line one\nline two\n\nrambling") == Example("line one\nline two", "")
+    assert parse_continuation(" x\nOutput: y") is None
+    assert parse_continuation("   \nOutput: y") is None
 
 
 def test_select_diverse_covers_every_cluster():
