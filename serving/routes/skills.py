@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import logging
+import shutil
 import threading
 import weakref
 from dataclasses import asdict, replace
@@ -72,9 +73,11 @@ class SkillService:
         return self._embed
 
     def on_revert(self, entry: HistoryEntry) -> None:
+        """A reverted skill leaves nothing behind: its rehearsal record and its saved adapter go."""
         record = self.store.get(entry.details.get("name", ""))
         if record is not None and record.entry_id == entry.id:
             self.store.remove(record.name)
+            shutil.rmtree(self.root / "adapters" / record.name, ignore_errors=True)
 
     def learn(
         self, skill: Skill, config: SkillConfig, options: ReplayOptions, ssr_config: SSRConfig, progress

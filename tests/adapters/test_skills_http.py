@@ -61,6 +61,7 @@ def test_learn_list_duplicate_and_revert(served, tmp_path):
     assert client.post(f"/v1/history/{second['entry']['id']}/revert").status_code == 200
     assert client.post(f"/v1/history/{entry['id']}/revert").status_code == 200
     assert_bit_identical(base, snapshot(engine.host.model))
+    assert not (tmp_path / "skills" / "adapters" / "reverse").exists()
     assert client.get("/v1/skills").json()["skills"] == []
     again = _wait(client, client.post("/v1/skills", json=_body("reverse")).json()["job"])
     assert again["status"] == "done"
