@@ -36,6 +36,9 @@ class SkillConfig:
     batch_size: int = 8
     max_length: int = 512
     """Prompt + answer tokens kept per example (the prompt is cut from the left)."""
+    max_batch_tokens: int = 1024
+    """Most padded tokens per forward pass: a larger batch runs as micro-batches whose gradients
+    add up to the same update, so memory stays bounded (about 3 GB on SmolLM2 at 1024)."""
     grad_clip: float = 1.0
     replay_ratio: float = 0.0
     """Replayed examples per new example while the skill is learned (0 = no replay, 1 = as many)."""
@@ -66,6 +69,7 @@ class SkillConfig:
             "min_steps": self.min_steps >= 0,
             "batch_size": self.batch_size >= 1,
             "max_length": self.max_length >= 8,
+            "max_batch_tokens": self.max_batch_tokens >= 1,
             "grad_clip": self.grad_clip > 0,
             "replay_ratio": self.replay_ratio >= 0,
             "consolidation_steps": self.consolidation_steps >= 0,

@@ -109,6 +109,18 @@ def encode(tokenizer, instruction: str | None, example: Example, max_length: int
     return Encoded(prompt_ids + answer_ids, [IGNORE_INDEX] * len(prompt_ids) + answer_ids)
 
 
+def micro_batches(items: list[Encoded], max_tokens: int) -> list[list[Encoded]]:
+    """Split a batch, shortest first, into runs whose padded size (rows x longest) stays within
+    max_tokens; a single longer example is a run of its own."""
+    runs: list[list[Encoded]] = []
+    for it in sorted(items, key=lambda e: len(e.input_ids)):
+        if runs and (len(runs[-1]) + 1) * len(it.input_ids) <= max_tokens:
+            runs[-1].append(it)
+        else:
+            runs.append([it])
+    return runs
+
+
 def collate(items: list[Encoded], pad_id: int) -> dict[str, torch.Tensor]:
     """Right-padded batch: input_ids, attention_mask, labels, each (batch, longest)."""
     width = max(len(it.input_ids) for it in items)

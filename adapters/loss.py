@@ -31,15 +31,26 @@ def _plain_head(lm: torch.nn.Module) -> bool:
 
 
 def answer_loss(
-    model: torch.nn.Module, input_ids: torch.Tensor, attention_mask: torch.Tensor, labels: torch.Tensor
+    model: torch.nn.Module,
+    input_ids: torch.Tensor,
+    attention_mask: torch.Tensor,
+    labels: torch.Tensor,
+    reduction: str = "mean",
 ) -> torch.Tensor:
-    """Mean cross-entropy of predicting each labelled token from the position before it."""
+    """Cross-entropy of predicting each labelled token from the position before it, averaged
+    ("mean") or summed ("sum", for accumulating micro-batches) over those tokens."""
     lm = _causal_lm(model)
-    if not _plain_head(lm):
-        return model(input_ids=input_ids, attention_mask=attention_mask, labels=labels).loss
-    body = getattr(lm, lm.base_model_prefix)
-    hidden = body(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
     targets = labels[:, 1:]
     keep = targets != IGNORE_INDEX
+    if not _plain_head(lm):
+        loss = model(input_ids=input_ids, attention_mask=attention_mask, labels=labels).loss
+        return loss * keep.sum() if reduction == "sum" else loss
+    body = getattr(lm, lm.base_model_prefix)
+    hidden = body(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
     logits = lm.get_output_embeddings()(hidden[:, :-1][keep]).float()
-    return F.cross_entropy(logits, targets[keep])
+    return F.cross_entropy(logits, targets[keep], reduction=reduction)
+
+
+def labelled_tokens(labels: list[int]) -> int:
+    """How many tokens of one encoded example the loss counts (the first position predicts nothing)."""
+    return sum(1 for label in labels[1:] if label != IGNORE_INDEX)

@@ -12,9 +12,9 @@ from pathlib import Path
 import torch
 
 from .config import SkillConfig
-from .data import Encoded, Skill, collate, encode
+from .data import Encoded, Skill, collate, encode, micro_batches
 from .ewc import ewc_penalty, fisher_diagonal
-from .loss import answer_loss
+from .loss import answer_loss, labelled_tokens
 from .replay import NEW, ReplaySet, plan_batches, replay_counts, total_replay_percentage
 
 Progress = Callable[[float, str], None]
@@ -110,15 +110,21 @@ def train_skill(
     peft_model.train()
     report(0.0, f"training {skill.name}: {len(plan)} steps, TRP {total_replay_percentage(new_seen, replay_seen):.0f}%")
     for step, batch in enumerate(plan):
-        inputs = {k: v.to(device) for k, v in collate([sources[n][i] for n, i in batch], pad_id).items()}
-        loss = answer_loss(peft_model, **inputs)
-        total = loss + config.ewc_lambda * ewc_penalty(peft_model, fisher) if fisher else loss
+        items = [sources[n][i] for n, i in batch]
+        n_labels = max(1, sum(labelled_tokens(it.labels) for it in items))
         optimizer.zero_grad(set_to_none=True)
-        total.backward()
+        loss = 0.0
+        for run in micro_batches(items, config.max_batch_tokens):
+            inputs = {k: v.to(device) for k, v in collate(run, pad_id).items()}
+            part = answer_loss(peft_model, **inputs, reduction="sum") / n_labels
+            part.backward()
+            loss += float(part.detach())
+        if fisher:
+            (config.ewc_lambda * ewc_penalty(peft_model, fisher)).backward()
         torch.nn.utils.clip_grad_norm_(params, config.grad_clip)
         optimizer.step()
         schedule.step()
-        losses.append(float(loss.detach()))
+        losses.append(loss)
         report((step + 1) / len(plan), f"step {step + 1}/{len(plan)} loss {losses[-1]:.3f}")
     peft_model.eval()
 
