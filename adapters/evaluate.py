@@ -1,7 +1,7 @@
 """Continual skill learning, measured: `python -m adapters.evaluate --tasks DIR --order a,b,c`.
 
-Every strategy starts from the same base weights in one run; after each stage every task is
-scored. Strategies: none (sequential LoRA merges), replay (real replay at --rr), consolidation
+Every strategy starts from the same base weights in one run; after each stage the tasks learned
+so far are scored (row k of "scores" has k + 1 entries; "before" scores every task once). Strategies: none (sequential LoRA merges), replay (real replay at --rr), consolidation
 (real replay at --low-rr, then --consolidation-steps replay-only steps), ssr (self-synthesized
 rehearsal at --rr: only the 20 demos of each task are real). Prints one JSON document.
 """
@@ -135,7 +135,7 @@ def run_strategy(strategy: str, base: torch.nn.Module, tokenizer, tasks: list[Ta
             memory.append(ReplaySet(task.name, task.instruction, ssr.examples))
         result.model = None
         add_delta(current, result.delta)
-        matrix.append(score_all(current, tokenizer, tasks, args.eval_batch_size))
+        matrix.append(score_all(current, tokenizer, tasks[: k + 1], args.eval_batch_size))
         print(f"[{strategy}] after {task.name}: {matrix[-1]} (train {result.seconds:.0f}s, TRP {result.trp:.0f}%)", file=sys.stderr)
     out = {
         "scores": matrix,

@@ -1,0 +1,47 @@
+"""`python -m adapters.evaluate` end to end on a tiny model and a task folder in SSR's format."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from adapters.evaluate import main
+from tests.adapters.conftest import reverse_examples
+from tests.conftest import tiny_tokenizer
+
+
+def _write_task(root, name: str, instruction: str, seed: int) -> None:
+    for split, n in (("train.smp01", 24), ("train.smp001", 4), ("eval", 6)):
+        rows = [
+            {"id": f"{name}-{i}", "input": ex.input, "output": ex.output, "full_prompt": f"{instruction}\n\n{ex.input}"}
+            for i, ex in enumerate(reverse_examples(n, seed=seed + len(split)))
+        ]
+        (root / f"{name}.{split}.json").write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+
+
+def test_strategies_report_ap_bwt_and_trp(skill_llama, tmp_path):
+    model_dir, tasks, out = tmp_path / "model", tmp_path / "tasks", tmp_path / "report.json"
+    skill_llama.save_pretrained(model_dir)
+    tiny_tokenizer().save_pretrained(model_dir)
+    tasks.mkdir()
+    _write_task(tasks, "one", "to", 0)
+    _write_task(tasks, "two", "of", 100)
+    code = main([
+        "--tasks", str(tasks), "--order", "one,two", "--strategy", "none,replay,consolidation",
+        "--model", str(model_dir), "--n-train", "16", "--n-eval", "4", "--epochs", "1", "--batch-size", "8",
+        "--rr", "1.0", "--low-rr", "0.25", "--consolidation-steps", "1", "--replay-per-skill", "8", "--out", str(out),
+    ])
+    assert code == 0
+    report = json.loads(out.read_text())
+    assert [t["metric"] for t in report["tasks"]] == ["rouge_l", "rouge_l"] and len(report["before"]) == 2
+    none, replay, consolidation = (report["strategies"][s] for s in ("none", "replay", "consolidation"))
+    for result in (none, replay, consolidation):
+        first, second = result["scores"]
+        assert len(first) == 1 and len(second) == 2  # each stage scores the tasks learned so far
+        assert result["bwt"] == pytest.approx(second[0] - first[0], abs=0.01)
+        assert result["ap"] == pytest.approx(sum(second) / 2, abs=0.01)
+    # 16 new examples per task; stage two replays 16 (RR 1) or 4 (RR 0.25) plus one replay-only batch of 8
+    assert none["trp"] == 0.0
+    assert replay["trp"] == pytest.approx(100 * 16 / 32, abs=0.1)
+    assert consolidation["trp"] == pytest.approx(100 * (4 + 8) / 32, abs=0.1)
