@@ -1,9 +1,10 @@
 """Continual skill learning, measured: `python -m adapters.evaluate --tasks DIR --order a,b,c`.
 
 Every strategy starts from the same base weights in one run; after each stage the tasks learned
-so far are scored (row k of "scores" has k + 1 entries; "before" scores every task once). Strategies: none (sequential LoRA merges), replay (real replay at --rr), consolidation
-(real replay at --low-rr, then --consolidation-steps replay-only steps), ssr (self-synthesized
-rehearsal at --rr: only the 20 demos of each task are real). Prints one JSON document.
+so far are scored (row k of "scores" has k + 1 entries; "before" scores every task once).
+Strategies: none (sequential LoRA merges), replay (real replay at --rr), consolidation (real
+replay at --low-rr, then --consolidation-steps replay-only steps), ssr (self-synthesized rehearsal
+at --rr: only the 20 demos of each task are real). Prints one JSON document.
 """
 
 from __future__ import annotations

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import torch
 
-from .loss import answer_loss
+from .data import Encoded
+from .loss import backward_answer_loss
 
 
 def fisher_diagonal(
-    model: torch.nn.Module, batches: list[dict[str, torch.Tensor]], targets: tuple[str, ...]
+    model: torch.nn.Module, batches: list[list[Encoded]], targets: tuple[str, ...], pad_id: int, max_tokens: int
 ) -> dict[str, torch.Tensor]:
     """Mean squared gradient of the loss w.r.t. each targeted linear weight, normalised to mean 1.
 
@@ -22,14 +23,13 @@ def fisher_diagonal(
         if isinstance(module, torch.nn.Linear) and name.split(".")[-1] in targets
     }
     flags = {name: w.requires_grad for name, w in weights.items()}
-    device = next(model.parameters()).device
     fisher = {name: torch.zeros_like(w, dtype=torch.float32) for name, w in weights.items()}
     try:
         for w in weights.values():
             w.requires_grad_(True)
         for batch in batches:
             model.zero_grad(set_to_none=True)
-            answer_loss(model, **{k: v.to(device) for k, v in batch.items()}).backward()
+            backward_answer_loss(model, batch, pad_id, max_tokens)
             for name, w in weights.items():
                 if w.grad is not None:
                     fisher[name] += w.grad.detach().float() ** 2 / len(batches)

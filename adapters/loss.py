@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from .data import IGNORE_INDEX
+from .data import IGNORE_INDEX, Encoded, collate, micro_batches
 
 
 def _causal_lm(model: torch.nn.Module) -> torch.nn.Module:
@@ -20,13 +20,13 @@ def _causal_lm(model: torch.nn.Module) -> torch.nn.Module:
 
 
 def _plain_head(lm: torch.nn.Module) -> bool:
-    """True when logits are just head(hidden): no soft-capping or scaling applied after the head."""
-    config = lm.config
+    """True when logits are just head(decoder body): no soft-capping or scaling after the head."""
+    prefix = getattr(lm, "base_model_prefix", "")
     return (
-        getattr(lm, "base_model_prefix", "") != ""
-        and hasattr(lm, getattr(lm, "base_model_prefix", ""))
-        and getattr(config, "final_logit_softcapping", None) is None
-        and getattr(config, "logit_scale", None) is None
+        bool(prefix)
+        and hasattr(lm, prefix)
+        and getattr(lm.config, "final_logit_softcapping", None) is None
+        and getattr(lm.config, "logit_scale", None) is None
     )
 
 
@@ -51,6 +51,21 @@ def answer_loss(
     return F.cross_entropy(logits, targets[keep], reduction=reduction)
 
 
-def labelled_tokens(labels: list[int]) -> int:
+def _labelled_tokens(labels: list[int]) -> int:
     """How many tokens of one encoded example the loss counts (the first position predicts nothing)."""
     return sum(1 for label in labels[1:] if label != IGNORE_INDEX)
+
+
+def backward_answer_loss(model: torch.nn.Module, items: list[Encoded], pad_id: int, max_tokens: int) -> float:
+    """Backpropagate the batch's mean answer loss in micro-batches of at most `max_tokens` padded
+    tokens (each run's summed loss over the batch's label count, so the gradients add up to the
+    whole batch's); returns that loss."""
+    device = next(model.parameters()).device
+    n_labels = max(1, sum(_labelled_tokens(it.labels) for it in items))
+    total = 0.0
+    for run in micro_batches(items, max_tokens):
+        inputs = {k: v.to(device) for k, v in collate(run, pad_id).items()}
+        part = answer_loss(model, **inputs, reduction="sum") / n_labels
+        part.backward()
+        total += float(part.detach())
+    return total

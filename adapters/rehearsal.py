@@ -2,9 +2,9 @@
 skill from a few demos, the model that learned the skill relabels them, k-means keeps diverse ones.
 
 Pipeline (as in the reference code): 2-shot in-context generation with the model *before* the
-skill -> parse "Input:/Output:" (an input without an output is kept too) -> select inputs by k-means over sentence embeddings (nearest to
-the centroids, slots proportional to cluster size) -> greedy refinement of the outputs by the
-model *after* the skill.
+skill -> parse "Input:/Output:" (an input without an output is kept too) -> select inputs by
+k-means over sentence embeddings (nearest to the centroids, slots proportional to cluster size)
+-> greedy refinement of the outputs by the model *after* the skill.
 """
 
 from __future__ import annotations

@@ -12,9 +12,9 @@ from pathlib import Path
 import torch
 
 from .config import SkillConfig
-from .data import Encoded, Skill, collate, encode, micro_batches
+from .data import Encoded, Skill, encode
 from .ewc import ewc_penalty, fisher_diagonal
-from .loss import answer_loss, labelled_tokens
+from .loss import backward_answer_loss
 from .replay import NEW, ReplaySet, plan_batches, replay_counts, total_replay_percentage
 
 Progress = Callable[[float, str], None]
@@ -86,9 +86,7 @@ def train_skill(
     if config.ewc and replay:
         report(0.0, "estimating the Fisher information of earlier skills")
         batches = [s for batch in plan if (s := [sources[n][i] for n, i in batch if n != NEW])]
-        fisher = fisher_diagonal(
-            work, [collate(b, pad_id) for b in batches[: config.ewc_batches]], config.targets
-        )
+        fisher = fisher_diagonal(work, batches[: config.ewc_batches], config.targets, pad_id, config.max_batch_tokens)
     lora = LoraConfig(
         r=config.rank,
         lora_alpha=config.alpha,
@@ -105,20 +103,12 @@ def train_skill(
     schedule = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda step: min((step + 1) / warmup, max(0.0, (len(plan) - step) / max(1, len(plan) - warmup)))
     )
-    device = next(model.parameters()).device
     losses: list[float] = []
     peft_model.train()
     report(0.0, f"training {skill.name}: {len(plan)} steps, TRP {total_replay_percentage(new_seen, replay_seen):.0f}%")
     for step, batch in enumerate(plan):
-        items = [sources[n][i] for n, i in batch]
-        n_labels = max(1, sum(labelled_tokens(it.labels) for it in items))
         optimizer.zero_grad(set_to_none=True)
-        loss = 0.0
-        for run in micro_batches(items, config.max_batch_tokens):
-            inputs = {k: v.to(device) for k, v in collate(run, pad_id).items()}
-            part = answer_loss(peft_model, **inputs, reduction="sum") / n_labels
-            part.backward()
-            loss += float(part.detach())
+        loss = backward_answer_loss(peft_model, [sources[n][i] for n, i in batch], pad_id, config.max_batch_tokens)
         if fisher:
             (config.ewc_lambda * ewc_penalty(peft_model, fisher)).backward()
         torch.nn.utils.clip_grad_norm_(params, config.grad_clip)

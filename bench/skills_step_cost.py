@@ -28,9 +28,9 @@ def measure(args) -> dict:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from adapters import SkillConfig
-    from adapters.data import collate, encode, micro_batches
+    from adapters.data import collate, encode
     from adapters.evaluate import load_task
-    from adapters.loss import answer_loss, labelled_tokens
+    from adapters.loss import backward_answer_loss
     from adapters.model_path import resolve_model
 
     torch.set_num_threads(args.threads)
@@ -53,12 +53,7 @@ def measure(args) -> dict:
             loss.backward()
             value = float(loss)
         else:
-            n = sum(labelled_tokens(it.labels) for it in batch)
-            value = 0.0
-            for run in micro_batches(batch, args.budget):
-                part = answer_loss(peft_model, **collate(run, pad), reduction="sum") / n
-                part.backward()
-                value += float(part)
+            value = backward_answer_loss(peft_model, batch, pad, args.budget)
         peft_model.zero_grad(set_to_none=True)
         seconds.append(time.perf_counter() - started)
         losses.append(round(value, 5))
