@@ -139,6 +139,59 @@ def _keys_and_residuals(model, sites, encoded_all, last: EditSite, deltas):
     )
 
 
+@dataclass
+class Written:
+    updates: dict[int, torch.Tensor]
+    """Per layer ΔW (d_out, d_in) fp32."""
+    factors: dict[str, tuple[torch.Tensor, torch.Tensor]]
+    """Per parameter name, ΔW's two factors in the parameter's layout."""
+    keys: dict[int, torch.Tensor]
+    """Per layer, the facts' keys (d_in, N) fp32 on CPU."""
+
+
+@torch.no_grad()
+def spread_over_layers(
+    model: nn.Module,
+    sites: list[EditSite],
+    encoded_all,
+    deltas: torch.Tensor,
+    covariances: dict[int, torch.Tensor],
+    config: MemitConfig,
+    previous_keys: dict[int, torch.Tensor] | None = None,
+) -> Written:
+    """Layer by layer (ascending), the update that moves each fact's residual after the last site by
+    its column of `deltas` (d, N), the earlier layers' updates active through hooks."""
+    last = sites[-1]
+    keys, h = _keys_and_residuals(model, sites, encoded_all, last, {})
+    z = h + deltas.to(h.device)
+    hooked: dict[str, torch.Tensor] = {}
+    written = Written({}, {}, {})
+    for i, site in enumerate(sites):
+        if i:  # the first layer sees no update yet: the pass above is its pass
+            keys, h = _keys_and_residuals(model, sites, encoded_all, last, hooked)
+        k = keys[site.layer].double()
+        r = ((z - h) / (len(sites) - i)).double()
+        right = _solve(k, covariances[site.layer], config, previous_keys.get(site.layer) if previous_keys else None)
+        # ΔW = R K^T A^-1 = r @ (A^-1 K)^T: rank <= facts, stored as its two factors.
+        written.factors[site.param_name] = to_param_factors(site, r.float(), right.float())
+        dw = (r @ right).float()
+        written.updates[site.layer] = dw
+        written.keys[site.layer] = k.float().cpu()
+        hooked[site.module_name] = dw
+    return written
+
+
+def _solve(k: torch.Tensor, c: torch.Tensor, config: MemitConfig, prev: torch.Tensor | None) -> torch.Tensor:
+    """(A^-1 K)^T for the layer's system matrix A (see the module docstring), (N, d_in) float64."""
+    kk = k @ k.t() + (prev.to(k.device).double() if prev is not None else 0)
+    if config.nullspace:
+        p = nullspace_projector(c, config.nullspace_energy).to(k.device).double()
+        alpha = config.l2 * float(((p @ k) ** 2).sum(0).mean())
+        eye = torch.eye(k.shape[0], dtype=k.dtype, device=k.device)
+        return torch.linalg.solve(p @ kk + alpha * eye, p @ k).t()
+    return torch.linalg.solve(config.mom2_weight * c.to(k.device).double() + kk, k).t()
+
+
 def memit_edit(
     model: nn.Module,
     tokenizer,
@@ -171,42 +224,15 @@ def memit_edit(
         )
         deltas = [v.delta for v in values]
         nll = [(v.nll_start, v.nll_end) for v in values]
-        keys, h = _keys_and_residuals(model, sites, encoded_all, last, {})
-        z = h + torch.stack(deltas, 1).to(h.device)
-        hooked: dict[str, torch.Tensor] = {}
-        delta_ws: dict[int, torch.Tensor] = {}
-        keys_written: dict[int, torch.Tensor] = {}
-        factors: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
-        for i, site in enumerate(sites):
-            if i:  # the first layer sees no update yet: the pass above is its pass
-                keys, h = _keys_and_residuals(model, sites, encoded_all, last, hooked)
-            k = keys[site.layer].double()
-            r = ((z - h) / (len(sites) - i)).double()
-            c = covariances[site.layer]
-            if config.nullspace:
-                p = nullspace_projector(c, config.nullspace_energy).to(k.device).double()
-                prev = previous_keys.get(site.layer) if previous_keys else None
-                kk = k @ k.t() + (prev.to(k.device).double() if prev is not None else 0)
-                alpha = config.l2 * float(((p @ k) ** 2).sum(0).mean())
-                eye = torch.eye(k.shape[0], dtype=k.dtype, device=k.device)
-                right = torch.linalg.solve(p @ kk + alpha * eye, p @ k).t()
-            else:
-                c = c.to(k.device).double()
-                right = torch.linalg.solve(config.mom2_weight * c + k @ k.t(), k).t()
-            # ΔW = R K^T A^-1 = r @ (A^-1 K)^T: rank <= facts, stored as its two factors.
-            factors[site.param_name] = to_param_factors(site, r.float(), right.float())
-            dw = (r @ right).float()
-            delta_ws[site.layer] = dw
-            keys_written[site.layer] = k.float().cpu()
-            hooked[site.module_name] = dw
-    delta = {s.param_name: to_param_delta(s, delta_ws[s.layer]) for s in sites}
+        written = spread_over_layers(model, sites, encoded_all, torch.stack(deltas, 1), covariances, config, previous_keys)
+    delta = {s.param_name: to_param_delta(s, written.updates[s.layer]) for s in sites}
     diagnostics = {
         "method": "alphaedit" if config.nullspace else "memit",
         "layers": layers,
         "facts": len(requests),
         "nll_start": round(sum(a for a, _ in nll) / len(nll), 4),
         "nll_end": round(sum(b for _, b in nll) / len(nll), 4),
-        "update_norms": {str(layer): round(float(dw.norm()), 4) for layer, dw in delta_ws.items()},
+        "update_norms": {str(layer): round(float(dw.norm()), 4) for layer, dw in written.updates.items()},
         "seconds": round(time.perf_counter() - t0, 3),
     }
-    return EditResult(delta, layers, factors, diagnostics, keys=keys_written)
+    return EditResult(delta, layers, written.factors, diagnostics, keys=written.keys)
