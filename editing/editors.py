@@ -42,6 +42,6 @@ def make_editor(method: Method, layer: int | None = None, chat_context: bool = T
             return rome_edit(model, tokenizer, requests[0], cfg, cov)
         cfg = MemitConfig(nullspace=method == "alphaedit")
         cfg.value.contexts.chat = chat_context
-        return memit_edit(model, tokenizer, requests, cfg, covariances, previous if method == "alphaedit" else None)
+        return memit_edit(model, tokenizer, requests, cfg, covariances, previous)
 
     return edit

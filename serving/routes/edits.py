@@ -44,7 +44,7 @@ class EditSettings(BaseSettings):
     """Where C comes from: "self" (text the model samples), a corpus file, or "identity" (C = I)."""
     cov_texts: int = 128
     cov_length: int = 128
-    batch_method: Literal["alphaedit", "memit"] = "alphaedit"
+    batch_method: Literal["alphaedit", "memit"] = "memit"
     chat_context: bool = True
     """Optimise values in a chat-template context too (edits show in chat answers; ~2x slower)."""
 
@@ -190,7 +190,7 @@ def create_batch(body: BatchIn, engine: Engine = Depends(get_engine)) -> dict:
             cov = {layer: torch.eye(_d_in(model), device=engine.host.device) for layer in layers}
         with engine.host.exclusive():
             before = _probs(engine, reqs)
-            previous = editor.keys.gram(engine.applied()) if config.nullspace else None
+            previous = editor.keys.gram(engine.applied())
             result = memit_edit(model, tok, reqs, config, cov, previous)
     except EditRequestError as exc:
         raise ApiError(400, str(exc)) from exc

@@ -49,6 +49,22 @@ def test_batch_delta_spans_layers_and_leaves_model_untouched(llama, byte_tokeniz
             assert (dw @ (torch.eye(64) - p)).norm() < 1e-3 * max(dw.norm(), 1e-6)
 
 
+@pytest.mark.parametrize("nullspace", [True, False])
+def test_earlier_edits_keys_are_kept(llama, byte_tokenizer, nullspace):
+    cfg = MemitConfig(layers=(1, 2), value=VALUE, nullspace=nullspace, mom2_weight=1.0)
+    covs = _covariances([1, 2])
+    first = memit_edit(llama, byte_tokenizer, REQS[:1], cfg, covs)
+    previous = {layer: k.double() @ k.double().t() for layer, k in first.keys.items()}
+    free = memit_edit(llama, byte_tokenizer, REQS[1:], cfg, covs)
+    kept = memit_edit(llama, byte_tokenizer, REQS[1:], cfg, covs, previous)
+    for layer in (1, 2):
+        name, k = edit_site(llama, layer).param_name, first.keys[layer][:, 0]
+        # The second edit barely moves what the first one's key reads, and still writes its own fact.
+        assert (kept.delta[name] @ k).norm() < 0.2 * (free.delta[name] @ k).norm()
+        k2 = kept.keys[layer][:, 0]
+        assert (kept.delta[name] @ k2).norm() > 0.5 * (free.delta[name] @ k2).norm()
+
+
 def test_memit_needs_covariances_of_its_layers(llama, byte_tokenizer):
     with pytest.raises(ValueError):
         memit_edit(llama, byte_tokenizer, REQS, MemitConfig(layers=(1, 2), value=VALUE), _covariances([1]))
