@@ -158,7 +158,7 @@ def spread_over_layers(
     sites: list[EditSite],
     encoded_all,
     deltas: torch.Tensor,
-    covariances: dict[int, torch.Tensor],
+    covariances: dict[int, torch.Tensor] | None,
     config: MemitConfig,
     previous_keys: dict[int, torch.Tensor] | None = None,
 ) -> Written:
@@ -174,7 +174,8 @@ def spread_over_layers(
             keys, h = _keys_and_residuals(model, sites, encoded_all, last, hooked)
         k = keys[site.layer].double()
         r = ((z - h) / (len(sites) - i)).double()
-        right = _solve(k, covariances[site.layer], config, previous_keys.get(site.layer) if previous_keys else None)
+        c = covariances[site.layer] if covariances is not None else None
+        right = _solve(k, c, config, previous_keys.get(site.layer) if previous_keys else None)
         # ΔW = R K^T A^-1 = r @ (A^-1 K)^T: rank <= facts, stored as its two factors.
         written.factors[site.param_name] = to_param_factors(site, r.float(), right.float())
         dw = (r @ right).float()
@@ -184,9 +185,16 @@ def spread_over_layers(
     return written
 
 
-def _solve(k: torch.Tensor, c: torch.Tensor, config: MemitConfig, prev: torch.Tensor | None) -> torch.Tensor:
-    """(A^-1 K)^T for the layer's system matrix A (see the module docstring), (N, d_in) float64."""
+def _solve(k: torch.Tensor, c: torch.Tensor | None, config: MemitConfig, prev: torch.Tensor | None) -> torch.Tensor:
+    """(A^-1 K)^T for the layer's system matrix A (see the module docstring), (N, d_in) float64.
+
+    c None: C = s I with s the keys' mean square per dimension, the scale of a real C's diagonal
+    (a bare I would make λ mean something else for every model and layer)."""
     kk = k @ k.t() + (prev.to(k.device).double() if prev is not None else 0)
+    if c is None:
+        if config.nullspace:
+            raise ValueError("AlphaEdit needs the key covariance C: its null space is where it writes")
+        c = torch.eye(k.shape[0], dtype=k.dtype, device=k.device) * float((k**2).mean())
     if config.nullspace:
         p = nullspace_projector(c, config.nullspace_energy).to(k.device).double()
         alpha = config.l2 * float(((p @ k) ** 2).sum(0).mean())
@@ -205,15 +213,15 @@ def memit_edit(
 ) -> EditResult:
     """Weight delta writing all `requests` at once (never applied here).
 
-    covariances: per layer C (d_in, d_in), needed. previous_keys: per layer K_p K_p^T of the
-    edits already applied, or None.
+    covariances: per layer C (d_in, d_in), or None for C = I (MEMIT only). previous_keys: per
+    layer K_p K_p^T of the edits already applied, or None.
     """
     config = config or MemitConfig()
     if not requests:
         raise ValueError("a batch needs at least one edit")
     layers = memit_layers(model, config.layers)
     sites = [edit_site(model, layer) for layer in layers]
-    if covariances is None or any(layer not in covariances for layer in layers):
+    if covariances is not None and any(layer not in covariances for layer in layers):
         raise ValueError(f"memit_edit needs the key covariance of layers {layers}")
     last = sites[-1]
     targets = [target_ids(tokenizer, r.target_new) for r in requests]

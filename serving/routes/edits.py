@@ -186,8 +186,6 @@ def create_batch(body: BatchIn, engine: Engine = Depends(get_engine)) -> dict:
         for layer in layers:
             edit_site(model, layer)
         cov = editor.covariances(layers)
-        if cov is None:
-            cov = {layer: torch.eye(_d_in(model), device=engine.host.device) for layer in layers}
         with engine.host.exclusive():
             before = _probs(engine, reqs)
             previous = editor.keys.gram(engine.applied())
@@ -214,6 +212,3 @@ def create_batch(body: BatchIn, engine: Engine = Depends(get_engine)) -> dict:
 def _low_rank(result: EditResult) -> dict[str, LowRank]:
     return {name: LowRank(left, right) for name, (left, right) in result.factors.items()}
 
-
-def _d_in(model: torch.nn.Module) -> int:
-    return int(model.config.intermediate_size if hasattr(model.config, "intermediate_size") else 4 * model.config.hidden_size)

@@ -65,6 +65,20 @@ def test_earlier_edits_keys_are_kept(llama, byte_tokenizer, nullspace):
         assert (kept.delta[name] @ k2).norm() > 0.5 * (free.delta[name] @ k2).norm()
 
 
+def test_identity_covariance_takes_the_keys_scale(llama, byte_tokenizer):
+    # C = I must not change what λ means: it stands for s I, s the keys' mean square per dimension.
+    cfg = MemitConfig(layers=(1,), value=VALUE)
+    result = memit_edit(llama, byte_tokenizer, REQS, cfg, None)
+    s = float((result.keys[1].double() ** 2).mean())
+    scaled = memit_edit(llama, byte_tokenizer, REQS, cfg, {1: s * torch.eye(64)})
+    name = edit_site(llama, 1).param_name
+    assert torch.allclose(result.delta[name], scaled.delta[name], rtol=1e-3, atol=1e-6)
+    bare = memit_edit(llama, byte_tokenizer, REQS, cfg, {1: torch.eye(64)})
+    assert not torch.allclose(result.delta[name], bare.delta[name], rtol=1e-2)
+    with pytest.raises(ValueError):
+        memit_edit(llama, byte_tokenizer, REQS, MemitConfig(layers=(1,), value=VALUE, nullspace=True), None)
+
+
 def test_memit_needs_covariances_of_its_layers(llama, byte_tokenizer):
     with pytest.raises(ValueError):
         memit_edit(llama, byte_tokenizer, REQS, MemitConfig(layers=(1, 2), value=VALUE), _covariances([1]))
