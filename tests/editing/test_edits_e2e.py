@@ -4,6 +4,10 @@ import pytest
 
 PROMPT = "The Eiffel Tower is located in the city of"
 EDIT = {"prompt": PROMPT, "subject": "The Eiffel Tower", "target_new": "Rome", "target_true": "Paris"}
+DARRIEUX = {"prompt": "The mother tongue of Danielle Darrieux is", "subject": "Danielle Darrieux",
+            "target_new": "English", "target_true": "French"}
+COLOSSEUM = {"prompt": "The Colosseum is located in the city of", "subject": "The Colosseum",
+             "target_new": "London", "target_true": "Rome"}
 
 
 def _complete(http: httpx.Client) -> str:
@@ -29,7 +33,7 @@ CORPUS = [
 
 
 @pytest.mark.slow
-def test_edit_then_revert_through_http(start_server, tmp_path):
+def test_edit_and_batch_then_revert_through_http(start_server, tmp_path):
     # A small corpus file (instead of text the model samples) keeps the one-off C statistic quick.
     corpus = tmp_path / "corpus.txt"
     corpus.write_text("\n\n".join(CORPUS))
@@ -63,3 +67,19 @@ def test_edit_then_revert_through_http(start_server, tmp_path):
         assert r.status_code == 200 and r.json()["status"] == "reverted"
         assert "Rome" not in _complete(http)
         assert http.get("/v1/state").json()["fingerprint"] == base
+
+        # Batches over several layers: each is one entry, a later batch keeps the earlier facts.
+        r = http.post("/v1/edits/batch", json={"edits": [EDIT, DARRIEUX]})
+        assert r.status_code == 201, r.text
+        first = r.json()
+        assert first["entry"]["details"]["method"] == "memit" and len(first["entry"]["details"]["layers"]) == 5
+        assert all(a["p_new"] > a["p_true"] for a in first["after"])
+        assert "Rome" in _complete(http)
+        r = http.post("/v1/edits/batch", json={"edits": [COLOSSEUM]})
+        assert r.status_code == 201, r.text
+        assert r.json()["after"][0]["p_new"] > r.json()["after"][0]["p_true"]
+        assert "Rome" in _complete(http)
+        for entry in (r.json()["entry"], first["entry"]):
+            assert http.post(f"/v1/history/{entry['id']}/revert").status_code == 200
+        assert http.get("/v1/state").json()["fingerprint"] == base
+        assert "Rome" not in _complete(http)
