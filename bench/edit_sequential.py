@@ -80,7 +80,7 @@ def run_solver(model, tok, cases, batch: int, config: MemitConfig, covs, vals, e
             done = i + len(chunk)
             if done % every == 0 or done == len(cases):
                 norms = {
-                    s.layer: round(float((model.get_parameter(s.param_name) - weights.saved[s.param_name]).norm()), 1)
+                    s.layer: round(float((model.get_parameter(s.param_name).detach() - weights.saved[s.param_name]).norm()), 1)
                     for s in sites
                 }
                 curve.append({
