@@ -1,7 +1,7 @@
 """CounterFact evaluation of weight edits, plus a chat check on MQuAKE questions.
 
     python -m editing.evaluate --data ../shared/data/editing/counterfact/counterfact-edit.json --n 100
-    python -m editing.evaluate --data ... --n 1000 --sequential --method alphaedit --batch-size 10
+    python -m editing.evaluate --data ... --n 1000 --sequential --method memit --batch-size 10
 
 Prints JSON: efficacy (p(new) > p(true) on the prompt), generalization (same on the rephrase),
 specificity (the locality prompt keeps p(true) > p(new)), the same metrics before editing, mean
