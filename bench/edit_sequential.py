@@ -28,10 +28,10 @@ from editing.contexts import context_groups
 from editing.covariance import layer_covariances
 from editing.evaluate import _mean, _Weights, load_cases, score
 from editing.hooks import eval_mode
-from editing.memit import MemitConfig, memit_layers, spread_over_layers
+from editing.keystore import add_keys
+from editing.memit import MemitConfig, batch_values, memit_layers, spread_over_layers
 from editing.model_path import default_cache, load
-from editing.request import target_ids
-from editing.value import encode_groups, keys_and_outputs, optimise_values
+from editing.value import encode_groups
 
 SOLVERS = {
     "alphaedit": dict(nullspace=True),
@@ -49,15 +49,10 @@ def values(model, tok, cases, batch: int, config: MemitConfig, path: Path | None
     last = edit_site(model, memit_layers(model, config.layers)[-1])
     out = []
     with eval_mode(model):
-        groups = context_groups(model, tok, config.value.contexts)
         for i in range(0, len(cases), batch):
-            reqs = [c.request for c in cases[i : i + batch]]
-            encoded = [encode_groups(tok, r, groups, config.value.contexts.chat) for r in reqs]
-            _, outs = keys_and_outputs(model, last, encoded)
-            targets = [target_ids(tok, r.target_new) for r in reqs]
-            vals = optimise_values(model, tok, reqs, last, encoded, targets, outs.norm(dim=1).tolist(), config.value)
+            _, vals = batch_values(model, tok, [c.request for c in cases[i : i + batch]], last, config)
             out.append(torch.stack([v.delta for v in vals]))
-            print(f"values {i + len(reqs)}/{len(cases)}", file=sys.stderr, flush=True)
+            print(f"values {i + len(vals)}/{len(cases)}", file=sys.stderr, flush=True)
     if path:
         torch.save({"key": key, "values": out}, path)
     return out
@@ -74,8 +69,7 @@ def run_solver(model, tok, cases, batch: int, config: MemitConfig, covs, vals, e
             encoded = [encode_groups(tok, c.request, groups, config.value.contexts.chat) for c in chunk]
             written = spread_over_layers(model, sites, encoded, vals[b].t(), covs, config, previous)
             weights.add({s.param_name: to_param_delta(s, written.updates[s.layer]) for s in sites})
-            for layer, k in written.keys.items():
-                previous[layer] = previous.get(layer, 0) + k.double() @ k.double().t()
+            add_keys(previous, written.keys)
             fresh += [score(model, tok, c)["efficacy"] for c in chunk]
             done = i + len(chunk)
             if done % every == 0 or done == len(cases):

@@ -22,6 +22,7 @@ import torch
 from editing.config import CovarianceConfig
 from editing.covariance import layer_covariances
 from editing.editors import edit_layers, make_editor
+from editing.keystore import add_keys
 from editing.model_path import ModelNotPreparedError, default_cache, load
 from editing.probe import continuation_probs
 from editing.request import EditRequest, EditRequestError
@@ -140,8 +141,7 @@ def run(args: argparse.Namespace) -> dict:
         diags.append(result.diagnostics)
         weights.add(result.delta)
         if args.sequential:
-            for layer, k in result.keys.items():
-                previous[layer] = previous.get(layer, 0) + k.double() @ k.double().t()
+            add_keys(previous, result.keys)
         else:
             after.append(score(model, tok, chunk[0]))
             weights.restore()

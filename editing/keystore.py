@@ -14,6 +14,13 @@ import torch
 from safetensors.torch import load_file, save_file
 
 
+def add_keys(gram: dict[int, torch.Tensor], keys: dict[int, torch.Tensor], sign: float = 1.0) -> None:
+    """gram[layer] += sign * K K^T (float64) for each layer's keys K (d_in, n), in place."""
+    for layer, k in keys.items():
+        k = k.double()
+        gram[layer] = gram.get(layer, 0) + sign * (k @ k.t())
+
+
 class KeyStore:
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
@@ -45,8 +52,6 @@ class KeyStore:
             for entry_id, sign in [(e, -1.0) for e in self._included - wanted] + [
                 (e, 1.0) for e in wanted - self._included
             ]:
-                for layer, k in self.load(entry_id).items():
-                    k = k.double()
-                    self._gram[layer] = self._gram.get(layer, 0) + sign * (k @ k.t())
+                add_keys(self._gram, self.load(entry_id), sign)
             self._included = wanted
             return dict(self._gram)

@@ -38,6 +38,7 @@ from editing.request import EditRequest, target_ids
 from editing.rome import EditResult
 from editing.value import (
     MAX_ROWS,
+    ValueResult,
     context_rows,
     encode_groups,
     keys_and_outputs,
@@ -164,6 +165,7 @@ def spread_over_layers(
 ) -> Written:
     """Layer by layer (ascending), the update that moves each fact's residual after the last site by
     its column of `deltas` (d, N), the earlier layers' updates active through hooks."""
+    _check_covariances([s.layer for s in sites], covariances, config)
     last = sites[-1]
     keys, h = _keys_and_residuals(model, sites, encoded_all, last, {})
     z = h + deltas.to(h.device)
@@ -192,8 +194,6 @@ def _solve(k: torch.Tensor, c: torch.Tensor | None, config: MemitConfig, prev: t
     (a bare I would make λ mean something else for every model and layer)."""
     kk = k @ k.t() + (prev.to(k.device).double() if prev is not None else 0)
     if c is None:
-        if config.nullspace:
-            raise ValueError("AlphaEdit needs the key covariance C: its null space is where it writes")
         c = torch.eye(k.shape[0], dtype=k.dtype, device=k.device) * float((k**2).mean())
     if config.nullspace:
         p = nullspace_projector(c, config.nullspace_energy).to(k.device).double()
@@ -201,6 +201,27 @@ def _solve(k: torch.Tensor, c: torch.Tensor | None, config: MemitConfig, prev: t
         eye = torch.eye(k.shape[0], dtype=k.dtype, device=k.device)
         return torch.linalg.solve(p @ kk + alpha * eye, p @ k).t()
     return torch.linalg.solve(config.mom2_weight * c.to(k.device).double() + kk, k).t()
+
+
+def _check_covariances(layers: list[int], covariances: dict[int, torch.Tensor] | None, config: MemitConfig) -> None:
+    if covariances is None and config.nullspace:
+        raise ValueError("AlphaEdit needs the key covariance C: its null space is where it writes")
+    if covariances is not None and any(layer not in covariances for layer in layers):
+        raise ValueError(f"memit_edit needs the key covariance of layers {layers}")
+
+
+def batch_values(
+    model: nn.Module, tokenizer, requests: list[EditRequest], last: EditSite, config: MemitConfig
+) -> tuple[list, list[ValueResult]]:
+    """Each fact's encoded contexts and its optimised residual delta at `last` (the costly part)."""
+    targets = [target_ids(tokenizer, r.target_new) for r in requests]  # bad targets fail before any work
+    groups = context_groups(model, tokenizer, config.value.contexts)
+    encoded_all = [encode_groups(tokenizer, r, groups, config.value.contexts.chat) for r in requests]
+    _, outs = keys_and_outputs(model, last, encoded_all)
+    values = optimise_values(
+        model, tokenizer, requests, last, encoded_all, targets, outs.norm(dim=1).tolist(), config.value
+    )
+    return encoded_all, values
 
 
 def memit_edit(
@@ -221,21 +242,13 @@ def memit_edit(
         raise ValueError("a batch needs at least one edit")
     layers = memit_layers(model, config.layers)
     sites = [edit_site(model, layer) for layer in layers]
-    if covariances is not None and any(layer not in covariances for layer in layers):
-        raise ValueError(f"memit_edit needs the key covariance of layers {layers}")
-    last = sites[-1]
-    targets = [target_ids(tokenizer, r.target_new) for r in requests]
+    _check_covariances(layers, covariances, config)
     t0 = time.perf_counter()
     with eval_mode(model):
-        groups = context_groups(model, tokenizer, config.value.contexts)
-        encoded_all = [encode_groups(tokenizer, r, groups, config.value.contexts.chat) for r in requests]
-        _, outs = keys_and_outputs(model, last, encoded_all)
-        values = optimise_values(
-            model, tokenizer, requests, last, encoded_all, targets, outs.norm(dim=1).tolist(), config.value
-        )
-        deltas = [v.delta for v in values]
+        encoded_all, values = batch_values(model, tokenizer, requests, sites[-1], config)
         nll = [(v.nll_start, v.nll_end) for v in values]
-        written = spread_over_layers(model, sites, encoded_all, torch.stack(deltas, 1), covariances, config, previous_keys)
+        deltas = torch.stack([v.delta for v in values], 1)
+        written = spread_over_layers(model, sites, encoded_all, deltas, covariances, config, previous_keys)
     delta = {s.param_name: to_param_delta(s, written.updates[s.layer]) for s in sites}
     diagnostics = {
         "method": "alphaedit" if config.nullspace else "memit",
