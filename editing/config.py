@@ -47,6 +47,11 @@ class RomeConfig:
     """||delta|| is projected to at most this multiple of ||v||."""
     early_stop_nll: float = 5e-2
     """Stop once the mean target NLL falls below this."""
+    stop_on_chat: bool = True
+    """The early stop's mean NLL includes the chat-template row. Its NLL stays at 2-6 nats (the
+    assistant's reply rarely starts with the bare target), so such edits run all `steps`; those
+    steps raise the chat metric from 77 % to 83 % on 30 MQuAKE questions. False measures the
+    plain contexts only: 0.73x the time, same CounterFact scores (bench/edit_speed.py)."""
     use_covariance: bool = True
     """u = C^-1 k* when True; u = k* (C = I, EasyEdit's default) when False."""
     contexts: ContextConfig = field(default_factory=ContextConfig)

@@ -216,25 +216,30 @@ class _Problem:
             ess = essence_prompt(tokenizer, requests[f])
             plain.append(_Row(f, ess.head, ess.rest, None, len(ess.rest)))
         self.n_facts = len(requests)
-        self.buckets = [_Bucket(model, rows) for rows in (plain, chat) if rows]
+        self.buckets = [(_Bucket(model, rows), is_chat) for rows, is_chat in ((plain, False), (chat, True)) if rows]
 
     def keep(self, active: torch.Tensor) -> None:
-        self.buckets = [b for b in self.buckets if b.keep(active)]
+        self.buckets = [(b, is_chat) for b, is_chat in self.buckets if b.keep(active)]
 
-    def losses(self, model: nn.Module, site: EditSite, delta: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Per fact: mean target NLL over its contexts (F,), essence log-probs (F, V). Facts whose
-        rows were dropped get NaN and zero rows."""
-        nll, row_fact, ess, ess_fact = [], [], [], []
-        for b in self.buckets:
+    def losses(
+        self, model: nn.Module, site: EditSite, delta: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Per fact: mean target NLL over all its contexts (F,), the same over its plain contexts
+        only (F,), essence log-probs (F, V). Facts whose rows were dropped get NaN and zero rows."""
+        nll, row_fact, plain, ess, ess_fact = [], [], [], [], []
+        for b, is_chat in self.buckets:
             row_nll, ess_lp = b.forward(model, site, delta)
             nll.append(row_nll)
             row_fact.append(b.lay.fact[b.ctx])
+            plain.append(torch.full_like(row_nll, not is_chat, dtype=torch.bool))
             ess.append(ess_lp)
             ess_fact.append(b.lay.fact[b.ess])
-        per_fact = per_fact_mean(torch.cat(nll), torch.cat(row_fact), self.n_facts)
+        nll_all, fact_all, is_plain = torch.cat(nll), torch.cat(row_fact), torch.cat(plain)
+        per_fact = per_fact_mean(nll_all, fact_all, self.n_facts)
+        per_fact_plain = per_fact_mean(nll_all[is_plain].detach(), fact_all[is_plain], self.n_facts)
         ess_lp, facts = torch.cat(ess), torch.cat(ess_fact)
         out = torch.zeros(self.n_facts, ess_lp.shape[1], dtype=ess_lp.dtype, device=ess_lp.device)
-        return per_fact, out.index_copy(0, facts, ess_lp)
+        return per_fact, per_fact_plain, out.index_copy(0, facts, ess_lp)
 
 
 def optimise_values(
@@ -274,12 +279,13 @@ def _optimise_chunk(model, tokenizer, requests, site, encoded_all, targets, v_no
     nll_start: list[float] = []
     active = torch.ones(n, dtype=torch.bool, device=dev)
     for step in range(config.steps + 1):
-        nll, ess = problem.losses(model, site, delta)
+        nll, nll_plain, ess = problem.losses(model, site, delta)
+        measured = nll.detach() if config.stop_on_chat else nll_plain
         if kl_init is None:
             kl_init = ess.detach()
-            nll_start = nll.tolist()
+            nll_start = measured.tolist()
         kl = (ess.exp() * (ess - kl_init)).sum(-1)
-        for f, (value, kl_f) in enumerate(zip(nll.tolist(), kl.tolist())):
+        for f, (value, kl_f) in enumerate(zip(measured.tolist(), kl.tolist())):
             if results[f] is None and (value < config.early_stop_nll or step == config.steps):
                 results[f] = ValueResult(delta[f].detach().clone(), nll_start[f], value, kl_f, step)
                 active[f] = False

@@ -47,6 +47,9 @@ class EditSettings(BaseSettings):
     batch_method: Literal["alphaedit", "memit"] = "memit"
     chat_context: bool = True
     """Optimise values in a chat-template context too (edits show in chat answers; ~2x slower)."""
+    stop_on_chat: bool = True
+    """The value optimisation's early stop waits for the chat row too (`RomeConfig.stop_on_chat`);
+    false: 0.73x the time per edit, chat answers naming the new target 77 % instead of 83 %."""
 
 
 class EditIn(BaseModel):
@@ -145,6 +148,7 @@ def create_edit(body: SingleEditIn, engine: Engine = Depends(get_engine)) -> dic
         config = RomeConfig(
             layer=layer,
             use_covariance=editor.settings.covariance != "identity",
+            stop_on_chat=editor.settings.stop_on_chat,
             contexts=ContextConfig(chat=editor.settings.chat_context),
         )
         edit_site(engine.host.model, layer)  # an unknown layer fails here, before any statistics
@@ -183,6 +187,7 @@ def create_batch(body: BatchIn, engine: Engine = Depends(get_engine)) -> dict:
         identity = editor.settings.covariance == "identity"
         config = MemitConfig(layers=tuple(layers), nullspace=editor.settings.batch_method == "alphaedit" and not identity)
         config.value.contexts.chat = editor.settings.chat_context
+        config.value.stop_on_chat = editor.settings.stop_on_chat
         for layer in layers:
             edit_site(model, layer)
         cov = editor.covariances(layers)

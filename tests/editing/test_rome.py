@@ -1,3 +1,5 @@
+import copy
+
 import pytest
 import torch
 
@@ -12,9 +14,10 @@ from editing.request import (
     SubjectNotInPromptError,
     UnknownLayerError,
     UnsupportedModelError,
+    target_ids,
 )
 from editing.rome import rank_one_update, rome_edit
-from editing.value import encode_groups, key_and_output
+from editing.value import _Problem, encode_groups, key_and_output
 
 REQ = EditRequest("The Eiffel Tower is located in the city of", "The Eiffel Tower", "Rome", "Paris")
 # Random tiny models have small activations: loosen the norm clamp so the edit can take hold.
@@ -113,3 +116,23 @@ def test_unknown_layer_and_unsupported_model_raise_and_touch_nothing(llama, byte
 class _NoMlp(torch.nn.Module):
     class config:  # noqa: N801 - mimics a transformers config
         num_hidden_layers = 2
+
+
+def test_plain_context_nll_leaves_out_the_chat_row(llama, byte_tokenizer):
+    """What `RomeConfig.stop_on_chat=False` stops on: the chat row stays in the loss only."""
+    chat_tok = copy.deepcopy(byte_tokenizer)
+    chat_tok.chat_template = "{% for m in messages %}<{{ m['role'] }}>{{ m['content'] }}{% endfor %}<assistant>"
+    groups = context_groups(llama, byte_tokenizer, CFG.contexts)
+    site = edit_site(llama, 1)
+    target = target_ids(byte_tokenizer, REQ.target_new)
+    delta = torch.zeros(1, llama.config.hidden_size)
+    measured = {}
+    for name, tok, chat in (("plain", byte_tokenizer, False), ("chat", chat_tok, True)):
+        encoded = encode_groups(tok, REQ, groups, chat=chat)
+        assert (encoded[-1][0].target is not None) == chat
+        with torch.no_grad():
+            measured[name] = _Problem(llama, tok, [REQ], [encoded], [target]).losses(llama, site, delta)
+    nll_plain_only, stop_plain_only, _ = measured["plain"]
+    nll_with_chat, stop_with_chat, _ = measured["chat"]
+    assert torch.allclose(stop_with_chat, stop_plain_only) and torch.allclose(stop_plain_only, nll_plain_only)
+    assert not torch.allclose(nll_with_chat, nll_plain_only)  # the chat row is in the loss
