@@ -51,7 +51,7 @@ def main() -> None:
         config=CovarianceConfig(),
     )[layer]
     cases = load_cases(Path(args.data), args.n, args.offset)
-    rewrites = mquake_rewrites(Path(args.mquake), args.chat)
+    rewrites = mquake_rewrites(Path(args.mquake), args.chat) if args.chat else []
     variants = {"stop_on_chat": RomeConfig(layer=layer), "stop_on_plain": RomeConfig(layer=layer, stop_on_chat=False)}
     stats = {name: {"rows": [], "seconds": [], "steps": [], "chat": 0} for name in variants}
     weights = _Weights(model)
