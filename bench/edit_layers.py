@@ -19,7 +19,7 @@ import torch
 from editing.config import CovarianceConfig, RomeConfig
 from editing.covariance import layer_covariances
 from editing.evaluate import _mean, _Weights, load_cases, score
-from editing.model_path import default_cache, load
+from editing.model_path import default_cache, load, statistics_id
 from editing.rome import rome_edit
 
 
@@ -39,7 +39,7 @@ def main() -> int:
     layers = [int(x) for x in args.layers.split(",")]
     covs = layer_covariances(
         model, tok, layers, args.cache or default_cache() / "edits",
-        model_id=Path(str(args.model or model.config._name_or_path)).name, config=CovarianceConfig(n_texts=args.cov_texts),
+        model_id=statistics_id(model, args.model), config=CovarianceConfig(n_texts=args.cov_texts),
     )
     cases = load_cases(Path(args.data), args.n)
     weights = _Weights(model)

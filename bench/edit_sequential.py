@@ -30,7 +30,7 @@ from editing.evaluate import _mean, _Weights, load_cases, score
 from editing.hooks import eval_mode
 from editing.keystore import add_keys
 from editing.memit import MemitConfig, batch_values, memit_layers, spread_over_layers
-from editing.model_path import default_cache, load
+from editing.model_path import default_cache, load, statistics_id
 from editing.value import encode_groups
 
 SOLVERS = {
@@ -106,7 +106,7 @@ def main() -> int:
     config.value.contexts.chat = False
     layers = memit_layers(model, config.layers)
     covs = layer_covariances(
-        model, tok, layers, default_cache() / "edits", model_id=Path(str(args.model or model.config._name_or_path)).name,
+        model, tok, layers, default_cache() / "edits", model_id=statistics_id(model, args.model),
         config=CovarianceConfig(),
     )
     cases = load_cases(Path(args.data), args.n, args.offset)

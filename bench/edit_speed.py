@@ -28,7 +28,7 @@ from editing.evaluate import (
     mquake_rewrites,
     score,
 )
-from editing.model_path import default_cache, load
+from editing.model_path import default_cache, load, statistics_id
 from editing.rome import resolve_layer, rome_edit
 
 
@@ -47,7 +47,7 @@ def main() -> None:
     model, tok = load(args.model)
     layer = resolve_layer(model, None)
     cov = layer_covariances(
-        model, tok, [layer], default_cache() / "edits", model_id=Path(str(args.model or model.config._name_or_path)).name,
+        model, tok, [layer], default_cache() / "edits", model_id=statistics_id(model, args.model),
         config=CovarianceConfig(),
     )[layer]
     cases = load_cases(Path(args.data), args.n, args.offset)

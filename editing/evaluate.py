@@ -23,7 +23,7 @@ from editing.config import CovarianceConfig
 from editing.covariance import layer_covariances
 from editing.editors import edit_layers, make_editor
 from editing.keystore import add_keys
-from editing.model_path import ModelNotPreparedError, default_cache, load
+from editing.model_path import ModelNotPreparedError, default_cache, load, statistics_id
 from editing.probe import continuation_probs
 from editing.request import EditRequest, EditRequestError
 
@@ -120,7 +120,7 @@ def run(args: argparse.Namespace) -> dict:
     if args.method != "rome-identity":
         t = time.perf_counter()
         covs = layer_covariances(
-            model, tok, layers, args.cache, model_id=Path(str(args.model or model.config._name_or_path)).name,
+            model, tok, layers, args.cache, model_id=statistics_id(model, args.model),
             source=args.covariance, config=CovarianceConfig(n_texts=args.cov_texts),
             progress=lambda f, m: print(f"covariance {100 * f:.0f}% {m}", file=sys.stderr),
         )

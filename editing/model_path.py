@@ -42,3 +42,9 @@ def load(model: str | None = None, device: str = "auto"):
     tok = AutoTokenizer.from_pretrained(path)
     m = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32).to(dev).eval()
     return m, tok
+
+
+def statistics_id(model, chosen: str | None = None) -> str:
+    """The name a model's cached edit statistics are filed under: the last part of `chosen` (the
+    path or hub id the command was given), else of the loaded model's own path."""
+    return Path(str(chosen or model.config._name_or_path)).name
