@@ -16,9 +16,9 @@ from pathlib import Path
 
 import torch
 
-from serving.generation import SamplingParams, decode_stream
-from serving.model_loader import load_model
-from serving.settings import Settings
+from serving.core.generation import SamplingParams, decode_stream
+from serving.core.model_loader import load_model
+from serving.core.settings import Settings
 
 PROMPT = [{"role": "user", "content": "Write a short story about a lighthouse keeper."}]
 

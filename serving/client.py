@@ -9,7 +9,7 @@ from typing import Any
 
 import httpx
 
-from .settings import Settings
+from serving.core.settings import Settings
 
 
 class ServerError(RuntimeError):

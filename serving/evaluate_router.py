@@ -17,9 +17,9 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from .model_loader import load_model
-from .router import RouterConfig, classify, probe_model
-from .settings import Settings
+from serving.core.model_loader import load_model
+from serving.services.routing import RouterConfig, classify, probe_model
+from serving.core.settings import Settings
 
 DEFAULT_CASES = Path(__file__).parent / "data" / "router_cases.jsonl"
 

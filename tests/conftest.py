@@ -63,8 +63,8 @@ def tiny_model_dir(tmp_path: Path, tiny_llama: LlamaForCausalLM) -> Path:
 @pytest.fixture(scope="session")
 def default_model_dir() -> Path:
     """The converted embedded default model (SmolLM2-135M-Instruct)."""
-    from serving.model_loader import prepare_model
-    from serving.settings import Settings
+    from serving.core.model_loader import prepare_model
+    from serving.core.settings import Settings
 
     return Path(prepare_model(Settings(cache=TEST_CACHE)))
 

@@ -6,7 +6,7 @@ import argparse
 import importlib
 import sys
 
-from ..client import ServerError
+from serving.client import ServerError
 
 COMMAND_MODULES: list[str] = [
     "serving.cli.core",

@@ -6,14 +6,14 @@ import argparse
 import json
 import logging
 
-from ..client import Client
+from serving.client import Client
 
 
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from ..app import create_app
-    from ..settings import Settings
+    from serving.http.app import create_app
+    from serving.core.settings import Settings
 
     overrides = {k: v for k, v in (("host", args.host), ("port", args.port)) if v is not None}
     settings = Settings(**overrides)
@@ -22,8 +22,8 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _prepare(args: argparse.Namespace) -> int:
-    from ..model_loader import prepare_model
-    from ..settings import Settings
+    from serving.core.model_loader import prepare_model
+    from serving.core.settings import Settings
 
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     print(prepare_model(Settings()))

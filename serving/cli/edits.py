@@ -5,7 +5,7 @@ import argparse
 import json
 from pathlib import Path
 
-from ..client import Client, ServerError
+from serving.client import Client, ServerError
 
 
 def _edit(args: argparse.Namespace) -> int:

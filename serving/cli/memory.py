@@ -6,7 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
-from ..client import Client, ServerError
+from serving.client import Client, ServerError
 
 
 def read_documents(path: Path) -> list[dict]:

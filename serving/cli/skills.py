@@ -9,7 +9,7 @@ import time
 
 from adapters.data import SkillDataError, examples_from_dicts, read_jsonl
 
-from ..client import Client
+from serving.client import Client
 
 
 def _learn(args: argparse.Namespace) -> int:

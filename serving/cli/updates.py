@@ -6,7 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
-from ..client import Client
+from serving.client import Client
 
 
 def _update(args: argparse.Namespace) -> int:

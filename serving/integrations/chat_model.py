@@ -13,7 +13,7 @@ from langchain_core.messages.ai import UsageMetadata
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 from pydantic import Field, SecretStr
 
-from ..client import Client
+from serving.client import Client
 
 _ROLES = {"human": "user", "ai": "assistant", "system": "system", "tool": "tool", "chat": "user"}
 
@@ -40,7 +40,7 @@ class ChatPalimpsest(BaseChatModel):
         default_factory=lambda: SecretStr(k) if (k := os.environ.get("PALIMPSEST_API_KEY")) else None
     )
     engine: Any = Field(default=None, exclude=True)
-    """An in-process ``serving.engine.Engine``; when set, no HTTP is used."""
+    """An in-process ``serving.core.engine.Engine``; when set, no HTTP is used."""
     temperature: float = 0.0
     top_p: float = 1.0
     max_tokens: int | None = 64
@@ -92,7 +92,7 @@ class ChatPalimpsest(BaseChatModel):
         yield from client.stream("/v1/chat/completions", {**body, "stream_options": {"include_usage": True}})
 
     def _engine_events(self, body: dict[str, Any]) -> Iterator[dict[str, Any]]:
-        from ..chat_service import chat_ids, pieces, sampling
+        from serving.services.chat import chat_ids, pieces, sampling
 
         params = sampling(body["max_tokens"], body["temperature"], body["top_p"], body.get("stop", []), None)
         ids, citations = chat_ids(self.engine, body["messages"], params.max_tokens, body.get("memory"))

@@ -10,7 +10,7 @@ from langchain_core.documents import Document
 from langchain_core.retrievers import BaseRetriever
 from pydantic import Field, SecretStr
 
-from ..client import Client
+from serving.client import Client
 
 
 class PalimpsestRetriever(BaseRetriever):
@@ -22,7 +22,7 @@ class PalimpsestRetriever(BaseRetriever):
         default_factory=lambda: SecretStr(k) if (k := os.environ.get("PALIMPSEST_API_KEY")) else None
     )
     engine: Any = Field(default=None, exclude=True)
-    """An in-process ``serving.engine.Engine`` with the memory installed; when set, no HTTP is used."""
+    """An in-process ``serving.core.engine.Engine`` with the memory installed; when set, no HTTP is used."""
     timeout: float = 60.0
 
     def _get_relevant_documents(

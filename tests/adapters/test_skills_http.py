@@ -8,7 +8,7 @@ import time
 import pytest
 from fastapi.testclient import TestClient
 
-from serving.app import create_app
+from serving.http.app import create_app
 from tests.adapters.conftest import reverse_examples
 from tests.conftest import tiny_tokenizer
 from tests.serving.helpers import assert_bit_identical, engine_on, snapshot

@@ -7,9 +7,9 @@ from pathlib import Path
 import torch
 from transformers import PreTrainedModel
 
-from serving.engine import Engine
-from serving.model_host import ModelHost
-from serving.settings import Settings
+from serving.core.engine import Engine
+from serving.core.model_host import ModelHost
+from serving.core.settings import Settings
 
 
 def engine_on(model: PreTrainedModel, tokenizer, home: Path) -> Engine:

@@ -12,17 +12,17 @@ from pathlib import Path
 
 import pytest
 
-from serving.engine import Engine
-from serving.settings import Settings
+from serving.core.engine import Engine
+from serving.core.settings import Settings
 from tests.serving.helpers import synthetic_delta
 
 NAMES = ["model.layers.1.mlp.down_proj.weight", "model.layers.2.mlp.up_proj.weight"]
 
 CHILD = textwrap.dedent("""
     import sys, time
-    import serving.engine, serving.history, serving.model_host
-    from serving.engine import Engine
-    from serving.settings import Settings
+    import serving.core.engine, serving.core.history, serving.core.model_host
+    from serving.core.engine import Engine
+    from serving.core.settings import Settings
     from tests.serving.helpers import synthetic_delta
 
     point, model_dir, home = sys.argv[1], sys.argv[2], sys.argv[3]
@@ -32,20 +32,20 @@ CHILD = textwrap.dedent("""
         time.sleep(600)
 
     if point == "delta-written":          # delta file on disk, row not committed
-        real_save = serving.history.save_file
+        real_save = serving.core.history.save_file
         def save_then_park(*a, **k):
             real_save(*a, **k)
             park()
-        serving.history.save_file = save_then_park
+        serving.core.history.save_file = save_then_park
     elif point == "committed":            # row committed, live weights untouched
-        serving.model_host.ModelHost.set_parameters = lambda self, values: park()
+        serving.core.model_host.ModelHost.set_parameters = lambda self, values: park()
     elif point == "half-applied":         # one of two parameters written
-        real_set = serving.model_host.ModelHost.set_parameters
+        real_set = serving.core.model_host.ModelHost.set_parameters
         def half(self, values):
             first = dict(list(values.items())[:1])
             real_set(self, first)
             park()
-        serving.model_host.ModelHost.set_parameters = half
+        serving.core.model_host.ModelHost.set_parameters = half
 
     engine = Engine.load(Settings(model=model_dir, home=home))
     engine.apply_delta("edit", "crash test", {}, synthetic_delta(engine.host.model, {names}, seed=7))

@@ -7,7 +7,7 @@ import torch
 from peft import PeftModel
 from transformers import AutoModelForCausalLM
 
-from serving.export import ExportError, export, low_rank
+from serving.core.export import ExportError, export, low_rank
 from tests.conftest import tiny_tokenizer
 from tests.serving.helpers import engine_on
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import torch
 
-from serving.engine import Engine
-from serving.settings import Settings
+from serving.core.engine import Engine
+from serving.core.settings import Settings
 
 LAYER = "model.layers.5.mlp.down_proj.weight"
 

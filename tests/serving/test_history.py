@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from serving.history import AlreadyRevertedError, EntryNotFoundError, LowRank
-from serving.model_host import UnknownParameterError
+from serving.core.history import AlreadyRevertedError, EntryNotFoundError, LowRank
+from serving.core.model_host import UnknownParameterError
 from tests.conftest import tiny_tokenizer
 from tests.serving.helpers import assert_bit_identical, engine_on, snapshot, synthetic_delta
 

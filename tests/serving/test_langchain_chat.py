@@ -49,8 +49,8 @@ class TestChatPalimpsestIntegration(ChatModelIntegrationTests):
 
 
 def test_in_process_engine(tiny_model_dir, tmp_path):
-    from serving.engine import Engine
-    from serving.settings import Settings
+    from serving.core.engine import Engine
+    from serving.core.settings import Settings
 
     engine = Engine.load(Settings(model=str(tiny_model_dir), home=tmp_path, guard=False))
     model = ChatPalimpsest(engine=engine, max_tokens=5, temperature=0.0)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import httpx
 
-from serving.router import Fact, Probe, classify, parse_statement, sentences
+from serving.services.routing import Fact, Probe, classify, parse_statement, sentences
 
 
 def known(fact: Fact) -> Probe:

@@ -18,11 +18,11 @@ from adapters.data import chat_prompt, examples_from_dicts
 from adapters.rehearsal import SSRConfig, self_synthesized_rehearsal, sentence_embedder
 from adapters.replay import sample_record
 
-from ..deps import get_engine
-from ..engine import Engine
-from ..errors import ApiError
-from ..history import HistoryEntry
-from ..jobs import Job
+from serving.http.deps import get_engine
+from serving.core.engine import Engine
+from serving.http.errors import ApiError
+from serving.core.history import HistoryEntry
+from serving.core.jobs import Job
 
 log = logging.getLogger("palimpsest.skills")
 router = APIRouter()

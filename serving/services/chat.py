@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from .engine import Engine
-from .errors import ApiError
-from .generation import Piece, SamplingParams, decode_stream
+from serving.core.engine import Engine
+from serving.http.errors import ApiError
+from serving.core.generation import Piece, SamplingParams, decode_stream
 
 GROUNDING_PROMPT = (
     "Answer using the passages below when they are relevant. "

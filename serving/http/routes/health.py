@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends
 
-from ..deps import get_engine
-from ..engine import Engine
+from serving.http.deps import get_engine
+from serving.core.engine import Engine
 
 router = APIRouter()
 

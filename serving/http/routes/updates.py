@@ -7,10 +7,10 @@ from typing import Any, Literal
 from fastapi import APIRouter, Depends
 from pydantic import BaseModel, Field, model_validator
 
-from ..deps import get_engine
-from ..engine import Engine
-from ..errors import ApiError
-from ..router import Decision, Fact, classify, parse_statement, probe_model, sentences
+from serving.http.deps import get_engine
+from serving.core.engine import Engine
+from serving.http.errors import ApiError
+from serving.services.routing import Decision, Fact, classify, parse_statement, probe_model, sentences
 from .edits import SingleEditIn, create_edit
 from .memory import DocumentIn, DocumentsRequest, FactIn, FactsRequest, add_documents, add_facts
 from .skills import SkillRequest, learn_skill

@@ -7,9 +7,9 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
-from .history import AlreadyRevertedError, EntryNotFoundError
-from .jobs import JobNotFoundError
-from .model_host import UnknownParameterError
+from serving.core.history import AlreadyRevertedError, EntryNotFoundError
+from serving.core.jobs import JobNotFoundError
+from serving.core.model_host import UnknownParameterError
 
 
 class ApiError(Exception):

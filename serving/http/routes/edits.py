@@ -25,10 +25,10 @@ from editing.probe import answer_probs
 from editing.request import EditRequest, EditRequestError
 from editing.rome import EditResult, resolve_layer, rome_edit
 
-from ..deps import get_engine
-from ..engine import Engine
-from ..errors import ApiError
-from ..history import LowRank
+from serving.http.deps import get_engine
+from serving.core.engine import Engine
+from serving.http.errors import ApiError
+from serving.core.history import LowRank
 
 log = logging.getLogger("palimpsest.edits")
 router = APIRouter()

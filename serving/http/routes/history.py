@@ -6,9 +6,9 @@ from typing import Literal
 
 from fastapi import APIRouter, Depends, Query
 
-from ..deps import get_engine
-from ..engine import Engine
-from ..history import HistoryEntry
+from serving.http.deps import get_engine
+from serving.core.engine import Engine
+from serving.core.history import HistoryEntry
 
 router = APIRouter()
 

@@ -6,8 +6,8 @@ import hmac
 
 from fastapi import Request
 
-from .engine import Engine
-from .errors import ApiError
+from serving.core.engine import Engine
+from serving.http.errors import ApiError
 
 
 def get_engine(request: Request) -> Engine:

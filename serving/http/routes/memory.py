@@ -10,10 +10,10 @@ from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from ..deps import get_engine
-from ..engine import Engine
-from ..errors import ApiError
-from ..history import HistoryEntry
+from serving.http.deps import get_engine
+from serving.core.engine import Engine
+from serving.http.errors import ApiError
+from serving.core.history import HistoryEntry
 
 log = logging.getLogger("palimpsest.memory")
 router = APIRouter()

@@ -1,4 +1,4 @@
-"""The FastAPI application: ``uvicorn serving.app:create_app --factory``."""
+"""The FastAPI application: ``uvicorn serving.http.app:create_app --factory``."""
 
 from __future__ import annotations
 
@@ -9,21 +9,21 @@ from contextlib import asynccontextmanager
 
 from fastapi import Depends, FastAPI
 
-from .deps import require_api_key
-from .engine import Engine
-from .errors import install_error_handlers
-from .settings import Settings
+from serving.http.deps import require_api_key
+from serving.core.engine import Engine
+from serving.http.errors import install_error_handlers
+from serving.core.settings import Settings
 
 ROUTE_MODULES: list[str] = [
-    "serving.routes.health",
-    "serving.routes.chat",
-    "serving.routes.history",
-    "serving.routes.jobs",
-    "serving.routes.export",
-    "serving.routes.memory",
-    "serving.routes.edits",
-    "serving.routes.skills",
-    "serving.routes.updates",
+    "serving.http.routes.health",
+    "serving.http.routes.chat",
+    "serving.http.routes.history",
+    "serving.http.routes.jobs",
+    "serving.http.routes.export",
+    "serving.http.routes.memory",
+    "serving.http.routes.edits",
+    "serving.http.routes.skills",
+    "serving.http.routes.updates",
 ]
 """Each module exposes ``router`` and optionally ``install(engine)``, called once at start-up."""
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends
 
-from ..deps import get_engine
-from ..engine import Engine
-from ..jobs import Job
+from serving.http.deps import get_engine
+from serving.core.engine import Engine
+from serving.core.jobs import Job
 
 router = APIRouter()
 

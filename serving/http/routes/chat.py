@@ -11,10 +11,10 @@ from typing import Any
 from fastapi import APIRouter, Depends
 from fastapi.responses import StreamingResponse
 
-from ..deps import get_engine
-from ..engine import Engine
-from ..chat_service import chat_ids, encode, pieces, sampling
-from ..schemas import ChatCompletionRequest, CompletionRequest, usage
+from serving.http.deps import get_engine
+from serving.core.engine import Engine
+from serving.services.chat import chat_ids, encode, pieces, sampling
+from serving.http.schemas import ChatCompletionRequest, CompletionRequest, usage
 
 router = APIRouter()
 

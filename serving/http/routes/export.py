@@ -7,10 +7,10 @@ from pathlib import Path
 from fastapi import APIRouter, Depends
 from pydantic import BaseModel
 
-from ..deps import get_engine
-from ..engine import Engine
-from ..errors import ApiError
-from ..export import ExportError, export
+from serving.http.deps import get_engine
+from serving.core.engine import Engine
+from serving.http.errors import ApiError
+from serving.core.export import ExportError, export
 
 router = APIRouter()
 
