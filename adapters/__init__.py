@@ -2,8 +2,9 @@
 
 from .config import SkillConfig, SkillConfigError
 from .data import Example, Skill, SkillDataError
+from .lora import lora_delta
 from .replay import RehearsalStore, ReplaySet, SkillRecord, total_replay_percentage
-from .train import TrainResult, lora_delta, train_skill
+from .train import TrainResult, train_skill
 
 __all__ = [
     "Example",

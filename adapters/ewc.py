@@ -6,6 +6,7 @@ from __future__ import annotations
 import torch
 
 from .data import Encoded
+from .lora import lora_layers
 from .loss import backward_answer_loss
 
 
@@ -43,8 +44,6 @@ def fisher_diagonal(
 
 def ewc_penalty(peft_model: torch.nn.Module, fisher: dict[str, torch.Tensor], adapter: str = "default") -> torch.Tensor:
     """Sum over LoRA layers of mean(F * (scaling * B @ A)**2): zero at the previous state."""
-    from .train import lora_layers
-
     terms = []
     for name, layer in lora_layers(peft_model, adapter):
         if name in fisher:

@@ -14,6 +14,7 @@ import torch
 from .config import SkillConfig
 from .data import Encoded, Skill, encode
 from .ewc import ewc_penalty, fisher_diagonal
+from .lora import lora_delta
 from .loss import backward_answer_loss
 from .replay import NEW, ReplaySet, plan_batches, replay_counts, total_replay_percentage
 
@@ -132,23 +133,3 @@ def train_skill(
         adapter_dir=saved,
         model=peft_model if keep_model else None,
     )
-
-
-def lora_layers(peft_model: torch.nn.Module, adapter: str = "default"):
-    """Yield (plain module name, lora layer) for every LoRA-wrapped linear of a PeftModel."""
-    from peft.tuners.lora import LoraLayer
-
-    for name, module in peft_model.base_model.model.named_modules():
-        if isinstance(module, LoraLayer) and adapter in module.lora_A:
-            yield name, module
-
-
-def lora_delta(peft_model: torch.nn.Module, merge_alpha: float = 1.0, adapter: str = "default") -> dict[str, torch.Tensor]:
-    """Weight delta of a LoRA adapter: {"<module>.weight": merge_alpha * scaling * B @ A} in fp32 on CPU."""
-    delta = {}
-    with torch.no_grad():
-        for name, layer in lora_layers(peft_model, adapter):
-            a = layer.lora_A[adapter].weight.detach().float().cpu()
-            b = layer.lora_B[adapter].weight.detach().float().cpu()
-            delta[f"{name}.weight"] = (merge_alpha * layer.scaling[adapter]) * (b @ a)
-    return delta

@@ -18,7 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
-from memory.extract import Extraction, build_extractor
+from memory.extract import Extraction
+from memory.extractors import build_extractor
 from memory.retrieve import RetrievalConfig
 from memory.store import GraphMemory, MemoryConfig, Passage
 

@@ -6,6 +6,7 @@ Two extractors share one interface (`Extractor.extract(passages) -> list[Extract
 - `llm`: HippoRAG-style one-shot prompts on the hosted model (NER, then triples conditioned on the
   entities), JSON parsed with `json.loads`, grounded in the passage, and merged with `rule` so every
   passage stays linked to its entities even when the model extracts little (see `memory/openie.py`).
+Build either by name with `memory.extractors.build_extractor`.
 """
 
 from __future__ import annotations
@@ -163,7 +164,7 @@ class RuleExtractor:
         return ground(Extraction(entities, triples), passage)
 
 
-# ---- cache and registry -----------------------------------------------------------------------
+# ---- cache -------------------------------------------------------------------------------------
 
 class ExtractionCache:
     """Extraction results keyed by sha256(extractor id + passage), appended to one JSONL file."""
@@ -213,18 +214,6 @@ class CachedExtractor:
             fresh = self.inner.extract(list(missing.values()))
             self.cache.put(dict(zip(missing.keys(), fresh)))
         return [self.cache.get(k) for k in keys]
-
-
-EXTRACTORS: dict[str, Callable[..., Extractor]] = {"rule": RuleExtractor}
-
-
-def build_extractor(name: str, **kwargs) -> Extractor:
-    """Build a registered extractor by name ("rule", "llm")."""
-    if name == "llm" and "llm" not in EXTRACTORS:
-        from memory import openie  # noqa: F401  (registers "llm")
-    if name not in EXTRACTORS:
-        raise ValueError(f"unknown extractor {name!r}; choose one of {sorted(EXTRACTORS)}")
-    return EXTRACTORS[name](**kwargs)
 
 
 def _dedupe(items) -> list[str]:

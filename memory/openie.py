@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Callable, ContextManager
 
-from memory.extract import EXTRACTORS, Extraction, RuleExtractor, ground
+from memory.extract import Extraction, RuleExtractor, ground
 
 _NER_SYSTEM = (
     "You extract named entities (people, places, organisations, works, dates, numbers) from a paragraph. "
@@ -160,6 +160,3 @@ class LLMExtractor:
             )
         new = out[:, enc["input_ids"].shape[1]:]
         return tok.batch_decode(new, skip_special_tokens=True)
-
-
-EXTRACTORS["llm"] = LLMExtractor
