@@ -32,22 +32,6 @@ def capture(module: nn.Module) -> Iterator[Capture]:
 
 
 @contextmanager
-def add_at_position(module: nn.Module, delta: torch.Tensor, position: int) -> Iterator[None]:
-    """Add `delta` (d,) to the module output (B, T, d) at sequence `position` of every row."""
-
-    def hook(_m: nn.Module, _args: tuple, output: torch.Tensor) -> torch.Tensor:
-        bump = torch.zeros_like(output, dtype=delta.dtype)
-        bump[:, position] = delta
-        return output + bump.to(output.dtype)
-
-    handle = module.register_forward_hook(hook)
-    try:
-        yield
-    finally:
-        handle.remove()
-
-
-@contextmanager
 def linear_deltas(model: nn.Module, deltas: dict[str, torch.Tensor]) -> Iterator[None]:
     """Behave as if module `name`'s weight had `deltas[name]` (d_out, d_in) added: out += x dW^T."""
 

@@ -78,10 +78,6 @@ class Encoded:
     target: list[int] | None = None
     """Target ids for this context when they differ from the plain continuation's."""
 
-    @property
-    def subject_index(self) -> int:
-        return len(self.head) - 1
-
 
 def encode_prompt(tokenizer, request: EditRequest, context: list[int]) -> Encoded:
     """`context` ids (a sampled prefix ending in '. ', or []) + the prompt, split at the subject.
