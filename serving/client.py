@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterator
 from typing import Any
 
@@ -21,7 +20,7 @@ class Client:
 
     def __init__(self, base_url: str | None = None, api_key: str | None = None, timeout: float = 600.0) -> None:
         settings = Settings()
-        self.base_url = base_url or os.environ.get("PALIMPSEST_URL") or f"http://{settings.host}:{settings.port}"
+        self.base_url = base_url or settings.base_url
         key = api_key if api_key is not None else settings.api_key
         headers = {"Authorization": f"Bearer {key}"} if key else {}
         self._http = httpx.Client(base_url=self.base_url, headers=headers, timeout=timeout)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from typing import Any
 
@@ -14,6 +13,7 @@ from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResu
 from pydantic import Field, SecretStr
 
 from serving.client import Client
+from serving.core.settings import Settings
 
 _ROLES = {"human": "user", "ai": "assistant", "system": "system", "tool": "tool", "chat": "user"}
 
@@ -35,9 +35,9 @@ class ChatPalimpsest(BaseChatModel):
     """
 
     model: str = "palimpsest"
-    base_url: str = Field(default_factory=lambda: os.environ.get("PALIMPSEST_URL", "http://127.0.0.1:8000"))
+    base_url: str = Field(default_factory=lambda: Settings().base_url)
     api_key: SecretStr | None = Field(
-        default_factory=lambda: SecretStr(k) if (k := os.environ.get("PALIMPSEST_API_KEY")) else None
+        default_factory=lambda: SecretStr(k) if (k := Settings().api_key) else None
     )
     engine: Any = Field(default=None, exclude=True)
     """An in-process ``serving.core.engine.Engine``; when set, no HTTP is used."""

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 from langchain_core.callbacks import CallbackManagerForRetrieverRun
@@ -11,15 +10,16 @@ from langchain_core.retrievers import BaseRetriever
 from pydantic import Field, SecretStr
 
 from serving.client import Client
+from serving.core.settings import Settings
 
 
 class PalimpsestRetriever(BaseRetriever):
     """Top-``k`` passages by Personalized PageRank over the graph memory."""
 
     k: int = 4
-    base_url: str = Field(default_factory=lambda: os.environ.get("PALIMPSEST_URL", "http://127.0.0.1:8000"))
+    base_url: str = Field(default_factory=lambda: Settings().base_url)
     api_key: SecretStr | None = Field(
-        default_factory=lambda: SecretStr(k) if (k := os.environ.get("PALIMPSEST_API_KEY")) else None
+        default_factory=lambda: SecretStr(k) if (k := Settings().api_key) else None
     )
     engine: Any = Field(default=None, exclude=True)
     """An in-process ``serving.core.engine.Engine`` with the memory installed; when set, no HTTP is used."""

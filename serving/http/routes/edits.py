@@ -9,12 +9,9 @@ import copy
 import logging
 import threading
 import weakref
-from typing import Literal
-
 import torch
 from fastapi import APIRouter, Depends
 from pydantic import BaseModel, Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from editing.arch import edit_site
 from editing.config import ContextConfig, CovarianceConfig, RomeConfig
@@ -32,24 +29,6 @@ from serving.core.history import LowRank
 
 log = logging.getLogger("palimpsest.edits")
 router = APIRouter()
-
-
-class EditSettings(BaseSettings):
-    """``PALIMPSEST_EDIT_*`` environment variables."""
-
-    model_config = SettingsConfigDict(env_prefix="PALIMPSEST_EDIT_", extra="ignore")
-    layer: int | None = None
-    """ROME's edit layer; default: `editing.arch.default_layer`."""
-    covariance: str = "self"
-    """Where C comes from: "self" (text the model samples), a corpus file, or "identity" (C = I)."""
-    cov_texts: int = 128
-    cov_length: int = 128
-    batch_method: Literal["alphaedit", "memit"] = "memit"
-    chat_context: bool = True
-    """Optimise values in a chat-template context too (edits show in chat answers; ~2x slower)."""
-    stop_on_chat: bool = True
-    """The value optimisation's early stop waits for the chat row too (`RomeConfig.stop_on_chat`);
-    false: 0.73x the time per edit, chat answers naming the new target 77 % instead of 83 %."""
 
 
 class EditIn(BaseModel):
@@ -73,7 +52,7 @@ class _Editor:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        self.settings = EditSettings()
+        self.settings = engine.settings
         self.keys = KeyStore(engine.settings.home / "edits" / "keys")
         self._cov: dict[int, torch.Tensor] = {}
         self._lock = threading.Lock()
@@ -85,7 +64,7 @@ class _Editor:
         so chats go on meanwhile (capture hooks on the live model would see their activations).
         Call it before taking the exclusive lock.
         """
-        if self.settings.covariance == "identity":
+        if self.settings.edit_covariance == "identity":
             return None
         with self._lock:
             missing = [layer for layer in layers if layer not in self._cov]
@@ -95,8 +74,8 @@ class _Editor:
                     snapshot = copy.deepcopy(host.model)
                 computed = layer_covariances(
                     snapshot, host.tokenizer, missing, self.engine.settings.cache_dir / "edits",
-                    model_id=str(host.model_id), source=self.settings.covariance,
-                    config=CovarianceConfig(n_texts=self.settings.cov_texts, max_length=self.settings.cov_length),
+                    model_id=str(host.model_id), source=self.settings.edit_covariance,
+                    config=CovarianceConfig(n_texts=self.settings.edit_cov_texts, max_length=self.settings.edit_cov_length),
                     progress=lambda f, msg: log.info("covariance %.0f%%: %s", 100 * f, msg),
                 )
                 del snapshot
@@ -144,12 +123,12 @@ def create_edit(body: SingleEditIn, engine: Engine = Depends(get_engine)) -> dic
     (req,) = _requests([body])
     editor = _editor(engine)
     try:
-        layer = resolve_layer(engine.host.model, body.layer if body.layer is not None else editor.settings.layer)
+        layer = resolve_layer(engine.host.model, body.layer if body.layer is not None else editor.settings.edit_layer)
         config = RomeConfig(
             layer=layer,
-            use_covariance=editor.settings.covariance != "identity",
-            stop_on_chat=editor.settings.stop_on_chat,
-            contexts=ContextConfig(chat=editor.settings.chat_context),
+            use_covariance=editor.settings.edit_covariance != "identity",
+            stop_on_chat=editor.settings.edit_stop_on_chat,
+            contexts=ContextConfig(chat=editor.settings.edit_chat_context),
         )
         edit_site(engine.host.model, layer)  # an unknown layer fails here, before any statistics
         cov = editor.covariances([layer])
@@ -184,10 +163,10 @@ def create_batch(body: BatchIn, engine: Engine = Depends(get_engine)) -> dict:
     try:
         model, tok = engine.host.model, engine.host.tokenizer
         layers = memit_layers(model, tuple(body.layers) if body.layers else None)
-        identity = editor.settings.covariance == "identity"
-        config = MemitConfig(layers=tuple(layers), nullspace=editor.settings.batch_method == "alphaedit" and not identity)
-        config.value.contexts.chat = editor.settings.chat_context
-        config.value.stop_on_chat = editor.settings.stop_on_chat
+        identity = editor.settings.edit_covariance == "identity"
+        config = MemitConfig(layers=tuple(layers), nullspace=editor.settings.edit_batch_method == "alphaedit" and not identity)
+        config.value.contexts.chat = editor.settings.edit_chat_context
+        config.value.stop_on_chat = editor.settings.edit_stop_on_chat
         for layer in layers:
             edit_site(model, layer)
         cov = editor.covariances(layers)

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import logging
 import uuid
-from typing import Any, Literal
+from typing import Any
 
 from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from serving.http.deps import get_engine
 from serving.core.engine import Engine
@@ -17,14 +16,6 @@ from serving.core.history import HistoryEntry
 
 log = logging.getLogger("palimpsest.memory")
 router = APIRouter()
-
-
-class MemorySettings(BaseSettings):
-    """``PALIMPSEST_MEMORY_*`` environment variables."""
-
-    model_config = SettingsConfigDict(env_prefix="PALIMPSEST_MEMORY_")
-    extractor: Literal["llm", "rule"] = "llm"
-    """OpenIE with the hosted model (merged with rules), or the deterministic rules alone."""
 
 
 class DocumentIn(BaseModel):
@@ -53,11 +44,10 @@ def install(engine: Engine) -> None:
     from memory.extract import CachedExtractor, ExtractionCache, build_extractor
     from memory.store import GraphMemory
 
-    settings = MemorySettings()
     root = engine.settings.home / "memory"
     device = "cuda" if str(engine.host.device).startswith("cuda") else "cpu"
     embedder = SentenceTransformerEmbedder(engine.settings.embedder, device=device)
-    if settings.extractor == "llm":
+    if engine.settings.memory_extractor == "llm":
         inner = build_extractor("llm", model=engine.host.model, tokenizer=engine.host.tokenizer, guard=engine.host.reading)
     else:
         inner = build_extractor("rule")
