@@ -22,7 +22,7 @@ from pathlib import Path
 
 import torch
 
-from editing.arch import edit_site, to_param_delta
+from editing.arch import dense_deltas, edit_site
 from editing.config import CovarianceConfig
 from editing.contexts import context_groups
 from editing.covariance import layer_covariances
@@ -68,7 +68,7 @@ def run_solver(model, tok, cases, batch: int, config: MemitConfig, covs, vals, e
             chunk = cases[i : i + batch]
             encoded = [encode_groups(tok, c.request, groups, config.value.contexts.chat) for c in chunk]
             written = spread_over_layers(model, sites, encoded, vals[b].t(), covs, config, previous)
-            weights.add({s.param_name: to_param_delta(s, written.updates[s.layer]) for s in sites})
+            weights.add(dense_deltas(written.factors))
             add_keys(previous, written.keys)
             fresh += [score(model, tok, c)["efficacy"] for c in chunk]
             done = i + len(chunk)

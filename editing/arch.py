@@ -64,14 +64,16 @@ def weight_matrix(model: nn.Module, site: EditSite) -> torch.Tensor:
     return w.t() if site.transposed else w
 
 
-def to_param_delta(site: EditSite, delta_w: torch.Tensor) -> torch.Tensor:
-    """A (d_out, d_in) update in the parameter's own layout, fp32 on CPU."""
-    d = delta_w.t() if site.transposed else delta_w
-    return d.detach().to(torch.float32, copy=True).cpu().contiguous()
-
-
 def to_param_factors(site: EditSite, left: torch.Tensor, right: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Factors of a (d_out, d_in) update `left @ right` in the parameter's own layout, fp32 on CPU."""
     if site.transposed:
         left, right = right.t(), left.t()
     return tuple(t.detach().to(torch.float32, copy=True).cpu().contiguous() for t in (left, right))  # type: ignore[return-value]
+
+
+def dense_deltas(factors: dict[str, tuple[torch.Tensor, torch.Tensor]]) -> dict[str, torch.Tensor]:
+    """Per parameter, `left @ right` as an fp32 CPU tensor of the parameter's shape.
+
+    The product is taken in float64 and rounded once, so a rank-one delta is exactly its outer product.
+    """
+    return {name: (left.double() @ right.double()).float() for name, (left, right) in factors.items()}

@@ -28,7 +28,6 @@ from editing.arch import (
     edit_site,
     module,
     num_layers,
-    to_param_delta,
     to_param_factors,
 )
 from editing.config import ContextConfig, RomeConfig
@@ -249,7 +248,6 @@ def memit_edit(
         nll = [(v.nll_start, v.nll_end) for v in values]
         deltas = torch.stack([v.delta for v in values], 1)
         written = spread_over_layers(model, sites, encoded_all, deltas, covariances, config, previous_keys)
-    delta = {s.param_name: to_param_delta(s, written.updates[s.layer]) for s in sites}
     diagnostics = {
         "method": "alphaedit" if config.nullspace else "memit",
         "layers": layers,
@@ -259,4 +257,4 @@ def memit_edit(
         "update_norms": {str(layer): round(float(dw.norm()), 4) for layer, dw in written.updates.items()},
         "seconds": round(time.perf_counter() - t0, 3),
     }
-    return EditResult(delta, layers, written.factors, diagnostics, keys=written.keys)
+    return EditResult(written.factors, layers, diagnostics, keys=written.keys)

@@ -15,8 +15,8 @@ from torch import nn
 
 from editing.arch import (
     default_layer,
+    dense_deltas,
     edit_site,
-    to_param_delta,
     to_param_factors,
     weight_matrix,
 )
@@ -29,17 +29,21 @@ from editing.value import encode_groups, key_and_output, optimise_value
 
 @dataclass
 class EditResult:
-    """A weight delta (param name -> fp32 CPU tensor of the param's shape) and what produced it."""
+    """A weight delta kept as low-rank factors, and what produced it."""
 
-    delta: dict[str, torch.Tensor]
+    factors: dict[str, tuple[torch.Tensor, torch.Tensor]]
+    """Per parameter name, (left, right) fp32 CPU in the parameter's layout: its delta is left @ right."""
     layers: list[int]
-    factors: dict[str, tuple[torch.Tensor, torch.Tensor]] = field(default_factory=dict)
-    """The same delta per parameter as (left, right) with delta = left @ right: compact storage."""
     diagnostics: dict = field(default_factory=dict)
     keys: dict[int, torch.Tensor] = field(default_factory=dict)
     """Per edited layer, the keys written (d_in, n_facts) fp32: sequential protection needs them."""
     values: dict[int, torch.Tensor] = field(default_factory=dict)
     """Per edited layer, the values the keys now map to (d_out, n_facts)."""
+
+    @property
+    def delta(self) -> dict[str, torch.Tensor]:
+        """The dense delta: param name -> fp32 CPU tensor of the param's shape (computed on each access)."""
+        return dense_deltas(self.factors)
 
 
 def rank_one_factors(
@@ -108,9 +112,8 @@ def rome_edit(
         "seconds": round(time.perf_counter() - t0, 3),
     }
     return EditResult(
-        {site.param_name: to_param_delta(site, delta_w)},
-        [site.layer],
         {site.param_name: to_param_factors(site, left, right)},
+        [site.layer],
         diagnostics,
         keys={site.layer: k_star.detach().float().cpu().view(-1, 1)},
         values={site.layer: (w_k + value.delta).detach().float().cpu().view(-1, 1)},
