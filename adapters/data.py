@@ -6,8 +6,15 @@ import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, TypeAlias
 
 import torch
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerBase
+
+Tokenizer: TypeAlias = "PreTrainedTokenizerBase"
+"""Any Hugging Face tokenizer, slow or fast (transformers is imported only for type checking)."""
 
 IGNORE_INDEX = -100
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
@@ -76,7 +83,7 @@ def user_message(instruction: str | None, text: str) -> str:
     return text
 
 
-def chat_prompt(tokenizer, instruction: str | None, text: str) -> str:
+def chat_prompt(tokenizer: Tokenizer, instruction: str | None, text: str) -> str:
     """The chat-templated prompt (with the assistant turn opened) that the answer follows."""
     messages = [{"role": "user", "content": user_message(instruction, text)}]
     return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
@@ -90,7 +97,7 @@ class Encoded:
     labels: list[int]
 
 
-def encode(tokenizer, instruction: str | None, example: Example, max_length: int) -> Encoded:
+def encode(tokenizer: Tokenizer, instruction: str | None, example: Example, max_length: int) -> Encoded:
     """Tokenise one example; the answer ends with the end-of-turn token so the model learns to stop.
 
     When too long, the prompt is cut from the left (keeping its assistant header), then the answer

@@ -21,7 +21,7 @@ from pathlib import Path
 import torch
 
 from .config import SkillConfig
-from .data import Example, Skill, read_jsonl
+from .data import Example, Skill, Tokenizer, read_jsonl
 from .generate import answer
 from .metrics import Metric, average_performance, backward_transfer, score
 from .model_path import ModelNotPrepared, resolve_model
@@ -60,7 +60,7 @@ def _superni(rows: list[dict]) -> tuple[str | None, list[Example]]:
     return instruction, [Example(r["input"], r["output"]) for r in rows]
 
 
-def load_task(root: Path, name: str, n_train: int, n_eval: int, tokenizer) -> Task:
+def load_task(root: Path, name: str, n_train: int, n_eval: int, tokenizer: Tokenizer) -> Task:
     """A task of the SSR SuperNI split (`<name>.train.smp01.json` ...) or of TRACE (`<name>/train.json`)."""
     if (root / f"{name}.train.smp01.json").exists():
         instruction, train = _superni(read_jsonl(root / f"{name}.train.smp01.json"))
@@ -78,7 +78,7 @@ def load_task(root: Path, name: str, n_train: int, n_eval: int, tokenizer) -> Ta
     return Task(name, _METRICS.get(name, "rouge_l"), instruction, train, demos, evaluation, min(128, longest + 8))
 
 
-def score_all(model: torch.nn.Module, tokenizer, tasks: list[Task], batch_size: int) -> list[float]:
+def score_all(model: torch.nn.Module, tokenizer: Tokenizer, tasks: list[Task], batch_size: int) -> list[float]:
     scores = []
     for task in tasks:
         preds = answer(
@@ -101,7 +101,7 @@ def add_delta(model: torch.nn.Module, delta: dict[str, torch.Tensor]) -> None:
             params[name].add_(d.to(params[name].device, params[name].dtype))
 
 
-def run_strategy(strategy: str, base: torch.nn.Module, tokenizer, tasks: list[Task], args, embed) -> dict:
+def run_strategy(strategy: str, base: torch.nn.Module, tokenizer: Tokenizer, tasks: list[Task], args, embed) -> dict:
     current = copy.deepcopy(base)
     rr = {"none": 0.0, "replay": args.rr, "consolidation": args.low_rr, "ssr": args.rr}[strategy]
     steps = args.consolidation_steps if strategy == "consolidation" else 0

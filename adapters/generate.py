@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import torch
 
-from .data import chat_prompt
+from .data import Tokenizer, chat_prompt
 
 
 @torch.no_grad()
 def generate(
     model: torch.nn.Module,
-    tokenizer,
+    tokenizer: Tokenizer,
     prompts: list[str],
     *,
     max_new_tokens: int,
@@ -64,7 +64,7 @@ def generate(
 
 def answer(
     model: torch.nn.Module,
-    tokenizer,
+    tokenizer: Tokenizer,
     instruction: str | None,
     inputs: list[str],
     *,

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .data import Example
+from .data import Example, Tokenizer
 from .generate import answer, generate
 
 Embed = Callable[[list[str]], np.ndarray]
@@ -80,7 +80,7 @@ def parse_continuation(text: str, one_line: bool = False) -> Example | None:
     return Example(x, y.strip()) if len(x) >= 3 else None
 
 
-def synthesize(model: torch.nn.Module, tokenizer, instruction: str | None, demos: list[Example], config: SSRConfig) -> list[Example]:
+def synthesize(model: torch.nn.Module, tokenizer: Tokenizer, instruction: str | None, demos: list[Example], config: SSRConfig) -> list[Example]:
     """Sampled, parsed, de-duplicated synthetic examples (inputs unseen among the demos)."""
     rng = random.Random(config.seed)
     torch.manual_seed(config.seed)
@@ -130,7 +130,7 @@ def select_diverse(embed: Embed, examples: list[Example], n_select: int, n_clust
     return [examples[i] for i in sorted(chosen[:n_select])]
 
 
-def refine(model: torch.nn.Module, tokenizer, instruction: str | None, examples: list[Example], config: SSRConfig) -> list[Example]:
+def refine(model: torch.nn.Module, tokenizer: Tokenizer, instruction: str | None, examples: list[Example], config: SSRConfig) -> list[Example]:
     """Replace each output by the (skill-trained) model's greedy chat answer; empty answers are dropped."""
     outputs = answer(
         model,
@@ -155,7 +155,7 @@ class SSRResult:
 def self_synthesized_rehearsal(
     base_model: torch.nn.Module,
     trained_model: torch.nn.Module,
-    tokenizer,
+    tokenizer: Tokenizer,
     instruction: str | None,
     demos: list[Example],
     embed: Embed,

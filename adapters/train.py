@@ -12,7 +12,7 @@ from pathlib import Path
 import torch
 
 from .config import SkillConfig
-from .data import Encoded, Skill, encode
+from .data import Encoded, Skill, Tokenizer, encode
 from .ewc import ewc_penalty, fisher_diagonal
 from .lora import lora_delta
 from .loss import backward_answer_loss
@@ -42,7 +42,7 @@ class TrainResult:
 
 def train_skill(
     model: torch.nn.Module,
-    tokenizer,
+    tokenizer: Tokenizer,
     skill: Skill,
     config: SkillConfig | None = None,
     replay: list[ReplaySet] | None = None,

@@ -7,11 +7,12 @@ import torch
 from torch import nn
 
 from editing.config import ContextConfig
+from editing.request import Tokenizer
 
 _CACHE: weakref.WeakKeyDictionary[nn.Module, dict[tuple, list[list[int]]]] = weakref.WeakKeyDictionary()
 
 
-def context_groups(model: nn.Module, tokenizer, config: ContextConfig) -> list[list[list[int]]]:
+def context_groups(model: nn.Module, tokenizer: Tokenizer, config: ContextConfig) -> list[list[list[int]]]:
     """Prefix token ids grouped by length: [[[]], group of length n1, group of length n2, ...].
 
     Within a group every prefix has the same token count, so a group batches without padding.
@@ -31,7 +32,7 @@ def context_groups(model: nn.Module, tokenizer, config: ContextConfig) -> list[l
     return groups
 
 
-def _sample(model: nn.Module, tokenizer, config: ContextConfig) -> list[list[int]]:
+def _sample(model: nn.Module, tokenizer: Tokenizer, config: ContextConfig) -> list[list[int]]:
     sep = tokenizer.encode(". ", add_special_tokens=False)
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     device = next(model.parameters()).device
@@ -63,7 +64,7 @@ def _sample(model: nn.Module, tokenizer, config: ContextConfig) -> list[list[int
     return out
 
 
-def _pad_words(tokenizer, text: str, length: int) -> list[int]:
+def _pad_words(tokenizer: Tokenizer, text: str, length: int) -> list[int]:
     """Re-encode cleaned text to exactly `length` tokens (cut, or extended with ' the')."""
     ids = tokenizer.encode(text, add_special_tokens=False)[:length]
     filler = tokenizer.encode(" the", add_special_tokens=False)

@@ -19,6 +19,7 @@ from torch import nn
 from editing.arch import edit_site, module
 from editing.config import CovarianceConfig
 from editing.hooks import capture, eval_mode, stop_after
+from editing.request import Tokenizer
 
 Progress = Callable[[float, str], None]
 _STARTS = ("The", "In", "A", "It", "We", "This", "When", "He", "She", "There", "My", "One")
@@ -27,7 +28,7 @@ _STARTS = ("The", "In", "A", "It", "We", "This", "When", "He", "She", "There", "
 @torch.no_grad()
 def second_moment(
     model: nn.Module,
-    tokenizer,
+    tokenizer: Tokenizer,
     texts: list[str],
     layers: list[int],
     *,
@@ -82,7 +83,7 @@ class _captures:
 
 @torch.no_grad()
 def sample_texts(
-    model: nn.Module, tokenizer, n: int, length: int, *, seed: int = 0, batch_size: int = 16,
+    model: nn.Module, tokenizer: Tokenizer, n: int, length: int, *, seed: int = 0, batch_size: int = 16,
     progress: Progress | None = None,
 ) -> list[str]:
     """`n` texts of `length` tokens sampled by the model from common first words (deterministic)."""
@@ -143,7 +144,7 @@ def _safe(name: str) -> str:
 
 def layer_covariances(
     model: nn.Module,
-    tokenizer,
+    tokenizer: Tokenizer,
     layers: list[int],
     cache_dir: Path,
     *,
@@ -180,7 +181,7 @@ def layer_covariances(
     return out
 
 
-def _texts(model, tokenizer, folder: Path, source, config: CovarianceConfig, size: str, progress) -> list[str]:
+def _texts(model, tokenizer: Tokenizer, folder: Path, source, config: CovarianceConfig, size: str, progress) -> list[str]:
     if str(source) != "self":
         return read_corpus(Path(source), config.n_texts)
     path = folder / f"texts_{size}.json"

@@ -9,7 +9,7 @@ from torch import nn
 
 from editing.config import ContextConfig, RomeConfig
 from editing.memit import MemitConfig, memit_edit, memit_layers
-from editing.request import EditRequest
+from editing.request import EditRequest, Tokenizer
 from editing.rome import EditResult, resolve_layer, rome_edit
 
 Method = Literal["rome", "rome-identity", "memit", "alphaedit"]
@@ -25,7 +25,7 @@ def make_editor(method: Method, layer: int | None = None, chat_context: bool = T
     """An editor for `method`; `chat_context` adds the chat-template context (ContextConfig.chat)."""
     def edit(
         model: nn.Module,
-        tokenizer,
+        tokenizer: Tokenizer,
         requests: list[EditRequest],
         covariances: dict[int, torch.Tensor] | None,
         previous: dict[int, torch.Tensor] | None = None,

@@ -25,7 +25,7 @@ from editing.editors import edit_layers, make_editor
 from editing.keystore import add_keys
 from editing.model_path import ModelNotPreparedError, default_cache, load, statistics_id
 from editing.probe import continuation_probs
-from editing.request import EditRequest, EditRequestError
+from editing.request import EditRequest, EditRequestError, Tokenizer
 
 
 @dataclass(frozen=True)
@@ -50,7 +50,7 @@ def load_cases(path: Path, n: int, offset: int = 0) -> list[Case]:
     return cases
 
 
-def score(model, tokenizer, case: Case) -> dict[str, bool]:
+def score(model, tokenizer: Tokenizer, case: Case) -> dict[str, bool]:
     r = case.request
     p = continuation_probs(
         model, tokenizer,
@@ -86,7 +86,7 @@ class _Weights:
         self.saved.clear()
 
 
-def chat_answer(model, tokenizer, question: str, max_new_tokens: int = 24) -> str:
+def chat_answer(model, tokenizer: Tokenizer, question: str, max_new_tokens: int = 24) -> str:
     text = tokenizer.apply_chat_template([{"role": "user", "content": question}], tokenize=False, add_generation_prompt=True)
     ids = tokenizer(text, return_tensors="pt", add_special_tokens=False).input_ids.to(next(model.parameters()).device)
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
@@ -168,7 +168,7 @@ def run(args: argparse.Namespace) -> dict:
     return report
 
 
-def chat_metric(model, tok, editor, covs, weights: _Weights, path: Path, n: int) -> dict:
+def chat_metric(model, tok: Tokenizer, editor, covs, weights: _Weights, path: Path, n: int) -> dict:
     """Share of chat answers naming the new target, before and after a single edit."""
     hits_before, hits_after, examples = 0, 0, []
     rewrites = mquake_rewrites(path, n)

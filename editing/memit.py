@@ -33,7 +33,7 @@ from editing.arch import (
 from editing.config import ContextConfig, RomeConfig
 from editing.contexts import context_groups
 from editing.hooks import capture, eval_mode, linear_deltas
-from editing.request import EditRequest, target_ids
+from editing.request import EditRequest, Tokenizer, target_ids
 from editing.rome import EditResult
 from editing.value import (
     MAX_ROWS,
@@ -210,7 +210,7 @@ def _check_covariances(layers: list[int], covariances: dict[int, torch.Tensor] |
 
 
 def batch_values(
-    model: nn.Module, tokenizer, requests: list[EditRequest], last: EditSite, config: MemitConfig
+    model: nn.Module, tokenizer: Tokenizer, requests: list[EditRequest], last: EditSite, config: MemitConfig
 ) -> tuple[list, list[ValueResult]]:
     """Each fact's encoded contexts and its optimised residual delta at `last` (the costly part)."""
     targets = [target_ids(tokenizer, r.target_new) for r in requests]  # bad targets fail before any work
@@ -225,7 +225,7 @@ def batch_values(
 
 def memit_edit(
     model: nn.Module,
-    tokenizer,
+    tokenizer: Tokenizer,
     requests: list[EditRequest],
     config: MemitConfig | None = None,
     covariances: dict[int, torch.Tensor] | None = None,

@@ -4,11 +4,11 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from editing.request import target_ids
+from editing.request import Tokenizer, target_ids
 
 
 @torch.no_grad()
-def continuation_probs(model: nn.Module, tokenizer, pairs: list[tuple[str, str]]) -> list[float]:
+def continuation_probs(model: nn.Module, tokenizer: Tokenizer, pairs: list[tuple[str, str]]) -> list[float]:
     """exp(mean log p(target tokens | prompt)) for each (prompt, target), one right-padded batch.
 
     The target gets one leading space, as edits write it.
@@ -41,7 +41,7 @@ def continuation_probs(model: nn.Module, tokenizer, pairs: list[tuple[str, str]]
 
 
 def answer_probs(
-    model: nn.Module, tokenizer, prompt: str, target_new: str, target_true: str | None = None
+    model: nn.Module, tokenizer: Tokenizer, prompt: str, target_new: str, target_true: str | None = None
 ) -> dict[str, float]:
     """{"p_new": ..., "p_true"?: ...} for the route's before/after report."""
     pairs = [(prompt, target_new)] + ([(prompt, target_true)] if target_true else [])

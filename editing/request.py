@@ -2,6 +2,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, TypeAlias
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerBase
+
+Tokenizer: TypeAlias = "PreTrainedTokenizerBase"
+"""Any Hugging Face tokenizer, slow or fast (transformers is imported only for type checking)."""
 
 
 class EditRequestError(ValueError):
@@ -61,7 +68,7 @@ class EditRequest:
         return self.before + self.subject + self.after
 
 
-def target_ids(tokenizer, text: str) -> list[int]:
+def target_ids(tokenizer: Tokenizer, text: str) -> list[int]:
     """Token ids of `text` as a continuation (one leading space); raises if it tokenises to nothing."""
     ids = tokenizer.encode(" " + text.strip(), add_special_tokens=False)
     if not tokenizer.encode(text.strip(), add_special_tokens=False) or not ids:
@@ -79,7 +86,7 @@ class Encoded:
     """Target ids for this context when they differ from the plain continuation's."""
 
 
-def encode_prompt(tokenizer, request: EditRequest, context: list[int]) -> Encoded:
+def encode_prompt(tokenizer: Tokenizer, request: EditRequest, context: list[int]) -> Encoded:
     """`context` ids (a sampled prefix ending in '. ', or []) + the prompt, split at the subject.
 
     Pieces are encoded separately so the subject's last token index is exact.
@@ -90,13 +97,13 @@ def encode_prompt(tokenizer, request: EditRequest, context: list[int]) -> Encode
     return Encoded(head, rest)
 
 
-def essence_prompt(tokenizer, request: EditRequest) -> Encoded:
+def essence_prompt(tokenizer: Tokenizer, request: EditRequest) -> Encoded:
     """'{subject} is a': the prompt whose distribution the KL term keeps."""
     head = tokenizer.encode(request.subject, add_special_tokens=True)
     return Encoded(head, tokenizer.encode(" is a", add_special_tokens=False))
 
 
-def chat_turn(tokenizer) -> tuple[list[int], list[int]] | None:
+def chat_turn(tokenizer: Tokenizer) -> tuple[list[int], list[int]] | None:
     """Token ids around a user message up to the assistant's reply in the tokenizer's chat
     template: (before the message, after it); None without a chat template."""
     if not getattr(tokenizer, "chat_template", None):
@@ -109,7 +116,7 @@ def chat_turn(tokenizer) -> tuple[list[int], list[int]] | None:
     return tokenizer.encode(before, add_special_tokens=False), tokenizer.encode(after, add_special_tokens=False)
 
 
-def encode_chat(tokenizer, request: EditRequest) -> Encoded | None:
+def encode_chat(tokenizer: Tokenizer, request: EditRequest) -> Encoded | None:
     """The prompt as a user's chat message and the new target as the assistant's reply, so the
     value is optimised for chat answers too; None when the tokenizer has no chat template."""
     turn = chat_turn(tokenizer)

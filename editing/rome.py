@@ -23,7 +23,7 @@ from editing.arch import (
 from editing.config import RomeConfig
 from editing.contexts import context_groups
 from editing.hooks import eval_mode
-from editing.request import EditRequest, target_ids
+from editing.request import EditRequest, Tokenizer, target_ids
 from editing.value import encode_groups, key_and_output, optimise_value
 
 
@@ -73,7 +73,7 @@ def resolve_layer(model: nn.Module, layer: int | None) -> int:
 
 def rome_edit(
     model: nn.Module,
-    tokenizer,
+    tokenizer: Tokenizer,
     request: EditRequest,
     config: RomeConfig | None = None,
     covariance: torch.Tensor | None = None,

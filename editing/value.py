@@ -21,6 +21,7 @@ from editing.hooks import capture
 from editing.request import (
     EditRequest,
     Encoded,
+    Tokenizer,
     encode_chat,
     encode_prompt,
     essence_prompt,
@@ -35,7 +36,7 @@ def _device(model: nn.Module) -> torch.device:
 
 
 def encode_groups(
-    tokenizer, request: EditRequest, groups: list[list[list[int]]], chat: bool = False
+    tokenizer: Tokenizer, request: EditRequest, groups: list[list[list[int]]], chat: bool = False
 ) -> list[list[Encoded]]:
     """The prompt after every sampled prefix; with `chat`, plus the prompt as a chat turn."""
     encoded = [[encode_prompt(tokenizer, request, ctx) for ctx in group] for group in groups]
@@ -206,7 +207,7 @@ class _Problem:
     '{subject} is a'. Chat-template rows (long heads and tails) run as a bucket of their own so
     the plain rows are not padded to their length."""
 
-    def __init__(self, model: nn.Module, tokenizer, requests, encoded_all, targets) -> None:
+    def __init__(self, model: nn.Module, tokenizer: Tokenizer, requests, encoded_all, targets) -> None:
         plain: list[_Row] = []
         chat: list[_Row] = []
         for f, groups in enumerate(encoded_all):
@@ -244,7 +245,7 @@ class _Problem:
 
 def optimise_values(
     model: nn.Module,
-    tokenizer,
+    tokenizer: Tokenizer,
     requests: list[EditRequest],
     site: EditSite,
     encoded_all: list[list[list[Encoded]]],
@@ -267,7 +268,7 @@ def optimise_values(
     return out
 
 
-def _optimise_chunk(model, tokenizer, requests, site, encoded_all, targets, v_norms, config) -> list[ValueResult]:
+def _optimise_chunk(model, tokenizer: Tokenizer, requests, site, encoded_all, targets, v_norms, config) -> list[ValueResult]:
     dev = _device(model)
     problem = _Problem(model, tokenizer, requests, encoded_all, targets)
     n = len(requests)
@@ -304,7 +305,7 @@ def _optimise_chunk(model, tokenizer, requests, site, encoded_all, targets, v_no
 
 def optimise_value(
     model: nn.Module,
-    tokenizer,
+    tokenizer: Tokenizer,
     request: EditRequest,
     site: EditSite,
     encoded: list[list[Encoded]],

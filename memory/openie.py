@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Callable, ContextManager
 
-from memory.extract import Extraction, RuleExtractor, ground
+from memory.extract import Extraction, RuleExtractor, Tokenizer, ground
 
 _NER_SYSTEM = (
     "You extract named entities (people, places, organisations, works, dates, numbers) from a paragraph. "
@@ -88,7 +88,7 @@ class LLMExtractor:
     def __init__(
         self,
         model: Any,
-        tokenizer: Any,
+        tokenizer: Tokenizer,
         config: LLMExtractorConfig | None = None,
         guard: Callable[[], ContextManager] | None = None,
     ) -> None:
