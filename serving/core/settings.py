@@ -85,3 +85,44 @@ class Settings(BaseSettings):
     @property
     def base_url(self) -> str:
         return self.url or f"http://{self.host}:{self.port}"
+
+
+def settings_reference() -> str:
+    """Markdown table of every ``PALIMPSEST_*`` variable: type, default and the field's docstring.
+
+    ``docs/configuration.md`` holds this table between its ``settings`` markers; ``tests/docs``
+    fails when the two differ.
+    """
+    import ast
+    import inspect
+    import typing
+
+    tree = ast.parse(inspect.getsource(Settings))
+    body = next(node.body for node in tree.body if isinstance(node, ast.ClassDef))
+    docs = {
+        node.target.id: " ".join(inspect.cleandoc(after.value.value).split())
+        for node, after in zip(body, body[1:])
+        if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name)
+        and isinstance(after, ast.Expr) and isinstance(after.value, ast.Constant)
+        and isinstance(after.value.value, str)
+    }
+
+    def kind(annotation: object) -> str:
+        args = [a for a in typing.get_args(annotation) if a is not type(None)]
+        if typing.get_origin(annotation) is Literal:
+            return " \\| ".join(f"`{a}`" for a in args)
+        if args:
+            return kind(args[0])
+        return "path" if annotation is Path else getattr(annotation, "__name__", str(annotation))
+
+    def default(value: object) -> str:
+        if value is None or value == "":
+            return "unset"
+        return f"`{str(value).lower() if isinstance(value, bool) else value}`"
+
+    prefix = Settings.model_config.get("env_prefix", "")
+    lines = ["| variable | type | default | meaning |", "|---|---|---|---|"]
+    for name, field in Settings.model_fields.items():
+        meaning = docs.get(name, "").replace("``", "`").replace("|", "\\|")
+        lines.append(f"| `{prefix}{name.upper()}` | {kind(field.annotation)} | {default(field.get_default(call_default_factory=True))} | {meaning} |")
+    return "\n".join(lines) + "\n"
