@@ -123,6 +123,7 @@ def settings_reference() -> str:
     prefix = Settings.model_config.get("env_prefix", "")
     lines = ["| variable | type | default | meaning |", "|---|---|---|---|"]
     for name, field in Settings.model_fields.items():
+        value = default(field.get_default(call_default_factory=True))
         meaning = docs.get(name, "").replace("``", "`").replace("|", "\\|")
-        lines.append(f"| `{prefix}{name.upper()}` | {kind(field.annotation)} | {default(field.get_default(call_default_factory=True))} | {meaning} |")
+        lines.append(f"| `{prefix}{name.upper()}` | {kind(field.annotation)} | {value} | {meaning} |")
     return "\n".join(lines) + "\n"
