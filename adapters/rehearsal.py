@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from .config import SkillConfigError
 from .data import Example, Tokenizer
 from .generate import answer, generate
 
@@ -46,9 +47,9 @@ class SSRConfig:
     def __post_init__(self) -> None:
         for name in ("n_prompts", "samples_per_prompt", "max_new_tokens", "n_select", "n_clusters", "answer_tokens", "batch_size"):
             if getattr(self, name) < 1:
-                raise ValueError(f"SSRConfig.{name} must be >= 1, got {getattr(self, name)}")
+                raise SkillConfigError(f"SSRConfig.{name} must be >= 1, got {getattr(self, name)}")
         if not (0 < self.top_p <= 1 and self.temperature > 0):
-            raise ValueError("SSRConfig needs temperature > 0 and 0 < top_p <= 1")
+            raise SkillConfigError("SSRConfig needs temperature > 0 and 0 < top_p <= 1")
 
 
 def icl_prompts(instruction: str | None, demos: list[Example], n_prompts: int, rng: random.Random) -> list[str]:

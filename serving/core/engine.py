@@ -24,12 +24,8 @@ from .settings import Settings
 
 log = logging.getLogger("palimpsest.engine")
 
-Grounding = Callable[[str, int], list[dict[str, Any]]]
-"""``grounding(query, k)`` -> passages ``[{"id", "text", "score"}]``, best first."""
-
-
 class Engine:
-    """Everything a route needs: settings, the shared model, the history, jobs, and hooks."""
+    """The shared model and its history: every weight change and every revert goes through here."""
 
     def __init__(self, settings: Settings, host: ModelHost) -> None:
         self.settings = settings
@@ -37,7 +33,6 @@ class Engine:
         settings.home.mkdir(parents=True, exist_ok=True)
         self.history = History(settings.home)
         self.jobs = JobRunner()
-        self.grounding: Grounding | None = None
         self._reverters: dict[str, Callable[[HistoryEntry], None]] = {}
         self._change = threading.Lock()
         self._sums: dict[str, torch.Tensor] = {}

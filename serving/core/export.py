@@ -16,12 +16,13 @@ from peft import LoraConfig
 from safetensors.torch import save_file
 
 from .engine import Engine
+from .errors import InvalidInputError
 
 RANK_TOLERANCE = 1e-6
 """Singular values below this fraction of the largest are treated as zero."""
 
 
-class ExportError(ValueError):
+class ExportError(InvalidInputError):
     """The export target is unusable (not absolute, or a non-empty directory)."""
 
 

@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
+from .errors import InvalidInputError
+
 
 @dataclass
 class SamplingParams:
@@ -24,13 +26,13 @@ class SamplingParams:
 
     def __post_init__(self) -> None:
         if self.max_tokens < 1:
-            raise ValueError("max_tokens must be at least 1")
+            raise InvalidInputError("max_tokens must be at least 1")
         if not 0.0 <= self.temperature <= 2.0:
-            raise ValueError("temperature must be between 0 and 2")
+            raise InvalidInputError("temperature must be between 0 and 2")
         if not 0.0 < self.top_p <= 1.0:
-            raise ValueError("top_p must be in (0, 1]")
+            raise InvalidInputError("top_p must be in (0, 1]")
         if len(self.stop) > 4 or any(not s for s in self.stop):
-            raise ValueError("stop takes at most 4 non-empty strings")
+            raise InvalidInputError("stop takes at most 4 non-empty strings")
 
 
 @dataclass

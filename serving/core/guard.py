@@ -38,7 +38,6 @@ GENERAL_PROBES: list[tuple[str, str]] = [
 
 @dataclass
 class GuardConfig:
-    enabled: bool = True
     threshold: float = 0.10
     """Relative drop of any group's score that reverts the change (0.10 = 10 %)."""
     max_entry_probes: int = 64

@@ -21,6 +21,8 @@ from pydantic import BaseModel
 from safetensors import safe_open
 from safetensors.torch import save_file
 
+from .errors import ConflictError, NotFoundError
+
 Kind = Literal["memory", "edit", "skill"]
 Status = Literal["applied", "reverted"]
 KINDS: tuple[str, ...] = ("memory", "edit", "skill")
@@ -89,11 +91,11 @@ def dense(value: Delta) -> torch.Tensor:
     return value.dense() if isinstance(value, LowRank) else _fp32(value)
 
 
-class EntryNotFoundError(KeyError):
+class EntryNotFoundError(NotFoundError):
     """No history entry has this id."""
 
 
-class AlreadyRevertedError(ValueError):
+class AlreadyRevertedError(ConflictError):
     """The entry was reverted before."""
 
 
@@ -172,7 +174,7 @@ class History:
             f"SELECT {self._COLUMNS} FROM entries WHERE id = ?", (entry_id,)
         ).fetchone()
         if row is None:
-            raise EntryNotFoundError(entry_id)
+            raise EntryNotFoundError(f"no history entry {entry_id!r}")
         return self._row(row)
 
     def list(self, kind: str | None = None, status: str | None = None, limit: int | None = None) -> list[HistoryEntry]:
@@ -201,7 +203,7 @@ class History:
     def params_of(self, entry_id: str) -> list[str]:
         row = self._db.execute("SELECT params FROM entries WHERE id = ?", (entry_id,)).fetchone()
         if row is None:
-            raise EntryNotFoundError(entry_id)
+            raise EntryNotFoundError(f"no history entry {entry_id!r}")
         return json.loads(row[0]) if row[0] else []
 
     def delta(self, entry_id: str, names: list[str] | None = None) -> dict[str, torch.Tensor]:

@@ -13,6 +13,7 @@ from typing import Literal
 
 from pydantic import BaseModel
 
+from .errors import NotFoundError
 from .history import HistoryEntry
 
 log = logging.getLogger("palimpsest.jobs")
@@ -32,7 +33,7 @@ class Job(BaseModel):
     error: str | None = None
 
 
-class JobNotFoundError(KeyError):
+class JobNotFoundError(NotFoundError):
     """No job has this id (jobs live as long as the server process)."""
 
 
@@ -74,7 +75,7 @@ class JobRunner:
     def get(self, job_id: str) -> Job:
         with self._lock:
             if job_id not in self._jobs:
-                raise JobNotFoundError(job_id)
+                raise JobNotFoundError(f"no job {job_id!r}")
             return self._jobs[job_id].model_copy()
 
     def shutdown(self) -> None:

@@ -9,11 +9,12 @@ from contextlib import contextmanager
 import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
+from .errors import InvalidInputError
 from .history import Delta
 from .rwlock import ReadWriteLock
 
 
-class UnknownParameterError(ValueError):
+class UnknownParameterError(InvalidInputError):
     """A weight delta names a parameter the model does not have, or has the wrong shape."""
 
 

@@ -17,12 +17,13 @@ from pathlib import Path
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
 
+from .errors import PalimpsestError
 from .settings import DEFAULT_MODEL, Settings
 
 log = logging.getLogger("palimpsest.model")
 
 
-class ModelNotFoundError(ValueError):
+class ModelNotFoundError(PalimpsestError, ValueError):
     """The configured model cannot be found locally."""
 
 

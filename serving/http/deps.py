@@ -1,17 +1,28 @@
-"""FastAPI dependencies: the engine and the optional API key."""
+"""FastAPI dependencies: the runtime, its engine, and the optional API key."""
 
 from __future__ import annotations
 
 import hmac
+from typing import Annotated
 
-from fastapi import Request
+from fastapi import Depends, Request
 
 from serving.core.engine import Engine
-from serving.http.errors import ApiError
+from serving.services import Runtime
+
+from .errors import ApiError
+
+
+def get_runtime(request: Request) -> Runtime:
+    return request.app.state.runtime
 
 
 def get_engine(request: Request) -> Engine:
-    return request.app.state.engine
+    return request.app.state.runtime.engine
+
+
+RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
+EngineDep = Annotated[Engine, Depends(get_engine)]
 
 
 def require_api_key(request: Request) -> None:

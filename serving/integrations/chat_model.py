@@ -1,4 +1,4 @@
-"""``ChatPalimpsest``: a LangChain chat model over a running server or an in-process engine."""
+"""``ChatPalimpsest``: a LangChain chat model over a running server or an in-process runtime."""
 
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ def _usage(prompt: int, completion: int) -> UsageMetadata:
 
 
 class ChatPalimpsest(BaseChatModel):
-    """Chat with the Palimpsest model: over HTTP (``base_url``) or in-process (``engine``).
+    """Chat with the Palimpsest model: over HTTP (``base_url``) or in-process (``runtime``).
 
     Answers are grounded in the graph memory unless ``memory=False``; citations are in
     ``response_metadata["citations"]``.
@@ -39,8 +39,8 @@ class ChatPalimpsest(BaseChatModel):
     api_key: SecretStr | None = Field(
         default_factory=lambda: SecretStr(k) if (k := Settings().api_key) else None
     )
-    engine: Any = Field(default=None, exclude=True)
-    """An in-process ``serving.core.engine.Engine``; when set, no HTTP is used."""
+    runtime: Any = Field(default=None, exclude=True)
+    """An in-process ``serving.services.Runtime``; when set, no HTTP is used."""
     temperature: float = 0.0
     top_p: float = 1.0
     max_tokens: int | None = 64
@@ -84,22 +84,23 @@ class ChatPalimpsest(BaseChatModel):
         return body
 
     def _events(self, body: dict[str, Any]) -> Iterator[dict[str, Any]]:
-        """Streamed chunks as dicts in the OpenAI shape, from the engine or the server."""
-        if self.engine is not None:
-            yield from self._engine_events(body)
+        """Streamed chunks as dicts in the OpenAI shape, from the runtime or the server."""
+        if self.runtime is not None:
+            yield from self._runtime_events(body)
             return
         client = Client(self.base_url, self.api_key.get_secret_value() if self.api_key else "", self.timeout)
         yield from client.stream("/v1/chat/completions", {**body, "stream_options": {"include_usage": True}})
 
-    def _engine_events(self, body: dict[str, Any]) -> Iterator[dict[str, Any]]:
-        from serving.services.chat import chat_ids, pieces, sampling
+    def _runtime_events(self, body: dict[str, Any]) -> Iterator[dict[str, Any]]:
+        from serving.core.generation import SamplingParams
 
-        params = sampling(body["max_tokens"], body["temperature"], body["top_p"], body.get("stop", []), None)
-        ids, citations = chat_ids(self.engine, body["messages"], params.max_tokens, body.get("memory"))
+        chat = self.runtime.chat
+        params = SamplingParams(body["max_tokens"], body["temperature"], body["top_p"], body.get("stop", []), None)
+        ids, citations = chat.chat_ids(body["messages"], params.max_tokens, body.get("memory"))
         if citations:
             yield {"choices": [], "palimpsest": {"citations": citations}}
         done = 0
-        for piece in pieces(self.engine, ids, params):
+        for piece in chat.pieces(ids, params):
             done = piece.completion_tokens
             yield {"choices": [{"delta": {"content": piece.text}, "finish_reason": piece.finish_reason}]}
         yield {"choices": [], "usage": {"prompt_tokens": len(ids), "completion_tokens": done}}

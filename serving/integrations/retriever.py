@@ -21,18 +21,16 @@ class PalimpsestRetriever(BaseRetriever):
     api_key: SecretStr | None = Field(
         default_factory=lambda: SecretStr(k) if (k := Settings().api_key) else None
     )
-    engine: Any = Field(default=None, exclude=True)
-    """An in-process ``serving.core.engine.Engine`` with the memory installed; when set, no HTTP is used."""
+    runtime: Any = Field(default=None, exclude=True)
+    """An in-process ``serving.services.Runtime``; when set, no HTTP is used."""
     timeout: float = 60.0
 
     def _get_relevant_documents(
         self, query: str, *, run_manager: CallbackManagerForRetrieverRun, **kwargs: Any
     ) -> list[Document]:
         k = int(kwargs.get("k", self.k))
-        if self.engine is not None:
-            if self.engine.grounding is None:
-                raise ValueError("this engine has no graph memory installed")
-            results = self.engine.grounding(query, k)
+        if self.runtime is not None:
+            results = self.runtime.memory.search(query, k)
         else:
             client = Client(self.base_url, self.api_key.get_secret_value() if self.api_key else "", self.timeout)
             results = client.get("/v1/memory/search", {"q": query, "k": k})["results"]

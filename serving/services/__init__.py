@@ -1,0 +1,42 @@
+"""One service per learning path, attached to one engine by :class:`Runtime`.
+
+>>> runtime = Runtime.load(Settings(home="/tmp/palimpsest"))
+>>> entry, _ = runtime.memory.add_facts([("Ilse Varga", "works for", "Ostrander Mills")])
+>>> ids, citations = runtime.chat.chat_ids([{"role": "user", "content": "Who does Ilse Varga work for?"}], 32)
+>>> runtime.engine.revert(entry.id).status
+'reverted'
+"""
+
+from __future__ import annotations
+
+from serving.core.engine import Engine
+from serving.core.settings import Settings
+
+from serving.services.chat import ChatService
+from serving.services.edits import EditService
+from serving.services.memory import MemoryService
+from serving.services.skills import SkillService
+from serving.services.updates import UpdateService
+
+
+class Runtime:
+    """The engine and its services. Each service registers its revert hook with the engine when built."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.memory = MemoryService(engine)
+        self.edits = EditService(engine)
+        self.skills = SkillService(engine)
+        self.chat = ChatService(engine, self.memory)
+        self.updates = UpdateService(engine, self.memory, self.edits, self.skills)
+
+    @classmethod
+    def load(cls, settings: Settings) -> Runtime:
+        return cls(Engine.load(settings))
+
+    @property
+    def settings(self) -> Settings:
+        return self.engine.settings
+
+    def close(self) -> None:
+        self.engine.close()

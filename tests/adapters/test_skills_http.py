@@ -3,15 +3,15 @@ and duplicates, and revert removes the skill exactly."""
 
 from __future__ import annotations
 
-import time
-
 import pytest
 from fastapi.testclient import TestClient
 
 from serving.http.app import create_app
-from tests.adapters.conftest import reverse_examples
-from tests.conftest import tiny_tokenizer
-from tests.serving.helpers import assert_bit_identical, engine_on, snapshot
+from serving.services import Runtime
+from tests.helpers.engine import assert_bit_identical, engine_on, snapshot
+from tests.helpers.jobs import wait_for_job
+from tests.helpers.models import tiny_tokenizer
+from tests.helpers.skills import reverse_examples
 
 SSR = {"n_prompts": 4, "samples_per_prompt": 1, "max_new_tokens": 12, "n_select": 2, "n_clusters": 2}
 TRAINING = {"lr": 1e-2, "epochs": 2, "min_steps": 0, "dropout": 0.0}
@@ -22,19 +22,10 @@ def _body(name: str, **extra) -> dict:
     return {"name": name, "instruction": "to", "examples": rows, "training": TRAINING, **extra}
 
 
-def _wait(client: TestClient, job: dict) -> dict:
-    deadline = time.monotonic() + 120
-    while job["status"] in ("queued", "running"):
-        assert time.monotonic() < deadline, job
-        time.sleep(0.1)
-        job = client.get(f"/v1/jobs/{job['id']}").json()
-    return job
-
-
 @pytest.fixture
 def served(skill_llama, tmp_path):
     engine = engine_on(skill_llama, tiny_tokenizer(), tmp_path)
-    with TestClient(create_app(engine=engine)) as client:
+    with TestClient(create_app(runtime=Runtime(engine))) as client:
         yield engine, client
 
 
@@ -43,7 +34,7 @@ def test_learn_list_duplicate_and_revert(served, tmp_path):
     base = snapshot(engine.host.model)
     response = client.post("/v1/skills", json=_body("reverse"))
     assert response.status_code == 202
-    job = _wait(client, response.json()["job"])
+    job = wait_for_job(client, response.json()["job"])
     assert job["status"] == "done", job
     entry = job["entry"]
     assert entry["kind"] == "skill" and entry["status"] == "applied"
@@ -54,7 +45,7 @@ def test_learn_list_duplicate_and_revert(served, tmp_path):
     assert [(s["name"], s["entry_id"], s["rehearsal"]) for s in skills] == [("reverse", entry["id"], "real")]
     assert client.post("/v1/skills", json=_body("reverse")).status_code == 409
 
-    second = _wait(client, client.post("/v1/skills", json=_body("second", replay={"ratio": 0.5, "consolidation_steps": 0})).json()["job"])
+    second = wait_for_job(client, client.post("/v1/skills", json=_body("second", replay={"ratio": 0.5, "consolidation_steps": 0})).json()["job"])
     assert second["entry"]["details"]["replayed_skills"] == ["reverse"]
     assert second["entry"]["details"]["trp"] == pytest.approx(50.0)
 
@@ -63,19 +54,19 @@ def test_learn_list_duplicate_and_revert(served, tmp_path):
     assert_bit_identical(base, snapshot(engine.host.model))
     assert not (tmp_path / "skills" / "adapters" / "reverse").exists()
     assert client.get("/v1/skills").json()["skills"] == []
-    again = _wait(client, client.post("/v1/skills", json=_body("reverse")).json()["job"])
+    again = wait_for_job(client, client.post("/v1/skills", json=_body("reverse")).json()["job"])
     assert again["status"] == "done"
 
 
 @pytest.mark.parametrize(
     "body, status",
     [
-        ({"name": "empty", "examples": []}, 422),
-        ({"name": "blank", "examples": [{"input": "cat", "output": " "}]}, 422),
-        ({"name": "no-output", "examples": [{"input": "cat"}]}, 422),
-        ({"name": "bad name!", "examples": [{"input": "cat", "output": "dog"}]}, 422),
-        ({"name": "knob", "examples": [{"input": "cat", "output": "dog"}], "training": {"rank": 0}}, 422),
-        ({"name": "knob", "examples": [{"input": "cat", "output": "dog"}], "training": {"nope": 1}}, 422),
+        ({"name": "empty", "examples": []}, 400),
+        ({"name": "blank", "examples": [{"input": "cat", "output": " "}]}, 400),
+        ({"name": "no-output", "examples": [{"input": "cat"}]}, 400),
+        ({"name": "bad name!", "examples": [{"input": "cat", "output": "dog"}]}, 400),
+        ({"name": "knob", "examples": [{"input": "cat", "output": "dog"}], "training": {"rank": 0}}, 400),
+        ({"name": "knob", "examples": [{"input": "cat", "output": "dog"}], "training": {"nope": 1}}, 400),
     ],
 )
 def test_bad_input_is_refused_and_nothing_is_stored(served, tmp_path, body, status):
@@ -90,7 +81,7 @@ def test_bad_input_is_refused_and_nothing_is_stored(served, tmp_path, body, stat
 
 def test_without_keep_data_only_demos_and_synthetic_rehearsal_are_kept(served, tmp_path):
     engine, client = served
-    job = _wait(client, client.post("/v1/skills", json=_body("private", replay={"keep_data": False, "ssr": SSR})).json()["job"])
+    job = wait_for_job(client, client.post("/v1/skills", json=_body("private", replay={"keep_data": False, "ssr": SSR})).json()["job"])
     assert job["status"] == "done", job
     ssr = job["entry"]["details"]["ssr"]
     assert ssr["generated"] > 0 and ssr["kept"] <= ssr["parsed"]

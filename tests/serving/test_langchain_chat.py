@@ -9,6 +9,7 @@ from langchain_tests.integration_tests import ChatModelIntegrationTests
 from langchain_tests.unit_tests import ChatModelUnitTests
 
 from serving.integrations import ChatPalimpsest
+from tests.helpers.server import serve_in_subprocess
 
 
 class TestChatPalimpsestUnit(ChatModelUnitTests):
@@ -28,13 +29,12 @@ class TestChatPalimpsestUnit(ChatModelUnitTests):
 
 @pytest.fixture(scope="class")
 def palimpsest_server(default_model_dir: Path, tmp_path_factory) -> str:
-    from tests.conftest import serve_in_subprocess
-
     with serve_in_subprocess(tmp_path_factory.mktemp("lc-home")) as url:
         TestChatPalimpsestIntegration.url = url
         yield url
 
 
+@pytest.mark.slow
 @pytest.mark.usefixtures("palimpsest_server")
 class TestChatPalimpsestIntegration(ChatModelIntegrationTests):
     url = ""
@@ -48,12 +48,12 @@ class TestChatPalimpsestIntegration(ChatModelIntegrationTests):
         return {"base_url": self.url, "temperature": 0.0, "max_tokens": 12}
 
 
-def test_in_process_engine(tiny_model_dir, tmp_path):
-    from serving.core.engine import Engine
+def test_in_process_runtime(tiny_model_dir, tmp_path):
     from serving.core.settings import Settings
+    from serving.services import Runtime
 
-    engine = Engine.load(Settings(model=str(tiny_model_dir), home=tmp_path, guard=False))
-    model = ChatPalimpsest(engine=engine, max_tokens=5, temperature=0.0)
+    runtime = Runtime.load(Settings(model=str(tiny_model_dir), home=tmp_path, guard=False, memory_extractor="rule"))
+    model = ChatPalimpsest(runtime=runtime, max_tokens=5, temperature=0.0)
     reply = model.invoke("the cat is in the city")
     assert reply.usage_metadata["output_tokens"] <= 5 and reply.usage_metadata["input_tokens"] > 0
     streamed = "".join(chunk.content for chunk in model.stream("the cat is in the city"))

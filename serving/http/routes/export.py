@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter
 from pydantic import BaseModel
 
-from serving.http.deps import get_engine
-from serving.core.engine import Engine
-from serving.http.errors import ApiError
-from serving.core.export import ExportError, export
+from serving.core.export import export
 
-router = APIRouter()
+from ..deps import EngineDep
+
+router = APIRouter(prefix="/v1/export", tags=["export"])
 
 
 class ExportRequest(BaseModel):
@@ -20,9 +20,14 @@ class ExportRequest(BaseModel):
     """An absolute directory on the server's machine; must not exist or be empty."""
 
 
-@router.post("/v1/export", status_code=201)
-def export_model(req: ExportRequest, engine: Engine = Depends(get_engine)) -> dict:
-    try:
-        return export(engine, Path(req.path))
-    except ExportError as exc:
-        raise ApiError(400, str(exc)) from exc
+class ExportSummary(BaseModel):
+    path: str
+    fingerprint: str
+    """The fingerprint of the weights written to ``merged/``."""
+    adapters: dict[str, dict[str, Any]]
+    """Per adapter folder: modules, max_rank, ranks, skipped."""
+
+
+@router.post("", status_code=201)
+def export_model(req: ExportRequest, engine: EngineDep) -> ExportSummary:
+    return ExportSummary(**export(engine, Path(req.path)))

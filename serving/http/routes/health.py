@@ -2,31 +2,53 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends
+from typing import Literal
 
-from serving.http.deps import get_engine
-from serving.core.engine import Engine
+from fastapi import APIRouter
+from pydantic import BaseModel
 
-router = APIRouter()
+from ..deps import EngineDep
+
+router = APIRouter(tags=["health"])
+
+
+class Health(BaseModel):
+    status: Literal["ok"] = "ok"
+    model: str
+    device: str
+
+
+class ModelCard(BaseModel):
+    id: str
+    object: Literal["model"] = "model"
+    created: int = 0
+    owned_by: str = "palimpsest"
+
+
+class ModelList(BaseModel):
+    object: Literal["list"] = "list"
+    data: list[ModelCard]
+
+
+class State(BaseModel):
+    fingerprint: str
+    """Hash of the current weights: equal fingerprints mean bit-identical weights."""
+    base_fingerprint: str
+    applied: list[str]
+    """Ids of the applied history entries, oldest first."""
 
 
 @router.get("/healthz")
-def healthz(engine: Engine = Depends(get_engine)) -> dict:
-    return {"status": "ok", "model": engine.host.model_id, "device": str(engine.host.device)}
+def healthz(engine: EngineDep) -> Health:
+    return Health(model=engine.host.model_id, device=str(engine.host.device))
 
 
 @router.get("/v1/models")
-def models(engine: Engine = Depends(get_engine)) -> dict:
-    return {
-        "object": "list",
-        "data": [{"id": engine.host.model_id, "object": "model", "created": 0, "owned_by": "palimpsest"}],
-    }
+def models(engine: EngineDep) -> ModelList:
+    return ModelList(data=[ModelCard(id=engine.host.model_id)])
 
 
 @router.get("/v1/state")
-def state(engine: Engine = Depends(get_engine)) -> dict:
-    return {
-        "fingerprint": engine.host.fingerprint(),
-        "base_fingerprint": engine.base_fingerprint,
-        "applied": engine.applied(),
-    }
+def state(engine: EngineDep) -> State:
+    return State(fingerprint=engine.host.fingerprint(), base_fingerprint=engine.base_fingerprint,
+                 applied=engine.applied())

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter
 
-from serving.http.deps import get_engine
-from serving.core.engine import Engine
 from serving.core.jobs import Job
 
-router = APIRouter()
+from ..deps import EngineDep
+
+router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 
 
-@router.get("/v1/jobs/{job_id}")
-def get_job(job_id: str, engine: Engine = Depends(get_engine)) -> Job:
+@router.get("/{job_id}")
+def get_job(job_id: str, engine: EngineDep) -> Job:
     return engine.jobs.get(job_id)

@@ -1,0 +1,36 @@
+"""The runtime's domain errors. The HTTP layer maps each class to a status in one table
+(``serving.http.errors.ERRORS``); the CLI and the in-process integrations see them as they are.
+"""
+
+from __future__ import annotations
+
+
+class PalimpsestError(Exception):
+    """Something the caller can fix; the message says what to do."""
+
+    @property
+    def message(self) -> str:
+        return str(self.args[0]) if self.args else type(self).__name__
+
+
+class InvalidInputError(PalimpsestError, ValueError):
+    """The request's content cannot be used (an empty prompt, a subject missing from its prompt...)."""
+
+
+class InvalidSettingError(PalimpsestError, ValueError):
+    """An option is out of range or unknown (a negative layer, an unknown training setting...)."""
+
+
+class NotFoundError(PalimpsestError, KeyError):
+    """No object has this id."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return self.message
+
+
+class ConflictError(PalimpsestError):
+    """The request clashes with the current state (already reverted, a name in use...)."""
+
+
+class UnavailableError(PalimpsestError):
+    """A part of the server this request needs is not running."""

@@ -1,0 +1,84 @@
+"""The graph memory service: ingest documents and facts as history entries, search, revert."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from memory.store import Document, GraphMemory, IngestResult
+
+from serving.core.engine import Engine
+from serving.core.history import HistoryEntry
+
+log = logging.getLogger("palimpsest.memory")
+
+
+class MemoryService:
+    """Opens the memory under ``home/memory`` and keeps it in step with the history.
+
+    An ingest runs first and is recorded second; an ingest journaled but never recorded (a crash
+    between the two) is dropped at start-up, and reverting the entry removes exactly that ingest.
+    """
+
+    def __init__(self, engine: Engine) -> None:
+        from memory.embed import SentenceTransformerEmbedder
+        from memory.extract import CachedExtractor, ExtractionCache
+        from memory.extractors import build_extractor
+
+        self.engine = engine
+        settings = engine.settings
+        root = settings.home / "memory"
+        device = "cuda" if str(engine.host.device).startswith("cuda") else "cpu"
+        embedder = SentenceTransformerEmbedder(settings.embedder, device=device)
+        if settings.memory_extractor == "llm":
+            host = engine.host
+            inner = build_extractor("llm", model=host.model, tokenizer=host.tokenizer, guard=host.reading)
+        else:
+            inner = build_extractor("rule")
+        cache = ExtractionCache(root / "extraction_cache.jsonl")
+        self.store = GraphMemory(root, embedder, CachedExtractor(inner, cache, f"{inner.name}:{settings.model}"))
+        recorded = {e.details.get("ingest_id") for e in engine.history.list(kind="memory", status="applied")}
+        for ingest_id in self.store.ingest_ids():
+            if ingest_id not in recorded:
+                log.warning("removing memory ingest %s: it has no history entry", ingest_id)
+                self.store.remove(ingest_id)
+        engine.on_revert("memory", self._on_revert)
+        log.info("graph memory at %s: %s", root, self.store.stats())
+
+    def _on_revert(self, entry: HistoryEntry) -> None:
+        self.store.remove(entry.details.get("ingest_id", ""))
+
+    def _ingest(self, summary: str, run: Callable[[str], IngestResult]) -> tuple[HistoryEntry, IngestResult]:
+        """Ingest under a fresh id, then record it; a failed record undoes the ingest."""
+        ingest_id = "mem-" + uuid.uuid4().hex[:16]
+        result = run(ingest_id)
+        details = {"ingest_id": ingest_id, "passages": result.passages, "entities": result.entities,
+                   "triples": result.triples}
+        try:
+            entry = self.engine.record("memory", summary, details)
+        except BaseException:
+            self.store.remove(ingest_id)
+            raise
+        return entry, result
+
+    def add_documents(self, documents: list[Document]) -> tuple[HistoryEntry, IngestResult]:
+        first = documents[0].id or documents[0].text.strip().split("\n", 1)[0][:60]
+        summary = f"memory: {len(documents)} document(s), first: {first}"
+        return self._ingest(summary, lambda ingest_id: self.store.ingest_documents(documents, ingest_id=ingest_id))
+
+    def add_facts(self, facts: list[tuple[str, str, str]]) -> tuple[HistoryEntry, IngestResult]:
+        s, r, o = facts[0]
+        summary = f"memory: {len(facts)} fact(s), first: {s} {r} {o}"
+        return self._ingest(summary, lambda ingest_id: self.store.ingest_facts(facts, ingest_id=ingest_id))
+
+    def search(self, query: str, k: int) -> list[dict[str, Any]]:
+        """Passages ``{"id", "text", "score", "metadata"}``, best first."""
+        return self.store.search(query, k)
+
+    def stats(self) -> dict[str, int]:
+        return self.store.stats()
+
+    def is_empty(self) -> bool:
+        return not self.store.ingest_ids()

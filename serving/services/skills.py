@@ -1,0 +1,192 @@
+"""Skills: LoRA training in a background job with replay, then one history entry per skill."""
+
+from __future__ import annotations
+
+import copy
+import logging
+import shutil
+import threading
+from dataclasses import asdict, replace
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from adapters import RehearsalStore, Skill, SkillConfig, SkillConfigError, train_skill
+from adapters.data import chat_prompt, examples_from_dicts
+from adapters.rehearsal import SSRConfig, self_synthesized_rehearsal, sentence_embedder
+from adapters.replay import sample_record
+
+from serving.core.engine import Engine
+from serving.core.errors import ConflictError, InvalidSettingError, NotFoundError
+from serving.core.history import HistoryEntry
+from serving.core.jobs import Job, Progress
+
+log = logging.getLogger("palimpsest.skills")
+
+DEFAULTS = SkillConfig(replay_ratio=0.2, consolidation_steps=2, min_steps=12)
+"""The server's schedule: low replay while learning, then a short replay-only consolidation."""
+
+
+class ReplayOptions(BaseModel):
+    ratio: float | None = Field(None, description="replayed examples per new one (default 0.2)")
+    consolidation_steps: int | None = Field(None, description="replay-only steps after the skill (default 2)")
+    keep_data: bool = Field(True, description="keep a sample of the real examples for later replay")
+    synthesize: bool | None = Field(None, description="SSR rehearsal set (default: when keep_data is false)")
+    ssr: dict[str, Any] = Field(default_factory=dict, description="SSRConfig overrides, e.g. n_prompts")
+
+
+class SkillService:
+    """The rehearsal store and the skills being trained."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.root = engine.settings.home / "skills"
+        self.store = RehearsalStore(self.root / "rehearsal")
+        self._pending: set[str] = set()
+        self._lock = threading.Lock()
+        self._embed = None
+        for record in self.store.records():
+            if record.entry_id is None or self._status(record.entry_id) != "applied":
+                self.store.remove(record.name)
+        engine.on_revert("skill", self._on_revert)
+
+    def _status(self, entry_id: str) -> str | None:
+        try:
+            return self.engine.history.get(entry_id).status
+        except NotFoundError:
+            return None
+
+    def _embedder(self):
+        if self._embed is None:
+            self._embed = sentence_embedder(str(self.engine.settings.embedder))
+        return self._embed
+
+    def _on_revert(self, entry: HistoryEntry) -> None:
+        """A reverted skill leaves nothing behind: its rehearsal record and its saved adapter go."""
+        record = self.store.get(entry.details.get("name", ""))
+        if record is not None and record.entry_id == entry.id:
+            self.store.remove(record.name)
+            shutil.rmtree(self.root / "adapters" / record.name, ignore_errors=True)
+
+    def submit(
+        self, name: str, examples: list[dict[str, Any]], instruction: str | None = None,
+        replay: ReplayOptions | None = None, training: dict[str, Any] | None = None,
+    ) -> Job:
+        """Check the request, then train in the background; the job's entry is the skill's history entry."""
+        replay = replay or ReplayOptions()
+        skill = Skill(name, examples_from_dicts(examples), instruction)
+        config = _config(replay, training or {})
+        try:
+            ssr_config = SSRConfig(**{"n_select": min(config.replay_per_skill, 50), "seed": config.seed, **replay.ssr})
+        except TypeError as exc:  # an unknown SSRConfig field
+            raise InvalidSettingError(f"replay.ssr: {exc}") from exc
+        with self._lock:
+            if self.store.get(skill.name) is not None or skill.name in self._pending:
+                raise ConflictError(
+                    f"a skill named {skill.name!r} is already applied or training; revert it or choose another name"
+                )
+            self._pending.add(skill.name)
+        try:
+            return self.engine.jobs.submit("skill", lambda progress: self._learn(skill, config, replay, ssr_config, progress))
+        except BaseException:
+            with self._lock:
+                self._pending.discard(skill.name)
+            raise
+
+    def list(self) -> list[dict[str, Any]]:
+        skills = []
+        for record in self.store.records():
+            entry = self.engine.history.get(record.entry_id) if record.entry_id else None
+            skills.append({
+                "name": record.name,
+                "entry_id": record.entry_id,
+                "status": entry.status if entry else "unknown",
+                "created_at": entry.created_at if entry else None,
+                "instruction": record.instruction,
+                "n_examples": record.n_examples,
+                "keep_data": record.keep_data,
+                "rehearsal": "real" if record.samples else "synthetic" if record.synthetic else "demos",
+                "rehearsal_size": len(record.replay_examples()),
+                "adapter_dir": str(self.root / "adapters" / record.name),
+            })
+        return skills
+
+    def _learn(
+        self, skill: Skill, config: SkillConfig, options: ReplayOptions, ssr_config: SSRConfig, progress: Progress
+    ) -> HistoryEntry:
+        """The job: train on a private copy, apply the delta, then keep what later replay needs."""
+        try:
+            host = self.engine.host
+            with host.reading():
+                base = copy.deepcopy(host.model)
+            tokenizer = host.tokenizer
+            replay = self.store.replay_sets(exclude=skill.name) if config.replay_ratio or config.consolidation_steps else []
+            synthesize = options.synthesize if options.synthesize is not None else not options.keep_data
+            trained = train_skill(
+                base,
+                tokenizer,
+                skill,
+                config,
+                replay=replay,
+                progress=lambda f, m: progress(0.9 * f if synthesize else f, m),
+                adapter_dir=self.root / "adapters" / skill.name,
+                keep_model=synthesize,
+                copy_model=synthesize,
+            )
+            record = sample_record(skill, keep_data=options.keep_data, n_keep=config.replay_per_skill, seed=config.seed)
+            ssr_stats = None
+            if synthesize and len(record.demos) >= 2:
+                progress(0.9, "synthesizing rehearsal examples (SSR)")
+                ssr = self_synthesized_rehearsal(
+                    base, trained.model, tokenizer, skill.instruction, record.demos, self._embedder(), ssr_config,
+                )
+                record = replace(record, synthetic=ssr.examples)
+                ssr_stats = {"generated": ssr.generated, "parsed": ssr.parsed, "kept": len(ssr.examples)}
+            trained.model = None
+            losses = trained.losses
+            details = {
+                "name": skill.name,
+                "instruction": skill.instruction,
+                "n_examples": len(skill.examples),
+                "config": asdict(config),
+                "loss_first": losses[0],
+                "loss_last": losses[-1],
+                "losses": [round(x, 4) for x in losses[:: max(1, len(losses) // 50)]],
+                "train_seconds": round(trained.seconds, 2),
+                "new_seen": trained.new_seen,
+                "replay_seen": trained.replay_seen,
+                "trp": round(trained.trp, 2),
+                "replayed_skills": [r.name for r in replay],
+                "keep_data": options.keep_data,
+                "ssr": ssr_stats,
+                "adapter_dir": str(trained.adapter_dir),
+                "probes": [
+                    {"group": f"skill:{skill.name}", "prompt": chat_prompt(tokenizer, skill.instruction, ex.input),
+                     "continuation": ex.output}
+                    for ex in skill.examples[:4]
+                ],
+            }
+            summary = f"skill {skill.name}: {len(skill.examples)} examples, loss {losses[0]:.3f} -> {losses[-1]:.3f}"
+            entry = self.engine.apply_delta("skill", summary, details, trained.delta)
+            if entry.status == "applied":
+                self.store.put(replace(record, entry_id=entry.id))
+            return entry
+        finally:
+            with self._lock:
+                self._pending.discard(skill.name)
+
+
+def _config(replay: ReplayOptions, training: dict[str, Any]) -> SkillConfig:
+    fields = asdict(DEFAULTS)
+    unknown = sorted(set(training) - set(fields))
+    if unknown:
+        raise InvalidSettingError(f"unknown training setting(s) {unknown}; known: {sorted(fields)}")
+    fields.update(training)
+    if replay.ratio is not None:
+        fields["replay_ratio"] = replay.ratio
+    if replay.consolidation_steps is not None:
+        fields["consolidation_steps"] = replay.consolidation_steps
+    try:
+        return SkillConfig(**fields)
+    except TypeError as exc:  # a value of the wrong type that SkillConfig's checks did not name
+        raise InvalidSettingError(str(exc)) from exc
