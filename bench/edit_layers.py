@@ -14,13 +14,14 @@ import sys
 import time
 from pathlib import Path
 
-import torch
-
 from editing.config import CovarianceConfig, RomeConfig
-from editing.covariance import layer_covariances
-from editing.evaluate import _mean, _Weights, load_cases, score
-from editing.model_path import default_cache, load, statistics_id
+from editing.evaluate import load_cases, mean_scores, score
 from editing.rome import rome_edit
+
+from serving.evaluation.edits import covariances
+from serving.evaluation.host import DeltaWriter
+
+from common import load, model_options, statistics_cache
 
 
 def main() -> int:
@@ -28,21 +29,15 @@ def main() -> int:
     p.add_argument("--data", required=True)
     p.add_argument("--n", type=int, default=8)
     p.add_argument("--layers", default="2,3,4,5,6,8,11")
-    p.add_argument("--model", default=None)
     p.add_argument("--cov-texts", type=int, default=CovarianceConfig.n_texts)
-    p.add_argument("--cache", type=Path, default=None)
-    p.add_argument("--threads", type=int, default=0)
-    args = p.parse_args()
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    model, tok = load(args.model)
+    p.add_argument("--cache", type=Path, default=None, help="statistics cache (default: <PALIMPSEST cache>/edits)")
+    args = model_options(p).parse_args()
+    host = load(args)
+    model, tok = host.model, host.tokenizer
     layers = [int(x) for x in args.layers.split(",")]
-    covs = layer_covariances(
-        model, tok, layers, args.cache or default_cache() / "edits",
-        model_id=statistics_id(model, args.model), config=CovarianceConfig(n_texts=args.cov_texts),
-    )
+    covs = covariances(host, layers, args.cache or statistics_cache(), config=CovarianceConfig(n_texts=args.cov_texts))
     cases = load_cases(Path(args.data), args.n)
-    weights = _Weights(model)
+    weights = DeltaWriter(host)
     rows = []
     for layer in layers:
         for use_c in (True, False):
@@ -54,7 +49,7 @@ def main() -> int:
                 weights.add(result.delta)
                 scores.append(score(model, tok, case))
                 weights.restore()
-            row = {"layer": layer, "C": "sampled" if use_c else "identity", **_mean(scores),
+            row = {"layer": layer, "C": "sampled" if use_c else "identity", **mean_scores(scores),
                    "seconds_per_edit": round(sum(secs) / len(secs), 2)}
             rows.append(row)
             print(json.dumps(row), flush=True)

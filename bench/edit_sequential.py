@@ -9,7 +9,7 @@ batch, with the earlier batches applied and their keys kept. So the solvers, not
 differ, and one value pass serves all of them. Prints, per solver and every `--every` edits,
 efficacy / generalization / specificity of all facts written so far, the efficacy of the newest
 batches right after writing ("fresh"), and the norm of the accumulated update per layer; then the
-ratios against the first solver. (`python -m editing.evaluate --sequential` measures the real
+ratios against the first solver. (`palimpsest eval edits --sequential` measures the real
 thing, values optimised on the edited model, at about ten times the cost.)
 """
 from __future__ import annotations
@@ -23,15 +23,17 @@ from pathlib import Path
 import torch
 
 from editing.arch import dense_deltas, edit_site
-from editing.config import CovarianceConfig
 from editing.contexts import context_groups
-from editing.covariance import layer_covariances
-from editing.evaluate import _mean, _Weights, load_cases, score
+from editing.evaluate import load_cases, mean_scores, score
 from editing.hooks import eval_mode
 from editing.keystore import add_keys
 from editing.memit import MemitConfig, batch_values, memit_layers, spread_over_layers
-from editing.model_path import default_cache, load, statistics_id
 from editing.value import encode_groups
+
+from serving.evaluation.edits import covariances
+from serving.evaluation.host import DeltaWriter
+
+from common import load, model_options, statistics_cache
 
 SOLVERS = {
     "alphaedit": dict(nullspace=True),
@@ -58,9 +60,10 @@ def values(model, tok, cases, batch: int, config: MemitConfig, path: Path | None
     return out
 
 
-def run_solver(model, tok, cases, batch: int, config: MemitConfig, covs, vals, every: int) -> list[dict]:
+def run_solver(weights: DeltaWriter, cases, batch: int, config: MemitConfig, covs, vals, every: int) -> list[dict]:
+    model, tok = weights.host.model, weights.host.tokenizer
     sites = [edit_site(model, layer) for layer in memit_layers(model, config.layers)]
-    weights, previous, curve, fresh = _Weights(model), {}, [], []
+    previous, curve, fresh = {}, [], []
     t0 = time.perf_counter()
     with eval_mode(model):
         groups = context_groups(model, tok, config.value.contexts)
@@ -73,12 +76,9 @@ def run_solver(model, tok, cases, batch: int, config: MemitConfig, covs, vals, e
             fresh += [score(model, tok, c)["efficacy"] for c in chunk]
             done = i + len(chunk)
             if done % every == 0 or done == len(cases):
-                norms = {
-                    s.layer: round(float((model.get_parameter(s.param_name).detach() - weights.saved[s.param_name]).norm()), 1)
-                    for s in sites
-                }
+                norms = {s.layer: round(float(weights.change(s.param_name).norm()), 1) for s in sites}
                 curve.append({
-                    "edits": done, **_mean([score(model, tok, c) for c in cases[:done]]),
+                    "edits": done, **mean_scores([score(model, tok, c) for c in cases[:done]]),
                     "fresh": round(100 * sum(fresh[-every:]) / len(fresh[-every:]), 1),
                     "update_norms": norms, "seconds": round(time.perf_counter() - t0, 1),
                 })
@@ -96,27 +96,20 @@ def main() -> int:
     p.add_argument("--every", type=int, default=100)
     p.add_argument("--solvers", default="alphaedit,memit-keep", help=f"first is the baseline; from {list(SOLVERS)}")
     p.add_argument("--values", type=Path, default=None, help="cache of the optimised values")
-    p.add_argument("--model", default=None)
-    p.add_argument("--threads", type=int, default=0)
-    args = p.parse_args()
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    model, tok = load(args.model)
+    args = model_options(p).parse_args()
+    host = load(args)
+    model, tok = host.model, host.tokenizer
     config = MemitConfig()
     config.value.contexts.chat = False
-    layers = memit_layers(model, config.layers)
-    covs = layer_covariances(
-        model, tok, layers, default_cache() / "edits", model_id=statistics_id(model, args.model),
-        config=CovarianceConfig(),
-    )
+    covs = covariances(host, memit_layers(model, config.layers), statistics_cache())
     cases = load_cases(Path(args.data), args.n, args.offset)
-    unedited = _mean([score(model, tok, c) for c in cases])
+    unedited = mean_scores([score(model, tok, c) for c in cases])
     vals = values(model, tok, cases, args.batch, config, args.values)
     curves = {}
     for name in args.solvers.split(","):
         solver = MemitConfig(**SOLVERS[name])
         solver.value.contexts.chat = False
-        curves[name] = run_solver(model, tok, cases, args.batch, solver, covs, vals, args.every)
+        curves[name] = run_solver(DeltaWriter(host), cases, args.batch, solver, covs, vals, args.every)
     base, *others = list(curves)
     ratios = {
         other: [

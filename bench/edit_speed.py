@@ -18,18 +18,14 @@ from pathlib import Path
 
 import torch
 
-from editing.config import CovarianceConfig, RomeConfig
-from editing.covariance import layer_covariances
-from editing.evaluate import (
-    _mean,
-    _Weights,
-    chat_answer,
-    load_cases,
-    mquake_rewrites,
-    score,
-)
-from editing.model_path import default_cache, load, statistics_id
+from editing.config import RomeConfig
+from editing.evaluate import chat_answer, load_cases, mean_scores, mquake_rewrites, score
 from editing.rome import resolve_layer, rome_edit
+
+from serving.evaluation.edits import covariances
+from serving.evaluation.host import DeltaWriter
+
+from common import load, model_options, statistics_cache
 
 
 def main() -> None:
@@ -39,22 +35,16 @@ def main() -> None:
     p.add_argument("--offset", type=int, default=0)
     p.add_argument("--n", type=int, default=40)
     p.add_argument("--chat", type=int, default=20)
-    p.add_argument("--model", default=None)
-    p.add_argument("--threads", type=int, default=0)
-    args = p.parse_args()
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    model, tok = load(args.model)
+    args = model_options(p).parse_args()
+    host = load(args)
+    model, tok = host.model, host.tokenizer
     layer = resolve_layer(model, None)
-    cov = layer_covariances(
-        model, tok, [layer], default_cache() / "edits", model_id=statistics_id(model, args.model),
-        config=CovarianceConfig(),
-    )[layer]
+    cov = covariances(host, [layer], statistics_cache())[layer]
     cases = load_cases(Path(args.data), args.n, args.offset)
     rewrites = mquake_rewrites(Path(args.mquake), args.chat) if args.chat else []
     variants = {"stop_on_chat": RomeConfig(layer=layer), "stop_on_plain": RomeConfig(layer=layer, stop_on_chat=False)}
     stats = {name: {"rows": [], "seconds": [], "steps": [], "chat": 0} for name in variants}
-    weights = _Weights(model)
+    weights = DeltaWriter(host)
 
     def edit(name: str, request) -> None:
         t = time.perf_counter()
@@ -75,7 +65,7 @@ def main() -> None:
             weights.restore()
     report = {
         name: {
-            **_mean(s["rows"]),
+            **mean_scores(s["rows"]),
             "chat": round(100 * s["chat"] / max(1, len(rewrites)), 1),
             "seconds_per_edit": round(sum(s["seconds"]) / len(s["seconds"]), 2),
             "steps_per_edit": round(sum(s["steps"]) / len(s["steps"]), 1),

@@ -20,23 +20,25 @@ from pathlib import Path
 
 import torch
 
+from common import model_options
+
 VARIANTS = {"baseline_full_logits": None, "ours_answer_only": 1024}
 
 
 def measure(args) -> dict:
     from peft import LoraConfig, get_peft_model
-    from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from adapters import SkillConfig
     from adapters.data import collate, encode
     from adapters.evaluate import load_task
     from adapters.loss import backward_answer_loss
-    from adapters.model_path import resolve_model
+
+    from serving.core.model_loader import load_model
+
+    from common import settings
 
     torch.set_num_threads(args.threads)
-    path = resolve_model(args.model)
-    tokenizer = AutoTokenizer.from_pretrained(path)
-    model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32)
+    model, tokenizer, _ = load_model(settings(args, device="cpu"))
     task = load_task(args.tasks, args.task, args.batch_size * args.steps, 1, tokenizer)
     items = sorted((encode(tokenizer, task.instruction, ex, 512) for ex in task.train), key=lambda e: -len(e.input_ids))
     config = SkillConfig()
@@ -67,8 +69,7 @@ def main() -> None:
     p.add_argument("--task", default="sa")
     p.add_argument("--steps", type=int, default=6, help="batches, longest examples first")
     p.add_argument("--batch-size", type=int, default=8)
-    p.add_argument("--model", default=None)
-    p.add_argument("--threads", type=int, default=2)
+    model_options(p, threads=2)
     p.add_argument("--budget", type=int, default=None, help=argparse.SUPPRESS)
     p.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args()

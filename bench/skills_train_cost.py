@@ -4,13 +4,12 @@
 
 Schedules: no replay (the baseline), replay at RR = 1.0, and the consolidation schedule
 (RR = 0.1 while learning, then replay-only steps). Prints seconds, CPU minutes, TRP and the
-time ratio to the baseline for each; nothing is evaluated (see `python -m adapters.evaluate`).
+time ratio to the baseline for each; nothing is evaluated (see `palimpsest eval skills`).
 """
 
 from __future__ import annotations
 
 import argparse
-import copy
 import json
 import os
 import time
@@ -19,12 +18,16 @@ from pathlib import Path
 import torch
 
 from adapters import ReplaySet, Skill, SkillConfig, train_skill
-from adapters.evaluate import add_delta, load_task
-from adapters.model_path import resolve_model
+from adapters.evaluate import load_task
+
+from serving.evaluation.host import DeltaWriter
+
+from common import load, model_options
 
 
-def run(schedule: dict, base, tokenizer, tasks, args) -> dict:
-    current = copy.deepcopy(base)
+def run(schedule: dict, weights: DeltaWriter, tasks, args) -> dict:
+    """Learn `tasks` in order, merging each delta through the host; the base is written back at the end."""
+    current, tokenizer = weights.host.model, weights.host.tokenizer
     memory: list[ReplaySet] = []
     wall = cpu = 0.0
     new = replay = 0
@@ -34,8 +37,9 @@ def run(schedule: dict, base, tokenizer, tasks, args) -> dict:
         result = train_skill(current, tokenizer, Skill(task.name, task.train, task.instruction), config, replay=memory)
         wall, cpu = wall + time.perf_counter() - wall0, cpu + time.process_time() - cpu0
         new, replay = new + result.new_seen, replay + result.replay_seen
-        add_delta(current, result.delta)
+        weights.add(result.delta)
         memory.append(ReplaySet(task.name, task.instruction, task.train[: args.replay_per_skill]))
+    weights.restore()
     return {"seconds": round(wall, 1), "cpu_minutes": round(cpu / 60, 2), "trp": round(100 * replay / new, 1)}
 
 
@@ -47,28 +51,20 @@ def main() -> None:
     p.add_argument("--epochs", type=int, default=2)
     p.add_argument("--batch-size", type=int, default=8)
     p.add_argument("--replay-per-skill", type=int, default=40)
-    p.add_argument("--model", default=None)
-    p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
-    args = p.parse_args()
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    args = model_options(p).parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    path = resolve_model(args.model)
-    device = "cuda" if torch.cuda.is_available() else "cpu"
-    tokenizer = AutoTokenizer.from_pretrained(path)
-    base = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32).to(device)
-    tasks = [load_task(args.tasks, name, args.n_train, 1, tokenizer) for name in args.order.split(",")]
+    host = load(args)
+    tasks = [load_task(args.tasks, name, args.n_train, 1, host.tokenizer) for name in args.order.split(",")]
     schedules = {
         "none": {},
         "replay_rr1": {"replay_ratio": 1.0},
         "consolidation": {"replay_ratio": 0.1, "consolidation_steps": 4},
     }
-    results = {name: run(s, base, tokenizer, tasks, args) for name, s in schedules.items()}
+    weights = DeltaWriter(host)
+    results = {name: run(s, weights, tasks, args) for name, s in schedules.items()}
     for r in results.values():
         r["time_ratio_to_none"] = round(r["seconds"] / results["none"]["seconds"], 2)
-    print(json.dumps({"device": device, "threads": torch.get_num_threads(), "order": args.order,
+    print(json.dumps({"device": str(host.device), "threads": torch.get_num_threads(), "order": args.order,
                       "n_train": args.n_train, "epochs": args.epochs, "results": results}, indent=2))
 
 

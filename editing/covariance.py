@@ -142,6 +142,12 @@ def _safe(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("_") or "model"
 
 
+def statistics_id(model: str) -> str:
+    """The `model_id` a model's cached statistics are filed under: the last part of the path or
+    hub id it was loaded from (the converted default model: "SmolLM2-135M-Instruct")."""
+    return Path(model).name
+
+
 def layer_covariances(
     model: nn.Module,
     tokenizer: Tokenizer,

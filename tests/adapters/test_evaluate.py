@@ -1,4 +1,4 @@
-"""`python -m adapters.evaluate` end to end on a tiny model and a task folder in SSR's format."""
+"""`palimpsest eval skills` end to end on a tiny model and a task folder in SSR's format."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from adapters.evaluate import main
+from serving.cli import main
 from tests.adapters.conftest import reverse_examples
 from tests.conftest import tiny_tokenizer
 
@@ -28,7 +28,7 @@ def test_strategies_report_ap_bwt_and_trp(skill_llama, tmp_path):
     _write_task(tasks, "one", "to", 0)
     _write_task(tasks, "two", "of", 100)
     code = main([
-        "--tasks", str(tasks), "--order", "one,two", "--strategy", "none,replay,consolidation",
+        "eval", "skills", "--tasks", str(tasks), "--order", "one,two", "--strategy", "none,replay,consolidation",
         "--model", str(model_dir), "--n-train", "16", "--n-eval", "4", "--epochs", "1", "--batch-size", "8",
         "--rr", "1.0", "--low-rr", "0.25", "--consolidation-steps", "1", "--replay-per-skill", "8", "--out", str(out),
     ])

@@ -1,0 +1,139 @@
+"""``palimpsest eval edits|memory|skills``: measurements that load the model themselves (no server).
+
+Each prints one JSON report; data paths are always given on the command line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import os
+import sys
+from pathlib import Path
+
+from editing.config import CovarianceConfig
+
+_PLUMBING = ("func", "command", "evaluation", "module")
+"""Parser bookkeeping, left out of the namespace an evaluation receives (and reports)."""
+
+
+def _run(args: argparse.Namespace) -> int:
+    from serving.core.model_loader import ModelNotFoundError
+
+    if args.evaluation == "edits" and args.chat and args.mquake is None:
+        print("error: --chat needs --mquake (MQuAKE-hard.json)", file=sys.stderr)
+        return 2
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    module = importlib.import_module(args.module)
+    options = argparse.Namespace(**{k: v for k, v in vars(args).items() if k not in _PLUMBING})
+    try:
+        report = module.run(options)
+    except (ModelNotFoundError, FileNotFoundError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    text = json.dumps(report, indent=2)
+    print(text)
+    if options.out:
+        options.out.write_text(text + "\n")
+    return 0
+
+
+def _natural(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, not {value}")
+    return value
+
+
+def _model_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", help="path, .gguf file or hub id (default: $PALIMPSEST_MODEL or the embedded default)")
+    p.add_argument("--device", choices=["auto", "cpu", "cuda"], help="default: $PALIMPSEST_DEVICE or auto")
+    p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
+
+
+def _edits(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--data", required=True, type=Path, help="CounterFact JSON (EasyEdit flat format)")
+    p.add_argument("--n", type=int, default=100)
+    p.add_argument("--offset", type=_natural, default=0, help="skip this many records (e.g. ones used for tuning)")
+    p.add_argument("--sequential", action="store_true", help="keep every edit applied; score all at the end")
+    p.add_argument("--method", default="rome", choices=["rome", "rome-identity", "memit", "alphaedit"])
+    p.add_argument("--batch-size", type=int, default=1, help="facts per memit/alphaedit edit when sequential")
+    p.add_argument("--score-every", type=int, default=0, help="when sequential, also score the edits so far every N edits")
+    p.add_argument("--layer", type=int, default=None, help="ROME layer (default: editing.arch.default_layer)")
+    _model_options(p)
+    p.add_argument("--covariance", default="self", help='"self" (model-sampled text) or a corpus file')
+    p.add_argument("--cov-texts", type=int, default=CovarianceConfig.n_texts, help="texts sampled or read for C")
+    p.add_argument("--cache", type=Path, default=None, help="statistics cache (default: <PALIMPSEST cache>/edits)")
+    p.add_argument("--chat", type=int, default=0, help="MQuAKE rewrites to ask through the chat template")
+    p.add_argument("--mquake", type=Path, help="MQuAKE JSON (MQuAKE-hard.json); required with --chat")
+    p.add_argument("--no-chat-context", action="store_true", help="leave out the chat-template context (ContextConfig.chat)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", type=Path, default=None, help="also write the JSON here")
+
+
+def _memory(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--questions", type=Path, required=True, help="HippoRAG QA file (MuSiQue or HotpotQA format)")
+    p.add_argument("--corpus", type=Path, required=True, help="its corpus (list of {title, text} or title -> sentences)")
+    p.add_argument("--openie", type=Path, help="HippoRAG OpenIE results for the corpus (skips extraction)")
+    p.add_argument("--offset", type=_natural, default=0, help="skip the first K questions (e.g. a tuning split)")
+    p.add_argument("--n", type=int, default=None, help="evaluate N questions (after --offset)")
+    p.add_argument("--subset", action="store_true", help="index only the passages of the N questions")
+    p.add_argument("--extractor", default="rule", choices=["rule", "llm"], help="extractor when --openie is not given")
+    p.add_argument("--model", help="model for --extractor llm (default: $PALIMPSEST_MODEL or the embedded default)")
+    p.add_argument("--embedder", help="sentence-transformers path or id (default: $PALIMPSEST_EMBEDDER or all-MiniLM-L6-v2)")
+    p.add_argument("--device", choices=["auto", "cpu", "cuda"], help="default: $PALIMPSEST_DEVICE or auto")
+    p.add_argument("--store", type=Path, help="keep the built memory here; reuse it if it holds the same corpus")
+    p.add_argument("--passage-node-weight", type=float, help="default: RetrievalConfig's")
+    p.add_argument("--linking-top-k", type=int, help="default: RetrievalConfig's")
+    p.add_argument("--damping", type=float, help="default: RetrievalConfig's")
+    p.add_argument("--out", type=Path, default=None, help="also write the JSON here")
+
+
+def _strategies(text: str) -> str:
+    from serving.evaluation.skills import STRATEGIES
+
+    unknown = [s for s in (s.strip() for s in text.split(",")) if s and s not in STRATEGIES]
+    if unknown:
+        raise argparse.ArgumentTypeError(f"unknown strategy {unknown}; choose from {','.join(STRATEGIES)}")
+    return text
+
+
+def _skills(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--tasks", required=True, type=Path, help="ssr_superni/ or trace_500/ directory")
+    p.add_argument("--order", required=True, help="comma-separated task names, e.g. sa,para,trans")
+    p.add_argument("--strategy", default="none,replay,ssr", type=_strategies,
+                   help="comma-separated, from none,replay,consolidation,ssr")
+    p.add_argument("--n-train", type=int, default=200)
+    p.add_argument("--n-eval", type=int, default=100)
+    _model_options(p)
+    p.add_argument("--embedder", default=None, help="sentence-transformers path for SSR's k-means (default: all-MiniLM-L6-v2)")
+    p.add_argument("--rr", type=float, default=1.0, help="replay ratio of replay and ssr")
+    p.add_argument("--low-rr", type=float, default=0.1, help="replay ratio of the consolidation schedule's task phase")
+    p.add_argument("--consolidation-steps", type=int, default=4)
+    p.add_argument("--replay-per-skill", type=int, default=40)
+    p.add_argument("--ssr-prompts", type=int, default=24)
+    p.add_argument("--epochs", type=int, default=2)
+    p.add_argument("--lr", type=float, default=5e-4)
+    p.add_argument("--rank", type=int, default=8)
+    p.add_argument("--batch-size", type=int, default=8)
+    p.add_argument("--eval-batch-size", type=int, default=16)
+    p.add_argument("--merge-alpha", type=float, default=1.0)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", type=Path, default=None, help="also write the JSON here (updated after each strategy)")
+
+
+EVALUATIONS = {
+    "edits": ("serving.evaluation.edits", _edits, "CounterFact efficacy / generalization / specificity of weight edits, and a MQuAKE chat check"),
+    "memory": ("serving.evaluation.memory", _memory, "passage recall of graph vs. dense retrieval on HippoRAG's QA samples"),
+    "skills": ("serving.evaluation.skills", _skills, "continual skill learning: AP, BWT and TRP of each replay strategy"),
+}
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("eval", help="measure a learning path on a dataset (loads the model itself; no server)")
+    kinds = p.add_subparsers(dest="evaluation", required=True)
+    for name, (module, add_options, help_text) in EVALUATIONS.items():
+        q = kinds.add_parser(name, help=help_text, description=help_text)
+        add_options(q)
+        q.set_defaults(func=_run, module=module)

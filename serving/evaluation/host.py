@@ -1,0 +1,63 @@
+"""The evaluations' model: loaded by the runtime's loader, changed only through the model host.
+
+    >>> settings = evaluation_settings(model=None)      # PALIMPSEST_* variables, fp32
+    >>> host = load_host(settings)
+    >>> weights = DeltaWriter(host)
+    >>> weights.add(result.delta)                        # base + delta, through set_parameters
+    >>> weights.restore()                                # the base bits again
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import torch
+
+from serving.core.history import Delta, dense
+from serving.core.model_host import ModelHost
+from serving.core.model_loader import load_model
+from serving.core.settings import Settings
+
+
+def evaluation_settings(
+    model: str | None = None, device: str | None = None, embedder: str | None = None
+) -> Settings:
+    """The server's settings with a command's ``--model`` / ``--device`` / ``--embedder`` where
+    given, in float32 (evaluations and benches measure in fp32 on every device)."""
+    given = {"model": model, "device": device, "embedder": embedder}
+    return Settings(dtype="float32", **{k: v for k, v in given.items() if v})
+
+
+def load_host(settings: Settings) -> ModelHost:
+    """The configured model and tokenizer, loaded once by ``serving.core.model_loader``."""
+    model, tokenizer, device = load_model(settings)
+    return ModelHost(model, tokenizer, settings.model, device)
+
+
+class DeltaWriter:
+    """Weight deltas added on top of the host's base weights, and taken off again exactly.
+
+    Every write goes through ``ModelHost.set_parameters`` with fp32 values ``base + deltas``
+    (summed on CPU in the order added, as the engine keeps them), so :meth:`restore` writes back
+    the base bits.
+    """
+
+    def __init__(self, host: ModelHost) -> None:
+        self.host = host
+        self._sums: dict[str, torch.Tensor] = {}
+
+    def add(self, delta: Mapping[str, Delta]) -> None:
+        for name, d in delta.items():
+            total = self._sums.get(name)
+            self._sums[name] = (self.host.base_value(name) if total is None else total) + dense(d)
+        self.host.set_parameters({name: self._sums[name] for name in delta})
+
+    def change(self, name: str) -> torch.Tensor:
+        """The sum of the deltas added to ``name`` since the last restore (fp32, CPU)."""
+        return self._sums[name] - self.host.base_value(name)
+
+    def restore(self) -> None:
+        """Write the base values of every parameter changed since the last restore."""
+        if self._sums:
+            self.host.set_parameters({name: self.host.base_value(name) for name in self._sums})
+        self._sums.clear()
