@@ -1,0 +1,313 @@
+"""Fact lifecycle: which stored facts are current, which were superseded, since when and by what.
+
+A *fact* is one triple as one ingest stated it. Its id is `<triple id>@<ingest id>`, so a triple stated
+by two ingests is two facts (and one row of the fact vector index). Every fact has `valid_from`
+(ISO-8601 UTC), `invalid_from` (None while current) and `superseded_by` (the fact that replaced it).
+
+Supersession is a pure function of the live facts, recomputed per subject whenever an ingest is added
+or removed. A subject's facts are taken in (valid_from, ingest order); a fact that *replaces* (its
+ingest's `replaces`, else `FUNCTIONAL_RELATIONS`) invalidates every earlier current fact of another
+ingest with the same relation and a different object:
+
+    ingest A: Ilse Varga | works for | Ostrander Mills    A current
+    ingest B: Ilse Varga | works for | Kettle & Finch     A invalid from B's valid_from, superseded by B
+    remove B                                              A current again (nothing of B is left)
+
+So reverting an ingest, or replaying the journal after a restart, yields exactly the state that the
+remaining ingests give.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+import numpy as np
+
+from memory.errors import MemoryInputError
+
+FUNCTIONAL_RELATIONS: tuple[tuple[str, str], ...] = (
+    ("birthplace", r"born in|birth ?place( of)?|place of birth"),
+    ("birth date", r"born on|date of birth|birth ?date"),
+    ("death place", r"died in|place of death"),
+    ("death date", r"died on|date of death"),
+    ("capital", r"capital( city)?( of)?"),
+    ("continent", r"(located )?(in|on) continent( of)?|continent"),
+    ("country", r"(located )?in country( of)?|country"),
+    ("location", r"(located|situated|based) in|location( of)?|lies in"),
+    ("headquarters", r"headquartered in|headquarters( location)?( of| in)?"),
+    ("residence", r"lives in|resides in|residence"),
+    ("chief executive", r"ceo( of)?|chief executive( officer)?( of)?"),
+    ("head of state", r"head of state( of)?|president of"),
+    ("head of government", r"head of government( of)?|prime minister of|mayor of"),
+    ("citizenship", r"citizen of|(country of )?citizenship|nationality"),
+    ("employer", r"(works?|worked|working) (for|at)|employed (by|at)|employer|employee of"),
+    ("spouse", r"spouse( of)?|married to|wife of|husband of"),
+    ("position", r"plays? (position( of)?|as)|(playing )?position( played)?( of)?"),
+    ("team", r"plays? for|member of sports team"),
+    ("official language", r"official language( of)?"),
+    ("owner", r"owned by|owner"),
+    ("manufacturer", r"(manufactured|produced) by|manufacturer"),
+)
+"""Functional relations: (group, pattern) pairs. A relation is functional (one object per subject at a
+time) when its normalised form (`normalize_relation`) matches a pattern *whole*, so document triples
+such as "was a painter born in" stay multi-valued (conservative). Two relations of the same group are
+the same relation; relations of two different groups are different ones, however close their
+embeddings. Everything else ("speaks", "has child", "founded by", "owner of", ...) is multi-valued."""
+
+_GROUPS = tuple((name, re.compile(pattern)) for name, pattern in FUNCTIONAL_RELATIONS)
+_FILLER = frozenset("a an the is are was were am be been being currently now still also".split())
+"""Words dropped from relations: articles, auxiliaries and time adverbs ("has/have/had" only before "been")."""
+
+
+def normalize_relation(relation: str) -> str:
+    """Lower case, possessive 's and punctuation dropped, articles and auxiliaries removed."""
+    words = re.findall(r"[a-z0-9&]+", re.sub(r"'s\b", " ", relation.lower()))
+    kept = [w for i, w in enumerate(words) if w not in _FILLER and not (w in ("has", "have", "had") and words[i + 1 : i + 2] == ["been"])]
+    return " ".join(kept or words)
+
+
+def relation_group(relation: str) -> str | None:
+    """The `FUNCTIONAL_RELATIONS` group a normalised relation belongs to; None: multi-valued."""
+    return next((name for name, pattern in _GROUPS if pattern.fullmatch(relation)), None)
+
+
+def parse_time(value: str | None) -> str | None:
+    """Canonical ISO-8601 UTC text ('2024-05-01T09:30:00.000000Z') of an ISO-8601 time; naive means
+    UTC, None stays None. Canonical texts sort in time order, so the lifecycle compares them as strings."""
+    if value is None:
+        return None
+    try:
+        t = datetime.fromisoformat(re.sub(r"[zZ]$", "+00:00", value.strip()))  # Python 3.10 has no 'Z'
+    except (AttributeError, ValueError):
+        raise MemoryInputError(f"{value!r} is not an ISO-8601 time (e.g. 2024-05-01 or 2024-05-01T09:30:00Z)") from None
+    if t.tzinfo is None:
+        t = t.replace(tzinfo=timezone.utc)
+    return t.astimezone(timezone.utc).replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
+
+
+def utc_time(seconds: float) -> str:
+    """Canonical ISO-8601 UTC text of a Unix time."""
+    return datetime.fromtimestamp(seconds, timezone.utc).replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
+
+
+@dataclass
+class Fact:
+    """One triple as one ingest stated it, with its lifetime."""
+
+    id: str
+    triple: str
+    """Key of the triple's row in the fact vector index (shared by every ingest that states it)."""
+    ingest_id: str
+    subject: str
+    relation: str
+    object: str
+    s: str
+    """Entity key of the subject."""
+    o: str
+    """Entity key of the object."""
+    rel: str
+    """Normalised relation."""
+    passages: tuple[str, ...]
+    """Passages of the ingest that state it."""
+    replaces: bool | None
+    valid_from: str
+    order: tuple[int, int]
+    """(ingest sequence, position in the ingest): breaks valid_from ties; not part of the state."""
+    invalid_from: str | None = None
+    superseded_by: str | None = None
+
+    def valid_at(self, as_of: str | None) -> bool:
+        """as_of=None: not superseded (the latest state); otherwise valid_from <= as_of < invalid_from."""
+        if as_of is None:
+            return self.invalid_from is None
+        return self.valid_from <= as_of and (self.invalid_from is None or as_of < self.invalid_from)
+
+
+@dataclass
+class FactHit:
+    """A fact as the retrieval API returns it. `score` is a raw, uncalibrated cosine in [-1, 1]
+    (`search_facts`) or the entity match's cosine (`facts_about`: 1.0 for the entity itself)."""
+
+    id: str
+    ingest_id: str
+    subject: str
+    relation: str
+    object: str
+    score: float
+    valid_from: str
+    invalid_from: str | None
+    superseded_by: str | None
+
+    @property
+    def text(self) -> str:
+        return f"{self.subject} {self.relation} {self.object}"
+
+
+class FactLedger:
+    """The lifetimes of all stored facts, with the lookups retrieval needs."""
+
+    def __init__(self, relation_threshold: float) -> None:
+        self.relation_threshold = relation_threshold
+        self.facts: dict[str, Fact] = {}
+        self._seq = 0
+        self._ingests: dict[str, tuple[list[str], list[str]]] = {}
+        """ingest id -> (its fact ids, its passage ids)"""
+        self._valid_from: dict[str, str] = {}
+        self._by_subject: dict[str, set[str]] = {}
+        self._by_entity: dict[str, set[str]] = {}
+        self._by_triple: dict[str, set[str]] = {}
+        self._by_passage: dict[str, set[str]] = {}
+        self._passage_ingests: dict[str, set[str]] = {}
+        self._relations: dict[str, np.ndarray] = {}
+        self._relation_use: Counter[str] = Counter()
+        self._superseded: set[str] = set()
+
+    # ---- changes -----------------------------------------------------------------------------
+    def add(self, record: dict, relation_vectors: dict[str, np.ndarray], recompute: bool = True) -> None:
+        """Register an ingest record's facts (see `GraphMemory._build_record` for its fields)."""
+        ingest_id, self._seq = record["id"], self._seq + 1
+        valid_from = record.get("valid_from") or utc_time(record["created_at"])  # records before the lifecycle
+        self._valid_from[ingest_id] = valid_from
+        passages = [p["id"] for p in record["passages"]]
+        for pid in passages:
+            self._passage_ingests.setdefault(pid, set()).add(ingest_id)
+        ids = []
+        for i, f in enumerate(record["facts"]):
+            fact = Fact(
+                f"{f['id']}@{ingest_id}", f["id"], ingest_id, *f.get("surface", (f["s"], f["r"], f["o"])), f["s"], f["o"],
+                f.get("relation") or normalize_relation(f["r"]), tuple(f.get("passages", ())), record.get("replaces"),
+                valid_from, (self._seq, i),
+            )
+            ids.append(fact.id)
+            self.facts[fact.id] = fact
+            for index, key in self._entries(fact):
+                index.setdefault(key, set()).add(fact.id)
+            self._relation_use[fact.rel] += 1
+            self._relations.setdefault(fact.rel, relation_vectors[fact.rel])
+        self._ingests[ingest_id] = (ids, passages)
+        if recompute:
+            self.recompute({self.facts[i].s for i in ids})
+
+    def remove(self, ingest_id: str) -> None:
+        """Forget an ingest's facts; the facts they superseded become current again unless others do."""
+        ids, passages = self._ingests.pop(ingest_id)
+        del self._valid_from[ingest_id]
+        for pid in passages:
+            self._passage_ingests[pid].discard(ingest_id)
+            if not self._passage_ingests[pid]:
+                del self._passage_ingests[pid]
+        subjects = set()
+        for fid in ids:
+            fact = self.facts.pop(fid)
+            self._superseded.discard(fid)
+            subjects.add(fact.s)
+            for index, key in self._entries(fact):
+                index[key].discard(fid)
+                if not index[key]:
+                    del index[key]
+            self._relation_use[fact.rel] -= 1
+            if not self._relation_use[fact.rel]:
+                del self._relation_use[fact.rel], self._relations[fact.rel]
+        self.recompute(subjects)
+
+    def recompute(self, subjects: Iterable[str] | None = None) -> None:
+        """Derive invalid_from / superseded_by of the given subjects' facts (all subjects: None)."""
+        same: dict[tuple[str, str], bool] = {}
+        for subject in list(self._by_subject) if subjects is None else subjects:
+            facts = sorted((self.facts[i] for i in self._by_subject.get(subject, ())), key=lambda f: (f.valid_from, f.order))
+            for f in facts:
+                f.invalid_from = f.superseded_by = None
+            for i, new in enumerate(facts):
+                if not (new.replaces if new.replaces is not None else relation_group(new.rel) is not None):
+                    continue
+                for old in facts[:i]:
+                    if old.invalid_from is None and old.ingest_id != new.ingest_id and old.o != new.o:
+                        pair = (old.rel, new.rel)
+                        if pair not in same:
+                            same[pair] = self.same_relation(*pair)
+                        if same[pair]:
+                            old.invalid_from, old.superseded_by = new.valid_from, new.id
+            for f in facts:
+                (self._superseded.add if f.invalid_from is not None else self._superseded.discard)(f.id)
+
+    def _entries(self, fact: Fact) -> list[tuple[dict[str, set[str]], str]]:
+        """The lookup tables that list a fact, each with the fact's key in it."""
+        return [
+            (self._by_subject, fact.s), (self._by_triple, fact.triple),
+            *((self._by_entity, e) for e in {fact.s, fact.o}), *((self._by_passage, p) for p in fact.passages),
+        ]
+
+    # ---- queries -----------------------------------------------------------------------------
+    def same_relation(self, a: str, b: str) -> bool:
+        """Equal, or of one functional group, or (neither in another group) embeddings close enough."""
+        if a == b:
+            return True
+        ga, gb = relation_group(a), relation_group(b)
+        if ga is not None and gb is not None:
+            return ga == gb
+        return float(self._relations[a] @ self._relations[b]) >= self.relation_threshold
+
+    def relation_vector(self, relation: str) -> np.ndarray | None:
+        return self._relations.get(relation)
+
+    def superseded_by_ingest(self, ingest_id: str) -> list[str]:
+        """Ids of the facts that one ingest's facts supersede now."""
+        mine = set(self._ingests[ingest_id][0]) if ingest_id in self._ingests else set()
+        return sorted(fid for fid in self._superseded if self.facts[fid].superseded_by in mine)
+
+    def hidden_triples(self, as_of: str | None) -> set[str]:
+        """Triples none of whose facts is valid at as_of (None: current): they may not seed retrieval."""
+        if as_of is None:
+            candidates = {self.facts[fid].triple for fid in self._superseded}
+        else:
+            candidates = set(self._by_triple)
+        return {t for t in candidates if not any(self.facts[i].valid_at(as_of) for i in self._by_triple[t])}
+
+    def hidden_passages(self, as_of: str | None) -> set[str]:
+        """Passages that state facts, none valid at as_of (None: current); with as_of, also passages
+        without facts that no ingest had brought by then."""
+        if as_of is None:
+            candidates = {p for fid in self._superseded for p in self.facts[fid].passages}
+        else:
+            candidates = set(self._passage_ingests)
+        hidden = set()
+        for pid in candidates:
+            facts = self._by_passage.get(pid)
+            if facts:
+                visible = any(self.facts[i].valid_at(as_of) for i in facts)
+            else:
+                visible = any(self._valid_from[i] <= as_of for i in self._passage_ingests[pid])
+            if not visible:
+                hidden.add(pid)
+        return hidden
+
+    def representative(self, triple: str, as_of: str | None) -> Fact | None:
+        """The earliest-stated fact of a triple that is valid at as_of, if any."""
+        valid = [self.facts[i] for i in self._by_triple.get(triple, ()) if self.facts[i].valid_at(as_of)]
+        return min(valid, key=lambda f: (f.valid_from, f.order), default=None)
+
+    def about(self, entity: str) -> set[str]:
+        """Triples whose subject or object is this entity key."""
+        return {self.facts[i].triple for i in self._by_entity.get(entity, ())}
+
+    def counts(self) -> tuple[int, int]:
+        """(current facts, superseded facts)."""
+        return len(self.facts) - len(self._superseded), len(self._superseded)
+
+    def snapshot(self) -> dict:
+        """Plain data of every fact's state and the relation vectors (the ingest order excluded)."""
+        facts = {
+            fid: (f.triple, f.ingest_id, f.subject, f.relation, f.object, f.rel, f.passages, f.replaces,
+                  f.valid_from, f.invalid_from, f.superseded_by)
+            for fid, f in self.facts.items()
+        }
+        return {"facts": facts, "relations": {r: v.tobytes() for r, v in self._relations.items()}}
+
+
+def hit(fact: Fact, score: float) -> FactHit:
+    return FactHit(fact.id, fact.ingest_id, fact.subject, fact.relation, fact.object, score,
+                   fact.valid_from, fact.invalid_from, fact.superseded_by)
