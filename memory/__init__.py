@@ -3,6 +3,8 @@
 Leaf package: it takes a model, a tokenizer and plain data; it never imports `serving`.
 """
 
-from memory.store import Document, GraphMemory, IngestResult, MemoryConfig, MemoryInputError, Passage
+from memory.errors import MemoryInputError
+from memory.facts import FactHit
+from memory.store import Document, GraphMemory, IngestResult, MemoryConfig, Passage
 
-__all__ = ["Document", "GraphMemory", "IngestResult", "MemoryConfig", "MemoryInputError", "Passage"]
+__all__ = ["Document", "FactHit", "GraphMemory", "IngestResult", "MemoryConfig", "MemoryInputError", "Passage"]

@@ -71,6 +71,13 @@ class MemoryGraph:
         small, big = sorted((self.g.adj[u], self.g.adj[v]), key=len)
         return [n[2:] for n in small if n.startswith("p:") and (n in big or u == v)]
 
+    def synonyms(self, key: str) -> dict[str, float]:
+        """Entity keys joined to this entity by a synonym edge, with the edge's cosine."""
+        node = entity_node(key)
+        if not self.g.has_node(node):
+            return {}
+        return {n[2:]: data["syn"] for n, data in self.g.adj[node].items() if data["syn"] is not None}
+
     def stats(self) -> dict[str, int]:
         kinds = {"passage": 0, "entity": 0}
         for _, kind in self.g.nodes(data="kind"):

@@ -2,10 +2,12 @@
 
 Layout under the memory directory:
     journal.jsonl            one line per operation: {"op": "add"|"remove", "id": ...}
-    ingests/<id>.json        the ingest record (passages, entities, contexts, facts, synonyms)
-    ingests/<id>.npz         its vectors (passages, entities, facts; rows in record order)
+    ingests/<id>.json        the ingest record (passages, entities, contexts, facts, synonyms, and for
+                             the fact lifecycle valid_from, replaces and relations)
+    ingests/<id>.npz         its vectors (passages, entities, facts, relations; rows in record order)
 An ingest counts once its "add" line is in the journal; the files are written (and fsynced) before
-that line, so a crash leaves either a whole ingest or none. Restart replays the live ingests.
+that line, so a crash leaves either a whole ingest or none. Restart replays the live ingests in
+journal order; the fact lifecycle is derived from them (`memory.facts`), so it is not journalled.
 """
 
 from __future__ import annotations

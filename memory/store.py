@@ -15,21 +15,15 @@ import numpy as np
 import scipy.sparse as sp
 
 from memory.embed import Embedder
+from memory.errors import DocumentTooLargeError, MemoryInputError
 from memory.extract import Extraction, Extractor, ground, normalize, sanitize
+from memory.facts import FactLedger, normalize_relation, parse_time, utc_time
 from memory.graph import GraphMatrix, MemoryGraph, entity_node
 from memory.index import NeighbourIndex, VectorIndex
 from memory.journal import IngestJournal, check_ingest_id
-from memory.retrieve import RetrievalConfig, entity_seeds, minmax, personalized_pagerank, row_max
+from memory.retrieve import Retrieval, RetrievalConfig
 
 Progress = Callable[[float, str], None]
-
-
-class MemoryInputError(ValueError):
-    """The caller's input cannot be ingested (empty, conflicting ids, ...)."""
-
-
-class DocumentTooLargeError(MemoryInputError):
-    """A document exceeds `MemoryConfig.max_document_chars`."""
 
 
 @dataclass
@@ -46,11 +40,15 @@ class MemoryConfig:
     """Documents are split into passages of at most this many characters, on paragraph and sentence ends."""
     extract_batch: int = 8
     """Passages extracted per call (progress is reported after each)."""
+    relation_threshold: float = 0.85
+    """Cosine at or above which two normalised relation phrasings count as the same relation for
+    supersession (outside `memory.facts.FUNCTIONAL_RELATIONS`, whose groups decide by themselves).
+    On all-MiniLM-L6-v2, "works for"/"worked for" is 0.87 and "located in"/"resides in" 0.76."""
     retrieval: RetrievalConfig = field(default_factory=RetrievalConfig)
 
     def __post_init__(self) -> None:
-        if not 0.0 < self.synonym_threshold <= 1.0:
-            raise ValueError("synonym_threshold must be in (0, 1]")
+        if not 0.0 < self.synonym_threshold <= 1.0 or not 0.0 < self.relation_threshold <= 1.0:
+            raise ValueError("synonym_threshold and relation_threshold must be in (0, 1]")
         if self.synonym_top_k < 1 or self.extract_batch < 1:
             raise ValueError("synonym_top_k and extract_batch must be >= 1")
         if self.max_passage_chars < 100 or self.max_document_chars < self.max_passage_chars:
@@ -78,6 +76,8 @@ class IngestResult:
     entities: int
     triples: int
     seconds: float
+    superseded: list[str] = field(default_factory=list)
+    """Ids of the facts this ingest superseded (they stay stored, no longer current)."""
 
 
 def passage_id(text: str) -> str:
@@ -110,7 +110,7 @@ def split_passages(doc: Document, max_chars: int) -> list[Passage]:
     return out
 
 
-class GraphMemory:
+class GraphMemory(Retrieval):
     """HippoRAG 2-style memory with incremental ingest, exact removal and persistence.
 
     `root=None` keeps everything in memory (tests, evaluation). All methods are thread-safe.
@@ -129,11 +129,14 @@ class GraphMemory:
         self.fact_data: dict[str, dict] = {}
         self.records: dict[str, dict] = {}
         self._lock = threading.RLock()
+        self.ledger = FactLedger(self.config.relation_threshold)
         self._fact_rows: tuple[list[str], list[str], GraphMatrix, sp.csr_matrix] | None = None
+        self._positions: dict[str, tuple[list[str], dict[str, int]]] = {}
         self.journal = IngestJournal(Path(root)) if root is not None else None
         if self.journal is not None:
             for ingest_id in self.journal.live_ids():
-                self._apply(*self.journal.read(ingest_id))
+                self._apply(*self.journal.read(ingest_id), recompute=False)
+            self.ledger.recompute()
 
     # ---- ingest ------------------------------------------------------------------------------
     def ingest_documents(self, documents: list[Document], ingest_id: str | None = None, progress: Progress | None = None) -> IngestResult:
@@ -149,8 +152,26 @@ class GraphMemory:
             passages += split_passages(doc, self.config.max_passage_chars)
         return self.ingest_passages(passages, ingest_id=ingest_id, progress=progress)
 
-    def ingest_facts(self, facts: list[tuple[str, str, str]], ingest_id: str | None = None) -> IngestResult:
-        """Stated facts skip extraction: each becomes a one-sentence passage with its triple."""
+    def ingest_facts(
+        self,
+        facts: list[tuple[str, str, str]],
+        ingest_id: str | None = None,
+        replaces: bool | None = None,
+        valid_from: str | None = None,
+    ) -> IngestResult:
+        """Stated facts skip extraction: each becomes a one-sentence passage with its triple.
+
+        A fact supersedes the current facts of its subject with the same relation and another object
+        when `replaces` is True, never when False, and when None if the relation is functional
+        (`memory.facts.FUNCTIONAL_RELATIONS`). `valid_from` (ISO-8601; default: now) dates the facts.
+
+        >>> mem.ingest_facts([("Ilse Varga", "works for", "Ostrander Mills")], ingest_id="a").superseded
+        []
+        >>> mem.ingest_facts([("Ilse Varga", "works for", "Kettle & Finch")], ingest_id="b").superseded
+        ['f-cbc28d207218c8a3@a']
+        >>> mem.remove("b")  # "Ilse Varga works for Ostrander Mills" is current again
+        True
+        """
         passages, extractions = [], []
         for fact in facts:
             if len(fact) != 3 or not all(isinstance(x, str) and normalize(x) for x in fact):
@@ -159,7 +180,7 @@ class GraphMemory:
             text = f"{s} {r} {o}."
             passages.append(Passage(passage_id(text), text, {"fact": [s, r, o]}))
             extractions.append(Extraction([s, o], [(s, r, o)]))
-        return self.ingest_passages(passages, extractions=extractions, ingest_id=ingest_id)
+        return self.ingest_passages(passages, extractions, ingest_id, replaces=replaces, valid_from=valid_from)
 
     def ingest_passages(
         self,
@@ -168,15 +189,21 @@ class GraphMemory:
         ingest_id: str | None = None,
         progress: Progress | None = None,
         grounded: bool = True,
+        replaces: bool | None = None,
+        valid_from: str | None = None,
     ) -> IngestResult:
         """Ingest passages as one unit (one ingest id); extraction runs unless given.
 
         `grounded=False` keeps given triples whose arguments are paraphrased rather than quoted
         (trusted external OpenIE, e.g. HippoRAG's own files); malformed triples are still dropped.
+        `replaces` and `valid_from` as in `ingest_facts`.
         """
         start = time.perf_counter()
         if not passages:
             raise MemoryInputError("nothing to ingest")
+        if replaces is not None and not isinstance(replaces, bool):
+            raise MemoryInputError("replaces must be true, false or null")
+        valid_from = parse_time(valid_from)
         ingest_id = check_ingest_id(ingest_id or "mem-" + uuid.uuid4().hex[:12])
         if ingest_id in self.records:
             raise MemoryInputError(f"ingest id {ingest_id!r} already exists")
@@ -190,14 +217,16 @@ class GraphMemory:
                 known = self.passage_data.get(p.id)
                 if known is not None and known.text != p.text:
                     raise MemoryInputError(f"passage id {p.id!r} is already used by a different text")
-            record, vectors = self._build_record(ingest_id, passages, extractions)
+            record, vectors = self._build_record(ingest_id, passages, extractions, replaces, valid_from)
             if self.journal is not None:
                 self.journal.add(record, vectors)
             self._apply(record, vectors)
+            superseded = self.ledger.superseded_by_ingest(ingest_id)
         if progress:
             progress(1.0, "ingested")
         return IngestResult(
-            ingest_id, len(record["passages"]), len(record["entities"]), len(record["facts"]), time.perf_counter() - start
+            ingest_id, len(record["passages"]), len(record["entities"]), len(record["facts"]),
+            time.perf_counter() - start, superseded,
         )
 
     def _extract(self, texts: list[str], progress: Progress | None) -> list[Extraction]:
@@ -209,8 +238,13 @@ class GraphMemory:
                 progress(0.9 * min(i + step, len(texts)) / len(texts), f"extracted {min(i + step, len(texts))}/{len(texts)} passages")
         return out
 
-    def _build_record(self, ingest_id: str, passages: list[Passage], extractions: list[Extraction]) -> tuple[dict, dict]:
-        """Everything one ingest adds, with vectors; synonym edges only for its new entities."""
+    def _build_record(
+        self, ingest_id: str, passages: list[Passage], extractions: list[Extraction], replaces: bool | None, valid_from: str | None
+    ) -> tuple[dict, dict]:
+        """Everything one ingest adds, with vectors; synonym edges only for its new entities.
+
+        Each fact keeps its surface form, normalised relation and stating passages; the record keeps
+        the ingest's `valid_from` and `replaces`, and the vectors of its relations (for supersession)."""
         uniq = {p.id: p for p in passages}
         names: dict[str, str] = {}
         contexts: set[tuple[str, str]] = set()
@@ -223,17 +257,33 @@ class GraphMemory:
             for s, r, o in ex.triples:
                 sk, rk, ok = normalize(s), " ".join(r.lower().split()), normalize(o)
                 fid = "f-" + hashlib.sha256(f"{sk}\x00{rk}\x00{ok}".encode()).hexdigest()[:16]
-                facts.setdefault(fid, {"id": fid, "text": f"{s} {r} {o}", "s": sk, "r": rk, "o": ok})
+                fact = facts.setdefault(fid, {
+                    "id": fid, "text": f"{s} {r} {o}", "s": sk, "r": rk, "o": ok,
+                    "surface": [s, r, o], "relation": normalize_relation(r), "passages": [],
+                })
+                if p.id not in fact["passages"]:
+                    fact["passages"].append(p.id)
         ent_keys = sorted(names)
+        relations = sorted({f["relation"] for f in facts.values()})
+        known = [self.ledger.relation_vector(r) for r in relations]
+        fresh = [r for r, v in zip(relations, known) if v is None]
+        fresh_vectors = dict(zip(fresh, self.embedder.encode(fresh))) if fresh else {}
         vectors = {
             "passages": self._vectors(self.passages, list(uniq), [p.text for p in uniq.values()]),
             "entities": self._vectors(self.entities, [entity_node(k) for k in ent_keys], [names[k] for k in ent_keys]),
             "facts": self._vectors(self.facts, list(facts), [f["text"] for f in facts.values()]),
+            "relations": np.asarray(
+                [v if v is not None else fresh_vectors[r] for r, v in zip(relations, known)], dtype=np.float32
+            ).reshape(len(relations), self.embedder.dim),
         }
         new = [i for i, k in enumerate(ent_keys) if not self.graph.has_entity(k)]
+        created_at = time.time()
         record = {
             "id": ingest_id,
-            "created_at": time.time(),
+            "created_at": created_at,
+            "valid_from": valid_from or utc_time(created_at),
+            "replaces": replaces,
+            "relations": relations,
             "passages": [{"id": p.id, "text": p.text, "metadata": p.metadata} for p in uniq.values()],
             "entities": [{"key": k, "name": names[k]} for k in ent_keys],
             "contexts": sorted(contexts),
@@ -281,7 +331,9 @@ class GraphMemory:
         return out
 
     # ---- apply / remove ----------------------------------------------------------------------
-    def _apply(self, record: dict, vectors: dict[str, np.ndarray]) -> None:
+    def _apply(self, record: dict, vectors: dict[str, np.ndarray], recompute: bool = True) -> None:
+        """Add one ingest record to the graph, the indexes and the fact ledger (`recompute=False`:
+        the caller recomputes the lifecycle once after a batch, as the journal replay does)."""
         ingest_id = record["id"]
         g = self.graph
         self.passages.add([p["id"] for p in record["passages"]], vectors["passages"])
@@ -300,6 +352,12 @@ class GraphMemory:
             g.add_relation(f["s"], f["r"], f["o"], ingest_id)
         for a, b, sim in record["synonyms"]:
             g.add_synonym(a, b, sim)
+        if "relations" in record:
+            relations = dict(zip(record["relations"], vectors["relations"]))
+        else:  # recorded before the fact lifecycle: embed its relations once
+            names = sorted({normalize_relation(f["r"]) for f in record["facts"]})
+            relations = dict(zip(names, self.embedder.encode(names))) if names else {}
+        self.ledger.add(record, relations, recompute)
         self.records[ingest_id] = record
 
     def remove(self, ingest_id: str) -> bool:
@@ -331,83 +389,19 @@ class GraphMemory:
                     dead.append(f["id"])
                     del self.fact_data[f["id"]]
             self.facts.remove(dead)
+            self.ledger.remove(ingest_id)
             del self.records[ingest_id]
             return True
-
-    # ---- retrieval ---------------------------------------------------------------------------
-    def search(self, query: str, k: int = 5) -> list[dict]:
-        """Top-k passages by Personalized PageRank: [{"id", "text", "score"}]."""
-        q = self.embedder.encode([query])[0]
-        with self._lock:
-            return self._rank(q, k, graph=True)
-
-    def dense_search(self, query: str, k: int = 5) -> list[dict]:
-        """The dense-only baseline: passages ranked by cosine with the query."""
-        q = self.embedder.encode([query])[0]
-        with self._lock:
-            return self._rank(q, k, graph=False)
-
-    def _rank(self, q: np.ndarray, k: int, graph: bool) -> list[dict]:
-        cfg = self.config.retrieval
-        pids, dense = self.passages.all_scores(q)
-        if not pids:
-            return []
-        seeds: dict[str, float] = {}
-        if graph and len(self.facts):
-            fids, cosine = self.facts.all_scores(q)
-            fscores = cosine
-            if cfg.fact_context_weight:
-                fscores = cosine + cfg.fact_context_weight * row_max(self._fact_passages(fids, pids), dense)
-            top = _top(fscores, cfg.linking_top_k)
-            low, high = float(fscores.min()), float(fscores.max())
-            matched = [
-                (float(minmax(fscores[i], low, high)), self.fact_data[fids[i]]["s"], self.fact_data[fids[i]]["o"])
-                for i in top
-                if cosine[i] >= cfg.min_fact_score
-            ]
-            ends = {key for _, s, o in matched for key in (s, o)}
-            seeds = entity_seeds(matched, {e: self.graph.passage_count(e) for e in ends}, cfg.linking_top_k)
-        if not seeds:
-            order = _top(dense, k)
-            return [self._hit(pids[i], float(dense[i])) for i in order]
-        m = self.graph.matrix()
-        reset = np.zeros(len(m.nodes))
-        for key, weight in seeds.items():
-            reset[m.index[entity_node(key)]] += weight
-        rows = m.passage_rows_for(pids)
-        reset[rows] += minmax(dense, float(dense.min()), float(dense.max())) * cfg.passage_node_weight
-        ppr = personalized_pagerank(m, reset, cfg.damping, cfg.ppr_tol, cfg.ppr_max_iter)
-        prow = m.passage_rows
-        best = prow[_top(ppr[prow], k)]
-        return [self._hit(m.nodes[i][2:], float(ppr[i])) for i in best]
-
-    def _fact_passages(self, fids: list[str], pids: list[str]) -> sp.csr_matrix:
-        """0/1 matrix (facts x passages, in index order): the passages that mention both ends of a fact.
-
-        Cached until the graph or either index changes (they hand out new key lists then)."""
-        m = self.graph.matrix()
-        cached = self._fact_rows
-        if cached is None or cached[0] is not fids or cached[1] is not pids or cached[2] is not m:
-            col = {p: j for j, p in enumerate(pids)}
-            indptr, indices = [0], []
-            for fid in fids:
-                f = self.fact_data[fid]
-                indices += [col[p] for p in self.graph.passages_with(f["s"], f["o"])]
-                indptr.append(len(indices))
-            data = np.ones(len(indices))
-            rows = sp.csr_matrix((data, np.asarray(indices, dtype=np.int64), indptr), shape=(len(fids), len(pids)))
-            self._fact_rows = cached = (fids, pids, m, rows)
-        return cached[3]
-
-    def _hit(self, pid: str, score: float) -> dict:
-        p = self.passage_data[pid]
-        return {"id": pid, "text": p.text, "score": score, "metadata": p.metadata}
 
     # ---- inspection --------------------------------------------------------------------------
     def stats(self) -> dict[str, int]:
         with self._lock:
             s = self.graph.stats()
-            return {"passages": s["passages"], "entities": s["entities"], "triples": len(self.fact_data), "edges": s["edges"]}
+            current, superseded = self.ledger.counts()
+            return {
+                "passages": s["passages"], "entities": s["entities"], "triples": len(self.fact_data), "edges": s["edges"],
+                "facts_current": current, "facts_superseded": superseded,
+            }
 
     def ingest_ids(self) -> list[str]:
         with self._lock:
@@ -425,13 +419,5 @@ class GraphMemory:
                 "facts": self.facts.contents(),
                 "fact_data": {k: {**v, "support": frozenset(v["support"])} for k, v in self.fact_data.items()},
                 "passage_data": {k: (p.text, repr(p.metadata)) for k, p in self.passage_data.items()},
+                "lifecycle": self.ledger.snapshot(),
             }
-
-
-
-def _top(scores: np.ndarray, k: int) -> np.ndarray:
-    """Indices of the k largest scores, best first (ties: lower index first)."""
-    if k < len(scores):
-        part = np.argpartition(-scores, k - 1)[:k]
-        return part[np.lexsort((part, -scores[part]))]
-    return np.lexsort((np.arange(len(scores)), -scores))
