@@ -1,0 +1,270 @@
+"""The fact lifecycle: supersession, revert, as_of, overrides, restart, and the fact-level API."""
+
+import pytest
+
+from memory.errors import MemoryInputError
+from memory.facts import normalize_relation, parse_time, relation_group
+from memory.store import Document, GraphMemory
+
+OLD = ("Ilse Varga", "works for", "Ostrander Mills")
+NEW = ("Ilse Varga", "works for", "Kettle & Finch")
+QUESTION = "Who does Ilse Varga work for?"
+
+
+def objects(hits) -> list[str]:
+    return [h.object for h in hits]
+
+
+def texts(mem: GraphMemory, query: str = QUESTION, k: int = 10, as_of: str | None = None) -> list[str]:
+    return [h["text"] for h in mem.search(query, k, as_of=as_of)]
+
+
+@pytest.mark.parametrize(
+    "relation,normalised,group",
+    [
+        ("works for", "works for", "employer"),
+        ("is employed by", "employed by", "employer"),
+        ("has been working for", "working for", "employer"),
+        ("was born in", "born in", "birthplace"),
+        ("is the CEO of", "ceo of", "chief executive"),
+        ("'s official language is", "official language", "official language"),
+        ("was a painter born in", "painter born in", None),  # document phrasing: not functional
+        ("speaks", "speaks", None),
+        ("has child", "has child", None),
+    ],
+)
+def test_rule_table(relation, normalised, group):
+    assert normalize_relation(relation) == normalised
+    assert relation_group(normalised) == group
+
+
+def test_times_are_canonical_utc():
+    assert parse_time("2024-05-01") == "2024-05-01T00:00:00.000000Z"
+    assert parse_time("2024-05-01T12:00:00+02:00") == "2024-05-01T10:00:00.000000Z"
+    assert parse_time("2024-05-01T10:00:00Z") == parse_time("2024-05-01T10:00:00")
+    with pytest.raises(MemoryInputError):
+        parse_time("last Tuesday")
+
+
+def test_functional_fact_supersedes_and_revert_restores_exactly(make_memory):
+    mem = make_memory()
+    mem.ingest_facts([OLD], ingest_id="old")
+    before = mem.snapshot()
+    [old] = mem.search_facts(QUESTION, 5)
+    result = mem.ingest_facts([NEW], ingest_id="new")
+    [new] = mem.search_facts(QUESTION, 5)
+    assert result.superseded == [old.id]
+    assert (new.object, new.ingest_id, new.invalid_from, new.superseded_by) == ("Kettle & Finch", "new", None, None)
+    assert mem.stats()["facts_current"] == 1 and mem.stats()["facts_superseded"] == 1
+    # the superseded fact's sentence passage is gone from default search
+    assert "Ilse Varga works for Kettle & Finch." in texts(mem)
+    assert "Ilse Varga works for Ostrander Mills." not in texts(mem)
+    assert "Ilse Varga works for Ostrander Mills." not in [h["text"] for h in mem.dense_search(QUESTION, 10)]
+
+    assert mem.remove("new")
+    assert mem.snapshot() == before
+    [back] = mem.search_facts(QUESTION, 5)
+    assert (back.id, back.object, back.invalid_from, back.superseded_by) == (old.id, "Ostrander Mills", None, None)
+    assert "Ilse Varga works for Ostrander Mills." in texts(mem)
+
+
+def test_as_of_returns_the_facts_current_then(make_memory):
+    mem = make_memory()
+    mem.ingest_facts([OLD], ingest_id="old", valid_from="2020-01-01")
+    mem.ingest_facts([NEW], ingest_id="new", valid_from="2023-06-01T00:00:00Z")
+    [then] = mem.search_facts(QUESTION, 5, as_of="2021-03-01")
+    assert then.object == "Ostrander Mills"
+    assert then.valid_from == "2020-01-01T00:00:00.000000Z"
+    assert then.invalid_from == "2023-06-01T00:00:00.000000Z"
+    assert then.superseded_by == mem.search_facts(QUESTION, 5)[0].id
+    assert objects(mem.search_facts(QUESTION, 5, as_of="2024-01-01")) == ["Kettle & Finch"]
+    assert mem.search_facts(QUESTION, 5, as_of="2019-12-31") == []
+    assert "Ilse Varga works for Ostrander Mills." in texts(mem, as_of="2021-03-01")
+    assert "Ilse Varga works for Kettle & Finch." not in texts(mem, as_of="2021-03-01")
+    assert texts(mem, as_of="2019-12-31") == []
+
+
+def test_a_backdated_fact_does_not_replace_a_newer_one(make_memory):
+    mem = make_memory()
+    mem.ingest_facts([NEW], ingest_id="new", valid_from="2023-06-01")
+    result = mem.ingest_facts([OLD], ingest_id="old", valid_from="2020-01-01")
+    assert result.superseded == []
+    assert objects(mem.search_facts(QUESTION, 5)) == ["Kettle & Finch"]
+    assert objects(mem.search_facts(QUESTION, 5, as_of="2021-01-01")) == ["Ostrander Mills"]
+
+
+def test_multi_valued_relations_do_not_supersede(make_memory):
+    mem = make_memory()
+    mem.ingest_facts([("Ilse Varga", "speaks", "Hungarian"), ("Ilse Varga", "has child", "Mira Varga")])
+    result = mem.ingest_facts([("Ilse Varga", "speaks", "Finnish"), ("Ilse Varga", "has child", "Tamas Varga")])
+    assert result.superseded == []
+    assert set(objects(mem.facts_about("Ilse Varga"))) == {"Hungarian", "Finnish", "Mira Varga", "Tamas Varga"}
+    assert mem.stats()["facts_superseded"] == 0
+
+
+def test_replaces_overrides_the_rule_table(make_memory):
+    mem = make_memory()
+    mem.ingest_facts([OLD], ingest_id="old")
+    assert mem.ingest_facts([NEW], ingest_id="both", replaces=False).superseded == []
+    assert set(objects(mem.search_facts(QUESTION, 5))) == {"Ostrander Mills", "Kettle & Finch"}
+
+    mem.ingest_facts([("Ilse Varga", "speaks", "Hungarian")], ingest_id="hu")
+    forced = mem.ingest_facts([("Ilse Varga", "speaks", "Finnish")], ingest_id="fi", replaces=True)
+    assert len(forced.superseded) == 1 and forced.superseded[0].endswith("@hu")
+    languages = [h.object for h in mem.facts_about("Ilse Varga") if h.relation == "speaks"]
+    assert languages == ["Finnish"]
+    # a forced replacement still needs the same relation: employers are untouched
+    assert {"Ostrander Mills", "Kettle & Finch"} <= set(objects(mem.facts_about("Ilse Varga")))
+    with pytest.raises(MemoryInputError):
+        mem.ingest_facts([NEW], replaces="yes")
+
+
+def test_relation_phrasings_count_as_one_relation(make_memory):
+    mem = make_memory()
+    mem.ingest_facts([OLD], ingest_id="a")
+    assert mem.ingest_facts([("Ilse Varga", "is employed by", "Kettle & Finch")]).superseded  # same rule group
+    mem.ingest_facts([("Ilse Varga", "favourite colour", "green")], ingest_id="green")
+    # close embeddings (cosine 0.99 >= relation_threshold) with replaces=True
+    assert mem.ingest_facts([("Ilse Varga", "favourite color", "red")], replaces=True).superseded[0].endswith("@green")
+    # different functional groups never match, even when forced
+    mem.ingest_facts([("Ilse Varga", "was born in", "Quillby")])
+    assert mem.ingest_facts([("Ilse Varga", "died in", "Doravik")], replaces=True).superseded == []
+    assert {"Quillby", "Doravik", "red", "Kettle & Finch"} == set(objects(mem.facts_about("Ilse Varga")))
+
+
+def test_other_subjects_and_restatements_are_untouched(make_memory):
+    mem = make_memory()
+    mem.ingest_facts([OLD], ingest_id="a")
+    assert mem.ingest_facts([("Nora Pell", "works for", "Kettle & Finch")]).superseded == []
+    assert mem.ingest_facts([OLD], ingest_id="again").superseded == []  # same object: a restatement
+    assert mem.stats()["facts_superseded"] == 0
+    mem.ingest_facts([NEW], ingest_id="new")
+    assert mem.stats()["facts_superseded"] == 2  # both statements of the old employer
+    mem.ingest_facts([OLD], ingest_id="back")  # A -> B -> A: the newest statement wins
+    [current] = mem.facts_about("Ilse Varga")
+    assert (current.object, current.ingest_id) == ("Ostrander Mills", "back")
+    mem.remove("back")
+    assert objects(mem.facts_about("Ilse Varga")) == ["Kettle & Finch"]
+    assert objects(mem.facts_about("Nora Pell")) == ["Kettle & Finch"]
+
+
+def test_removing_the_older_ingest_leaves_the_newer_current(make_memory):
+    mem = make_memory()
+    mem.ingest_facts([OLD], ingest_id="old", valid_from="2020-01-01")
+    mem.ingest_facts([NEW], ingest_id="new", valid_from="2023-06-01")
+    mem.remove("old")
+    [current] = mem.search_facts(QUESTION, 5)
+    assert (current.object, current.invalid_from) == ("Kettle & Finch", None)
+    assert mem.stats()["facts_superseded"] == 0
+    reference = make_memory()
+    reference.ingest_facts([NEW], ingest_id="new", valid_from="2023-06-01")
+    assert mem.snapshot()["lifecycle"] == reference.snapshot()["lifecycle"]
+
+
+def test_middle_revert_chains_the_remaining_facts(make_memory):
+    mem = make_memory()
+    for i, employer in enumerate(["Ostrander Mills", "Kettle & Finch", "Brannock Glass"]):
+        mem.ingest_facts([("Ilse Varga", "works for", employer)], ingest_id=f"e{i}", valid_from=f"202{i}-01-01")
+    mem.remove("e1")
+    first = mem.search_facts(QUESTION, 5, as_of="2020-06-01")[0]
+    assert first.object == "Ostrander Mills"
+    assert first.invalid_from == "2022-01-01T00:00:00.000000Z" and first.superseded_by.endswith("@e2")
+    assert objects(mem.search_facts(QUESTION, 5)) == ["Brannock Glass"]
+
+
+def test_restart_keeps_the_lifecycle(make_memory, tmp_path):
+    root = tmp_path / "memory"
+    mem = make_memory(root)
+    mem.ingest_facts([OLD], ingest_id="old")
+    mem.ingest_facts([("Ilse Varga", "speaks", "Hungarian")], ingest_id="hu")
+    mem.ingest_facts([NEW], ingest_id="new")
+    again = make_memory(root)
+    assert again.snapshot() == mem.snapshot()
+    assert again.stats() == mem.stats() and again.stats()["facts_superseded"] == 1
+    assert again.search_facts(QUESTION, 5) == mem.search_facts(QUESTION, 5)
+    assert texts(again) == texts(mem)
+
+    assert again.remove("new")
+    third = make_memory(root)
+    assert third.snapshot() == again.snapshot()
+    [back] = third.search_facts(QUESTION, 1)
+    assert (back.object, back.invalid_from, back.superseded_by) == ("Ostrander Mills", None, None)
+    assert "Ilse Varga works for Ostrander Mills." in texts(third)
+
+
+def test_document_triples_follow_the_rule_table(make_memory):
+    mem = make_memory()
+    mem.ingest_documents([
+        Document("Ilse Varga works for Ostrander Mills.", id="job"),
+        Document("Ilse Varga works for Ostrander Mills in Quillby.", id="town"),
+        Document("Ilse Varga was a weaver born in Lemmington.", id="bio"),
+    ], ingest_id="docs")
+    result = mem.ingest_facts([NEW, ("Ilse Varga", "weaver born in", "Doravik")])
+    assert len(result.superseded) == 1  # "was a weaver born in" is not a functional phrasing
+    ids = [h["id"] for h in mem.search(QUESTION, 10)]
+    assert "job" not in ids  # its only fact is superseded
+    assert "town" in ids  # "Ostrander Mills in Quillby" is still current content
+    assert "bio" in ids
+
+
+def test_superseded_facts_do_not_seed_retrieval(make_memory, monkeypatch):
+    import memory.retrieve
+
+    seeding: list[tuple[str, str]] = []
+    real = memory.retrieve.entity_seeds
+
+    def spy(facts, *args):
+        seeding.extend((s, o) for _, s, o in facts)
+        return real(facts, *args)
+
+    monkeypatch.setattr(memory.retrieve, "entity_seeds", spy)
+    mem = make_memory()
+    mem.ingest_facts([OLD], ingest_id="old")
+    mem.ingest_documents([Document("Ostrander Mills makes felt hats in Quillby.", id="hats")])
+    mem.search("Where did Ilse Varga work at Ostrander Mills?", 3)
+    assert ("ilse varga", "ostrander mills") in seeding
+    mem.ingest_facts([NEW], ingest_id="new")
+    seeding.clear()
+    hits = mem.search("Where did Ilse Varga work at Ostrander Mills?", 10)
+    assert seeding and ("ilse varga", "ostrander mills") not in seeding
+    assert "Ilse Varga works for Ostrander Mills." not in [h["text"] for h in hits]
+    assert "hats" in [h["id"] for h in hits]
+    assert ("Ilse Varga", "Ostrander Mills") not in [(h.subject, h.object) for h in mem.search_facts("Ostrander Mills", 10)]
+
+
+def test_facts_about_follows_subject_object_and_synonyms(make_memory):
+    mem = make_memory()
+    first = [OLD, ("Ostrander Mills", "headquartered in", "Quillby"), ("Nora Pell", "married to", "Ilse Varga")]
+    mem.ingest_facts(first, valid_from="2020-01-01")
+    mem.ingest_facts([NEW], valid_from="2023-06-01")
+    about = mem.facts_about("Ilse Varga")
+    assert {(h.subject, h.object) for h in about} == {("Ilse Varga", "Kettle & Finch"), ("Nora Pell", "Ilse Varga")}
+    assert all(h.score == 1.0 and h.invalid_from is None for h in about)
+    assert objects(mem.facts_about("ostrander mills")) == ["Quillby"]  # the employer fact is superseded
+    assert set(objects(mem.facts_about("Ostrander Mills", as_of="2021-01-01"))) == {"Quillby", "Ostrander Mills"}
+    # an unknown spelling resolves through the entity embeddings
+    near = mem.facts_about("Varga, Ilse")
+    assert {h.object for h in near} == {"Kettle & Finch", "Ilse Varga"}
+    assert all(0.8 <= h.score < 1.0 for h in near)
+    assert mem.facts_about("Brannock Glass") == []
+
+
+def test_bad_times_are_input_errors_and_change_nothing(make_memory):
+    mem = make_memory()
+    mem.ingest_facts([OLD])
+    before = mem.snapshot()
+    with pytest.raises(MemoryInputError):
+        mem.ingest_facts([NEW], valid_from="soon")
+    with pytest.raises(MemoryInputError):
+        mem.search(QUESTION, 3, as_of="yesterday")
+    with pytest.raises(MemoryInputError):
+        mem.search_facts(QUESTION, 3, as_of="yesterday")
+    assert mem.snapshot() == before
+
+
+def test_a_fact_about_its_own_subject_is_removed_cleanly(make_memory):
+    mem = make_memory()
+    result = mem.ingest_facts([("Ilse Varga", "admires", "Ilse Varga")])
+    assert objects(mem.facts_about("Ilse Varga")) == ["Ilse Varga"]
+    assert mem.remove(result.id)
+    assert mem.facts_about("Ilse Varga") == [] and mem.snapshot()["lifecycle"] == {"facts": {}, "relations": {}}
