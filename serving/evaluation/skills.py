@@ -94,7 +94,7 @@ def run(args: argparse.Namespace) -> dict:
     """The report of ``palimpsest eval skills`` (options as in ``serving.cli.eval``); with
     ``args.out`` it is also written there after each strategy."""
     strategies = [s.strip() for s in args.strategy.split(",") if s.strip()]
-    settings = evaluation_settings(model=args.model, embedder=args.embedder)
+    settings = evaluation_settings(model=args.model, device=args.device, embedder=args.embedder)
     host = load_host(settings)
     torch.manual_seed(args.seed)
     if args.threads:
