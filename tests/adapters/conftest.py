@@ -1,22 +1,14 @@
-"""A trivially checkable skill for the tiny random Llama: say the input words in reverse order."""
+"""Fixtures for skills: the reverse-the-words skill and a tiny Llama a LoRA can move quickly."""
 
 from __future__ import annotations
 
-import random
-
 import pytest
+import torch
+from transformers import LlamaForCausalLM
 
-from adapters import Example, Skill
-from tests.conftest import TINY_WORDS
-
-
-def reverse_examples(n: int, seed: int = 0) -> list[Example]:
-    rng = random.Random(seed)
-    rows = []
-    for _ in range(n):
-        words = rng.sample(TINY_WORDS, 3)
-        rows.append(Example(" ".join(words), " ".join(reversed(words))))
-    return rows
+from adapters import Skill
+from tests.helpers.models import tiny_llama
+from tests.helpers.skills import reverse_examples
 
 
 @pytest.fixture
@@ -25,16 +17,10 @@ def reverse_skill() -> Skill:
 
 
 @pytest.fixture
-def skill_llama():
+def skill_llama() -> LlamaForCausalLM:
     """The shared tiny random Llama with embeddings scaled up (std 0.5), so a LoRA can move its
     logits far enough for the loss to fall within a few dozen steps."""
-    import torch
-    from transformers import LlamaForCausalLM
-
-    from tests.conftest import tiny_llama_config
-
-    torch.manual_seed(0)
-    model = LlamaForCausalLM(tiny_llama_config()).eval()
+    model = tiny_llama()
     with torch.no_grad():
         model.model.embed_tokens.weight.mul_(25)
     return model

@@ -9,8 +9,8 @@ import pytest
 from adapters import Example, RehearsalStore, Skill, SkillConfig, SkillConfigError, SkillDataError
 from adapters.data import IGNORE_INDEX, encode, examples_from_dicts
 from adapters.replay import NEW, plan_batches, replay_counts, sample_record, total_replay_percentage
-from tests.adapters.conftest import reverse_examples
-from tests.conftest import tiny_tokenizer
+from tests.helpers.models import tiny_tokenizer
+from tests.helpers.skills import reverse_examples
 
 
 @pytest.mark.parametrize(

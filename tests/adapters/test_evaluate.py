@@ -7,8 +7,8 @@ import json
 import pytest
 
 from serving.cli import main
-from tests.adapters.conftest import reverse_examples
-from tests.conftest import tiny_tokenizer
+from tests.helpers.models import tiny_tokenizer
+from tests.helpers.skills import reverse_examples
 
 
 def _write_task(root, name: str, instruction: str, seed: int) -> None:

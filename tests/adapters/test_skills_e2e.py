@@ -3,11 +3,11 @@ answer shows it, revert removes it (and restores the exact weights)."""
 
 from __future__ import annotations
 
-import time
-
 import httpx
 import openai
 import pytest
+
+from tests.helpers.jobs import wait_for_job
 
 pytestmark = pytest.mark.slow
 
@@ -32,12 +32,7 @@ def test_invented_skill_is_learned_through_the_api_and_reverted(start_server, tm
     examples = [{"input": f"Zorbify: {w}", "output": f"ZORB {w} ZORB"} for w in WORDS]
     response = http.post("/v1/skills", json={"name": "zorbify", "examples": examples})
     assert response.status_code == 202, response.text
-    job = response.json()["job"]
-    deadline = time.monotonic() + 600
-    while job["status"] in ("queued", "running"):
-        assert time.monotonic() < deadline, job
-        time.sleep(1)
-        job = http.get(f"/v1/jobs/{job['id']}").json()
+    job = wait_for_job(http, response.json()["job"], timeout=600, poll=1)
     assert job["status"] == "done", job
     entry = job["entry"]
     assert entry["status"] == "applied", entry["details"].get("guard")

@@ -8,9 +8,9 @@ import torch
 
 from adapters import ReplaySet, SkillConfig, train_skill
 from adapters.data import chat_prompt
-from tests.adapters.conftest import reverse_examples
-from tests.conftest import tiny_tokenizer
-from tests.serving.helpers import assert_bit_identical, engine_on, snapshot
+from tests.helpers.engine import assert_bit_identical, engine_on, snapshot
+from tests.helpers.models import tiny_tokenizer
+from tests.helpers.skills import reverse_examples
 
 FAST = dict(lr=1e-2, batch_size=8, dropout=0.0)
 

@@ -1,11 +1,12 @@
+"""Graph memories over the real sentence embedder (all-MiniLM-L6-v2) and the rule extractor."""
+
 import os
 
 import pytest
 
 from memory.extract import RuleExtractor
-from memory_world import PASSAGES, docs
-
 from memory.store import GraphMemory
+from tests.helpers.memory_world import PASSAGES, docs
 
 
 @pytest.fixture(scope="session")

@@ -3,7 +3,8 @@
 import httpx
 import openai
 import pytest
-from memory_world import PASSAGES, TWO_HOP
+
+from tests.helpers.memory_world import PASSAGES, TWO_HOP
 
 pytestmark = pytest.mark.slow
 

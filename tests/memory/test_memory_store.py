@@ -1,9 +1,9 @@
 """GraphMemory on an invented world: two-hop retrieval, exact revert, restart, bad input."""
 
 import pytest
-from memory_world import EXTRA, PASSAGES, TWO_HOP, docs
 
 from memory.store import DocumentTooLargeError, GraphMemory, MemoryInputError
+from tests.helpers.memory_world import EXTRA, PASSAGES, TWO_HOP, docs
 
 
 def test_ingest_counts(world: GraphMemory):

@@ -14,7 +14,7 @@ import pytest
 
 from serving.core.engine import Engine
 from serving.core.settings import Settings
-from tests.serving.helpers import synthetic_delta
+from tests.helpers.engine import synthetic_delta
 
 NAMES = ["model.layers.1.mlp.down_proj.weight", "model.layers.2.mlp.up_proj.weight"]
 
@@ -23,7 +23,7 @@ CHILD = textwrap.dedent("""
     import serving.core.engine, serving.core.history, serving.core.model_host
     from serving.core.engine import Engine
     from serving.core.settings import Settings
-    from tests.serving.helpers import synthetic_delta
+    from tests.helpers.engine import synthetic_delta
 
     point, model_dir, home = sys.argv[1], sys.argv[2], sys.argv[3]
 

@@ -8,8 +8,8 @@ from peft import PeftModel
 from transformers import AutoModelForCausalLM
 
 from serving.core.export import ExportError, export, low_rank
-from tests.conftest import tiny_tokenizer
-from tests.serving.helpers import engine_on
+from tests.helpers.engine import engine_on
+from tests.helpers.models import tiny_tokenizer
 
 DOWN = "model.layers.1.mlp.down_proj.weight"
 

@@ -7,8 +7,8 @@ import torch
 
 from serving.core.history import AlreadyRevertedError, EntryNotFoundError, LowRank
 from serving.core.model_host import UnknownParameterError
-from tests.conftest import tiny_tokenizer
-from tests.serving.helpers import assert_bit_identical, engine_on, snapshot, synthetic_delta
+from tests.helpers.engine import assert_bit_identical, engine_on, snapshot, synthetic_delta
+from tests.helpers.models import tiny_tokenizer
 
 MLP = "model.layers.1.mlp.down_proj.weight"
 ATTN = "model.layers.0.self_attn.q_proj.weight"

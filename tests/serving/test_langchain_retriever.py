@@ -8,6 +8,9 @@ import pytest
 from langchain_tests.integration_tests import RetrieversIntegrationTests
 
 from serving.integrations import PalimpsestRetriever
+from tests.helpers.server import serve_in_subprocess
+
+pytestmark = pytest.mark.slow
 
 DOCUMENTS = [
     "Marisol Ventrek founded the Ventrek Glassworks in Ostrava in 1987.",
@@ -20,8 +23,6 @@ DOCUMENTS = [
 
 @pytest.fixture(scope="class")
 def memory_server(default_model_dir, tmp_path_factory):
-    from tests.conftest import serve_in_subprocess
-
     with serve_in_subprocess(tmp_path_factory.mktemp("retriever-home"), PALIMPSEST_MEMORY_EXTRACTOR="rule") as url:
         response = httpx.post(url + "/v1/memory/documents", json={"documents": [{"text": t} for t in DOCUMENTS]},
                               timeout=300)

@@ -6,16 +6,16 @@ import httpx
 import openai
 import pytest
 
+from tests.helpers.server import serve_in_subprocess
 
 
 @pytest.fixture(scope="module")
 def server(default_model_dir, tmp_path_factory) -> str:
-    from tests.conftest import serve_in_subprocess
-
     with serve_in_subprocess(tmp_path_factory.mktemp("e2e") / "home") as url:
         yield url
 
 
+@pytest.mark.slow
 def test_chat_completion_answers_with_paris(server):
     client = openai.OpenAI(base_url=server + "/v1", api_key="unused")
     reply = client.chat.completions.create(
@@ -27,6 +27,7 @@ def test_chat_completion_answers_with_paris(server):
     assert reply.usage.prompt_tokens > 5 and 0 < reply.usage.completion_tokens <= 30
 
 
+@pytest.mark.slow
 def test_streamed_chat_completion_matches_the_plain_one(server):
     client = openai.OpenAI(base_url=server + "/v1", api_key="unused")
     messages = [{"role": "user", "content": "What is the capital of France?"}]
@@ -47,6 +48,7 @@ def test_streamed_chat_completion_matches_the_plain_one(server):
     assert usage.completion_tokens == plain.usage.completion_tokens
 
 
+@pytest.mark.slow
 def test_completion_honours_max_tokens_and_stop(server):
     client = openai.OpenAI(base_url=server + "/v1", api_key="unused")
     free = client.completions.create(model="m", prompt="1, 2, 3, 4,", max_tokens=12, temperature=0)
@@ -56,6 +58,7 @@ def test_completion_honours_max_tokens_and_stop(server):
     assert free.choices[0].text.startswith(stopped.choices[0].text)
 
 
+@pytest.mark.slow
 def test_history_state_and_bad_input(server):
     state = httpx.get(server + "/v1/state").json()
     assert state["applied"] == [] and state["fingerprint"] == state["base_fingerprint"]
