@@ -2,6 +2,8 @@
 import httpx
 import pytest
 
+pytestmark = pytest.mark.slow
+
 PROMPT = "The Eiffel Tower is located in the city of"
 EDIT = {"prompt": PROMPT, "subject": "The Eiffel Tower", "target_new": "Rome", "target_true": "Paris"}
 DARRIEUX = {"prompt": "The mother tongue of Danielle Darrieux is", "subject": "Danielle Darrieux",
@@ -32,7 +34,6 @@ CORPUS = [
 ]
 
 
-@pytest.mark.slow
 def test_edit_and_batch_then_revert_through_http(start_server, tmp_path):
     # A small corpus file (instead of text the model samples) keeps the one-off C statistic quick.
     corpus = tmp_path / "corpus.txt"

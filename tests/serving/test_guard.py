@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 from serving.core.engine import Engine
 from serving.core.settings import Settings
+
+pytestmark = pytest.mark.slow
 
 LAYER = "model.layers.5.mlp.down_proj.weight"
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import httpx
+import pytest
 
 from serving.services.routing import Fact, Probe, classify, parse_statement, sentences
 
@@ -35,6 +36,7 @@ def test_routes_by_kind_and_by_what_the_model_knows():
     assert classify({"text": "The Eiffel Tower is located in Rome."}, known).route == "edit"
 
 
+@pytest.mark.slow
 def test_updates_route_on_the_real_model(start_server, tmp_path):
     url = start_server(tmp_path / "home", PALIMPSEST_MEMORY_EXTRACTOR="rule")
     doc = httpx.post(url + "/v1/updates", json={"text": "Orvik is a fishing town. About 3,000 people live there."},
