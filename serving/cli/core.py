@@ -58,7 +58,7 @@ def _chat(args: argparse.Namespace) -> int:
                 print(text, end="", flush=True)
         print()
         for c in citations:
-            print(f"  [source {c['id']} score {c['score']:.3f}]")
+            print(f"  [{c.get('type', 'passage')} {c['id']} score {c['score']:.3f}] {c['text'][:100]}")
         messages.append({"role": "assistant", "content": "".join(answer)})
 
 

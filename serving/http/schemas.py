@@ -48,7 +48,7 @@ class ChatCompletionRequest(_Sampling):
     max_tokens: int | None = Field(None, ge=1)
     max_completion_tokens: int | None = Field(None, ge=1)
     memory: bool | None = None
-    """Ground the answer in the graph memory (default: whenever it holds anything)."""
+    """Ground the answer in the graph memory: true forces it, false turns it off; absent: the relevance gate decides."""
     memory_k: int = Field(3, ge=1, le=20)
 
 
@@ -106,7 +106,7 @@ class ChatCompletion(Sparse):
     choices: list[ChatChoice]
     usage: Usage
     palimpsest: dict[str, Any] | None = None
-    """``{"citations": [...]}`` when the answer was grounded in the memory."""
+    """``{"grounded": bool, "citations": [{"type": "fact"|"passage", "id", "text", "score"}]}``."""
 
 
 class CompletionChoice(BaseModel):

@@ -114,7 +114,7 @@ class ChatPalimpsest(BaseChatModel):
     ) -> Iterator[ChatGenerationChunk]:
         for event in self._events(self._body(messages, stop, **kwargs)):
             metadata: dict[str, Any] = {}
-            if "palimpsest" in event:
+            if event.get("palimpsest", {}).get("citations"):
                 metadata["citations"] = event["palimpsest"]["citations"]
             text, usage = "", None
             for choice in event.get("choices", []):

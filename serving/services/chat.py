@@ -9,38 +9,56 @@ from serving.core.engine import Engine
 from serving.core.errors import InvalidInputError
 from serving.core.generation import Piece, SamplingParams, decode_stream
 
-from serving.services.memory import MemoryService
-
-GROUNDING_PROMPT = (
-    "Answer using the passages below when they are relevant. "
-    "If they do not contain the answer, answer from what you know.\n\n{passages}"
+from serving.services.grounding import (
+    Grounding,
+    GroundingConfig,
+    chain,
+    fact_sentence,
+    grounded_messages,
+    select_facts,
 )
-
+from serving.services.memory import MemoryService
 
 class ChatService:
     """Templating, grounding in the memory, length checks, and decoding under the read lock."""
 
-    def __init__(self, engine: Engine, memory: MemoryService | None = None) -> None:
+    def __init__(
+        self, engine: Engine, memory: MemoryService | None = None, config: GroundingConfig | None = None
+    ) -> None:
         self.engine = engine
         self.memory = memory
+        self.config = config or GroundingConfig()
+
+    def retrieve(self, question: str, memory: bool | None, k: int) -> Grounding:
+        """The facts (chained over the graph) and document passages for this question, past the gate.
+
+        Stated facts are shown as facts, never as passages. ``memory=False``: nothing; ``True``: the
+        best facts and passages even below the gate.
+        """
+        if memory is False or self.memory is None or self.memory.is_empty() or not question.strip():
+            return Grounding()
+        store, config = self.memory.store, self.config
+        hits = store.search_facts(question, k=8)
+        facts = hits[:k] if memory else select_facts(question, hits, config)
+        if facts and config.hops:
+            q = store.embedder.encode([question])[0]
+            facts = chain(facts, store.facts_about,
+                          lambda cands: store.embedder.encode([fact_sentence(f) for f in cands]) @ q, config)
+        passages: list[dict[str, Any]] = []
+        best = max((p["score"] for p in store.dense_search(question, 2 * k) if "fact" not in p["metadata"]), default=None)
+        if best is not None and (memory or best >= config.passage_min):
+            passages = [p for p in store.search(question, 2 * k) if "fact" not in p["metadata"]][:k]
+        return Grounding(facts, passages)
 
     def ground(
         self, messages: list[dict[str, str]], memory: bool | None, k: int
     ) -> tuple[list[dict[str, str]], list[dict[str, Any]]]:
-        """Prepend passages retrieved for the latest user turn as a system message, with citations."""
-        if memory is False or self.memory is None or self.memory.is_empty():
+        """The conversation with grounding for its latest user turn, and the citations used (none: ungrounded)."""
+        question = next((m["content"] for m in reversed(messages) if m["role"] == "user"), "")
+        grounding = self.retrieve(question, memory, k)
+        if not grounding or messages[-1]["role"] != "user":
             return messages, []
-        query = next((m["content"] for m in reversed(messages) if m["role"] == "user"), "")
-        hits = self.memory.search(query, k) if query.strip() else []
-        citations = [{"id": h["id"], "text": h["text"], "score": h["score"]} for h in hits]
-        if not citations:
-            return messages, []
-        passages = "\n".join(f"[{i + 1}] {c['text']}" for i, c in enumerate(citations))
-        grounding = {"role": "system", "content": GROUNDING_PROMPT.format(passages=passages)}
-        if messages and messages[0]["role"] == "system":
-            grounding["content"] = messages[0]["content"] + "\n\n" + grounding["content"]
-            messages = messages[1:]
-        return [grounding, *messages], citations
+        return grounded_messages(messages, grounding, self.config), grounding.citations()
 
     def encode(self, text: str, max_tokens: int) -> list[int]:
         """Token ids of a raw prompt; the prompt plus ``max_tokens`` must fit the model's context."""

@@ -74,8 +74,9 @@ class EditService:
                 self._cov.update({layer: c.to(host.device) for layer, c in computed.items()})
             return {layer: self._cov[layer] for layer in layers}
 
-    def edit(self, request: EditRequest, layer: int | None = None) -> EditOutcome:
-        """Write one fact with ROME at ``layer`` (default: the configured or the architecture's layer)."""
+    def edit(self, request: EditRequest, layer: int | None = None, extra: dict[str, Any] | None = None) -> EditOutcome:
+        """Write one fact with ROME at ``layer`` (default: the configured or the architecture's layer);
+        ``extra`` goes into the entry's details (a routed edit names the memory ingest it owns)."""
         host = self.engine.host
         chosen = layer if layer is not None else self.settings.edit_layer
         if chosen is not None and chosen < 0:
@@ -97,6 +98,7 @@ class EditService:
             "method": "rome",
             "layers": result.layers,
             **{k: v for k, v in result.diagnostics.items() if k != "method"},
+            **(extra or {}),
         }
         return self._apply(_summary(request), details, result, [request], before)
 

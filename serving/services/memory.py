@@ -7,12 +7,20 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
+from memory.facts import FactHit
 from memory.store import Document, GraphMemory, IngestResult
 
 from serving.core.engine import Engine
 from serving.core.history import HistoryEntry
 
 log = logging.getLogger("palimpsest.memory")
+
+Triple = tuple[str, str, str]
+
+
+def ingest_of(entry: HistoryEntry) -> str | None:
+    """The memory ingest an entry owns: a memory entry's, or the fact a routed edit also stored."""
+    return entry.details.get("ingest_id") or entry.details.get("memory_ingest_id")
 
 
 class MemoryService:
@@ -39,46 +47,68 @@ class MemoryService:
             inner = build_extractor("rule")
         cache = ExtractionCache(root / "extraction_cache.jsonl")
         self.store = GraphMemory(root, embedder, CachedExtractor(inner, cache, f"{inner.name}:{settings.model}"))
-        recorded = {e.details.get("ingest_id") for e in engine.history.list(kind="memory", status="applied")}
+        recorded = {ingest_of(e) for e in engine.history.list(status="applied")}
         for ingest_id in self.store.ingest_ids():
             if ingest_id not in recorded:
                 log.warning("removing memory ingest %s: it has no history entry", ingest_id)
                 self.store.remove(ingest_id)
         engine.on_revert("memory", self._on_revert)
+        engine.on_revert("edit", self._on_revert)
         log.info("graph memory at %s: %s", root, self.store.stats())
 
     def _on_revert(self, entry: HistoryEntry) -> None:
-        self.store.remove(entry.details.get("ingest_id", ""))
+        ingest_id = ingest_of(entry)
+        if ingest_id:
+            self.store.remove(ingest_id)
+
+    def stage_facts(self, facts: list[Triple], replaces: bool | None = None) -> IngestResult:
+        """Ingest facts that a history entry will own; :meth:`discard` them if no entry comes."""
+        return self.store.ingest_facts(facts, ingest_id=_new_id(), replaces=replaces)
+
+    def discard(self, ingest_id: str) -> None:
+        self.store.remove(ingest_id)
+
+    def record(self, summary: str, result: IngestResult, extra: dict[str, Any] | None = None) -> HistoryEntry:
+        """Record an ingest as a memory entry; a failed record undoes the ingest."""
+        details = {"ingest_id": result.id, "passages": result.passages, "entities": result.entities,
+                   "triples": result.triples, "superseded": result.superseded, **(extra or {})}
+        try:
+            return self.engine.record("memory", summary, details)
+        except BaseException:
+            self.store.remove(result.id)
+            raise
 
     def _ingest(self, summary: str, run: Callable[[str], IngestResult]) -> tuple[HistoryEntry, IngestResult]:
-        """Ingest under a fresh id, then record it; a failed record undoes the ingest."""
-        ingest_id = "mem-" + uuid.uuid4().hex[:16]
-        result = run(ingest_id)
-        details = {"ingest_id": ingest_id, "passages": result.passages, "entities": result.entities,
-                   "triples": result.triples}
-        try:
-            entry = self.engine.record("memory", summary, details)
-        except BaseException:
-            self.store.remove(ingest_id)
-            raise
-        return entry, result
+        result = run(_new_id())
+        return self.record(summary, result), result
 
     def add_documents(self, documents: list[Document]) -> tuple[HistoryEntry, IngestResult]:
         first = documents[0].id or documents[0].text.strip().split("\n", 1)[0][:60]
         summary = f"memory: {len(documents)} document(s), first: {first}"
         return self._ingest(summary, lambda ingest_id: self.store.ingest_documents(documents, ingest_id=ingest_id))
 
-    def add_facts(self, facts: list[tuple[str, str, str]]) -> tuple[HistoryEntry, IngestResult]:
+    def add_facts(
+        self, facts: list[Triple], replaces: bool | None = None, valid_from: str | None = None
+    ) -> tuple[HistoryEntry, IngestResult]:
+        """Facts of a functional relation (or with ``replaces=True``) supersede their subject's current one."""
         s, r, o = facts[0]
         summary = f"memory: {len(facts)} fact(s), first: {s} {r} {o}"
-        return self._ingest(summary, lambda ingest_id: self.store.ingest_facts(facts, ingest_id=ingest_id))
+        return self._ingest(summary, lambda ingest_id: self.store.ingest_facts(
+            facts, ingest_id=ingest_id, replaces=replaces, valid_from=valid_from))
 
-    def search(self, query: str, k: int) -> list[dict[str, Any]]:
+    def search(self, query: str, k: int, as_of: str | None = None) -> list[dict[str, Any]]:
         """Passages ``{"id", "text", "score", "metadata"}``, best first."""
-        return self.store.search(query, k)
+        return self.store.search(query, k, as_of=as_of)
+
+    def search_facts(self, query: str, k: int, as_of: str | None = None) -> list[FactHit]:
+        return self.store.search_facts(query, k, as_of=as_of)
 
     def stats(self) -> dict[str, int]:
         return self.store.stats()
 
     def is_empty(self) -> bool:
         return not self.store.ingest_ids()
+
+
+def _new_id() -> str:
+    return "mem-" + uuid.uuid4().hex[:16]

@@ -31,6 +31,8 @@ class Update:
     name: str | None = None
     instruction: str | None = None
     route: RouteChoice = "auto"
+    replaces: bool | None = None
+    """For facts: supersede the subject's current object (None: the relation decides)."""
 
 
 @dataclass
@@ -67,19 +69,35 @@ class UpdateService:
         if decision.route == "skill":
             job = self.skills.submit(update.name or "", update.examples or [], update.instruction)
             return UpdateOutcome(decision.route, decision.reason, job=job)
+        routing = {"routing": decision.as_details()}
         probs: dict[str, Any] = {}
+        fact = decision.fact
         if decision.route == "edit":
-            fact = decision.fact
-            outcome = self.edits.edit(EditRequest(fact.prompt, fact.subject, fact.object))
-            entry, probs = outcome.entry, {"before": outcome.before[0], "after": outcome.after[0]}
-        elif decision.fact is not None and update.text is None:
-            f = decision.fact
-            entry, _ = self.memory.add_facts([(f.subject, f.relation, f.object)])
+            entry, probs = self._edit(fact, update.replaces, routing)
+        elif fact is not None:
+            entry, _ = self.memory.add_facts([(fact.subject, fact.relation, fact.object)], update.replaces)
         else:
             entry, _ = self.memory.add_documents([Document(update.text or "")])
-        entry = self.engine.history.annotate(entry.id, {"routing": decision.as_details()})
+        entry = self.engine.history.annotate(entry.id, routing)
         return UpdateOutcome(decision.route, decision.reason, entry=entry, probs=probs)
 
+    def _edit(self, fact: Fact, replaces: bool | None, routing: dict[str, Any]) -> tuple[HistoryEntry, dict[str, Any]]:
+        """One fact, both places: the weight edit's entry also owns the fact in the memory, so one
+        revert undoes both. When the guard reverts the edit, the fact stays as a memory entry."""
+        triple = (fact.subject, fact.relation, fact.object)
+        staged = self.memory.stage_facts([triple], replaces)
+        try:
+            outcome = self.edits.edit(EditRequest(fact.prompt, fact.subject, fact.object),
+                                      extra={"memory_ingest_id": staged.id})
+        except BaseException:
+            self.memory.discard(staged.id)
+            raise
+        probs = {"before": outcome.before[0], "after": outcome.after[0]}
+        if outcome.entry.status == "applied":
+            return outcome.entry, probs
+        kept = self.memory.record(f"memory: 1 fact(s), first: {' '.join(triple)}", staged,
+                                  {"edit_reverted_by_guard": outcome.entry.id, **routing})
+        return kept, probs
 
 def _forced(update: Update) -> Decision:
     """The caller's route, checked against what the update can be."""
@@ -88,10 +106,10 @@ def _forced(update: Update) -> Decision:
     if update.route != "skill" and update.examples is not None:
         raise InvalidInputError(f"examples can only be learned as a skill, not routed to {update.route!r}")
     fact = update.fact
-    if update.route == "edit" and fact is None:
-        found = sentences(update.text or "")
+    if fact is None and update.text is not None:  # a one-sentence statement is kept as a fact
+        found = sentences(update.text)
         fact = parse_statement(found[0]) if len(found) == 1 else None
-        if fact is None:
-            raise InvalidInputError("route 'edit' needs one fact: give {'fact': {subject, relation, object}} "
-                                    "or a single 'Subject verb ... Object.' sentence")
+    if update.route == "edit" and fact is None:
+        raise InvalidInputError("route 'edit' needs one fact: give {'fact': {subject, relation, object}} "
+                                "or a single 'Subject verb ... Object.' sentence")
     return Decision(update.route, "route given by the caller", fact)

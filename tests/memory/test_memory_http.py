@@ -13,7 +13,7 @@ def test_memory_over_http(start_server, tmp_path):
     home = tmp_path / "home"
     url = start_server(home, PALIMPSEST_MEMORY_EXTRACTOR="rule")
     http = httpx.Client(base_url=url, timeout=120)
-    empty = {"passages": 0, "entities": 0, "triples": 0, "edges": 0}
+    empty = {"passages": 0, "entities": 0, "triples": 0, "edges": 0, "facts_current": 0, "facts_superseded": 0}
     assert http.get("/v1/memory/stats").json() == empty
 
     r = http.post("/v1/memory/documents", json={"documents": [{"text": t, "id": k} for k, t in PASSAGES.items()]})
@@ -63,7 +63,7 @@ def test_memory_over_http(start_server, tmp_path):
     ).json()
 
     assert http.post(f"/v1/history/{docs_entry['id']}/revert").status_code == 200
-    assert http.get("/v1/memory/stats").json() == {"passages": 1, "entities": 2, "triples": 1, "edges": 3}
+    assert http.get("/v1/memory/stats").json() == {"passages": 1, "entities": 2, "triples": 1, "edges": 3, "facts_current": 1, "facts_superseded": 0}
     assert http.post(f"/v1/history/{docs_entry['id']}/revert").status_code == 409
     assert http.post(f"/v1/history/{fact_entry['id']}/revert").status_code == 200
     assert http.get("/v1/memory/stats").json() == empty

@@ -59,7 +59,7 @@ def test_same_passage_twice_adds_no_duplicate_edges(make_memory):
     mem.remove(a.id)
     assert mem.stats()["passages"] == len(PASSAGES)
     mem.remove(b.id)
-    assert mem.stats() == {"passages": 0, "entities": 0, "triples": 0, "edges": 0}
+    assert mem.stats() == {"passages": 0, "entities": 0, "triples": 0, "edges": 0, "facts_current": 0, "facts_superseded": 0}
     assert len(mem.passages) == len(mem.entities) == len(mem.facts) == 0
 
 

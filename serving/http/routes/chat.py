@@ -42,7 +42,7 @@ def chat_completions(req: ChatCompletionRequest, rt: RuntimeDep) -> ChatCompleti
     messages = [{"role": "system" if m.role == "developer" else m.role, "content": m.text()} for m in req.messages]
     ids, citations = rt.chat.chat_ids(messages, max_tokens, req.memory, req.memory_k)
     base = {"id": f"chatcmpl-{uuid.uuid4().hex}", "created": int(time.time()), "model": rt.engine.host.model_id}
-    extra = {"palimpsest": {"citations": citations}} if citations else {}
+    extra = {"palimpsest": {"grounded": bool(citations), "citations": citations}}
     if req.stream:
         include_usage = bool(req.stream_options and req.stream_options.include_usage)
         return StreamingResponse(_chat_events(rt, ids, params, base, extra, include_usage),

@@ -34,6 +34,10 @@ class FactIn(BaseModel):
 
 class FactsRequest(BaseModel):
     facts: list[FactIn] = Field(min_length=1)
+    replaces: bool | None = None
+    """Supersede each subject's current object of the same relation (default: decided by the relation)."""
+    valid_from: str | None = None
+    """ISO-8601 time the facts hold from (default: now)."""
 
 
 class DocumentsResult(BaseModel):
@@ -54,8 +58,22 @@ class PassageHit(BaseModel):
     metadata: dict[str, Any] = Field(default_factory=dict)
 
 
+class FactOut(BaseModel):
+    id: str
+    subject: str
+    relation: str
+    object: str
+    score: float
+    """Raw cosine of the query with "subject relation object"."""
+    valid_from: str
+    invalid_from: str | None
+    superseded_by: str | None
+
+
 class SearchResult(BaseModel):
     results: list[PassageHit]
+    facts: list[FactOut] = Field(default_factory=list)
+    """The facts valid at ``as_of`` (default: the current ones), best first."""
 
 
 @router.post("/documents", status_code=201)
@@ -66,17 +84,22 @@ def add_documents(req: DocumentsRequest, rt: RuntimeDep) -> DocumentsResult:
 
 @router.post("/facts", status_code=201)
 def add_facts(req: FactsRequest, rt: RuntimeDep) -> FactsResult:
-    entry, _ = rt.memory.add_facts([(f.subject, f.relation, f.object) for f in req.facts])
+    entry, _ = rt.memory.add_facts([(f.subject, f.relation, f.object) for f in req.facts], req.replaces, req.valid_from)
     return FactsResult(entry=entry)
 
 
 @router.get("/search")
 def search(
-    rt: RuntimeDep, q: str = Query(min_length=1, max_length=4000), k: int = Query(5, ge=1, le=100)
+    rt: RuntimeDep,
+    q: str = Query(min_length=1, max_length=4000),
+    k: int = Query(5, ge=1, le=100),
+    as_of: str | None = Query(None, max_length=64, description="ISO-8601: what the memory held then"),
 ) -> SearchResult:
     if not q.strip():
         raise InvalidInputError("q must not be blank")
-    return SearchResult(results=[PassageHit(**h) for h in rt.memory.search(q, k)])
+    passages = [PassageHit(**h) for h in rt.memory.search(q, k, as_of)]
+    facts = [FactOut(**{f: getattr(h, f) for f in FactOut.model_fields}) for h in rt.memory.search_facts(q, k, as_of)]
+    return SearchResult(results=passages, facts=facts)
 
 
 @router.get("/stats")

@@ -31,6 +31,8 @@ class UpdateIn(BaseModel):
     name: str | None = None
     instruction: str | None = None
     route: Literal["auto", "memory", "edit", "skill"] = "auto"
+    replaces: bool | None = None
+    """For a fact: supersede the subject's current object of the same relation (default: the relation decides)."""
 
     @model_validator(mode="after")
     def _one_kind(self) -> UpdateIn:
@@ -55,5 +57,5 @@ class UpdateOut(Sparse):
 @router.post("", status_code=201)
 def update(body: UpdateIn, rt: RuntimeDep) -> UpdateOut:
     fact = Fact(**body.fact.model_dump()) if body.fact else None
-    outcome = rt.updates.apply(Update(body.text, fact, body.examples, body.name, body.instruction, body.route))
+    outcome = rt.updates.apply(Update(body.text, fact, body.examples, body.name, body.instruction, body.route, body.replaces))
     return UpdateOut(route=outcome.route, reason=outcome.reason, entry=outcome.entry, job=outcome.job, **outcome.probs)

@@ -1,0 +1,110 @@
+"""Facts that replace facts, the relevance gate, and a routed edit that also lands in the memory,
+on the tiny Llama through the real HTTP app (invented facts, no shared data)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from fastapi.testclient import TestClient
+
+from serving.core.engine import Engine
+from serving.core.model_host import ModelHost
+from serving.core.settings import Settings
+from serving.http.app import create_app
+from serving.services import Runtime
+from serving.services.routing import Fact
+from serving.services.updates import Update
+from tests.helpers.models import tiny_llama, tiny_tokenizer
+
+
+@pytest.fixture
+def runtime(tmp_path):
+    host = ModelHost(tiny_llama(max_position_embeddings=1024), tiny_tokenizer(), "tiny", torch.device("cpu"))
+    settings = Settings(home=tmp_path, guard=False, memory_extractor="rule", edit_covariance="identity",
+                        edit_chat_context=False)
+    rt = Runtime(Engine(settings, host))
+    yield rt
+    rt.close()
+
+
+@pytest.fixture
+def client(runtime):
+    with TestClient(create_app(runtime=runtime)) as c:
+        yield c
+
+
+def _facts(client: TestClient, *triples: tuple[str, str, str], **extra) -> dict:
+    body = {"facts": [dict(zip(("subject", "relation", "object"), t)) for t in triples], **extra}
+    response = client.post("/v1/memory/facts", json=body)
+    assert response.status_code == 201, response.text
+    return response.json()["entry"]
+
+
+def _current(client: TestClient, q: str, **params) -> list[tuple[str, str]]:
+    facts = client.get("/v1/memory/search", params={"q": q, "k": 10, **params}).json()["facts"]
+    return [(f["object"], f["invalid_from"]) for f in facts if f["subject"] == "Ilse Varga"]
+
+
+def test_a_newer_fact_replaces_the_older_and_revert_restores_it(client):
+    first = _facts(client, ("Ilse Varga", "works for", "Ostrander Mills"))
+    _facts(client, ("Ilse Varga", "speaks", "Hungarian"))
+    second = _facts(client, ("Ilse Varga", "works for", "Kettle & Finch"))
+    assert second["details"]["superseded"], second["details"]
+    objects = [o for o, _ in _current(client, "Who does Ilse Varga work for?")]
+    assert "Kettle & Finch" in objects and "Ostrander Mills" not in objects
+    assert "Hungarian" in objects  # a multi-valued relation is not replaced
+    then = first["created_at"]
+    old = [o for o, _ in _current(client, "Who does Ilse Varga work for?", as_of=then)]
+    assert "Ostrander Mills" in old and "Kettle & Finch" not in old
+
+    assert client.post(f"/v1/history/{second['id']}/revert").status_code == 200
+    objects = [o for o, _ in _current(client, "Who does Ilse Varga work for?")]
+    assert "Ostrander Mills" in objects and "Kettle & Finch" not in objects
+
+
+def test_replaces_false_keeps_both(client):
+    _facts(client, ("Ilse Varga", "works for", "Ostrander Mills"))
+    _facts(client, ("Ilse Varga", "works for", "Kettle & Finch"), replaces=False)
+    objects = [o for o, _ in _current(client, "Who does Ilse Varga work for?")]
+    assert {"Ostrander Mills", "Kettle & Finch"} <= set(objects)
+
+
+def _chat(client: TestClient, question: str, **extra) -> dict:
+    body = {"messages": [{"role": "user", "content": question}], "max_tokens": 3, "temperature": 0, **extra}
+    response = client.post("/v1/chat/completions", json=body)
+    assert response.status_code == 200, response.text
+    return response.json()["palimpsest"]
+
+
+def test_only_a_question_about_a_stored_fact_is_grounded(client):
+    _facts(client, ("Ilse Varga", "works for", "Kettle & Finch"))
+    about = _chat(client, "Who does Ilse Varga work for?")
+    assert about["grounded"] and any("Kettle & Finch" in c["text"] for c in about["citations"])
+    assert about["citations"][0]["type"] == "fact"
+    unrelated = _chat(client, "What is the capital of France?")
+    assert unrelated == {"grounded": False, "citations": []}
+    forced = _chat(client, "What is the capital of France?", memory=True)
+    assert forced["grounded"]
+    off = _chat(client, "Who does Ilse Varga work for?", memory=False)
+    assert not off["grounded"]
+
+
+def test_a_chain_of_facts_is_followed(runtime):
+    runtime.memory.add_facts([("Ilse Varga", "works for", "Kettle & Finch")])
+    runtime.memory.add_facts([("Kettle & Finch", "is headquartered in", "Brindlemoor")])
+    runtime.memory.add_facts([("Brindlemoor", "is located in", "Oskarland")])
+    grounding = runtime.chat.retrieve("In which city is the headquarters of Ilse Varga's employer?", None, 3)
+    assert [f.object for f in grounding.facts][:3] == ["Kettle & Finch", "Brindlemoor", "Oskarland"]
+
+
+def test_a_routed_edit_is_also_a_memory_fact_and_one_revert_undoes_both(runtime):
+    engine = runtime.engine
+    outcome = runtime.updates.apply(Update(fact=Fact("paris", "is located in", "rome"), route="edit"))
+    entry = outcome.entry
+    assert entry.kind == "edit" and entry.status == "applied"
+    assert engine.host.fingerprint() != engine.base_fingerprint
+    assert [h.object for h in runtime.memory.search_facts("where is paris located", 3)] == ["rome"]
+
+    engine.revert(entry.id)
+    assert engine.host.fingerprint() == engine.base_fingerprint
+    assert runtime.memory.is_empty() and runtime.memory.search_facts("where is paris located", 3) == []
