@@ -20,7 +20,9 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="PALIMPSEST_", extra="ignore")
 
     host: str = "127.0.0.1"
+    """Address the server listens on."""
     port: int = 8000
+    """Port the server listens on."""
     home: Path = Path("~/.palimpsest")
     """Data directory: history database, weight deltas, graph memory."""
     cache: Path | None = None
@@ -30,6 +32,7 @@ class Settings(BaseSettings):
     embedder: str = ""
     """Sentence-transformers model (path or hub id); default: the packaged all-MiniLM-L6-v2."""
     device: Literal["auto", "cpu", "cuda"] = "auto"
+    """``auto``: CUDA when torch sees a GPU, else the CPU."""
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
     """``auto``: float32 on CPU, bfloat16 on CUDA."""
     guard: bool = True
@@ -43,6 +46,14 @@ class Settings(BaseSettings):
 
     memory_extractor: Literal["llm", "rule"] = "llm"
     """OpenIE with the hosted model (merged with rules), or the deterministic rules alone."""
+
+    grounding_format: Literal["passages", "facts", "ike"] = "ike"
+    """How chat grounding is shown to the model: passages in a system message, facts in a system
+    message, or facts before the question with in-context demonstrations (IKE)."""
+    grounding_fact_min: float = 0.35
+    """Cosine a stored fact needs with the question, when the question names its subject, to ground it."""
+    grounding_passage_min: float = 0.45
+    """Dense cosine the best document passage needs with the question for passages to be shown."""
 
     edit_layer: int | None = None
     """ROME's edit layer; default: ``editing.arch.default_layer``."""

@@ -14,6 +14,7 @@ from serving.core.settings import Settings
 
 from serving.services.chat import ChatService
 from serving.services.edits import EditService
+from serving.services.grounding import GroundingConfig
 from serving.services.memory import MemoryService
 from serving.services.skills import SkillService
 from serving.services.updates import UpdateService
@@ -27,7 +28,10 @@ class Runtime:
         self.memory = MemoryService(engine)
         self.edits = EditService(engine)
         self.skills = SkillService(engine)
-        self.chat = ChatService(engine, self.memory)
+        settings = engine.settings
+        self.chat = ChatService(engine, self.memory, GroundingConfig(
+            format=settings.grounding_format, fact_min=settings.grounding_fact_min,
+            passage_min=settings.grounding_passage_min))
         self.updates = UpdateService(engine, self.memory, self.edits, self.skills)
 
     @classmethod
