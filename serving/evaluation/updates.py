@@ -1,0 +1,323 @@
+"""Updates that show in the answers, measured end to end on MQuAKE-format data.
+
+    palimpsest eval updates --data MQuAKE-hard.json --n 12 --configs auto,memory,edit --unrelated 10
+
+For each configuration (a ``route`` of ``/v1/updates``: auto, memory or edit), every requested
+rewrite of the selected cases is applied through ``UpdateService.apply`` as the statement
+``prompt.format(subject) + " " + target_new + "."``. Then, through the chat path at temperature 0:
+
+- each rewrite's own single-hop question: the ``new_single_hops`` hop whose answer is the rewrite's
+  new target (with that hop's aliases), else the rewrite's ``question``, else its cloze prompt;
+- the first multi-hop question of each case (expected: ``new_answer`` or an alias);
+- unrelated questions: the first single hop of each following case that names none of the edited
+  subjects or targets, answered at the base before any update and again after the updates.
+
+An answer hits when it contains the expected object or an alias as a whole word, case-insensitive.
+Everything the configuration created is then reverted, newest first, and ``back_to_base`` checks
+the base fingerprint, no applied entry, and an empty memory. "Changed twice" applies A, B and C as
+employers of invented people, asks for C, reverts C and asks for B.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+import tempfile
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TextIO
+
+import torch
+
+from serving.core.errors import ConflictError, PalimpsestError
+from serving.core.generation import SamplingParams
+from serving.services import Runtime
+from serving.services.updates import Update
+
+from .host import evaluation_settings
+
+CHANGED_TWICE: tuple[tuple[str, str, str, str], ...] = (
+    ("Ilse Varga", "Ostrander Mills", "Harrowgate Foods", "Brightwater Optics"),
+    ("Tomas Ferrand", "Quillby Shipping", "Marrowind Software", "Castell Ropeworks"),
+    ("Anneke Olsberg", "Duvall Pharmaceuticals", "Pemberton Glassworks", "Lindqvist Motors"),
+    ("Rafael Ostrowski", "Northwick Bank", "Sallow Creek Farms", "Veridian Textiles"),
+    ("Mira Kettering", "Tallis Aerospace", "Greyhollow Press", "Ambercott Logistics"),
+    ("Joost Hallander", "Wendmoor Energy", "Fenwick Toys", "Calder Bay Insurance"),
+    ("Priya Lanstead", "Orvell Robotics", "Stonebridge Dairy", "Halvorsen Tea Company"),
+)
+"""Invented people and three successive employers (A, B, C); none of them is in any dataset."""
+
+
+@dataclass
+class Question:
+    text: str
+    expected: list[str]
+    """The object and its aliases; an answer naming any of them is a hit."""
+    kind: str = "single_hop"
+    exact: bool = False
+    """Hit only when the answer equals ``expected[0]`` (an unrelated question's answer before the updates)."""
+
+    def hit(self, answer: str) -> bool:
+        if self.exact:
+            return answer.strip() == self.expected[0].strip()
+        return any(re.search(rf"(?<!\w){re.escape(e.strip())}(?!\w)", answer, re.IGNORECASE)
+                   for e in self.expected if e.strip())
+
+
+@dataclass
+class Rewrite:
+    statement: str
+    subject: str
+    target: str
+    question: Question
+
+
+@dataclass
+class Outcome:
+    """What one configuration measured."""
+
+    single_hop: list[bool] = field(default_factory=list)
+    multi_hop: list[bool] = field(default_factory=list)
+    unchanged: list[bool] = field(default_factory=list)
+    grounded: list[bool] = field(default_factory=list)
+    unrelated_grounded: list[bool] = field(default_factory=list)
+    seconds: list[float] = field(default_factory=list)
+    routes: Counter = field(default_factory=Counter)
+    guard_reverted: int = 0
+
+
+def _rate(values: list[bool]) -> float | None:
+    return round(sum(values) / len(values), 4) if values else None
+
+
+def rewrites_of(cases: list[dict]) -> list[Rewrite]:
+    """Each distinct requested rewrite as a statement and its own single-hop question."""
+    out, seen = [], set()
+    for case in cases:
+        for rw in case["requested_rewrite"]:
+            target = rw["target_new"]["str"]
+            cloze = rw["prompt"].format(rw["subject"])
+            if (cloze, target) in seen:
+                continue
+            seen.add((cloze, target))
+            hop = next((h for h in case.get("new_single_hops", []) if h["answer"] == target), None)
+            if hop is not None:
+                question = Question(hop["question"], [target, *hop.get("answer_alias", [])])
+            else:
+                question = Question(rw.get("question") or cloze, [target])
+            out.append(Rewrite(f"{cloze} {target}.", rw["subject"], target, question))
+    return out
+
+
+def multi_hop_of(cases: list[dict]) -> list[Question]:
+    return [Question(c["questions"][0], [c["new_answer"], *c.get("new_answer_alias", [])], "multi_hop")
+            for c in cases if c.get("questions")]
+
+
+def unrelated_of(others: list[dict], edited: list[Rewrite], n: int) -> list[str]:
+    """The first single hop of each case in ``others`` that names no edited subject or target."""
+    names = {w.subject.lower() for w in edited} | {w.target.lower() for w in edited}
+    out: list[str] = []
+    for case in others:
+        for hop in case.get("single_hops", []):
+            q = hop["question"]
+            if q not in out and not any(name in q.lower() for name in names):
+                out.append(q)
+                break
+        if len(out) == n:
+            break
+    return out
+
+
+def ask(runtime: Runtime, question: str, max_tokens: int) -> tuple[str, bool]:
+    """The chat answer at temperature 0, and whether the memory grounded it."""
+    ids, citations = runtime.chat.chat_ids([{"role": "user", "content": question}], max_tokens)
+    params = SamplingParams(max_tokens, 0.0, 1.0, [], 0)
+    return "".join(p.text for p in runtime.chat.pieces(ids, params)).strip(), bool(citations)
+
+
+def at_base(runtime: Runtime) -> dict[str, Any]:
+    """Whether the weights are the base bits, no entry is applied and the memory holds nothing."""
+    engine, stats = runtime.engine, runtime.memory.stats()
+    checks = {
+        "fingerprint": engine.host.fingerprint() == engine.base_fingerprint,
+        "no_applied_entries": not engine.applied(),
+        "memory_empty": runtime.memory.is_empty() and not any(stats.values()),
+    }
+    return {"back_to_base": all(checks.values()), **checks, "memory_stats": stats}
+
+
+class Evaluation:
+    """Asks, records and reverts on one runtime; ``records`` gets one JSON line per answer."""
+
+    def __init__(self, runtime: Runtime, max_tokens: int, records: TextIO | None = None) -> None:
+        self.runtime, self.max_tokens, self.records = runtime, max_tokens, records
+
+    def answer(self, config: str, question: Question) -> tuple[str, bool, bool]:
+        """The answer, whether it hits, and whether it was grounded; recorded."""
+        answer, grounded = ask(self.runtime, question.text, self.max_tokens)
+        hit = question.hit(answer)
+        if self.records is not None:
+            row = {"config": config, "kind": question.kind, "question": question.text,
+                   "expected": question.expected, "answer": answer, "hit": hit, "grounded": grounded}
+            self.records.write(json.dumps(row) + "\n")
+            self.records.flush()
+        return answer, hit, grounded
+
+    def apply(self, statement: str, route: str, outcome: Outcome) -> str | None:
+        """Apply one statement as ``/v1/updates`` does; the entry id, or None when it was rejected."""
+        started = time.perf_counter()
+        try:
+            result = self.runtime.updates.apply(Update(text=statement, route=route))
+        except PalimpsestError as exc:
+            outcome.routes["rejected"] += 1
+            _log(f"  rejected {statement!r}: {exc}")
+            return None
+        outcome.seconds.append(time.perf_counter() - started)
+        outcome.routes[result.route] += 1
+        outcome.guard_reverted += "edit_reverted_by_guard" in result.entry.details
+        return result.entry.id
+
+    def revert(self, entry_ids: list[str]) -> None:
+        """Revert these entries, newest first (entries the guard already reverted are skipped)."""
+        for entry_id in reversed(entry_ids):
+            if self.runtime.engine.history.get(entry_id).status == "applied":
+                self.runtime.engine.revert(entry_id)
+
+    def configuration(
+        self, route: str, rewrites: list[Rewrite], multi: list[Question], unrelated: list[Question]
+    ) -> dict[str, Any]:
+        """Apply every rewrite through ``route``, ask, revert everything, check the base."""
+        outcome, entries = Outcome(), []
+        for i, rw in enumerate(rewrites):
+            entry_id = self.apply(rw.statement, route, outcome)
+            entries += [entry_id] if entry_id else []
+            _log(f"[{route}] update {i + 1}/{len(rewrites)}: {outcome.routes.most_common()}")
+        for rw in rewrites:
+            _, hit, grounded = self.answer(route, rw.question)
+            outcome.single_hop.append(hit)
+            outcome.grounded.append(grounded)
+        outcome.multi_hop = [self.answer(route, q)[1] for q in multi]
+        for q in unrelated:
+            _, unchanged, grounded = self.answer(route, q)
+            outcome.unchanged.append(unchanged)
+            outcome.unrelated_grounded.append(grounded)
+        _log(f"[{route}] single-hop {_rate(outcome.single_hop)}, multi-hop {_rate(outcome.multi_hop)}, "
+             f"locality {_rate(outcome.unchanged)}; reverting {len(entries)} entries")
+        self.revert(entries)
+        return {
+            "single_hop_hit_rate": _rate(outcome.single_hop),
+            "multi_hop_rate": _rate(outcome.multi_hop),
+            "locality": _rate(outcome.unchanged),
+            "single_hop_grounded": _rate(outcome.grounded),
+            "unrelated_grounded": _rate(outcome.unrelated_grounded),
+            "seconds_per_update": round(sum(outcome.seconds) / len(outcome.seconds), 3) if outcome.seconds else None,
+            "routes": dict(outcome.routes),
+            "guard_reverted": outcome.guard_reverted,
+            "n": {"rewrites": len(rewrites), "multi_hop": len(multi), "unrelated": len(unrelated)},
+            **at_base(self.runtime),
+        }
+
+    def changed_twice(
+        self, route: str, people: tuple[tuple[str, str, str, str], ...] = CHANGED_TWICE
+    ) -> dict[str, Any]:
+        """A, B, C as successive employers of each person; ask (expect C), revert C, ask (expect B)."""
+        outcome, entries, newest = Outcome(), [], {}
+        for step in (1, 2, 3):
+            for person in people:
+                entry_id = self.apply(f"{person[0]} works for {person[step]}.", route, outcome)
+                entries += [entry_id] if entry_id else []
+                if step == 3 and entry_id:
+                    newest[person[0]] = entry_id
+        config = f"changed_twice:{route}"
+        now = [self.answer(config, Question(f"Who does {p[0]} work for?", [p[3]], "newest"))[1] for p in people]
+        for person in people:
+            if person[0] in newest:
+                self.revert([newest[person[0]]])
+        then = [self.answer(config, Question(f"Who does {p[0]} work for?", [p[2]], "after_revert"))[1] for p in people]
+        _log(f"[changed twice, {route}] newest {_rate(now)}, after revert {_rate(then)}")
+        self.revert(entries)
+        return {"route": route, "n": len(people), "newest": _rate(now), "after_revert": _rate(then),
+                "routes": dict(outcome.routes), **at_base(self.runtime)}
+
+
+def evaluate(
+    runtime: Runtime,
+    data: list[dict],
+    n: int,
+    offset: int = 0,
+    configs: tuple[str, ...] = ("auto", "memory", "edit"),
+    unrelated: int = 10,
+    max_tokens: int = 24,
+    changed_twice: str | None = "auto",
+    records: TextIO | None = None,
+) -> dict[str, Any]:
+    """The report on a runtime that starts at its base (no applied entry, empty memory).
+
+    ``data`` is the whole MQuAKE list: cases ``offset .. offset + n`` are edited, the following ones
+    (then the preceding ones) give the unrelated questions. ``changed_twice``: a route, or None.
+    """
+    start = at_base(runtime)
+    if not start["back_to_base"]:
+        raise ConflictError(f"the runtime is not at its base ({start}); give an empty --home")
+    cases = data[offset : offset + n]
+    rewrites = rewrites_of(cases)
+    multi = multi_hop_of(cases)
+    run = Evaluation(runtime, max_tokens, records)
+    unrelated_qs = []
+    for text in unrelated_of(data[offset + n :] + data[:offset], rewrites, unrelated):
+        answer, _, _ = run.answer("base", Question(text, [], "unrelated_before"))
+        unrelated_qs.append(Question(text, [answer], "unrelated", exact=True))
+    _log(f"[base] asking {len(rewrites)} single-hop and {len(multi)} multi-hop questions")
+    base = {
+        "single_hop_hit_rate": _rate([run.answer("base", rw.question)[1] for rw in rewrites]),
+        "multi_hop_rate": _rate([run.answer("base", q)[1] for q in multi]),
+    }
+    report: dict[str, Any] = {
+        "cases": f"{offset}..{offset + len(cases) - 1}",
+        "base": base,
+        "configs": {route: run.configuration(route, rewrites, multi, unrelated_qs) for route in configs},
+    }
+    if changed_twice:
+        report["changed_twice"] = run.changed_twice(changed_twice)
+    return report
+
+
+def _log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def run(args: argparse.Namespace) -> dict:
+    """The report of ``palimpsest eval updates`` (options as in ``serving.cli.eval``)."""
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    configs = tuple(c.strip() for c in args.configs.split(",") if c.strip())
+    data = json.loads(Path(args.data).read_text(encoding="utf-8"))
+    base = evaluation_settings(model=args.model, device=args.device, embedder=args.embedder)
+    with tempfile.TemporaryDirectory(prefix="palimpsest-eval-") as scratch:
+        home = Path(args.home or scratch).expanduser().resolve()
+        # a scratch home keeps the converted model and the edit statistics in the usual cache
+        settings = base.model_copy(update={"home": home, "cache": base.cache_dir, "memory_extractor": args.extractor})
+        runtime = Runtime.load(settings)
+        records = open(args.records, "w", encoding="utf-8") if args.records else None
+        try:
+            started = time.perf_counter()
+            report = evaluate(runtime, data, args.n, args.offset, configs, args.unrelated, args.max_tokens,
+                              None if args.changed_twice == "none" else args.changed_twice, records)
+        finally:
+            runtime.close()
+            if records is not None:
+                records.close()
+    used = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()}
+    return {
+        **report,
+        "wall_seconds": round(time.perf_counter() - started, 1),
+        "settings": {**used, "model": settings.model, "home": str(home) if args.home else "(temporary)",
+                     "guard": settings.guard, "grounding_format": settings.grounding_format,
+                     "edit_covariance": settings.edit_covariance, "edit_chat_context": settings.edit_chat_context,
+                     "device": str(runtime.engine.host.device), "threads": torch.get_num_threads()},
+    }
