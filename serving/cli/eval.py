@@ -1,4 +1,4 @@
-"""``palimpsest eval edits|memory|skills``: measurements that load the model themselves (no server).
+"""``palimpsest eval edits|memory|skills|updates``: measurements that load the model themselves (no server).
 
 Each prints one JSON report; data paths are always given on the command line.
 """
@@ -123,10 +123,38 @@ def _skills(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", type=Path, default=None, help="also write the JSON here (updated after each strategy)")
 
 
+def _configs(text: str) -> str:
+    unknown = [c for c in (c.strip() for c in text.split(",")) if c and c not in ("auto", "memory", "edit")]
+    if unknown:
+        raise argparse.ArgumentTypeError(f"unknown configuration {unknown}; choose from auto,memory,edit")
+    return text
+
+
+def _updates(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--data", required=True, type=Path, help="MQuAKE-format JSON (e.g. MQuAKE-hard.json)")
+    p.add_argument("--n", type=int, default=12, help="cases whose rewrites are applied")
+    p.add_argument("--offset", type=_natural, default=0, help="skip this many cases (e.g. ones used for tuning)")
+    p.add_argument("--configs", default="auto,memory,edit", type=_configs, help="routes of /v1/updates, in order")
+    p.add_argument("--unrelated", type=_natural, default=10, help="single-hop questions of other cases, for locality")
+    p.add_argument("--changed-twice", default="auto", choices=["auto", "memory", "edit", "none"],
+                   help="route of the A -> B -> C employer scenario (none: skip it)")
+    p.add_argument("--max-tokens", type=int, default=24, help="tokens per chat answer (greedy)")
+    p.add_argument("--extractor", default="rule", choices=["rule", "llm"], help="the memory's extractor")
+    p.add_argument("--home", type=Path, help="an empty PALIMPSEST_HOME to keep (default: a temporary one)")
+    _model_options(p)
+    p.add_argument("--embedder", help="sentence-transformers path or id (default: $PALIMPSEST_EMBEDDER)")
+    p.add_argument("--records", type=Path, help="one JSON line per question asked: question, expected, answer, hit")
+    p.add_argument("--out", type=Path, default=None, help="also write the JSON here")
+
+
 EVALUATIONS = {
     "edits": ("serving.evaluation.edits", _edits, "CounterFact efficacy / generalization / specificity of weight edits, and a MQuAKE chat check"),
     "memory": ("serving.evaluation.memory", _memory, "passage recall of graph vs. dense retrieval on HippoRAG's QA samples"),
     "skills": ("serving.evaluation.skills", _skills, "continual skill learning: AP, BWT and TRP of each replay strategy"),
+    "updates": (
+        "serving.evaluation.updates", _updates,
+        "MQuAKE rewrites through /v1/updates' path, asked through chat: hit rates, locality, revert to base",
+    ),
 }
 
 
