@@ -316,7 +316,8 @@ def run(args: argparse.Namespace) -> dict:
     return {
         **report,
         "wall_seconds": round(time.perf_counter() - started, 1),
-        "settings": {**used, "model": settings.model, "home": str(home) if args.home else "(temporary)",
+        "settings": {**used, "model": settings.model, "embedder": settings.embedder,
+                     "home": str(home) if args.home else "(temporary)",
                      "guard": settings.guard, "grounding_format": settings.grounding_format,
                      "edit_covariance": settings.edit_covariance, "edit_chat_context": settings.edit_chat_context,
                      "device": str(runtime.engine.host.device), "threads": torch.get_num_threads()},
