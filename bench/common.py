@@ -20,7 +20,9 @@ from serving.evaluation.host import evaluation_settings, load_host
 
 
 def model_options(parser: argparse.ArgumentParser, threads: int = 0) -> argparse.ArgumentParser:
-    parser.add_argument("--model", default=None, help="path, .gguf file or hub id (default: $PALIMPSEST_MODEL or the embedded default)")
+    parser.add_argument(
+        "--model", default=None, help="path, .gguf file or hub id (default: $PALIMPSEST_MODEL or the embedded default)"
+    )
     parser.add_argument("--threads", type=int, default=threads, help="torch CPU threads (0: torch's default)")
     return parser
 

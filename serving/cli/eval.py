@@ -148,14 +148,20 @@ def _updates(p: argparse.ArgumentParser) -> None:
 
 
 EVALUATIONS = {
-    "edits": ("serving.evaluation.edits", _edits, "CounterFact efficacy / generalization / specificity of weight edits, and a MQuAKE chat check"),
-    "memory": ("serving.evaluation.memory", _memory, "passage recall of graph vs. dense retrieval on HippoRAG's QA samples"),
+    "edits": (
+        "serving.evaluation.edits", _edits,
+        "CounterFact efficacy / generalization / specificity of weight edits, and a MQuAKE chat check",
+    ),
+    "memory": (
+        "serving.evaluation.memory", _memory, "passage recall of graph vs. dense retrieval on HippoRAG's QA samples"
+    ),
     "skills": ("serving.evaluation.skills", _skills, "continual skill learning: AP, BWT and TRP of each replay strategy"),
     "updates": (
         "serving.evaluation.updates", _updates,
         "MQuAKE rewrites through /v1/updates' path, asked through chat: hit rates, locality, revert to base",
     ),
 }
+"""name -> (module whose ``run(args) -> dict`` makes the report, its options, its help line)."""
 
 
 def register(sub: argparse._SubParsersAction) -> None:

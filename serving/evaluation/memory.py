@@ -32,7 +32,9 @@ def _progress(frac: float, msg: str) -> None:
 
 def run(args: argparse.Namespace) -> dict:
     """The report of ``palimpsest eval memory`` (options as in ``serving.cli.eval``)."""
-    given = {"linking_top_k": args.linking_top_k, "passage_node_weight": args.passage_node_weight, "damping": args.damping}
+    given = {
+        "linking_top_k": args.linking_top_k, "passage_node_weight": args.passage_node_weight, "damping": args.damping
+    }
     retrieval = RetrievalConfig(**{k: v for k, v in given.items() if v is not None})
     settings = evaluation_settings(model=args.model, device=args.device, embedder=args.embedder)
     stop = None if args.n is None else args.offset + args.n
