@@ -92,7 +92,7 @@ class Generation:
 class Decoder:
     """Runs generations on ``workers`` threads, first come first served, each under the read lock."""
 
-    def __init__(self, host: ModelHost, workers: int = 8) -> None:
+    def __init__(self, host: ModelHost, workers: int = 4) -> None:
         self.host = host
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="palimpsest-decode")
         self._live: set[Generation] = set()

@@ -15,6 +15,8 @@ from typing import Any
 
 import torch
 
+from .decoding import Decoder
+from .errors import ConflictError
 from .guard import GuardConfig, RegressionGuard
 from .history import Delta, History, HistoryEntry, Kind, dense
 from .jobs import JobRunner
@@ -33,6 +35,7 @@ class Engine:
         settings.home.mkdir(parents=True, exist_ok=True)
         self.history = History(settings.home)
         self.jobs = JobRunner()
+        self.decoder = Decoder(host)
         self._reverters: dict[str, Callable[[HistoryEntry], None]] = {}
         self._change = threading.Lock()
         self._sums: dict[str, torch.Tensor] = {}
@@ -67,11 +70,19 @@ class Engine:
         self.host.set_parameters(values)
 
     def apply_delta(
-        self, kind: Kind, summary: str, details: dict[str, Any], delta: Mapping[str, Delta]
+        self, kind: Kind, summary: str, details: dict[str, Any], delta: Mapping[str, Delta],
+        computed_on: str | None = None,
     ) -> HistoryEntry:
-        """Record the delta durably, then add it to the live weights; the guard may undo it."""
+        """Record the delta durably, then add it to the live weights; the guard may undo it.
+
+        ``computed_on``: the fingerprint of the weights the delta was computed from; when the weights
+        have changed since, nothing is recorded and :class:`ConflictError` is raised.
+        """
         self.host.check_delta(delta)
         with self._change:
+            if computed_on is not None and computed_on != self.host.fingerprint():
+                raise ConflictError("the weights changed while this change was computed (another change was "
+                                    "applied or reverted meanwhile); send it again")
             probes, before, seconds = None, {}, 0.0
             if self.guard is not None:
                 earlier = [e.details for e in self.history.list(status="applied", limit=256)]
@@ -127,5 +138,6 @@ class Engine:
         return self.history.applied_ids()
 
     def close(self) -> None:
+        self.decoder.close()
         self.jobs.shutdown()
         self.history.close()

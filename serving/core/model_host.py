@@ -31,9 +31,10 @@ class ModelHost:
     """Owns the loaded model and tokenizer.
 
     Chats run under :meth:`reading`; :meth:`set_parameters` (the only code that writes weights)
-    and :meth:`exclusive` take the write side, so a reader sees the old or the new weights,
-    never a half-applied change. Base values of every parameter ever changed are kept in fp32
-    on CPU so that the current weights can always be rebuilt as base + deltas.
+    takes the write side, so a reader sees the old or the new weights, never a half-applied
+    change. Nothing else takes the write side: long work runs on a copy of the model. Base
+    values of every parameter ever changed are kept in fp32 on CPU so that the current weights
+    can always be rebuilt as base + deltas.
     """
 
     def __init__(
@@ -54,14 +55,9 @@ class ModelHost:
 
     @contextmanager
     def reading(self) -> Iterator[None]:
-        """Hold the weights still. Not thread-bound: a streaming response may release it elsewhere."""
+        """Hold the weights still. Never wait for another thread while holding it: a waiting writer
+        blocks new readers, so that thread could be stuck behind the writer, which waits for you."""
         with self._lock.read():
-            yield
-
-    @contextmanager
-    def exclusive(self) -> Iterator[None]:
-        """No reader runs meanwhile: for work that puts hooks on the live model."""
-        with self._lock.write():
             yield
 
     def check_delta(self, delta: Mapping[str, Delta]) -> None:

@@ -1,4 +1,7 @@
-"""FastAPI dependencies: the runtime, its engine, and the optional API key."""
+"""FastAPI dependencies: the runtime, its engine, and the optional API key.
+
+They are ``async`` so that they run on the event loop and never need a thread from the pool
+(``/healthz`` has to answer while every pool thread is busy)."""
 
 from __future__ import annotations
 
@@ -13,11 +16,11 @@ from serving.services import Runtime
 from .errors import ApiError
 
 
-def get_runtime(request: Request) -> Runtime:
+async def get_runtime(request: Request) -> Runtime:
     return request.app.state.runtime
 
 
-def get_engine(request: Request) -> Engine:
+async def get_engine(request: Request) -> Engine:
     return request.app.state.runtime.engine
 
 
@@ -25,7 +28,7 @@ RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 EngineDep = Annotated[Engine, Depends(get_engine)]
 
 
-def require_api_key(request: Request) -> None:
+async def require_api_key(request: Request) -> None:
     """When ``PALIMPSEST_API_KEY`` is set, ``/v1/*`` needs ``Authorization: Bearer <key>``."""
     key = request.app.state.settings.api_key
     if not key or not request.url.path.startswith("/v1/"):

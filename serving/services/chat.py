@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+from serving.core.decoding import Generation
 from serving.core.engine import Engine
 from serving.core.errors import InvalidInputError
-from serving.core.generation import Piece, SamplingParams, decode_stream
+from serving.core.generation import Piece, SamplingParams
 
 from serving.services.grounding import (
     Grounding,
@@ -19,8 +20,9 @@ from serving.services.grounding import (
 )
 from serving.services.memory import MemoryService
 
+
 class ChatService:
-    """Templating, grounding in the memory, length checks, and decoding under the read lock."""
+    """Templating, grounding in the memory, length checks, and decoding on the engine's decode workers."""
 
     def __init__(
         self, engine: Engine, memory: MemoryService | None = None, config: GroundingConfig | None = None
@@ -83,8 +85,11 @@ class ChatService:
             raise InvalidInputError(f"the chat template rejects these messages: {exc}") from exc
         return self.encode(prompt, max_tokens), citations
 
+    def generate(self, ids: list[int], params: SamplingParams) -> Generation:
+        """Start decoding on a decode worker, which holds the read lock (a weight change waits until
+        this generation is done); read the pieces from the handle, with ``for`` or ``async for``."""
+        return self.engine.decoder.submit(ids, params)
+
     def pieces(self, ids: list[int], params: SamplingParams) -> Iterator[Piece]:
-        """Decode under the read lock: a weight change waits until this generation is done."""
-        host = self.engine.host
-        with host.reading():
-            yield from decode_stream(host.model, host.tokenizer, ids, params)
+        """The pieces of one decode, started on first use; leaving the loop early stops the decode."""
+        yield from self.generate(ids, params)

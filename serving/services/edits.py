@@ -1,18 +1,27 @@
 """Weight edits: one fact with ROME, many with MEMIT/AlphaEdit, each one history entry.
 
-The delta is computed under the host's exclusive lock (hooks on the live model), then applied
-through the engine; a revert removes exactly that delta and its keys leave the key store.
+Edits run one at a time, and each computes on a snapshot: a copy of the model taken while no
+change is in flight. The optimisation (hooks included) runs on the copy, at a low CPU priority,
+while chats go on; only applying the delta takes the write lock. An edit whose snapshot went stale
+(another change was applied or reverted while it computed) is refused with 409
+:class:`ConflictError` and leaves no trace: the caller sends it again. A revert removes exactly
+that delta and its keys leave the key store.
 """
 
 from __future__ import annotations
 
 import copy
 import logging
+import os
+import sys
 import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import torch
+from torch import nn
 
 from editing.arch import edit_site
 from editing.config import ContextConfig, CovarianceConfig, RomeConfig
@@ -28,6 +37,7 @@ from serving.core.errors import InvalidSettingError
 from serving.core.history import HistoryEntry, LowRank
 
 log = logging.getLogger("palimpsest.edits")
+T = TypeVar("T")
 
 
 @dataclass
@@ -39,40 +49,53 @@ class EditOutcome:
     after: list[dict[str, float]]
 
 
+@dataclass
+class Snapshot:
+    """A private copy of the model, the fingerprint of its weights, and the entries applied in it."""
+
+    model: nn.Module
+    fingerprint: str
+    applied: list[str]
+
+
 class EditService:
-    """The key store (earlier edits' keys, which batches keep) and the key statistics C per layer."""
+    """The key store (earlier edits' keys, which batches keep) and the key statistics C per layer.
+
+    >>> outcome = runtime.edits.edit(EditRequest("The Eiffel Tower is located in", "The Eiffel Tower", "Rome"))
+    >>> outcome.entry.status
+    'applied'
+    """
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self.settings = engine.settings
         self.keys = KeyStore(engine.settings.home / "edits" / "keys")
         self._cov: dict[int, torch.Tensor] = {}
-        self._lock = threading.Lock()
+        self._serial = threading.Lock()
+        """Held for a whole edit, snapshot to saved keys: a batch sees every earlier edit's keys."""
 
-    def covariances(self, layers: list[int]) -> dict[int, torch.Tensor] | None:
-        """C per layer (cached in memory and under cache_dir/edits); None when configured as identity.
+    def snapshot(self) -> Snapshot:
+        """Copy the model while no change is applied or reverted and no writer holds the weights."""
+        host = self.engine.host
+        with self.engine.changes_paused(), host.reading():
+            return Snapshot(copy.deepcopy(host.model), host.fingerprint(), self.engine.applied())
 
-        Statistics not cached yet are computed on a copy of the model taken under the read lock,
-        so chats go on meanwhile (capture hooks on the live model would see their activations).
-        Call it before taking the exclusive lock.
-        """
+    def _covariances(self, model: nn.Module, layers: list[int]) -> dict[int, torch.Tensor] | None:
+        """C per layer (cached in memory and under cache_dir/edits), measured on the snapshot
+        ``model``; None when configured as identity."""
         if self.settings.edit_covariance == "identity":
             return None
-        with self._lock:
-            missing = [layer for layer in layers if layer not in self._cov]
-            if missing:
-                host = self.engine.host
-                with host.reading():
-                    snapshot = copy.deepcopy(host.model)
-                computed = layer_covariances(
-                    snapshot, host.tokenizer, missing, self.settings.cache_dir / "edits",
-                    model_id=str(host.model_id), source=self.settings.edit_covariance,
-                    config=CovarianceConfig(n_texts=self.settings.edit_cov_texts, max_length=self.settings.edit_cov_length),
-                    progress=lambda f, msg: log.info("covariance %.0f%%: %s", 100 * f, msg),
-                )
-                del snapshot
-                self._cov.update({layer: c.to(host.device) for layer, c in computed.items()})
-            return {layer: self._cov[layer] for layer in layers}
+        missing = [layer for layer in layers if layer not in self._cov]
+        if missing:
+            host = self.engine.host
+            computed = layer_covariances(
+                model, host.tokenizer, missing, self.settings.cache_dir / "edits",
+                model_id=str(host.model_id), source=self.settings.edit_covariance,
+                config=CovarianceConfig(n_texts=self.settings.edit_cov_texts, max_length=self.settings.edit_cov_length),
+                progress=lambda f, msg: log.info("covariance %.0f%%: %s", 100 * f, msg),
+            )
+            self._cov.update({layer: c.to(host.device) for layer, c in computed.items()})
+        return {layer: self._cov[layer] for layer in layers}
 
     def edit(self, request: EditRequest, layer: int | None = None, extra: dict[str, Any] | None = None) -> EditOutcome:
         """Write one fact with ROME at ``layer`` (default: the configured or the architecture's layer);
@@ -89,18 +112,17 @@ class EditService:
             contexts=ContextConfig(chat=self.settings.edit_chat_context),
         )
         edit_site(host.model, resolved)  # an unknown layer fails here, before any statistics
-        cov = self.covariances([resolved])
-        with host.exclusive():
-            before = self._probs([request])
-            result = rome_edit(host.model, host.tokenizer, request, config, cov[resolved] if cov else None)
-        details = {
-            "request": _request_details(request),
-            "method": "rome",
-            "layers": result.layers,
-            **{k: v for k, v in result.diagnostics.items() if k != "method"},
-            **(extra or {}),
-        }
-        return self._apply(_summary(request), details, result, [request], before)
+        with self._serial:
+            before, result, computed_on = self._compute([resolved], [request], lambda snap, cov: rome_edit(
+                snap.model, host.tokenizer, request, config, cov[resolved] if cov else None))
+            details = {
+                "request": _request_details(request),
+                "method": "rome",
+                "layers": result.layers,
+                **{k: v for k, v in result.diagnostics.items() if k != "method"},
+                **(extra or {}),
+            }
+            return self._apply(_summary(request), details, result, [request], before, computed_on)
 
     def batch(self, requests: list[EditRequest], layers: list[int] | None = None) -> EditOutcome:
         """Write many facts over several layers (MEMIT keeping earlier keys, or AlphaEdit); one entry."""
@@ -114,33 +136,63 @@ class EditService:
         config.value.stop_on_chat = self.settings.edit_stop_on_chat
         for layer in chosen:
             edit_site(host.model, layer)
-        cov = self.covariances(chosen)
-        with host.exclusive():
-            before = self._probs(requests)
-            previous = self.keys.gram(self.engine.applied())
-            result = memit_edit(host.model, host.tokenizer, requests, config, cov, previous)
-        details = {"requests": [_request_details(r) for r in requests], **result.diagnostics}
-        summary = f"{len(requests)} facts: " + "; ".join(_summary(r) for r in requests[:3])
-        return self._apply(summary + (" …" if len(requests) > 3 else ""), details, result, requests, before)
+        with self._serial:
+            before, result, computed_on = self._compute(chosen, requests, lambda snap, cov: memit_edit(
+                snap.model, host.tokenizer, requests, config, cov, self.keys.gram(snap.applied)))
+            details = {"requests": [_request_details(r) for r in requests], **result.diagnostics}
+            summary = f"{len(requests)} facts: " + "; ".join(_summary(r) for r in requests[:3])
+            return self._apply(summary + (" …" if len(requests) > 3 else ""), details, result, requests, before,
+                               computed_on)
+
+    def _compute(
+        self, layers: list[int], requests: list[EditRequest],
+        optimise: Callable[[Snapshot, dict[int, torch.Tensor] | None], EditResult],
+    ) -> tuple[list[dict[str, float]], EditResult, str]:
+        """Snapshot the model, then measure p(target) and ``optimise(snapshot, C per layer)`` on the copy
+        at a low CPU priority. Returns p(target) before, the result, and the snapshot's fingerprint.
+        Call it holding ``_serial``; the copy is freed on return."""
+        snap = self.snapshot()
+
+        def work() -> tuple[list[dict[str, float]], EditResult]:
+            cov = self._covariances(snap.model, layers)
+            return self._probs(snap.model, requests), optimise(snap, cov)
+
+        return *_at_low_priority(work), snap.fingerprint
 
     def _apply(
         self, summary: str, details: dict[str, Any], result: EditResult, requests: list[EditRequest],
-        before: list[dict[str, float]],
+        before: list[dict[str, float]], computed_on: str,
     ) -> EditOutcome:
-        """Record and apply the delta, keep its keys, and note p(target) after (single edits: one dict)."""
+        """Record and apply the delta (refused when the weights moved since ``computed_on``), keep its
+        keys, and note p(target) after (single edits: one dict)."""
         single = "request" in details
         details = {**details, "before": before[0] if single else before, "probes": _guard_probes(requests)}
         factors = {name: LowRank(left, right) for name, (left, right) in result.factors.items()}
-        entry = self.engine.apply_delta("edit", summary, details, factors)
+        entry = self.engine.apply_delta("edit", summary, details, factors, computed_on=computed_on)
         self.keys.save(entry.id, result.keys)
-        with self.engine.host.reading():
-            after = self._probs(requests)
+        host = self.engine.host
+        with host.reading():
+            after = self._probs(host.model, requests)
         entry = self.engine.history.annotate(entry.id, {"after": after[0] if single else after})
         return EditOutcome(entry, before, after)
 
-    def _probs(self, requests: list[EditRequest]) -> list[dict[str, float]]:
-        host = self.engine.host
-        return [answer_probs(host.model, host.tokenizer, r.prompt, r.target_new, r.target_true) for r in requests]
+    def _probs(self, model: nn.Module, requests: list[EditRequest]) -> list[dict[str, float]]:
+        tokenizer = self.engine.host.tokenizer
+        return [answer_probs(model, tokenizer, r.prompt, r.target_new, r.target_true) for r in requests]
+
+
+def _at_low_priority(fn: Callable[[], T]) -> T:
+    """``fn()`` on a fresh thread at nice +10 (Linux), so that chats decoding meanwhile keep most of
+    the CPU; the thread, and its priority, end with ``fn`` (an unprivileged thread cannot raise its
+    priority back)."""
+
+    def run() -> T:
+        if sys.platform == "linux":
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 10)
+        return fn()
+
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="palimpsest-edit") as pool:
+        return pool.submit(run).result()
 
 
 def _request_details(r: EditRequest) -> dict[str, Any]:

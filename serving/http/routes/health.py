@@ -39,7 +39,8 @@ class State(BaseModel):
 
 
 @router.get("/healthz")
-def healthz(engine: EngineDep) -> Health:
+async def healthz(engine: EngineDep) -> Health:
+    """Answers on the event loop and takes no lock, so it answers while the model is busy."""
     return Health(model=engine.host.model_id, device=str(engine.host.device))
 
 
