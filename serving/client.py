@@ -12,7 +12,12 @@ from serving.core.settings import Settings
 
 
 class ServerError(RuntimeError):
-    """The server answered with an error, or could not be reached."""
+    """The server answered with an error (``status``, and ``error``: the body's ``error`` object,
+    e.g. ``type: "regression_guard"`` with the reverted ``entry``), or could not be reached (status 0)."""
+
+    def __init__(self, message: str, status: int = 0, error: dict[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.status, self.error = status, error or {}
 
 
 class Client:
@@ -28,10 +33,11 @@ class Client:
     def _check(self, response: httpx.Response) -> Any:
         if response.is_error:
             try:
-                message = response.json()["error"]["message"]
+                error = response.json()["error"]
+                message = error["message"]
             except (ValueError, KeyError, TypeError):
-                message = response.text
-            raise ServerError(f"{response.status_code}: {message}")
+                error, message = {}, response.text
+            raise ServerError(f"{response.status_code}: {message}", response.status_code, error)
         return response.json()
 
     def _send(self, method: str, path: str, **kwargs: Any) -> Any:
@@ -45,6 +51,9 @@ class Client:
 
     def post(self, path: str, json: dict[str, Any] | None = None) -> Any:
         return self._send("POST", path, json=json or {})
+
+    def delete(self, path: str) -> Any:
+        return self._send("DELETE", path)
 
     def stream(self, path: str, json_body: dict[str, Any]) -> Iterator[dict[str, Any]]:
         """Server-sent events of a streaming completion, decoded."""

@@ -1,4 +1,4 @@
-"""serve, prepare, chat, state, history, revert, export."""
+"""serve, prepare, chat, state, history, revert, export, cancel."""
 
 from __future__ import annotations
 
@@ -87,10 +87,14 @@ def _revert(args: argparse.Namespace) -> int:
 
 
 def _export(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
-    summary = Client().post("/v1/export", {"path": str(Path(args.dir).resolve())})
+    summary = Client().post("/v1/export", {"name": args.name})
     print(json.dumps(summary, indent=2))
+    return 0
+
+
+def _cancel(args: argparse.Namespace) -> int:
+    job = Client().delete(f"/v1/jobs/{args.id}")
+    print(f"{job['id']}: {job['status']} ({job['message']})")
     return 0
 
 
@@ -115,14 +119,19 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser("history", help="list the history, newest first")
     p.add_argument("--kind", choices=["memory", "edit", "skill"])
-    p.add_argument("--status", choices=["applied", "reverted"])
+    p.add_argument("--status", choices=["pending", "applied", "reverted"])
     p.add_argument("--limit", type=int)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_history)
 
-    p = sub.add_parser("export", help="write merged weights and LoRA adapters of the applied changes to DIR")
-    p.add_argument("dir")
+    p = sub.add_parser("export", help="write merged weights and LoRA adapters of the applied changes "
+                                      "to NAME under the server's export directory (PALIMPSEST_EXPORT_DIR)")
+    p.add_argument("name", help="a new (or empty) sub-folder of the export directory")
     p.set_defaults(func=_export)
+
+    p = sub.add_parser("cancel", help="cancel a background job (queued: at once; running: at its next step)")
+    p.add_argument("id")
+    p.set_defaults(func=_cancel)
 
     p = sub.add_parser("revert", help="revert one history entry (any, not only the last)")
     p.add_argument("id")

@@ -38,8 +38,8 @@ def _learn(args: argparse.Namespace) -> int:
         job = client.get(f"/v1/jobs/{job['id']}")
         print(f"\r[{job['progress'] * 100:5.1f}%] {job.get('message', '')[:70]:<70}", end="", flush=True)
     print()
-    if job["status"] == "failed":
-        print(f"error: training failed: {job.get('error')}", file=sys.stderr)
+    if job["status"] != "done":
+        print(f"error: training {job['status']}: {job.get('error')}", file=sys.stderr)
         return 1
     entry = job["entry"]
     print(json.dumps({"id": entry["id"], "status": entry["status"], "summary": entry["summary"],

@@ -17,6 +17,7 @@ import torch
 
 from .decoding import Decoder
 from .errors import ConflictError
+from .errors import RegressionGuardError
 from .guard import GuardConfig, RegressionGuard
 from .history import Delta, History, HistoryEntry, Kind, dense
 from .jobs import JobRunner
@@ -34,7 +35,7 @@ class Engine:
         self.host = host
         settings.home.mkdir(parents=True, exist_ok=True)
         self.history = History(settings.home)
-        self.jobs = JobRunner()
+        self.jobs = JobRunner(self.history)
         self.decoder = Decoder(host)
         self._reverters: dict[str, Callable[[HistoryEntry], None]] = {}
         self._change = threading.Lock()
@@ -52,7 +53,10 @@ class Engine:
         return cls(settings, ModelHost(model, tokenizer, settings.model, device))
 
     def _restore(self) -> None:
-        """Rebuild the live weights from the base and the applied entries."""
+        """Revert the entries a crash left without a verdict; rebuild the live weights from the base
+        and the applied entries."""
+        for entry_id in self.history.revert_pending():
+            log.warning("%s had no regression-guard verdict (the server stopped first): reverted", entry_id)
         touched = sorted({name for _, names in self.history.weight_entries() for name in names})
         if touched:
             self._rebuild(touched)
@@ -71,10 +75,15 @@ class Engine:
 
     def apply_delta(
         self, kind: Kind, summary: str, details: dict[str, Any], delta: Mapping[str, Delta],
-        computed_on: str | None = None,
+        on_recorded: Callable[[HistoryEntry], None] | None = None, computed_on: str | None = None,
     ) -> HistoryEntry:
-        """Record the delta durably, then add it to the live weights; the guard may undo it.
+        """Record the delta as ``pending``, add it to the live weights, then record the guard's verdict.
 
+        ``on_recorded(entry)`` runs once the pending row is durable and before the weights change:
+        state that must exist whenever the entry is applied (an edit's keys, a skill's rehearsal
+        record) is saved there, so a crash leaves either a pending entry (reverted at start-up) or
+        an applied one with that state. Any failure after the row reverts it. When the guard
+        rejects the change, the revert is recorded first, then :class:`RegressionGuardError` is raised.
         ``computed_on``: the fingerprint of the weights the delta was computed from; when the weights
         have changed since, nothing is recorded and :class:`ConflictError` is raised.
         """
@@ -89,23 +98,31 @@ class Engine:
                 probes = self.guard.probes(earlier)
                 with self.host.reading():
                     before, seconds = self.guard.score(self.host.model, self.host.tokenizer, probes)
-            entry = self.history.add(kind, summary, details, dict(delta))
-            # Same additions in the same order as _rebuild, without re-reading older deltas.
-            for name, d in delta.items():
-                total = self._sums.get(name)
-                total = self.host.base_value(name).clone() if total is None else total
-                self._sums[name] = total + dense(d)
-            self.host.set_parameters({name: self._sums[name] for name in delta})
-            if probes is not None:
-                with self.host.reading():
-                    after, more = self.guard.score(self.host.model, self.host.tokenizer, probes)
-                verdict = self.guard.judge(before, after, seconds + more, probes)
-                if verdict.reverted:
-                    log.warning("%s: %s", entry.id, verdict.reason)
-                    self.history.mark_reverted(entry.id)
-                    self._rebuild(sorted(delta))
-                entry = self.history.annotate(entry.id, {"guard": verdict.as_details()})
-        return entry
+            entry = self.history.add(kind, summary, details, dict(delta), status="pending")
+            try:
+                if on_recorded is not None:
+                    on_recorded(entry)
+                # Same additions in the same order as _rebuild, without re-reading older deltas.
+                for name, d in delta.items():
+                    total = self._sums.get(name)
+                    total = self.host.base_value(name).clone() if total is None else total
+                    self._sums[name] = total + dense(d)
+                self.host.set_parameters({name: self._sums[name] for name in delta})
+                verdict = None
+                if probes is not None:
+                    with self.host.reading():
+                        after, more = self.guard.score(self.host.model, self.host.tokenizer, probes)
+                    verdict = self.guard.judge(before, after, seconds + more, probes)
+            except BaseException as exc:
+                self._rebuild(sorted(delta))
+                self.history.settle(entry.id, "reverted", {"error": f"{type(exc).__name__}: {exc}"})
+                raise
+            if verdict is not None and verdict.reverted:
+                log.warning("%s: %s", entry.id, verdict.reason)
+                self._rebuild(sorted(delta))
+                entry = self.history.settle(entry.id, "reverted", {"guard": verdict.as_details()})
+                raise RegressionGuardError(verdict.reason, entry.model_dump(), verdict.as_details())
+            return self.history.settle(entry.id, "applied", {"guard": verdict.as_details()} if verdict else {})
 
     def record(self, kind: Kind, summary: str, details: dict[str, Any]) -> HistoryEntry:
         """Record a change that holds no weights (its owner keeps the state, e.g. the memory)."""

@@ -4,6 +4,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class PalimpsestError(Exception):
     """Something the caller can fix; the message says what to do."""
@@ -11,6 +13,10 @@ class PalimpsestError(Exception):
     @property
     def message(self) -> str:
         return str(self.args[0]) if self.args else type(self).__name__
+
+    def details(self) -> dict[str, Any]:
+        """Fields the HTTP layer adds to the error body beside ``message`` and ``type``."""
+        return {}
 
 
 class InvalidInputError(PalimpsestError, ValueError):
@@ -34,3 +40,22 @@ class ConflictError(PalimpsestError):
 
 class UnavailableError(PalimpsestError):
     """A part of the server this request needs is not running."""
+
+
+class TooLargeError(PalimpsestError):
+    """The request is over a configured limit (body size, documents, facts, examples per request)."""
+
+
+class RegressionGuardError(PalimpsestError):
+    """The regression guard rejected a weight change; the change was reverted and recorded so.
+
+    ``entry`` is the (reverted) history entry as the API shows it, ``verdict`` the guard's
+    scores (``before``, ``after``, ``drops``, ``threshold``, ``reason``), both JSON-ready.
+    """
+
+    def __init__(self, reason: str, entry: dict[str, Any], verdict: dict[str, Any]) -> None:
+        super().__init__(reason)
+        self.entry, self.verdict = entry, verdict
+
+    def details(self) -> dict[str, Any]:
+        return {"reason": self.message, "scores": self.verdict, "entry": self.entry}

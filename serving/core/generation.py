@@ -15,6 +15,12 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 from .errors import InvalidInputError
 
 
+MIN_TEMPERATURE = 1e-3
+"""Smallest temperature above 0 (0 is greedy); below it the scaled logits overflow."""
+MIN_TOP_P = 1e-3
+"""Smallest top_p."""
+
+
 @dataclass
 class SamplingParams:
     max_tokens: int = 256
@@ -27,10 +33,12 @@ class SamplingParams:
     def __post_init__(self) -> None:
         if self.max_tokens < 1:
             raise InvalidInputError("max_tokens must be at least 1")
-        if not 0.0 <= self.temperature <= 2.0:
-            raise InvalidInputError("temperature must be between 0 and 2")
-        if not 0.0 < self.top_p <= 1.0:
-            raise InvalidInputError("top_p must be in (0, 1]")
+        if not (self.temperature == 0.0 or MIN_TEMPERATURE <= self.temperature <= 2.0):
+            raise InvalidInputError(f"temperature must be 0 (greedy) or between {MIN_TEMPERATURE} and 2")
+        if not MIN_TOP_P <= self.top_p <= 1.0:
+            raise InvalidInputError(f"top_p must be between {MIN_TOP_P} and 1")
+        if self.seed is not None and not 0 <= self.seed < 2**63:
+            raise InvalidInputError("seed must be in [0, 2**63)")
         if len(self.stop) > 4 or any(not s for s in self.stop):
             raise InvalidInputError("stop takes at most 4 non-empty strings")
 

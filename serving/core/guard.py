@@ -4,11 +4,12 @@ Probes are (prompt, continuation) pairs in groups: ``general`` knowledge prompts
 answers, and the probes that earlier applied entries
 carry in ``details["probes"]`` (an edit's fact, a skill's eval examples). A group's score is the
 mean length-normalised probability of its continuations; a relative drop past the threshold in
-any group reverts the change.
+any group reverts the change, and so does a score that is not finite (NaN weights score NaN).
 """
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -16,6 +17,8 @@ from typing import Any
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from editing.probe import continuation_probs
+
+from .history import finite
 
 GENERAL_PROBES: list[tuple[str, str]] = [
     ("The capital of France is", "Paris"), ("The capital of Japan is", "Tokyo"),
@@ -61,7 +64,8 @@ class Verdict:
     probes: dict[str, int] = field(default_factory=dict)
 
     def as_details(self) -> dict[str, Any]:
-        return asdict(self)
+        """JSON-ready: a score that is not finite becomes None."""
+        return finite(asdict(self))
 
 
 def group_scores(
@@ -76,7 +80,14 @@ def group_scores(
 
 
 def relative_drops(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
-    return {g: (before[g] - after[g]) / before[g] if before[g] > 0 else 0.0 for g in before}
+    """Per group ``(before - after) / before``; NaN where either score is not finite."""
+    drops = {}
+    for g in before:
+        if not (math.isfinite(before[g]) and math.isfinite(after.get(g, math.nan))):
+            drops[g] = math.nan
+        else:
+            drops[g] = (before[g] - after[g]) / before[g] if before[g] > 0 else 0.0
+    return drops
 
 
 class RegressionGuard:
@@ -97,11 +108,17 @@ class RegressionGuard:
 
     def judge(self, before: dict[str, float], after: dict[str, float], seconds: float,
               probes: dict[str, list[tuple[str, str]]]) -> Verdict:
+        """Revert when any group drops past the threshold or scores a non-finite value."""
         drops = relative_drops(before, after)
-        worst = max(drops, key=drops.get) if drops else None
         verdict = Verdict(before=before, after=after, drops=drops, seconds=seconds,
                           threshold=self.config.threshold, probes={g: len(p) for g, p in probes.items()})
-        if worst is not None and drops[worst] > self.config.threshold:
+        broken = [g for g, d in drops.items() if math.isnan(d)]
+        worst = max(drops, key=drops.get) if drops and not broken else None
+        if broken:
+            verdict.reverted = True
+            verdict.reason = (f"regression guard: '{broken[0]}' probes scored a non-finite value "
+                              "(NaN or infinite weights?); the change was reverted")
+        elif worst is not None and drops[worst] > self.config.threshold:
             verdict.reverted = True
             verdict.reason = (f"regression guard: '{worst}' probes dropped {drops[worst]:.1%} "
                               f"(threshold {self.config.threshold:.0%}); the change was reverted")

@@ -1,12 +1,15 @@
 """The durable edit history: SQLite rows plus one safetensors file per weight delta.
 
-Write-ahead: a weight delta is on disk (fsynced) and its row committed before the live model
-changes, so after a crash the weights are rebuilt from the base and the applied rows alone.
+Write-ahead: a weight delta is on disk (fsynced) and its row committed as ``pending`` before the
+live model changes; the verdict (``applied`` or ``reverted``) is one later update of that row. After
+a crash the weights are rebuilt from the base and the applied rows alone, and pending rows are
+marked reverted. The same database keeps the background jobs (table ``jobs``).
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
 import sqlite3
 import threading
@@ -24,8 +27,10 @@ from safetensors.torch import save_file
 from .errors import ConflictError, NotFoundError
 
 Kind = Literal["memory", "edit", "skill"]
-Status = Literal["applied", "reverted"]
+Status = Literal["pending", "applied", "reverted"]
+"""``pending``: recorded, the regression guard's verdict not given yet."""
 KINDS: tuple[str, ...] = ("memory", "edit", "skill")
+INTERRUPTED = "interrupted before the regression guard's verdict; reverted at start-up"
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS entries (
@@ -39,7 +44,18 @@ CREATE TABLE IF NOT EXISTS entries (
     details TEXT NOT NULL,
     params TEXT
 );
+CREATE TABLE IF NOT EXISTS jobs (
+    id TEXT PRIMARY KEY,
+    kind TEXT NOT NULL,
+    status TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    message TEXT NOT NULL DEFAULT '',
+    entry_id TEXT,
+    error TEXT
+);
 """
+
+JOB_COLUMNS = ("id", "kind", "status", "created_at", "message", "entry_id", "error")
 
 
 class HistoryEntry(BaseModel):
@@ -103,6 +119,21 @@ def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
 
 
+def finite(value: Any) -> Any:
+    """``value`` with every NaN or infinite float replaced by None (JSON has neither)."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [finite(v) for v in value]
+    return value
+
+
+def _json(details: dict[str, Any]) -> str:
+    return json.dumps(finite(details), allow_nan=False)
+
+
 class History:
     """Entries in creation order; at most one writer at a time (serialised by the engine)."""
 
@@ -139,8 +170,10 @@ class History:
         summary: str,
         details: dict[str, Any],
         delta: dict[str, Delta] | None = None,
+        status: Literal["pending", "applied"] = "applied",
     ) -> HistoryEntry:
-        """Make a change durable (status ``applied``); the caller applies it to the live state.
+        """Make a change durable; the caller applies it to the live state. A ``pending`` entry waits
+        for :meth:`settle` and counts as applied only after it.
 
         Low-rank deltas are stored as their factors (``name:left``, ``name:right``)."""
         if kind not in KINDS:
@@ -164,8 +197,8 @@ class History:
         with self._lock:
             self._db.execute(
                 "INSERT INTO entries (id, kind, status, created_at, summary, details, params)"
-                " VALUES (?, ?, 'applied', ?, ?, ?, ?)",
-                (entry_id, kind, _now(), summary, json.dumps(details), params),
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (entry_id, kind, status, _now(), summary, _json(details), params),
             )
         return self.get(entry_id)
 
@@ -224,19 +257,58 @@ class History:
         """Merge ``extra`` into the entry's details (e.g. the regression guard's verdict)."""
         with self._lock:
             details = {**self.get(entry_id).details, **extra}
-            self._db.execute("UPDATE entries SET details = ? WHERE id = ?", (json.dumps(details), entry_id))
+            self._db.execute("UPDATE entries SET details = ? WHERE id = ?", (_json(details), entry_id))
         return self.get(entry_id)
+
+    def settle(self, entry_id: str, status: Literal["applied", "reverted"], extra: dict[str, Any]) -> HistoryEntry:
+        """Give a pending entry its verdict: the new status and ``extra`` details in one update."""
+        with self._lock:
+            details = {**self.get(entry_id).details, **extra}
+            cur = self._db.execute(
+                "UPDATE entries SET status = ?, reverted_at = ?, details = ? WHERE id = ? AND status = 'pending'",
+                (status, _now() if status == "reverted" else None, _json(details), entry_id),
+            )
+        if cur.rowcount == 0:
+            raise ConflictError(f"entry {entry_id} is not pending")
+        return self.get(entry_id)
+
+    def revert_pending(self) -> list[str]:
+        """Mark every pending entry reverted (a crash came before its verdict); their ids."""
+        pending = self.list(status="pending")
+        for entry in pending:
+            self.settle(entry.id, "reverted", {"guard": {"reverted": True, "reason": INTERRUPTED}})
+        return [e.id for e in pending]
 
     def mark_reverted(self, entry_id: str) -> HistoryEntry:
         with self._lock:
             cur = self._db.execute(
-                "UPDATE entries SET status = 'reverted', reverted_at = ? WHERE id = ? AND status = 'applied'",
+                "UPDATE entries SET status = 'reverted', reverted_at = ? WHERE id = ? AND status IN ('applied', 'pending')",
                 (_now(), entry_id),
             )
         if cur.rowcount == 0:
             entry = self.get(entry_id)
             raise AlreadyRevertedError(f"entry {entry.id} is already reverted")
         return self.get(entry_id)
+
+    # ---- jobs ---------------------------------------------------------------------------------
+    def put_job(self, job: dict[str, Any]) -> None:
+        """Insert or replace a job row (the keys of ``JOB_COLUMNS``)."""
+        with self._lock:
+            self._db.execute(
+                f"INSERT OR REPLACE INTO jobs ({', '.join(JOB_COLUMNS)}) VALUES ({', '.join('?' * len(JOB_COLUMNS))})",
+                tuple(job[c] for c in JOB_COLUMNS),
+            )
+
+    def get_job(self, job_id: str) -> dict[str, Any] | None:
+        row = self._db.execute(f"SELECT {', '.join(JOB_COLUMNS)} FROM jobs WHERE id = ?", (job_id,)).fetchone()
+        return dict(zip(JOB_COLUMNS, row)) if row is not None else None
+
+    def fail_unfinished_jobs(self, error: str) -> int:
+        """Mark every queued or running job failed with ``error`` (the process that ran it is gone)."""
+        with self._lock:
+            cur = self._db.execute(
+                "UPDATE jobs SET status = 'failed', error = ? WHERE status IN ('queued', 'running')", (error,))
+        return cur.rowcount
 
     def close(self) -> None:
         self._db.close()

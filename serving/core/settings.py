@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import field_validator
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from memory.embed import default_embedder_path
@@ -43,6 +43,26 @@ class Settings(BaseSettings):
     """When set, every ``/v1/*`` route requires ``Authorization: Bearer <key>``."""
     url: str | None = None
     """Where clients (CLI, LangChain integrations) find the server; default ``http://host:port``."""
+    allowed_hosts: str = ""
+    """Comma-separated ``Host`` names the server answers (against DNS rebinding); empty: the bound
+    host, ``localhost``, ``127.0.0.1``, ``::1`` and ``testserver``, or any host when bound to
+    ``0.0.0.0`` or ``::``; ``*``: any host."""
+    export_dir: Path | None = None
+    """Where ``POST /v1/export`` writes its sub-folders; defaults to ``home/exports``."""
+
+    max_body_bytes: int = Field(8_000_000, ge=1)
+    """Largest request body, checked before it is parsed (413 beyond)."""
+    max_tokens: int = Field(2048, ge=1)
+    """Largest ``max_tokens`` (and ``max_completion_tokens``) a completion may ask for."""
+    max_documents: int = Field(64, ge=1)
+    """Documents per ``POST /v1/memory/documents`` (413 beyond)."""
+    max_facts: int = Field(256, ge=1)
+    """Facts per ``POST /v1/memory/facts`` (413 beyond)."""
+    skill_max_examples: int = Field(5000, ge=1)
+    """Examples per skill (413 beyond)."""
+    skill_max_steps: int = Field(5000, ge=1)
+    """Optimiser steps a skill may ask for: epochs over its examples (or ``min_steps``) plus
+    ``consolidation_steps`` (400 beyond)."""
 
     memory_extractor: Literal["llm", "rule"] = "llm"
     """OpenIE with the hosted model (merged with rules), or the deterministic rules alone."""
@@ -71,7 +91,7 @@ class Settings(BaseSettings):
     """The value optimisation's early stop waits for the chat row too (``RomeConfig.stop_on_chat``);
     false: 0.73x the time per edit, chat answers naming the new target 77 % instead of 83 %."""
 
-    @field_validator("home", "cache")
+    @field_validator("home", "cache", "export_dir")
     @classmethod
     def _expand(cls, value: Path | None) -> Path | None:
         return value.expanduser().resolve() if value is not None else None
@@ -84,6 +104,22 @@ class Settings(BaseSettings):
     @property
     def cache_dir(self) -> Path:
         return self.cache if self.cache is not None else self.home / "cache"
+
+    @property
+    def exports_dir(self) -> Path:
+        return self.export_dir if self.export_dir is not None else self.home / "exports"
+
+    @property
+    def state_dirs(self) -> list[Path]:
+        """Where the server keeps its state; nothing is ever exported into these."""
+        return [self.home / name for name in ("deltas", "memory", "skills", "edits")] + [self.cache_dir]
+
+    def trusted_hosts(self) -> set[str] | None:
+        """Lower-case ``Host`` names to answer; None: any."""
+        names = {h.strip().lower().strip("[]") for h in self.allowed_hosts.split(",") if h.strip()}
+        if "*" in names or (not names and self.host in ("0.0.0.0", "::")):
+            return None
+        return names or {self.host.lower(), "localhost", "127.0.0.1", "::1", "testserver"}
 
     @property
     def base_url(self) -> str:

@@ -6,13 +6,13 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import Depends, FastAPI
+from fastapi import FastAPI
 
 from serving.core.settings import Settings
 from serving.services import Runtime
 
-from .deps import require_api_key
-from .errors import install_error_handlers
+from .errors import error_responses, install_error_handlers
+from .middleware import RequestChecks
 from .routes import ROUTERS
 
 
@@ -30,7 +30,8 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
 
     app = FastAPI(title="Palimpsest", version="0.1.0", lifespan=lifespan)
     app.state.settings = settings
+    app.add_middleware(RequestChecks, settings=settings)
     install_error_handlers(app)
     for router in ROUTERS:
-        app.include_router(router, dependencies=[Depends(require_api_key)])
+        app.include_router(router, responses=error_responses(400, 401, 413, 422, 500))
     return app

@@ -6,6 +6,10 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field, SerializerFunctionWrapHandler, field_validator, model_serializer
 
+from serving.core.generation import MIN_TEMPERATURE, MIN_TOP_P
+
+from .middleware import request_settings
+
 
 class ContentPart(BaseModel):
     type: Literal["text"]
@@ -26,15 +30,23 @@ class StreamOptions(BaseModel):
     include_usage: bool = False
 
 
+def within_max_tokens(value: int | None) -> int | None:
+    """``value`` unless it is over ``PALIMPSEST_MAX_TOKENS`` of the app serving this request."""
+    settings = request_settings()
+    if value is not None and settings is not None and value > settings.max_tokens:
+        raise ValueError(f"at most {settings.max_tokens} tokens per completion (PALIMPSEST_MAX_TOKENS)")
+    return value
+
+
 class _Sampling(BaseModel):
     model: str | None = None
-    temperature: float = Field(1.0, ge=0.0, le=2.0)
-    top_p: float = Field(1.0, gt=0.0, le=1.0)
+    temperature: float = Field(1.0, ge=0.0, le=2.0, description=f"0 (greedy) or {MIN_TEMPERATURE} to 2")
+    top_p: float = Field(1.0, ge=MIN_TOP_P, le=1.0)
     stop: str | list[str] | None = None
     stream: bool = False
     stream_options: StreamOptions | None = None
     n: int = Field(1, ge=1, le=1, description="only n=1 is supported")
-    seed: int | None = None
+    seed: int | None = Field(None, ge=0, lt=2**63)
     user: str | None = None
 
     def stop_list(self) -> list[str]:
@@ -46,16 +58,22 @@ class _Sampling(BaseModel):
 class ChatCompletionRequest(_Sampling):
     messages: list[ChatMessage] = Field(min_length=1)
     max_tokens: int | None = Field(None, ge=1)
+    """At most ``PALIMPSEST_MAX_TOKENS``."""
     max_completion_tokens: int | None = Field(None, ge=1)
     memory: bool | None = None
     """Ground the answer in the graph memory: true forces it, false turns it off; absent: the relevance gate decides."""
     memory_k: int = Field(3, ge=1, le=20)
 
+    _max_tokens = field_validator("max_tokens", "max_completion_tokens")(within_max_tokens)
+
 
 class CompletionRequest(_Sampling):
     prompt: str | list[str]
     max_tokens: int = Field(16, ge=1)
+    """At most ``PALIMPSEST_MAX_TOKENS``."""
     echo: bool = False
+
+    _max_tokens = field_validator("max_tokens")(within_max_tokens)
 
     @field_validator("prompt")
     @classmethod

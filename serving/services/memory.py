@@ -11,6 +11,7 @@ from memory.facts import FactHit
 from memory.store import Document, GraphMemory, IngestResult
 
 from serving.core.engine import Engine
+from serving.core.errors import TooLargeError
 from serving.core.history import HistoryEntry
 
 log = logging.getLogger("palimpsest.memory")
@@ -83,6 +84,8 @@ class MemoryService:
         return self.record(summary, result), result
 
     def add_documents(self, documents: list[Document]) -> tuple[HistoryEntry, IngestResult]:
+        """At most ``PALIMPSEST_MAX_DOCUMENTS`` documents."""
+        _check_count(len(documents), "documents", self.engine.settings.max_documents, "PALIMPSEST_MAX_DOCUMENTS")
         first = documents[0].id or documents[0].text.strip().split("\n", 1)[0][:60]
         summary = f"memory: {len(documents)} document(s), first: {first}"
         return self._ingest(summary, lambda ingest_id: self.store.ingest_documents(documents, ingest_id=ingest_id))
@@ -90,7 +93,9 @@ class MemoryService:
     def add_facts(
         self, facts: list[Triple], replaces: bool | None = None, valid_from: str | None = None
     ) -> tuple[HistoryEntry, IngestResult]:
-        """Facts of a functional relation (or with ``replaces=True``) supersede their subject's current one."""
+        """Facts of a functional relation (or with ``replaces=True``) supersede their subject's current one.
+        At most ``PALIMPSEST_MAX_FACTS`` facts."""
+        _check_count(len(facts), "facts", self.engine.settings.max_facts, "PALIMPSEST_MAX_FACTS")
         s, r, o = facts[0]
         summary = f"memory: {len(facts)} fact(s), first: {s} {r} {o}"
         return self._ingest(summary, lambda ingest_id: self.store.ingest_facts(
@@ -108,6 +113,11 @@ class MemoryService:
 
     def is_empty(self) -> bool:
         return not self.store.ingest_ids()
+
+
+def _check_count(n: int, what: str, limit: int, variable: str) -> None:
+    if n > limit:
+        raise TooLargeError(f"{n} {what} in one request; at most {limit} ({variable}): send them in several requests")
 
 
 def _new_id() -> str:

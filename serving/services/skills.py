@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import logging
+import math
 import shutil
 import threading
 from dataclasses import asdict, replace
@@ -17,7 +18,7 @@ from adapters.rehearsal import SSRConfig, self_synthesized_rehearsal, sentence_e
 from adapters.replay import sample_record
 
 from serving.core.engine import Engine
-from serving.core.errors import ConflictError, InvalidSettingError, NotFoundError
+from serving.core.errors import ConflictError, InvalidSettingError, NotFoundError, TooLargeError
 from serving.core.history import HistoryEntry
 from serving.core.jobs import Job, Progress
 
@@ -25,6 +26,17 @@ log = logging.getLogger("palimpsest.skills")
 
 DEFAULTS = SkillConfig(replay_ratio=0.2, consolidation_steps=2, min_steps=12)
 """The server's schedule: low replay while learning, then a short replay-only consolidation."""
+
+UPPER_BOUNDS: dict[str, float] = {
+    "rank": 256, "alpha": 4096, "lr": 1.0, "weight_decay": 10.0, "batch_size": 256, "max_length": 8192,
+    "max_batch_tokens": 65536, "grad_clip": 1e6, "replay_ratio": 100.0, "replay_per_skill": 10_000,
+    "ewc_lambda": 1e9, "ewc_batches": 1024, "seed": 2**63 - 1,
+    "ssr.n_prompts": 1000, "ssr.samples_per_prompt": 16, "ssr.max_new_tokens": 1024, "ssr.n_select": 1000,
+    "ssr.n_clusters": 1000, "ssr.answer_tokens": 1024, "ssr.batch_size": 64, "ssr.temperature": 2.0,
+    "ssr.repetition_penalty": 10.0,
+}
+"""Largest value the server trains with, per setting (``ssr.``: the SSR options); every number must be finite.
+The number of optimiser steps is bounded by ``PALIMPSEST_SKILL_MAX_STEPS``."""
 
 
 class ReplayOptions(BaseModel):
@@ -42,7 +54,8 @@ class SkillService:
         self.engine = engine
         self.root = engine.settings.home / "skills"
         self.store = RehearsalStore(self.root / "rehearsal")
-        self._pending: set[str] = set()
+        self._pending: dict[str, str] = {}
+        """Skill name -> the id of the job that trains it."""
         self._lock = threading.Lock()
         self._embed = None
         for record in self.store.records():
@@ -72,7 +85,14 @@ class SkillService:
         self, name: str, examples: list[dict[str, Any]], instruction: str | None = None,
         replay: ReplayOptions | None = None, training: dict[str, Any] | None = None,
     ) -> Job:
-        """Check the request, then train in the background; the job's entry is the skill's history entry."""
+        """Check the request, then train in the background; the job's entry is the skill's history entry.
+
+        At most ``PALIMPSEST_SKILL_MAX_EXAMPLES`` examples (413) and ``PALIMPSEST_SKILL_MAX_STEPS``
+        optimiser steps, with every setting finite and within ``UPPER_BOUNDS`` (400)."""
+        settings = self.engine.settings
+        if len(examples) > settings.skill_max_examples:
+            raise TooLargeError(f"{len(examples)} examples; a skill takes at most {settings.skill_max_examples} "
+                                "(PALIMPSEST_SKILL_MAX_EXAMPLES)")
         replay = replay or ReplayOptions()
         skill = Skill(name, examples_from_dicts(examples), instruction)
         config = _config(replay, training or {})
@@ -80,18 +100,17 @@ class SkillService:
             ssr_config = SSRConfig(**{"n_select": min(config.replay_per_skill, 50), "seed": config.seed, **replay.ssr})
         except TypeError as exc:  # an unknown SSRConfig field
             raise InvalidSettingError(f"replay.ssr: {exc}") from exc
+        _check_bounds(config, ssr_config, len(skill.examples), settings.skill_max_steps)
         with self._lock:
-            if self.store.get(skill.name) is not None or skill.name in self._pending:
+            job_id = self._pending.get(skill.name)
+            training_now = job_id is not None and self.engine.jobs.get(job_id).status in ("queued", "running")
+            if self.store.get(skill.name) is not None or training_now:
                 raise ConflictError(
                     f"a skill named {skill.name!r} is already applied or training; revert it or choose another name"
                 )
-            self._pending.add(skill.name)
-        try:
-            return self.engine.jobs.submit("skill", lambda progress: self._learn(skill, config, replay, ssr_config, progress))
-        except BaseException:
-            with self._lock:
-                self._pending.discard(skill.name)
-            raise
+            job = self.engine.jobs.submit("skill", lambda progress: self._learn(skill, config, replay, ssr_config, progress))
+            self._pending[skill.name] = job.id
+            return job
 
     def list(self) -> list[dict[str, Any]]:
         skills = []
@@ -114,7 +133,11 @@ class SkillService:
     def _learn(
         self, skill: Skill, config: SkillConfig, options: ReplayOptions, ssr_config: SSRConfig, progress: Progress
     ) -> HistoryEntry:
-        """The job: train on a private copy, apply the delta, then keep what later replay needs."""
+        """The job: train on a private copy, apply the delta, and keep what later replay needs.
+
+        The rehearsal record is saved while the entry is pending, so an applied skill always has
+        one; a failure, a cancellation or the regression guard's veto leaves neither record nor adapter."""
+        adapter_dir = self.root / "adapters" / skill.name
         try:
             host = self.engine.host
             with host.reading():
@@ -129,7 +152,7 @@ class SkillService:
                 config,
                 replay=replay,
                 progress=lambda f, m: progress(0.9 * f if synthesize else f, m),
-                adapter_dir=self.root / "adapters" / skill.name,
+                adapter_dir=adapter_dir,
                 keep_model=synthesize,
                 copy_model=synthesize,
             )
@@ -167,13 +190,28 @@ class SkillService:
                 ],
             }
             summary = f"skill {skill.name}: {len(skill.examples)} examples, loss {losses[0]:.3f} -> {losses[-1]:.3f}"
-            entry = self.engine.apply_delta("skill", summary, details, trained.delta)
-            if entry.status == "applied":
-                self.store.put(replace(record, entry_id=entry.id))
-            return entry
+            return self.engine.apply_delta("skill", summary, details, trained.delta,
+                                           on_recorded=lambda e: self.store.put(replace(record, entry_id=e.id)))
+        except BaseException:
+            if self.store.get(skill.name) is not None:  # names are unique while training: it is this job's
+                self.store.remove(skill.name)
+            shutil.rmtree(adapter_dir, ignore_errors=True)
+            raise
         finally:
             with self._lock:
-                self._pending.discard(skill.name)
+                self._pending.pop(skill.name, None)
+
+
+def _check_bounds(config: SkillConfig, ssr: SSRConfig, n_examples: int, max_steps: int) -> None:
+    values = {**asdict(config), **{f"ssr.{k}": v for k, v in asdict(ssr).items()}}
+    bad = [name for name, v in values.items() if isinstance(v, float) and not math.isfinite(v)]
+    bad += [f"{name} <= {limit:g}" for name, limit in UPPER_BOUNDS.items() if values[name] > limit]
+    if bad:
+        raise InvalidSettingError(f"skill setting(s) out of range: {', '.join(bad)}")
+    steps = max(math.ceil(n_examples * config.epochs / config.batch_size), config.min_steps) + config.consolidation_steps
+    if steps > max_steps:
+        raise InvalidSettingError(f"this skill would train for about {steps} steps; at most {max_steps} "
+                                  "(PALIMPSEST_SKILL_MAX_STEPS): lower epochs, min_steps or consolidation_steps")
 
 
 def _config(replay: ReplayOptions, training: dict[str, Any]) -> SkillConfig:

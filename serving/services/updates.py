@@ -9,7 +9,7 @@ from editing.request import EditRequest
 from memory.store import Document
 
 from serving.core.engine import Engine
-from serving.core.errors import InvalidInputError
+from serving.core.errors import InvalidInputError, RegressionGuardError
 from serving.core.history import HistoryEntry
 from serving.core.jobs import Job
 
@@ -65,6 +65,9 @@ class UpdateService:
         return _forced(update)
 
     def apply(self, update: Update) -> UpdateOutcome:
+        """A weight edit that the regression guard rejects is not an error here: the fact is kept
+        in the memory instead, and the outcome says so (``route`` "memory", the reason names the guard,
+        the entry's details name the reverted edit under ``edit_reverted_by_guard``)."""
         decision = self.decide(update)
         if decision.route == "skill":
             job = self.skills.submit(update.name or "", update.examples or [], update.instruction)
@@ -72,32 +75,37 @@ class UpdateService:
         routing = {"routing": decision.as_details()}
         probs: dict[str, Any] = {}
         fact = decision.fact
+        route, reason = decision.route, decision.reason
         if decision.route == "edit":
-            entry, probs = self._edit(fact, update.replaces, routing)
+            entry, probs, rejected = self._edit(fact, update.replaces, routing)
+            if rejected is not None:
+                route, reason = "memory", f"{rejected}; the fact is stored in the memory instead"
         elif fact is not None:
             entry, _ = self.memory.add_facts([(fact.subject, fact.relation, fact.object)], update.replaces)
         else:
             entry, _ = self.memory.add_documents([Document(update.text or "")])
         entry = self.engine.history.annotate(entry.id, routing)
-        return UpdateOutcome(decision.route, decision.reason, entry=entry, probs=probs)
+        return UpdateOutcome(route, reason, entry=entry, probs=probs)
 
-    def _edit(self, fact: Fact, replaces: bool | None, routing: dict[str, Any]) -> tuple[HistoryEntry, dict[str, Any]]:
+    def _edit(
+        self, fact: Fact, replaces: bool | None, routing: dict[str, Any]
+    ) -> tuple[HistoryEntry, dict[str, Any], str | None]:
         """One fact, both places: the weight edit's entry also owns the fact in the memory, so one
-        revert undoes both. When the guard reverts the edit, the fact stays as a memory entry."""
+        revert undoes both. When the guard rejects the edit, the fact stays as a memory entry and
+        the guard's reason is returned third."""
         triple = (fact.subject, fact.relation, fact.object)
         staged = self.memory.stage_facts([triple], replaces)
         try:
             outcome = self.edits.edit(EditRequest(fact.prompt, fact.subject, fact.object),
                                       extra={"memory_ingest_id": staged.id})
+        except RegressionGuardError as exc:
+            kept = self.memory.record(f"memory: 1 fact(s), first: {' '.join(triple)}", staged,
+                                      {"edit_reverted_by_guard": exc.entry["id"], **routing})
+            return kept, {}, exc.message
         except BaseException:
             self.memory.discard(staged.id)
             raise
-        probs = {"before": outcome.before[0], "after": outcome.after[0]}
-        if outcome.entry.status == "applied":
-            return outcome.entry, probs
-        kept = self.memory.record(f"memory: 1 fact(s), first: {' '.join(triple)}", staged,
-                                  {"edit_reverted_by_guard": outcome.entry.id, **routing})
-        return kept, probs
+        return outcome.entry, {"before": outcome.before[0], "after": outcome.after[0]}, None
 
 def _forced(update: Update) -> Decision:
     """The caller's route, checked against what the update can be."""

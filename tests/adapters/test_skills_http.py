@@ -1,7 +1,9 @@
-"""The skills routes on an engine over the tiny Llama: a job learns, lists, refuses bad input
-and duplicates, and revert removes the skill exactly."""
+"""The skills routes on an engine over the tiny Llama: a job learns, lists, refuses bad input,
+duplicates and settings out of range, is cancelled, and revert removes the skill exactly."""
 
 from __future__ import annotations
+
+import time
 
 import pytest
 from fastapi.testclient import TestClient
@@ -67,6 +69,11 @@ def test_learn_list_duplicate_and_revert(served, tmp_path):
         ({"name": "bad name!", "examples": [{"input": "cat", "output": "dog"}]}, 400),
         ({"name": "knob", "examples": [{"input": "cat", "output": "dog"}], "training": {"rank": 0}}, 400),
         ({"name": "knob", "examples": [{"input": "cat", "output": "dog"}], "training": {"nope": 1}}, 400),
+        ({"name": "hot", "examples": [{"input": "cat", "output": "dog"}], "training": {"lr": 1e30}}, 400),
+        ({"name": "long", "examples": [{"input": "cat", "output": "dog"}], "training": {"min_steps": 10**9}}, 400),
+        ({"name": "wide", "examples": [{"input": "cat", "output": "dog"}], "training": {"rank": 10**6}}, 400),
+        ({"name": "ssr", "examples": [{"input": "cat", "output": "dog"}], "replay": {"ssr": {"n_prompts": 10**6}}}, 400),
+        ({"name": "many", "examples": [{"input": "cat", "output": "dog"}] * 5001}, 413),
     ],
 )
 def test_bad_input_is_refused_and_nothing_is_stored(served, tmp_path, body, status):
@@ -89,3 +96,24 @@ def test_without_keep_data_only_demos_and_synthetic_rehearsal_are_kept(served, t
     assert skill["keep_data"] is False and skill["rehearsal"] in ("synthetic", "demos")
     record = __import__("json").loads((tmp_path / "skills" / "rehearsal" / "private.json").read_text())
     assert record["samples"] == [] and 0 < len(record["demos"]) <= 20
+
+
+def test_a_queued_and_a_running_skill_are_cancelled_and_leave_nothing(served, tmp_path):
+    engine, client = served
+    slow = {**TRAINING, "epochs": 1, "min_steps": 4000}
+    running = client.post("/v1/skills", json=_body("slow", training=slow)).json()["job"]
+    queued = client.post("/v1/skills", json=_body("later")).json()["job"]
+    cancelled = client.delete(f"/v1/jobs/{queued['id']}")
+    assert cancelled.status_code == 200 and cancelled.json()["status"] == "cancelled"
+    while (now := client.get(f"/v1/jobs/{running['id']}").json())["progress"] == 0.0:
+        assert now["status"] in ("queued", "running"), now
+        time.sleep(0.01)
+    assert client.delete(f"/v1/jobs/{running['id']}").json()["message"] == "cancelling"
+    job = wait_for_job(client, running)
+    assert (job["status"], job["error"], job["entry"]) == ("cancelled", "cancelled", None)
+    assert client.delete(f"/v1/jobs/{running['id']}").status_code == 409
+    assert client.delete("/v1/jobs/job-unknown").status_code == 404
+    assert engine.history.list() == [] and client.get("/v1/skills").json()["skills"] == []
+    assert not (tmp_path / "skills" / "adapters" / "slow").exists()
+    again = wait_for_job(client, client.post("/v1/skills", json=_body("later")).json()["job"])
+    assert again["status"] == "done", again

@@ -1,4 +1,5 @@
-"""A process killed (SIGKILL) in the middle of a change loses nothing and leaves no half-change."""
+"""A process killed (SIGKILL) in the middle of a change loses nothing and leaves no half-change,
+and no entry is applied without the regression guard's verdict."""
 
 from __future__ import annotations
 
@@ -37,7 +38,7 @@ CHILD = textwrap.dedent("""
             real_save(*a, **k)
             park()
         serving.core.history.save_file = save_then_park
-    elif point == "committed":            # row committed, live weights untouched
+    elif point == "committed":            # row committed as pending, live weights untouched
         serving.core.model_host.ModelHost.set_parameters = lambda self, values: park()
     elif point == "half-applied":         # one of two parameters written
         real_set = serving.core.model_host.ModelHost.set_parameters
@@ -46,6 +47,14 @@ CHILD = textwrap.dedent("""
             real_set(self, first)
             park()
         serving.core.model_host.ModelHost.set_parameters = half
+    elif point == "judged":               # weights written, guard scored, before the verdict is recorded
+        serving.core.history.History.settle = lambda self, *a, **k: park()
+    elif point == "settled":              # the verdict recorded
+        real_settle = serving.core.history.History.settle
+        def settle_then_park(self, *a, **k):
+            real_settle(self, *a, **k)
+            park()
+        serving.core.history.History.settle = settle_then_park
 
     engine = Engine.load(Settings(model=model_dir, home=home))
     engine.apply_delta("edit", "crash test", {}, synthetic_delta(engine.host.model, {names}, seed=7))
@@ -74,7 +83,8 @@ def _expected_fingerprints(model_dir: Path, tmp: Path) -> tuple[str, str]:
 
 
 @pytest.mark.parametrize(
-    ("point", "survives"), [("delta-written", False), ("committed", True), ("half-applied", True)]
+    ("point", "survives"),
+    [("delta-written", False), ("committed", False), ("half-applied", False), ("judged", False), ("settled", True)],
 )
 def test_kill_during_a_change(point, survives, tiny_model_dir, tmp_path):
     base_fp, applied_fp = _expected_fingerprints(tiny_model_dir, tmp_path)
@@ -85,7 +95,12 @@ def test_kill_during_a_change(point, survives, tiny_model_dir, tmp_path):
     entries = engine.history.list()
     if survives:
         assert [e.status for e in entries] == ["applied"]
+        assert "guard" in entries[0].details and not entries[0].details["guard"]["reverted"]
         assert engine.host.fingerprint() == applied_fp
+    elif entries:  # recorded as pending, the verdict never came: reverted at start-up
+        assert [e.status for e in entries] == ["reverted"]
+        assert "interrupted" in entries[0].details["guard"]["reason"]
+        assert engine.host.fingerprint() == base_fp
     else:
         assert entries == []
         assert engine.host.fingerprint() == base_fp

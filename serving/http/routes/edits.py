@@ -9,8 +9,9 @@ from editing.request import EditRequest
 from serving.core.history import HistoryEntry
 
 from ..deps import RuntimeDep
+from ..errors import error_responses
 
-router = APIRouter(prefix="/v1/edits", tags=["edits"])
+router = APIRouter(prefix="/v1/edits", tags=["edits"], responses=error_responses(409, 503))
 
 
 class EditIn(BaseModel):
@@ -47,13 +48,14 @@ class BatchOut(BaseModel):
 
 @router.post("", status_code=201)
 def create_edit(body: SingleEditIn, rt: RuntimeDep) -> EditOut:
-    """Write one fact with ROME; 201 with the entry and p(target) before and after."""
+    """Write one fact with ROME; 201 with the entry and p(target) before and after, or 422
+    (``type: "regression_guard"``) when the guard rejected and reverted it."""
     outcome = rt.edits.edit(body.request(), body.layer)
     return EditOut(entry=outcome.entry, before=outcome.before[0], after=outcome.after[0])
 
 
 @router.post("/batch", status_code=201)
 def create_batch(body: BatchIn, rt: RuntimeDep) -> BatchOut:
-    """Write many facts at once over several layers; one history entry for the batch."""
+    """Write many facts at once over several layers; one history entry for the batch (422 as above)."""
     outcome = rt.edits.batch([e.request() for e in body.edits], body.layers)
     return BatchOut(entry=outcome.entry, before=outcome.before, after=outcome.after)

@@ -10,8 +10,9 @@ from pydantic import BaseModel
 from serving.core.history import HistoryEntry
 
 from ..deps import EngineDep
+from ..errors import error_responses
 
-router = APIRouter(prefix="/v1/history", tags=["history"])
+router = APIRouter(prefix="/v1/history", tags=["history"], responses=error_responses(404, 409))
 
 
 class HistoryList(BaseModel):
@@ -23,7 +24,7 @@ class HistoryList(BaseModel):
 def list_history(
     engine: EngineDep,
     kind: Literal["memory", "edit", "skill"] | None = None,
-    status: Literal["applied", "reverted"] | None = None,
+    status: Literal["pending", "applied", "reverted"] | None = None,
     limit: int | None = Query(None, ge=1, le=10_000),
 ) -> HistoryList:
     """Newest first."""

@@ -11,8 +11,9 @@ from serving.core.jobs import Job
 from serving.services.skills import ReplayOptions
 
 from ..deps import RuntimeDep
+from ..errors import error_responses
 
-router = APIRouter(prefix="/v1/skills", tags=["skills"])
+router = APIRouter(prefix="/v1/skills", tags=["skills"], responses=error_responses(409))
 
 
 class SkillRequest(BaseModel):

@@ -13,9 +13,10 @@ from serving.services.routing import Fact
 from serving.services.updates import Update
 
 from ..deps import RuntimeDep
+from ..errors import error_responses
 from ..schemas import Sparse
 
-router = APIRouter(prefix="/v1/updates", tags=["updates"])
+router = APIRouter(prefix="/v1/updates", tags=["updates"], responses=error_responses(409))
 
 
 class UpdateFact(BaseModel):
