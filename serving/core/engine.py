@@ -16,8 +16,7 @@ from typing import Any
 import torch
 
 from .decoding import Decoder
-from .errors import ConflictError
-from .errors import RegressionGuardError
+from .errors import ConflictError, RegressionGuardError
 from .guard import GuardConfig, RegressionGuard
 from .history import Delta, History, HistoryEntry, Kind, dense
 from .jobs import JobRunner
