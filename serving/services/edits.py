@@ -168,8 +168,8 @@ class EditService:
         single = "request" in details
         details = {**details, "before": before[0] if single else before, "probes": _guard_probes(requests)}
         factors = {name: LowRank(left, right) for name, (left, right) in result.factors.items()}
-        entry = self.engine.apply_delta("edit", summary, details, factors, computed_on=computed_on)
-        self.keys.save(entry.id, result.keys)
+        entry = self.engine.apply_delta("edit", summary, details, factors, computed_on=computed_on,
+                                        on_recorded=lambda e: self.keys.save(e.id, result.keys))
         host = self.engine.host
         with host.reading():
             after = self._probs(host.model, requests)

@@ -52,7 +52,7 @@ async def _collect(generation: Generation, request: Request) -> list[Piece]:
 @router.post("/chat/completions", response_model=None,
              responses={200: {"model": ChatCompletion, "content": STREAMED}})
 async def chat_completions(req: ChatCompletionRequest, rt: RuntimeDep, request: Request) -> ChatCompletion | StreamingResponse:
-    max_tokens = req.max_completion_tokens or req.max_tokens or 512
+    max_tokens = req.max_completion_tokens or req.max_tokens or min(512, rt.settings.max_tokens)
     params = SamplingParams(max_tokens, req.temperature, req.top_p, req.stop_list(), req.seed)
     messages = [{"role": "system" if m.role == "developer" else m.role, "content": m.text()} for m in req.messages]
     ids, citations = await run_in_threadpool(rt.chat.chat_ids, messages, max_tokens, req.memory, req.memory_k)
