@@ -10,6 +10,9 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 from serving.core.engine import Engine
 from serving.core.model_host import ModelHost
 from serving.core.settings import Settings
+from serving.services import Runtime
+
+from .models import tiny_llama, tiny_tokenizer
 
 
 def engine_on(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, home: Path) -> Engine:
@@ -35,3 +38,11 @@ def assert_bit_identical(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor])
     assert a.keys() == b.keys()
     for name in a:
         assert torch.equal(a[name], b[name]), f"{name} differs"
+
+
+def tiny_runtime(home: Path) -> Runtime:
+    """Every service on the tiny Llama (long context for grounding): rule extraction, C = I edits, no guard."""
+    host = ModelHost(tiny_llama(max_position_embeddings=1024), tiny_tokenizer(), "tiny", torch.device("cpu"))
+    settings = Settings(home=home, guard=False, memory_extractor="rule", edit_covariance="identity",
+                        edit_chat_context=False)
+    return Runtime(Engine(settings, host))

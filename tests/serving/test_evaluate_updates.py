@@ -5,15 +5,10 @@ from __future__ import annotations
 import json
 
 import pytest
-import torch
 
 from serving.cli import build_parser
-from serving.core.engine import Engine
-from serving.core.model_host import ModelHost
-from serving.core.settings import Settings
 from serving.evaluation.updates import CHANGED_TWICE, Question, evaluate, rewrites_of
-from serving.services import Runtime
-from tests.helpers.models import tiny_llama, tiny_tokenizer
+from tests.helpers.engine import tiny_runtime
 
 
 def _rewrite(prompt: str, subject: str, new: str, true: str) -> dict:
@@ -61,10 +56,7 @@ CASES = [
 
 @pytest.fixture
 def runtime(tmp_path):
-    host = ModelHost(tiny_llama(max_position_embeddings=1024), tiny_tokenizer(), "tiny", torch.device("cpu"))
-    settings = Settings(home=tmp_path, guard=False, memory_extractor="rule", edit_covariance="identity",
-                        edit_chat_context=False)
-    rt = Runtime(Engine(settings, host))
+    rt = tiny_runtime(tmp_path)
     yield rt
     rt.close()
 

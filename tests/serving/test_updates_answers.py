@@ -4,25 +4,17 @@ on the tiny Llama through the real HTTP app (invented facts, no shared data)."""
 from __future__ import annotations
 
 import pytest
-import torch
 from fastapi.testclient import TestClient
 
-from serving.core.engine import Engine
-from serving.core.model_host import ModelHost
-from serving.core.settings import Settings
 from serving.http.app import create_app
-from serving.services import Runtime
 from serving.services.routing import Fact
 from serving.services.updates import Update
-from tests.helpers.models import tiny_llama, tiny_tokenizer
+from tests.helpers.engine import tiny_runtime
 
 
 @pytest.fixture
 def runtime(tmp_path):
-    host = ModelHost(tiny_llama(max_position_embeddings=1024), tiny_tokenizer(), "tiny", torch.device("cpu"))
-    settings = Settings(home=tmp_path, guard=False, memory_extractor="rule", edit_covariance="identity",
-                        edit_chat_context=False)
-    rt = Runtime(Engine(settings, host))
+    rt = tiny_runtime(tmp_path)
     yield rt
     rt.close()
 
