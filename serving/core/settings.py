@@ -67,9 +67,9 @@ class Settings(BaseSettings):
     memory_extractor: Literal["llm", "rule"] = "llm"
     """OpenIE with the hosted model (merged with rules), or the deterministic rules alone."""
 
-    grounding_format: Literal["passages", "facts", "ike", "recall", "note"] = "passages"
+    grounding_format: Literal["passages", "facts", "ike", "recall", "note"] = "ike"
     """How chat grounding is shown to the model (``serving.services.grounding.GroundingConfig.format``):
-    numbered in a system message (passages, the ablation's best), or the formats it was compared with."""
+    facts before the question with in-context demonstrations (ike), or the formats it was compared with."""
     grounding_fact_min: float = 0.35
     """Cosine a stored fact needs with the question, when the question names its subject, to ground it."""
     grounding_passage_min: float = 0.45

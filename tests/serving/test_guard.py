@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from serving.core.engine import Engine
+from serving.core.errors import RegressionGuardError
 from serving.core.settings import Settings
 
 pytestmark = pytest.mark.slow
@@ -30,7 +31,9 @@ def test_destructive_delta_is_reverted_and_a_small_one_kept(default_model_dir, t
     assert small.details["guard"]["probes"]["general"] >= 20
     kept_fp = engine.host.fingerprint()
 
-    huge = engine.apply_delta("edit", "huge", {}, {LAYER: torch.randn(shape) * 5.0})
+    with pytest.raises(RegressionGuardError) as rejected:
+        engine.apply_delta("edit", "huge", {}, {LAYER: torch.randn(shape) * 5.0})
+    huge = engine.history.get(rejected.value.entry["id"])
     assert huge.status == "reverted"
     assert huge.details["guard"]["reverted"] and "general" in huge.details["guard"]["reason"]
     assert max(huge.details["guard"]["drops"].values()) > 0.10
