@@ -3,10 +3,18 @@
     python -m serving.evaluate_router [--cases PATH] [--model PATH_OR_ID]
 
 Each line of the cases file is ``{"update": <a /v1/updates body>, "label": "memory|edit|skill"}``;
-edit cases also carry ``true_object``, the fact the edit overwrites. Two accuracies are printed:
-``accuracy`` against the labels as written, and ``policy_accuracy`` where an edit case counts as
-memory when the unedited model does not state its true object (the router's policy: edit only
-what the model knows). The router never sees ``true_object``. Also: confusion, and every miss.
+edit cases also carry ``true_object``, the fact the edit overwrites, and may carry ``prompt``, the
+statement up to that object ("Alain Mabanckou, a native"; default: the parsed fact's prompt).
+
+Two accuracies are printed: ``accuracy`` against the labels as written, and ``policy_accuracy``
+where an edit case counts as memory when the unedited model does not state its true object (the
+router's policy: edit only what the model states). "States" is decided here, apart from the router:
+the true object appears in the model's greedy continuation of the prompt or in its chat answer when
+asked to complete it. The router never sees ``true_object``. Also: confusion, and every miss.
+
+``serving/data/router_cases.jsonl`` holds the 60 cases the router was built on;
+``serving/data/router_heldout.jsonl`` holds 40 written afterwards from public data (CounterFact
+statements, invented people, 2Wiki and HotpotQA passages, SuperNI example sets).
 """
 
 from __future__ import annotations
@@ -16,47 +24,71 @@ import json
 import time
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
+from serving.core.generation import SamplingParams, decode_stream
 from serving.core.model_loader import load_model
-from serving.services.routing import RouterConfig, classify, probe_model
 from serving.core.settings import Settings
+from serving.services.routing import RouterConfig, classify, probe_model
 
 DEFAULT_CASES = Path(__file__).parent / "data" / "router_cases.jsonl"
+
+
+def _greedy(model: Any, tokenizer: Any, text: str, tokens: int) -> str:
+    ids = tokenizer(text, add_special_tokens=False)["input_ids"]
+    return "".join(p.text for p in decode_stream(model, tokenizer, ids, SamplingParams(max_tokens=tokens, temperature=0.0)))
+
+
+def states(model: Any, tokenizer: Any, prompt: str, true_object: str) -> bool:
+    """Whether the model names ``true_object`` when it completes ``prompt``, as text or in a chat."""
+    ask = f"Complete the sentence with a name or a short phrase: {prompt} ..."
+    chat = tokenizer.apply_chat_template([{"role": "user", "content": ask}], add_generation_prompt=True, tokenize=False)
+    said = _greedy(model, tokenizer, prompt, 10) + " " + _greedy(model, tokenizer, chat, 32)
+    return true_object.lower() in said.lower()
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--cases", type=Path, default=DEFAULT_CASES)
     parser.add_argument("--model", help="local path or hub id (default: PALIMPSEST_MODEL or the embedded model)")
-    parser.add_argument("--confidence", type=float, default=RouterConfig.confidence)
-    parser.add_argument("--specificity", type=float, default=RouterConfig.specificity)
+    parser.add_argument("--agreement", type=float, help=f"default {RouterConfig.agreement}")
+    parser.add_argument("--specificity", type=float, help=f"default {RouterConfig.specificity}")
     args = parser.parse_args()
 
     settings = Settings(**({"model": args.model} if args.model else {}))
     model, tokenizer, _ = load_model(settings)
-    config = RouterConfig(confidence=args.confidence, specificity=args.specificity)
+    config = RouterConfig(**{k: v for k, v in (("agreement", args.agreement), ("specificity", args.specificity))
+                             if v is not None})
     cases = [json.loads(line) for line in args.cases.read_text().splitlines() if line.strip()]
     confusion: Counter[str] = Counter()
-    misses, probes = [], []
+    misses, policy_misses, probes = [], [], []
     policy_correct = 0
-    started = time.perf_counter()
+    routing_seconds = 0.0
     for case in cases:
+        started = time.perf_counter()
         decision = classify(case["update"], lambda fact: probe_model(model, tokenizer, fact), config)
+        routing_seconds += time.perf_counter() - started
         confusion[f"{case['label']}->{decision.route}"] += 1
-        if decision.probe:
-            probes.append({"label": case["label"], "confidence": round(decision.probe.confidence, 2),
-                           "specificity": round(decision.probe.specificity, 2), "answer": decision.probe.answer})
         policy_label = case["label"]
-        if "true_object" in case and decision.probe and case["true_object"].lower() not in decision.probe.answer.lower():
+        prompt = case.get("prompt") or (decision.fact.prompt if decision.fact else None)
+        if "true_object" in case and prompt and not states(model, tokenizer, prompt, case["true_object"]):
             policy_label = "memory"
         policy_correct += decision.route == policy_label
+        details = {"update": case["update"], "label": case["label"], "policy_label": policy_label,
+                   **decision.as_details()}
+        if decision.probe:
+            probes.append({"label": case["label"], "policy_label": policy_label, "route": decision.route,
+                           **decision.probe.__dict__})
         if decision.route != case["label"]:
-            misses.append({"update": case["update"], "label": case["label"], **decision.as_details()})
+            misses.append(details)
+        if decision.route != policy_label:
+            policy_misses.append(details)
     correct = sum(n for key, n in confusion.items() if key.split("->")[0] == key.split("->")[1])
     print(json.dumps({
-        "cases": len(cases), "accuracy": correct / len(cases), "policy_accuracy": policy_correct / len(cases), "labels": Counter(c["label"] for c in cases),
-        "confusion": dict(sorted(confusion.items())), "seconds_per_update": (time.perf_counter() - started) / len(cases),
-        "misses": misses, "probes": probes,
+        "cases": len(cases), "accuracy": correct / len(cases), "policy_accuracy": policy_correct / len(cases),
+        "labels": Counter(c["label"] for c in cases), "confusion": dict(sorted(confusion.items())),
+        "seconds_per_update": routing_seconds / len(cases),
+        "policy_misses": policy_misses, "misses": misses, "probes": probes,
     }, indent=2, ensure_ascii=False))
 
 

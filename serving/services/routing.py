@@ -1,11 +1,16 @@
 """Decide where an update goes: skill (examples), memory (documents, unknown subjects) or a
-weight edit (one fact about a subject the model knows and answers differently).
+weight edit (one fact about a subject whose old object the model states).
 
-The model is probed with the fact's cloze prompt: its greedy answer, and how much more likely that
-answer is with the subject than with a neutral one (a generic continuation such as " 19" after
-"<someone> was born in" says nothing about the subject). A confident different answer means the fact lives in the weights and must
-be rewritten there; no confident answer means the model does not know the subject, and the fact
-is better kept in the graph memory, which also keeps its source.
+The policy is "edit only what the model states". A single-fact statement is parsed into subject,
+relation and object (:func:`parse_statement`); the model is then asked for the fact three ways
+(:func:`probe_model`) and counts as stating the subject's old object when its greedy answers name
+the same entity, and made-up subjects do not get that entity too. Anything else is a guess: the
+fact goes to the graph memory, which also keeps its source.
+
+>>> classify({"text": "The Eiffel Tower is located in Rome."}, lambda fact: probe_model(model, tok, fact)).route
+'edit'
+>>> classify({"text": "Zorbina Quell speaks Hungarian."}, lambda fact: probe_model(model, tok, fact)).route
+'memory'
 """
 
 from __future__ import annotations
@@ -15,15 +20,38 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from serving.core.generation import SamplingParams, decode_stream
+
 Route = Literal["memory", "edit", "skill"]
 
-VERBS = (
-    "is", "was", "are", "were", "has", "had", "lives", "lived", "works", "worked", "plays", "played",
-    "speaks", "spoke", "belongs", "belonged", "became", "died", "founded", "wrote", "won", "leads",
-    "led", "owns", "owned", "married", "studied", "teaches", "taught", "directed", "invented",
-    "discovered", "designed", "created", "produced", "holds", "held", "runs", "ran", "joined",
-)
-"""Words that end a statement's subject in the simple ``<subject> <relation> <object>`` parser."""
+CONNECTORS = frozenset("of de da del della di do dos du la le van von der den y and & the bin bint ibn al".split())
+"""Lower-case words that stay inside a name when a capitalised word follows ("Paul I of Russia")."""
+OPENERS = frozenset("the a an in on at for".split())
+"""Words that may open a statement before its subject ("The capital of Japan", "In Basel, ...")."""
+STOPWORDS = frozenset(
+    "a an the of in on at as by for from to with into within and or but is was are were be been being "
+    "has have had do does did that which who whose whom this these those it its he she they them their "
+    "his her i we you our your my not no also very more most some any all one can could will would "
+    "there here what when where how why than then so such about over under".split())
+"""Function words: never an object of their own, never part of a lower-case object."""
+GENERIC = STOPWORDS | frozenset(
+    "monday tuesday wednesday thursday friday saturday sunday january february march april may june "
+    "july august september october november december".split())
+"""Words that name nothing in a model's answer (weekdays and months are how it fills a date)."""
+HEADS = frozenset(
+    "university college school city town village state republic kingdom united company team group band church "
+    "river lake mount island north south east west new saint".split())
+"""Words that head a name but are none alone ("University" of a cut-off "University of ...")."""
+FILLERS = frozenset(
+    "example part role place way kind type number lot bit variety result time year field area member thing "
+    "people person world life work history form set blend mix".split())
+"""Nouns that fill generic text ("an example of how", "a blend of"): never a lower-case object."""
+ABBREVIATIONS = frozenset("dr mr mrs ms st jr sr prof no vs mt ft gen col lt sgt rev".split())
+VERBS = frozenset(
+    "is was are were has had lives lived works worked plays played speaks spoke belongs belonged became died "
+    "founded wrote won leads led owns owned married studied teaches taught directed invented discovered "
+    "designed created produced holds held runs ran joined performs performed writes sings sang follows".split())
+"""Verbs that may stand alone before a lower-case object ("plays reggae", "performs jazz")."""
 
 
 @dataclass(frozen=True)
@@ -31,20 +59,28 @@ class Fact:
     subject: str
     relation: str
     object: str
+    template: str = ""
+    """The statement's words before the object, ``{}`` standing for the subject, when the subject
+    does not open it ("The company that produced {} is"); empty means ``"<subject> <relation>"``."""
 
     @property
     def prompt(self) -> str:
+        """The statement up to its object: what the model completes when probed or edited."""
+        if self.template:
+            return self.template.replace("{}", self.subject)
         return f"{self.subject} {self.relation}".strip()
 
 
 @dataclass(frozen=True)
 class Probe:
     answer: str
-    """The model's greedy continuation of the fact's prompt (a few tokens)."""
-    confidence: float
-    """Geometric-mean probability of the answer's tokens."""
+    """The entity the model names for the subject (the best-supported one), else its plain continuation."""
+    agreement: float
+    """Share of the three framings (statement, "Fact:" statement, chat request) whose answer names it."""
     specificity: float
-    """Nats per token by which the subject raises the answer over a neutral subject."""
+    """Share of the made-up control subjects for which the model does not name it (1: only this subject)."""
+    answers: tuple[str, ...] = ()
+    """The three greedy answers, for the record."""
 
 
 @dataclass
@@ -65,35 +101,174 @@ class Decision:
 
 @dataclass
 class RouterConfig:
-    confidence: float = 0.3
-    """Answer probability the model must reach to count as knowing the subject ..."""
+    agreement: float = 0.6
+    """Share of the framings that must name the same entity for the model to state it (2 of 3) ..."""
     specificity: float = 1.0
-    """... and nats per token by which the subject must raise that answer over a neutral subject."""
+    """... and share of the made-up control subjects that must not get that entity."""
     max_statement_chars: int = 300
 
     def __post_init__(self) -> None:
-        if not 0.0 < self.confidence < 1.0 or self.specificity <= 0:
-            raise ValueError("router confidence must be in (0, 1) and specificity positive")
+        if not 0.0 < self.agreement <= 1.0 or not 0.0 <= self.specificity <= 1.0:
+            raise ValueError("router agreement must be in (0, 1] and specificity in [0, 1]")
 
 
 def sentences(text: str) -> list[str]:
-    parts = re.split(r"(?<=[.!?])\s+(?=[A-Z0-9\"'])|\n+", text.strip())
-    return [p.strip() for p in parts if p.strip()]
+    """Split at ``.!?`` before a capital, digit or quote, and at newlines; not after an initial
+    ("Charles M. Hudson") or a title ("Dr. Marren")."""
+    out: list[str] = []
+    for part in re.split(r"(?<=[.!?])\s+(?=[A-Z0-9\"'])|\n+", text.strip()):
+        part = part.strip()
+        if not part:
+            continue
+        last = out[-1].split()[-1].rstrip(".").lower() if out else ""
+        if out and out[-1].endswith(".") and (len(last) == 1 or last in ABBREVIATIONS):
+            out[-1] = f"{out[-1]} {part}"
+        else:
+            out.append(part)
+    return out
+
+
+def _bare(word: str) -> str:
+    return re.sub(r"^[\"'(\[]+|[\"')\],;:.!?]+$", "", word)
+
+
+def _named(word: str) -> bool:
+    """A word of a name: any capital letter or digit ("iDisk", "Paul", "I", "1985")."""
+    return any(c.isupper() or c.isdigit() for c in _bare(word))
+
+
+def _subject_end(words: list[str], start: int) -> tuple[int, str]:
+    """End (exclusive) of the name that starts at ``start`` and the mark closing it: "," or "'s"."""
+    i = start
+    while i < len(words):
+        word = words[i]
+        if word.endswith(","):
+            return i + 1, ","
+        if re.search(r"['’]s$", word):
+            return i + 1, "'s"
+        nxt = i + 1
+        if nxt < len(words) and (_named(words[nxt]) or (words[nxt].lower() in CONNECTORS and nxt + 1 < len(words)
+                                                         and _named(words[nxt + 1]))):
+            i = nxt
+            continue
+        return i + 1, ""
+    return len(words), ""
+
+
+def _object_start(rest: list[str]) -> int | None:
+    """Where the object begins in the words after the subject: at the first named word (so "United
+    States of America" stays whole), else the trailing lower-case words ("linebacker", "heavy metal")."""
+    named = next((i for i, w in enumerate(rest) if _named(w)), None)
+    if named is not None:
+        return named
+    start = len(rest) - 1
+    while start > 1 and len(rest) - start < 3:
+        word = rest[start - 1].lower()
+        if word in STOPWORDS or re.search(r"(s|ed|ing)$", word):
+            break
+        start -= 1
+    return start if start > 0 else None
+
+
+def _relation(prefix: list[str], rest: list[str]) -> str:
+    """The relation as the memory stores it: "capital of", "produced by", "located in"."""
+    if prefix and prefix[0].lower() in ("the", "a", "an"):
+        prefix = prefix[1:]
+    if prefix and prefix[0].lower() not in OPENERS:
+        for i, word in enumerate(prefix[:-1]):
+            if word.lower() in ("that", "which", "who") and prefix[i + 1].endswith("ed"):
+                return f"{prefix[i + 1]} by"
+        return " ".join(prefix)
+    words = [w.strip(",") for w in rest]
+    while words and words[0].lower() in ("who", "which", "that"):
+        words = words[1:]
+    return " ".join(words)
 
 
 def parse_statement(sentence: str) -> Fact | None:
-    """``<subject> <verb ...> <Object>``: the subject ends at the first verb, the object is the
-    trailing run of capitalised words or numbers. None when the sentence does not have that shape."""
-    words = sentence.strip().rstrip(".!").split()
-    verb = next((i for i, w in enumerate(words) if i > 0 and w.lower() in VERBS), None)
-    if verb is None or len(words) < verb + 2:
+    """One fact from one statement, or None when the sentence does not state one.
+
+    Shapes: ``<Subject> <relation> <object>`` ("Kira Osei lives in Accra"), appositive ``<Subject>,
+    <relation> <object>`` ("iDisk, a product of Intel"), possessive ``<Subject>'s <relation> <object>``,
+    and ``The <relation noun> of|that <verb>|<verb>ed by <Subject> is <object>`` or ``In <Subject>,
+    <relation> <object>`` ("The company that produced Ford Mustang is Porsche"). The subject is a name
+    (capitalised words, inner "of", "de", ...); the object starts at the first named word after it,
+    or is the trailing lower-case word(s) ("linebacker").
+    """
+    text = sentence.strip()
+    if text.endswith("?"):
         return None
-    start = len(words)
-    while start > verb + 1 and (words[start - 1][:1].isupper() or words[start - 1][:1].isdigit()):
-        start -= 1
-    if start == len(words):
+    words = text.rstrip(".!").split()
+    if len(words) < 3:
         return None
-    return Fact(" ".join(words[:verb]), " ".join(words[verb:start]), " ".join(words[start:]))
+    if _named(words[0]) and words[0].lower() not in OPENERS or words[0].lower() in ("the", "a", "an") and _named(words[1]):
+        start = 0
+    elif words[0].lower() in OPENERS:
+        start = next((i for i, w in enumerate(words) if i > 0 and _named(w)), len(words))
+    else:
+        return None
+    end, mark = _subject_end(words, start) if start < len(words) else (start, "")
+    rest = words[end:]
+    at = _object_start(rest) if rest and not _named(rest[0]) else None
+    if at is None or at == 0:
+        return None
+    subject = re.sub(r"(,|['’]s)$", "", " ".join(words[start:end]))
+    obj, relation = " ".join(rest[at:]).strip("\"'"), rest[:at]
+    if (all(w.lower() in STOPWORDS or not any(c.isalpha() for c in w) for w in subject.split())
+            or len(obj.split()) > 6 or len(relation) > 8 or re.search(r"[:;]", " ".join(rest))
+            or any(w.endswith(",") for w in relation)
+            or _kind(obj) == "word" and not any(w.lower() in STOPWORDS | VERBS for w in relation)):
+        return None
+    prefix = words[:start]
+    template = " ".join([*prefix, "{}" + mark, *relation]) if prefix or mark else ""
+    return Fact(subject, _relation(prefix, relation), obj, template)
+
+
+def _kind(text: str) -> Literal["number", "name", "word"]:
+    if re.fullmatch(r"[\d.,/ -]+(st|nd|rd|th|s)?", text.strip()):
+        return "number"
+    return "name" if any(c.isupper() for c in text) else "word"
+
+
+def _spans(text: str, kind: str, words: int = 6) -> list[str]:
+    """The entities of ``kind`` named in the first ``words`` words of an answer, in order. A name
+    right before a lower-case word only describes it ("the French army", "Hindu mythology") and is
+    dropped, and so are spans of generic words ("the University of [...")."""
+    tokens = re.findall(r"[^\W_][\w'’.&-]*|[^\w\s]", text)
+    out: list[str] = []
+    current: list[str] = []
+    for i, token in enumerate(tokens):
+        words -= token[0].isalnum()
+        if not token[0].isalnum() or words < 0:
+            out, current = [*out, " ".join(current)], []
+            if words < 0:
+                break
+            continue
+        word = token.rstrip(".")
+        after = next((t for t in tokens[i + 1:] if t.lower() not in CONNECTORS), "")
+        if _named(word) and word.lower() not in GENERIC or word.lower() in CONNECTORS and current and _named(after):
+            current.append(word)
+        else:
+            if current and word.isalpha() and word.islower() and word not in STOPWORDS:
+                current = []
+            out, current = [*out, " ".join(current)], []
+            if kind == "word" and word.isalpha() and word.lower() not in GENERIC | CONNECTORS | FILLERS:
+                out.append(word)
+        if token.endswith(".") and len(word) > 1:  # a full stop, not an initial
+            out, current = [*out, " ".join(current)], []
+    out.append(" ".join(current))
+    return [s for s in out if s and _kind(s) == kind and not set(s.lower().split()) <= GENERIC | CONNECTORS | HEADS]
+
+
+def _norm(span: str) -> list[str]:
+    words = re.findall(r"[a-z0-9]+", span.lower())
+    return [w[:5] for w in (words[1:] if words[:1] == ["the"] else words)]
+
+
+def _same(a: str, b: str) -> bool:
+    """One span's words (cut to 5 letters: "India" ~ "Indian") appear in a row in the other's."""
+    x, y = sorted((_norm(a), _norm(b)), key=len)
+    return bool(x) and any(y[i:i + len(x)] == x for i in range(len(y) - len(x) + 1))
 
 
 def _mentions(answer: str, obj: str) -> bool:
@@ -104,12 +279,11 @@ def decide_fact(fact: Fact, probe: Probe, config: RouterConfig) -> Decision:
     if _mentions(probe.answer, fact.object):
         return Decision("memory", f"the model already answers {probe.answer.strip()!r}; kept in memory as a source",
                         fact, probe)
-    if probe.confidence >= config.confidence and probe.specificity >= config.specificity:
-        return Decision("edit", f"the model knows {fact.subject!r}: it answers {probe.answer.strip()!r} "
-                                f"(p={probe.confidence:.2f}, {probe.specificity:.1f} nats from the subject); "
+    said = f"{probe.answer.strip()!r} ({probe.agreement:.0%} of the framings, {probe.specificity:.0%} of made-up subjects differ)"
+    if probe.agreement >= config.agreement and probe.specificity >= config.specificity:
+        return Decision("edit", f"the model states {fact.subject!r}'s object: {said}; "
                                 f"the weights are rewritten to {fact.object!r}", fact, probe)
-    return Decision("memory", f"the model does not know {fact.subject!r}: its answer {probe.answer.strip()!r} "
-                              f"(p={probe.confidence:.2f}, {probe.specificity:.1f} nats from the subject) is a guess; "
+    return Decision("memory", f"the model does not state {fact.subject!r}'s object: {said} is a guess; "
                               f"stored in the graph memory", fact, probe)
 
 
@@ -131,35 +305,58 @@ def classify(update: dict[str, Any], probe: Callable[[Fact], Probe], config: Rou
     return decide_fact(fact, probe(fact), config)
 
 
-def _answer_logprob(model: Any, tokenizer: Any, prompt: str, answer: list[int]) -> float:
-    """Mean log-probability of the ``answer`` tokens after ``prompt``."""
-    import torch
-
-    head = tokenizer(prompt, add_special_tokens=False)["input_ids"]
-    ids = torch.tensor([head + answer], device=model.device)
-    with torch.inference_mode():
-        logp = torch.log_softmax(model(input_ids=ids).logits[0].float(), -1)
-    steps = torch.arange(len(head) - 1, len(head) - 1 + len(answer), device=model.device)
-    return float(logp[steps, torch.tensor(answer, device=model.device)].mean())
+CONTROL_SUBJECTS = ("Tomas Vrelk", "Mara Quillon", "Keth Varn", "Anwen Osterby", "the Ulvane")
+"""Made-up subjects: an entity the model names for them too is its default for the relation."""
 
 
-def probe_model(model: Any, tokenizer: Any, fact: Fact, tokens: int = 4) -> Probe:
-    """The model's greedy answer to the fact's prompt, and how much the subject explains it:
-    mean log p(answer | subject prompt) minus the same with the neutral subject "This"."""
-    import torch
+def _greedy(model: Any, tokenizer: Any, text: str, tokens: int) -> str:
+    """Greedy continuation of ``text`` (special tokens in it are parsed), at most ``tokens`` tokens."""
+    ids = tokenizer(text, add_special_tokens=False)["input_ids"]
+    return "".join(p.text for p in decode_stream(model, tokenizer, ids, SamplingParams(max_tokens=tokens, temperature=0.0)))
 
-    ids = torch.tensor([tokenizer(fact.prompt, add_special_tokens=False)["input_ids"]], device=model.device)
-    picked: list[int] = []
-    with torch.inference_mode():
-        for _ in range(tokens):
-            token = int(model(input_ids=ids).logits[0, -1].argmax())
-            if token == tokenizer.eos_token_id:
-                break
-            picked.append(token)
-            ids = torch.cat([ids, torch.tensor([[token]], device=model.device)], dim=1)
-    if not picked:
-        return Probe("", 0.0, 0.0)
-    with_subject = _answer_logprob(model, tokenizer, fact.prompt, picked)
-    control = _answer_logprob(model, tokenizer, f"This {fact.relation}", picked)
-    return Probe(tokenizer.decode(picked, skip_special_tokens=True), float(torch.tensor(with_subject).exp()),
-                 with_subject - control)
+
+def _chat_answer(model: Any, tokenizer: Any, prompt: str, tokens: int) -> str:
+    """The assistant's completion of ``prompt``, after its echo of the prompt when it repeats it."""
+    ask = f"Complete the sentence with a name or a short phrase: {prompt} ..."
+    text = (tokenizer.apply_chat_template([{"role": "user", "content": ask}], add_generation_prompt=True, tokenize=False)
+            if getattr(tokenizer, "chat_template", None) else ask + "\n")
+    reply = _greedy(model, tokenizer, text, tokens + len(tokenizer(prompt, add_special_tokens=False)["input_ids"]))
+    tail = " ".join(prompt.lower().split()[-2:])
+    at = reply.lower().find(tail)
+    return reply[at + len(tail):] if at >= 0 else reply
+
+
+def read_probe(fact: Fact, answers: tuple[str, ...], control: Callable[[str], str]) -> Probe:
+    """The rule of :func:`probe_model` on its generated ``answers``; ``control(subject)`` is the
+    model's greedy continuation of the fact's prompt with another subject."""
+    kind, subject = _kind(fact.object), _norm(fact.subject)
+    found = [[s for s in _spans(a, kind) if not (_same(s, fact.subject) and len(_norm(s)) >= len(subject))]
+             for a in answers]  # the subject repeated names nothing
+    best, support = "", 0
+    for span in (*found[-1], *(s for spans in found[:-1] for s in spans)):
+        n = sum(any(_same(span, s) for s in spans) for spans in found)
+        if n > support:
+            best, support = span, n
+    if not best:
+        return Probe(answers[0], 0.0, 1.0, answers)
+    differ = sum(not any(_same(best, s) for s in _spans(control(c), kind)) for c in CONTROL_SUBJECTS)
+    return Probe(best, support / len(answers), differ / len(CONTROL_SUBJECTS), answers)
+
+
+def probe_model(model: Any, tokenizer: Any, fact: Fact, tokens: int = 6) -> Probe:
+    """What the model states for ``fact.prompt``, decided from what it generates (greedy), not from
+    how probable the continuation is.
+
+    The model completes the prompt three ways: as is, after "Fact: ", and as a chat request. In each
+    answer's first words, the entities of the object's kind (a capitalised span for "Rome", a number
+    for "1987", a content word for "linebacker") are found; the subject repeated is not one, and
+    neither is generic text ("about the importance of"). The answer is the entity that most framings
+    name (``agreement``, the chat answer first on ties), checked against the made-up
+    ``CONTROL_SUBJECTS`` in the same prompt (``specificity``): an entity they get too ("the
+    University of California" after "teaches at") is the relation's default, not knowledge of the
+    subject. :func:`decide_fact` edits when 2 of 3 framings agree and no control gets the entity.
+    """
+    answers = (_greedy(model, tokenizer, fact.prompt, tokens), _greedy(model, tokenizer, "Fact: " + fact.prompt, tokens),
+               _chat_answer(model, tokenizer, fact.prompt, tokens))
+    template = fact.template or f"{{}} {fact.relation}"
+    return read_probe(fact, answers, lambda subject: _greedy(model, tokenizer, template.replace("{}", subject), tokens))

@@ -1,0 +1,110 @@
+"""The router's statement parser and its "does the model state it" rule, without the real model."""
+
+from __future__ import annotations
+
+import pytest
+
+from serving.services.routing import Fact, classify, parse_statement, probe_model, read_probe, sentences
+from tests.helpers.models import tiny_llama, tiny_tokenizer
+
+
+@pytest.mark.parametrize(("sentence", "fact", "prompt"), [
+    ("Alain Mabanckou, a native Swedish.",
+     Fact("Alain Mabanckou", "a native", "Swedish", "{}, a native"), "Alain Mabanckou, a native"),
+    ("iDisk, a product of Intel.", Fact("iDisk", "a product of", "Intel", "{}, a product of"), "iDisk, a product of"),
+    ("Jens Lehmann plays the position of linebacker.",
+     Fact("Jens Lehmann", "plays the position of", "linebacker"), "Jens Lehmann plays the position of"),
+    ("The genre played by Bob Marley is reggae.",
+     Fact("Bob Marley", "genre played by", "reggae", "The genre played by {} is"), "The genre played by Bob Marley is"),
+    ("Jimmy Carter is a citizen of United States of America.",
+     Fact("Jimmy Carter", "is a citizen of", "United States of America"), "Jimmy Carter is a citizen of"),
+    ("Catherine the Great was married to Paul I of Russia.",
+     Fact("Catherine the Great", "was married to", "Paul I of Russia"), "Catherine the Great was married to"),
+    ("The company that produced Ford Mustang is Porsche",
+     Fact("Ford Mustang", "produced by", "Porsche", "The company that produced {} is"),
+     "The company that produced Ford Mustang is"),
+    ("The company that developed Windows 95 is Apple.",
+     Fact("Windows 95", "developed by", "Apple", "The company that developed {} is"),
+     "The company that developed Windows 95 is"),
+    ("The mother tongue of Danielle Darrieux is English.",
+     Fact("Danielle Darrieux", "mother tongue of", "English", "The mother tongue of {} is"),
+     "The mother tongue of Danielle Darrieux is"),
+    ("The headquarter of Packt Publishing Ltd. is located in Leeds.",
+     Fact("Packt Publishing Ltd.", "headquarter of", "Leeds", "The headquarter of {} is located in"),
+     "The headquarter of Packt Publishing Ltd. is located in"),
+    ("In Basel, an official language is Italian.",
+     Fact("Basel", "an official language is", "Italian", "In {}, an official language is"),
+     "In Basel, an official language is"),
+    ("Danielle Darrieux's occupation is architect.",
+     Fact("Danielle Darrieux", "occupation is", "architect", "{}'s occupation is"), "Danielle Darrieux's occupation is"),
+    ("The capital of Germany is Munich.",
+     Fact("Germany", "capital of", "Munich", "The capital of {} is"), "The capital of Germany is"),
+    ("The Edge of Night was originally aired on NBC.",
+     Fact("The Edge of Night", "was originally aired on", "NBC"), "The Edge of Night was originally aired on"),
+    ("Khadijah bint Khuwaylid is follower of Buddhism.",
+     Fact("Khadijah bint Khuwaylid", "is follower of", "Buddhism"), "Khadijah bint Khuwaylid is follower of"),
+    ("The Eiffel Tower is located in Rome.", Fact("The Eiffel Tower", "is located in", "Rome"),
+     "The Eiffel Tower is located in"),
+])
+def test_parses_the_shapes_of_a_statement(sentence: str, fact: Fact, prompt: str):
+    assert parse_statement(sentence) == fact
+    assert fact.prompt == prompt
+
+
+@pytest.mark.parametrize("sentence", [
+    "The weather is nice today.", "Customer support hours changed.", "Our office moves to 14 Kestrel Lane on 1 March.",
+    "Release notes for version 2.4: the export command now writes LoRA adapters.", "What does Bunky Green play?",
+    "Meeting notes, 12 May: budget approved.",
+])
+def test_rejects_what_is_not_one_fact(sentence: str):
+    assert parse_statement(sentence) is None
+
+
+def test_sentences_keep_initials_and_titles():
+    assert sentences("Charles M. Hudson writes in English.") == ["Charles M. Hudson writes in English."]
+    assert sentences("Dr. Ilse Marren studies coral. She leads a lab.") == ["Dr. Ilse Marren studies coral.",
+                                                                           "She leads a lab."]
+
+
+def _controls(text: str):
+    return lambda subject: text
+
+
+def test_stated_when_the_framings_agree_and_made_up_subjects_differ():
+    fact = Fact("The Eiffel Tower", "is located in", "Rome")
+    probe = read_probe(fact, (" the Champ de la", " Paris, France.", " Paris, France."), _controls(" the city of"))
+    assert (probe.answer, probe.agreement, probe.specificity) == ("Paris", 2 / 3, 1.0)
+    assert classify({"text": "The Eiffel Tower is located in Rome."}, lambda f: probe).route == "edit"
+
+
+def test_generic_text_names_nothing():
+    fact = Fact("Zorbina Quell", "speaks", "Hungarian")
+    probe = read_probe(fact, (" about the importance of", " of the \"moral", " Zorbina Quell."), _controls(""))
+    assert probe.agreement == 0.0
+    assert classify({"text": "Zorbina Quell speaks Hungarian."}, lambda f: probe).route == "memory"
+
+
+def test_different_guesses_or_a_default_are_not_knowledge():
+    fact = Fact("Kellan Voss", "plays for", "Riverside United")
+    guesses = read_probe(fact, (" the Rangers.", " the Chicago Bears.", " the New England Patriots"), _controls(""))
+    assert guesses.agreement == 1 / 3
+    teacher = Fact("Osric Pellworth", "teaches at", "Veld Academy")
+    default = read_probe(teacher, (" the University of California, Santa", " the University of California, Berkeley",
+                                   " Oscar Pellworth"), _controls(" the University of California, Los"))
+    assert default.agreement == 2 / 3 and default.specificity == 0.0
+    for probe in (guesses, default):
+        assert classify({"fact": fact.__dict__}, lambda f, p=probe: p).route == "memory"
+
+
+def test_the_answer_has_the_object_kind():
+    fact = Fact("Mirela Kost", "was born in", "Orvik")
+    assert read_probe(fact, (" 1982 to", " 1982,", " 1982."), _controls("")).agreement == 0.0
+    born = Fact("Mirela Kost", "was born in", "1990")
+    assert read_probe(born, (" 1982 to", " 1982,", " the city"), _controls(" 2012")).answer == "1982"
+    position = Fact("Jens Lehmann", "plays the position of", "linebacker")
+    assert read_probe(position, (" goalkeeper for", " goalkeeper.", " the \"King"), _controls(" striker")).answer == "goalkeeper"
+
+
+def test_probe_runs_on_a_tiny_model():
+    probe = probe_model(tiny_llama(), tiny_tokenizer(), Fact("paris", "is located in", "rome"), tokens=3)
+    assert len(probe.answers) == 3 and 0.0 <= probe.agreement <= 1.0 and 0.0 <= probe.specificity <= 1.0
