@@ -1,4 +1,4 @@
-"""``palimpsest eval edits|memory|skills|updates``: measurements that load the model themselves (no server).
+"""``palimpsest eval edits|memory|skills|router|updates``: measurements that load the model themselves (no server).
 
 Each prints one JSON report; data paths are always given on the command line.
 """
@@ -130,6 +130,17 @@ def _configs(text: str) -> str:
     return text
 
 
+def _router(p: argparse.ArgumentParser) -> None:
+    from serving.evaluation.router import DEFAULT_CASES
+    from serving.services.routing import RouterConfig
+
+    p.add_argument("--cases", type=Path, default=DEFAULT_CASES, help="JSON Lines of labelled updates")
+    p.add_argument("--agreement", type=float, help=f"default {RouterConfig.agreement}")
+    p.add_argument("--specificity", type=float, help=f"default {RouterConfig.specificity}")
+    _model_options(p)
+    p.add_argument("--out", type=Path, help="also write the JSON report here")
+
+
 def _updates(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data", required=True, type=Path, help="MQuAKE-format JSON (e.g. MQuAKE-hard.json)")
     p.add_argument("--n", type=int, default=12, help="cases whose rewrites are applied")
@@ -156,6 +167,7 @@ EVALUATIONS = {
         "serving.evaluation.memory", _memory, "passage recall of graph vs. dense retrieval on HippoRAG's QA samples"
     ),
     "skills": ("serving.evaluation.skills", _skills, "continual skill learning: AP, BWT and TRP of each replay strategy"),
+    "router": ("serving.evaluation.router", _router, "policy accuracy of the /v1/updates router on labelled updates"),
     "updates": (
         "serving.evaluation.updates", _updates,
         "MQuAKE rewrites through /v1/updates' path, asked through chat: hit rates, locality, revert to base",

@@ -1,6 +1,6 @@
 """Router accuracy on a labelled set of mixed updates (facts, documents, skill example sets).
 
-    python -m serving.evaluate_router [--cases PATH] [--model PATH_OR_ID]
+    palimpsest eval router [--cases PATH] [--model PATH_OR_ID]
 
 Each line of the cases file is ``{"update": <a /v1/updates body>, "label": "memory|edit|skill"}``;
 edit cases also carry ``true_object``, the fact the edit overwrites, and may carry ``prompt``, the
@@ -26,12 +26,14 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from serving.core.generation import SamplingParams, decode_stream
 from serving.core.model_loader import load_model
 from serving.core.settings import Settings
 from serving.services.routing import RouterConfig, classify, probe_model
 
-DEFAULT_CASES = Path(__file__).parent / "data" / "router_cases.jsonl"
+DEFAULT_CASES = Path(__file__).parents[1] / "data" / "router_cases.jsonl"
 
 
 def _greedy(model: Any, tokenizer: Any, text: str, tokens: int) -> str:
@@ -47,15 +49,11 @@ def states(model: Any, tokenizer: Any, prompt: str, true_object: str) -> bool:
     return true_object.lower() in said.lower()
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--cases", type=Path, default=DEFAULT_CASES)
-    parser.add_argument("--model", help="local path or hub id (default: PALIMPSEST_MODEL or the embedded model)")
-    parser.add_argument("--agreement", type=float, help=f"default {RouterConfig.agreement}")
-    parser.add_argument("--specificity", type=float, help=f"default {RouterConfig.specificity}")
-    args = parser.parse_args()
-
-    settings = Settings(**({"model": args.model} if args.model else {}))
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    """The report for ``args.cases`` (JSON Lines) on ``args.model``, as ``palimpsest eval router`` prints it."""
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    settings = Settings(**{k: v for k, v in (("model", args.model), ("device", args.device)) if v})
     model, tokenizer, _ = load_model(settings)
     config = RouterConfig(**{k: v for k, v in (("agreement", args.agreement), ("specificity", args.specificity))
                              if v is not None})
@@ -84,13 +82,9 @@ def main() -> None:
         if decision.route != policy_label:
             policy_misses.append(details)
     correct = sum(n for key, n in confusion.items() if key.split("->")[0] == key.split("->")[1])
-    print(json.dumps({
+    return {
         "cases": len(cases), "accuracy": correct / len(cases), "policy_accuracy": policy_correct / len(cases),
         "labels": Counter(c["label"] for c in cases), "confusion": dict(sorted(confusion.items())),
         "seconds_per_update": routing_seconds / len(cases),
         "policy_misses": policy_misses, "misses": misses, "probes": probes,
-    }, indent=2, ensure_ascii=False))
-
-
-if __name__ == "__main__":
-    main()
+    }
