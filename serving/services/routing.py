@@ -39,8 +39,8 @@ GENERIC = STOPWORDS | frozenset(
     "july august september october november december".split())
 """Words that name nothing in a model's answer (weekdays and months are how it fills a date)."""
 HEADS = frozenset(
-    "university college school city town village state republic kingdom united company team group band church "
-    "river lake mount island north south east west new saint".split())
+    "university college school institute city town village state republic company team group band church "
+    "river lake mount island".split())
 """Words that head a name but are none alone ("University" of a cut-off "University of ...")."""
 FILLERS = frozenset(
     "example part role place way kind type number lot bit variety result time year field area member thing "
@@ -192,8 +192,9 @@ def parse_statement(sentence: str) -> Fact | None:
     <relation> <object>`` ("iDisk, a product of Intel"), possessive ``<Subject>'s <relation> <object>``,
     and ``The <relation noun> of|that <verb>|<verb>ed by <Subject> is <object>`` or ``In <Subject>,
     <relation> <object>`` ("The company that produced Ford Mustang is Porsche"). The subject is a name
-    (capitalised words, inner "of", "de", ...); the object starts at the first named word after it,
-    or is the trailing lower-case word(s) ("linebacker").
+    (capitalised words, inner "of", "de", ...); the object is the name that ends the sentence, from
+    the first named word after the subject ("United States of America"), or the trailing lower-case
+    word(s) ("linebacker"). A sentence that goes on after its object is a document, not a fact.
     """
     text = sentence.strip()
     if text.endswith("?"):
@@ -216,6 +217,7 @@ def parse_statement(sentence: str) -> Fact | None:
     obj, relation = " ".join(rest[at:]).strip("\"'"), rest[:at]
     if (all(w.lower() in STOPWORDS or not any(c.isalpha() for c in w) for w in subject.split())
             or len(obj.split()) > 6 or len(relation) > 8 or re.search(r"[:;]", " ".join(rest))
+            or _kind(obj) != "word" and not all(_named(w) or w.lower() in CONNECTORS for w in rest[at:])
             or any(w.endswith(",") for w in relation)
             or _kind(obj) == "word" and not any(w.lower() in STOPWORDS | VERBS for w in relation)):
         return None

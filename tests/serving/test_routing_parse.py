@@ -54,7 +54,8 @@ def test_parses_the_shapes_of_a_statement(sentence: str, fact: Fact, prompt: str
 @pytest.mark.parametrize("sentence", [
     "The weather is nice today.", "Customer support hours changed.", "Our office moves to 14 Kestrel Lane on 1 March.",
     "Release notes for version 2.4: the export command now writes LoRA adapters.", "What does Bunky Green play?",
-    "Meeting notes, 12 May: budget approved.",
+    "Meeting notes, 12 May: budget approved.", "The Last of the Knucklemen is a 1979 Australian film directed by Tim Burstall.",
+    "Marisol Ventrek founded the Ventrek Glassworks in 1987.",
 ])
 def test_rejects_what_is_not_one_fact(sentence: str):
     assert parse_statement(sentence) is None
@@ -94,6 +95,18 @@ def test_different_guesses_or_a_default_are_not_knowledge():
     assert default.agreement == 2 / 3 and default.specificity == 0.0
     for probe in (guesses, default):
         assert classify({"fact": fact.__dict__}, lambda f, p=probe: p).route == "memory"
+
+
+def test_a_name_made_of_head_words_counts_but_a_cut_off_head_does_not():
+    fact = Fact("Tavish Orlen", "is a citizen of", "Canada")
+    assert read_probe(fact, (" the United Kingdom. She", " the United Kingdom,", " the University of ["),
+                      _controls(" the city of Ulfber")).answer == "United Kingdom"
+    assert read_probe(fact, (" the University of [", " the University of (", " the city."), _controls("")).agreement == 0.0
+
+
+def test_a_name_that_describes_a_noun_is_not_the_answer():
+    fact = Fact("Gilles Duceppe", "found employment in", "Paris")
+    assert read_probe(fact, (" the French army, where", " the French military,", " French actor"), _controls("")).agreement == 0.0
 
 
 def test_the_answer_has_the_object_kind():
