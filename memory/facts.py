@@ -294,6 +294,14 @@ class FactLedger:
         """Triples whose subject or object is this entity key."""
         return {self.facts[i].triple for i in self._by_entity.get(entity, ())}
 
+    def of_entity(self, entity: str) -> list[Fact]:
+        """Every stored fact, current or superseded, whose subject or object is this entity key; oldest first."""
+        return sorted((self.facts[i] for i in self._by_entity.get(entity, ())), key=lambda f: (f.valid_from, f.order))
+
+    def of_passage(self, pid: str) -> list[Fact]:
+        """Every stored fact that this passage states, current or superseded; oldest first."""
+        return sorted((self.facts[i] for i in self._by_passage.get(pid, ())), key=lambda f: (f.valid_from, f.order))
+
     def counts(self) -> tuple[int, int]:
         """(current facts, superseded facts)."""
         return len(self.facts) - len(self._superseded), len(self._superseded)

@@ -20,6 +20,7 @@ from memory.extract import Extraction, Extractor, ground, normalize, sanitize
 from memory.facts import FactLedger, normalize_relation, parse_time, utc_time
 from memory.graph import GraphMatrix, MemoryGraph, entity_node
 from memory.index import NeighbourIndex, VectorIndex
+from memory.inspect import Inspection
 from memory.journal import IngestJournal, check_ingest_id
 from memory.retrieve import Retrieval, RetrievalConfig
 
@@ -110,7 +111,7 @@ def split_passages(doc: Document, max_chars: int) -> list[Passage]:
     return out
 
 
-class GraphMemory(Retrieval):
+class GraphMemory(Retrieval, Inspection):
     """HippoRAG 2-style memory with incremental ingest, exact removal and persistence.
 
     `root=None` keeps everything in memory (tests, evaluation). All methods are thread-safe.

@@ -11,7 +11,7 @@ from memory.facts import FactHit
 from memory.store import Document, GraphMemory, IngestResult
 
 from serving.core.engine import Engine
-from serving.core.errors import TooLargeError
+from serving.core.errors import NotFoundError, TooLargeError
 from serving.core.history import HistoryEntry
 
 log = logging.getLogger("palimpsest.memory")
@@ -111,8 +111,30 @@ class MemoryService:
     def stats(self) -> dict[str, int]:
         return self.store.stats()
 
+    def passage(self, pid: str) -> dict[str, Any]:
+        """A stored passage with its entities and the facts it states (superseded ones included)."""
+        view = self.store.passage(pid)
+        if view is None:
+            raise PassageNotFoundError(f"no passage has the id {pid!r}; search the memory for passage ids")
+        return view
+
+    def neighbourhood(self, entity: str, limit: int) -> dict[str, Any]:
+        """An entity's strongest ``limit`` neighbours, the edges among them, and every fact about it."""
+        view = self.store.neighbourhood(entity, limit)
+        if view is None:
+            raise EntityNotFoundError(f"the memory holds no entity named {entity!r}; open one from a passage or a fact")
+        return view
+
     def is_empty(self) -> bool:
         return not self.store.ingest_ids()
+
+
+class PassageNotFoundError(NotFoundError):
+    """No stored passage has this id."""
+
+
+class EntityNotFoundError(NotFoundError):
+    """The memory holds no entity with this name."""
 
 
 def _check_count(n: int, what: str, limit: int, variable: str) -> None:
