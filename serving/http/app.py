@@ -24,6 +24,8 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
         app.state.runtime = runtime or Runtime.load(settings)
+        host = f"[{settings.host}]" if ":" in settings.host else settings.host
+        logging.getLogger("palimpsest.http").info("web console: http://%s:%d/console/", host, settings.port)
         yield
         if runtime is None:
             app.state.runtime.close()

@@ -75,6 +75,8 @@ def test_ingest_search_revert_through_the_console(browser, console, tmp_path):
         css(f'nav a[data-tab="{name}"]').click()
         wait(lambda: css(f"#page-{name}").is_displayed())
 
+    port = console.rsplit(":", 1)[1]
+    assert f"web console: http://127.0.0.1:{port}/console/" in (tmp_path / f"server-{port}.log").read_text()
     browser.get(console + "/")
     assert browser.current_url.startswith(console + "/console/")
     wait(lambda: text("#server-status") == "API key needed")
