@@ -283,15 +283,19 @@ async function search() {
 const passageLink = (id, text) => el("a", {href: "#memory", class: "passage-link", onclick: (e) => { e.preventDefault(); guarded(() => openPassage(id)); }}, text);
 const entityLink = (name) => el("a", {href: "#memory", class: "entity-link", onclick: (e) => { e.preventDefault(); guarded(() => openEntity(name)); }}, name);
 
-/** A fact with its subject and object clickable; a superseded one is struck through, with since when. */
-function factLine(f) {
+/** A fact with its subject and object clickable; a superseded one is struck through and says since when
+ * and by which fact (its text when ``known`` maps its id to it). */
+function factLine(f, known = {}) {
   const superseded = f.invalid_from !== null && f.invalid_from !== undefined;
+  const by = known[f.superseded_by];
   return el("span", {class: superseded ? "fact superseded" : "fact", title: f.id},
-    entityLink(f.subject), ` ${f.relation} `, entityLink(f.object),
+    el("span", {class: "triple"}, entityLink(f.subject), ` ${f.relation} `, entityLink(f.object)),
     el("span", {class: "muted"}, superseded
-      ? ` superseded ${fmtTime(f.invalid_from)} by ${f.superseded_by}`
+      ? ` superseded ${fmtTime(f.invalid_from)} by ${by ? `“${by.subject} ${by.relation} ${by.object}”` : f.superseded_by}`
       : ` current since ${fmtTime(f.valid_from)}`));
 }
+
+const byId = (facts) => Object.fromEntries(facts.map((f) => [f.id, f]));
 
 async function openPassage(id) {
   const p = await api("GET", `/v1/memory/passages/${encodeURIComponent(id)}`);
@@ -299,7 +303,7 @@ async function openPassage(id) {
   view.hidden = false;
   put(view, el("h2", {}, "Passage"), el("p", {class: "muted"}, p.id), el("blockquote", {}, p.text),
     el("h3", {}, "Entities"), el("p", {class: "chips"}, ...p.entities.map((e) => entityLink(e.name))),
-    el("h3", {}, "Facts"), el("ul", {}, ...p.facts.map((f) => el("li", {}, factLine(f)))),
+    el("h3", {}, "Facts"), el("ul", {}, ...p.facts.map((f) => el("li", {}, factLine(f, byId(p.facts))))),
     Object.keys(p.metadata).length ? el("details", {}, el("summary", {}, "Metadata"), jsonView(p.metadata)) : null);
   view.scrollIntoView({behavior: "smooth"});
 }
@@ -312,7 +316,7 @@ async function openEntity(name) {
     el("p", {class: "muted"}, "Neighbourhood: blue lines carry relations, dashed orange join synonyms, grey join passages that name the entity. Click a node to open it."),
     drawGraph(n, {entity: (label) => guarded(() => openEntity(label)), passage: (id) => guarded(() => openPassage(id))}),
     el("h3", {}, "Facts about it (superseded ones struck through)"),
-    el("ul", {class: "entity-facts"}, ...n.facts.map((f) => el("li", {}, factLine(f)))));
+    el("ul", {class: "entity-facts"}, ...n.facts.map((f) => el("li", {}, factLine(f, byId(n.facts))))));
   view.scrollIntoView({behavior: "smooth"});
 }
 
