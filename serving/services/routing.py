@@ -24,8 +24,9 @@ from serving.core.generation import SamplingParams, decode_stream
 
 Route = Literal["memory", "edit", "skill"]
 
-CONNECTORS = frozenset("of de da del della di do dos du la le van von der den y and & the bin bint ibn al".split())
-"""Lower-case words that stay inside a name when a capitalised word follows ("Paul I of Russia")."""
+CONNECTORS = frozenset("of for de da del della di do dos du la le van von der den y and & the bin bint ibn al".split())
+"""Lower-case words that stay inside a name when a capitalised word follows ("Paul I of Russia",
+"Alliance for Climate Protection")."""
 OPENERS = frozenset("the a an in on at for".split())
 """Words that may open a statement before its subject ("The capital of Japan", "In Basel, ...")."""
 STOPWORDS = frozenset(
