@@ -1,6 +1,8 @@
-"""Which grounding prompt a small model follows: the ablation behind `GroundingConfig.format`.
+"""Which grounding prompt a small model follows: the ablation behind `GroundingConfig.format` and
+`GroundingConfig.contrast` (context-aware decoding's alpha).
 
-    python bench/grounding_prompt.py --data MQuAKE-hard.json --n 10 --offset 0 --unrelated 10
+    python bench/grounding_prompt.py --data MQuAKE-hard.json --n 10 --offset 0 --unrelated 10 \
+        --formats passages,ike --contrasts 0,1
 
 MQuAKE rewrites are stored as memory facts (route "memory", as `/v1/updates` would). Then, for each
 format, every rewrite's own question, each case's first multi-hop question and unrelated questions
@@ -33,8 +35,9 @@ def hit(answer: str, names: list[str]) -> bool:
 
 
 def ask(rt: Runtime, question: str, memory: bool | None, max_tokens: int) -> tuple[str, bool]:
-    ids, citations = rt.chat.chat_ids([{"role": "user", "content": question}], max_tokens, memory)
-    text = "".join(p.text for p in rt.chat.pieces(ids, SamplingParams(max_tokens, 0.0, 1.0, [], 0)))
+    params = SamplingParams(max_tokens, 0.0, 1.0, [], 0)
+    ids, params, citations = rt.chat.chat_ids([{"role": "user", "content": question}], params, memory)
+    text = "".join(p.text for p in rt.chat.pieces(ids, params))
     return text.strip(), bool(citations)
 
 
@@ -45,6 +48,8 @@ def main() -> None:
     p.add_argument("--offset", type=int, default=0)
     p.add_argument("--unrelated", type=int, default=10)
     p.add_argument("--formats", default="passages,facts,ike")
+    p.add_argument("--contrasts", default="0",
+                   help="context-aware decoding settings, ALPHA or ALPHA/PLAUSIBILITY, each run with every format")
     p.add_argument("--max-tokens", type=int, default=24)
     p.add_argument("--threads", type=int, default=0)
     p.add_argument("--out", type=Path, help="per-question JSONL")
@@ -64,30 +69,33 @@ def main() -> None:
             rt.updates.apply(Update(text=text, route="memory"))
     print(f"memory: {rt.memory.stats()}", file=sys.stderr)
     rows, report = [], {}
-    for fmt in args.formats.split(","):
-        rt.chat.config = GroundingConfig(format=fmt)
+    variants = [(f, c) for f in args.formats.split(",") for c in args.contrasts.split(",")]
+    for fmt, contrast in variants:
+        alpha, _, beta = contrast.partition("/")
+        rt.chat.config = GroundingConfig(format=fmt, contrast=float(alpha), plausibility=float(beta or 0.1))
+        name = f"{fmt}+cad{contrast}" if float(alpha) else fmt
         start, single, multi, same, grounded_unrel = time.perf_counter(), [], [], [], []
         for case in chosen:
             for r in case["requested_rewrite"]:
                 answer, g = ask(rt, r["question"], None, args.max_tokens)
                 single.append(hit(answer, [r["target_new"]["str"]]))
-                rows.append({"format": fmt, "kind": "single", "q": r["question"], "a": answer, "grounded": g, "hit": single[-1]})
+                rows.append({"format": name, "kind": "single", "q": r["question"], "a": answer, "grounded": g, "hit": single[-1]})
             answer, g = ask(rt, case["questions"][0], None, args.max_tokens)
             multi.append(hit(answer, [case["new_answer"], *case["new_answer_alias"]]))
-            rows.append({"format": fmt, "kind": "multi", "q": case["questions"][0], "a": answer, "grounded": g, "hit": multi[-1]})
+            rows.append({"format": name, "kind": "multi", "q": case["questions"][0], "a": answer, "grounded": g, "hit": multi[-1]})
         for q in unrelated:
             answer, g = ask(rt, q, None, args.max_tokens)
             same.append(answer == before[q])
             grounded_unrel.append(g)
-            rows.append({"format": fmt, "kind": "unrelated", "q": q, "a": answer, "before": before[q], "grounded": g})
-        report[fmt] = {
+            rows.append({"format": name, "kind": "unrelated", "q": q, "a": answer, "before": before[q], "grounded": g})
+        report[name] = {
             "single_hop": round(sum(single) / max(1, len(single)), 3), "n_single": len(single),
             "multi_hop": round(sum(multi) / max(1, len(multi)), 3), "n_multi": len(multi),
             "unrelated_unchanged": round(sum(same) / max(1, len(same)), 3),
             "unrelated_grounded": round(sum(grounded_unrel) / max(1, len(same)), 3),
             "seconds": round(time.perf_counter() - start, 1),
         }
-        print(fmt, report[fmt], file=sys.stderr)
+        print(name, report[name], file=sys.stderr)
     if args.out:
         args.out.write_text("".join(json.dumps(r) + "\n" for r in rows))
     print(json.dumps({"cases": f"{args.offset}:{args.offset + args.n}", "formats": report}, indent=2))

@@ -9,8 +9,12 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
+import functools
+import math
+
 import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
+from transformers.generation.logits_process import UnbatchedClassifierFreeGuidanceLogitsProcessor
 
 from .errors import InvalidInputError
 
@@ -21,6 +25,55 @@ MIN_TOP_P = 1e-3
 """Smallest top_p."""
 
 
+@dataclass(frozen=True)
+class Guidance:
+    """Context-aware decoding (Shi et al., 2023): each token's log-probability given the grounded
+    prompt is pushed away from its log-probability given ``plain_ids``, the same conversation without
+    the grounding, so that what the grounding adds outweighs the model's prior:
+    ``scale * log p(y | grounded) - (scale - 1) * log p(y | plain)``. Only tokens within
+    ``plausibility`` of the grounded prompt's best token may be chosen (the adaptive plausibility
+    constraint of contrastive decoding), so the contrast cannot promote tokens neither prompt wants.
+    The contrast picks words, not the pieces inside one: when the grounded prompt's best token goes on
+    with the word in progress, it is followed as it is ("Ostr|ander" copied from a fact was spelled
+    "Ostr|ader", because the plain prompt happened to like "ander")."""
+
+    plain_ids: list[int]
+    scale: float = 2.0
+    plausibility: float = 0.1
+
+
+@functools.lru_cache(maxsize=4)
+def continues_word(tokenizer: PreTrainedTokenizerBase) -> torch.Tensor:
+    """Per token id: whether the token goes on with the word before it (no leading space marker, a
+    letter or digit first), as "nder" in "ĠO|stra|nder". A vocabulary without space markers (whole
+    words) has no such tokens."""
+    pieces = tokenizer.convert_ids_to_tokens(list(range(len(tokenizer))))
+    if not any(p and p[0] in "Ġ▁" for p in pieces):
+        return torch.zeros(len(pieces), dtype=torch.bool)
+    return torch.tensor([bool(p) and p[0] not in "Ġ▁" and p[0].isalnum() for p in pieces])
+
+
+class _Contrast:
+    """The guidance of one decode; transformers' unbatched classifier-free guidance keeps the plain
+    prompt's own KV cache and does the mixing (it runs on every step, so that cache stays in step)."""
+
+    def __init__(self, model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, guidance: Guidance,
+                 device: torch.device) -> None:
+        plain = torch.tensor([guidance.plain_ids], device=device)
+        self._mix = UnbatchedClassifierFreeGuidanceLogitsProcessor(guidance.scale, model, plain)
+        self._floor = math.log(guidance.plausibility)
+        self._continues = continues_word(tokenizer).to(device)
+
+    def __call__(self, last_token: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
+        """``logits``: the grounded prompt's next-token logits (vocabulary,); ``last_token``: (1, 1)."""
+        grounded = torch.log_softmax(logits.float(), dim=-1)
+        mixed = self._mix(last_token, grounded[None])[0]
+        best = int(grounded.argmax())
+        if best < len(self._continues) and self._continues[best]:
+            return grounded
+        return mixed.masked_fill(grounded < grounded.max() + self._floor, float("-inf"))
+
+
 @dataclass
 class SamplingParams:
     max_tokens: int = 256
@@ -29,6 +82,8 @@ class SamplingParams:
     top_p: float = 1.0
     stop: list[str] = field(default_factory=list)
     seed: int | None = None
+    guidance: Guidance | None = None
+    """Set by the chat service on grounded prompts, never by a request."""
 
     def __post_init__(self) -> None:
         if self.max_tokens < 1:
@@ -87,12 +142,16 @@ def decode_stream(
     emitted = 0
     past = None
     step_ids = torch.tensor([input_ids], device=device)
+    contrast = _Contrast(model, tokenizer, params.guidance, device) if params.guidance else None
     finish = "length"
     for _ in range(params.max_tokens):
         with torch.inference_mode():
             out = model(input_ids=step_ids, past_key_values=past, use_cache=True)
+            logits = out.logits[0, -1]
+            if contrast is not None:
+                logits = contrast(step_ids[:, -1:], logits)
         past = out.past_key_values
-        token = _sample(out.logits[0, -1].float().cpu(), params, generator)
+        token = _sample(logits.float().cpu(), params, generator)
         if token in eos:
             finish = "stop"
             break

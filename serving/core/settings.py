@@ -67,13 +67,17 @@ class Settings(BaseSettings):
     memory_extractor: Literal["llm", "rule"] = "llm"
     """OpenIE with the hosted model (merged with rules), or the deterministic rules alone."""
 
-    grounding_format: Literal["passages", "facts", "ike", "recall", "note"] = "ike"
+    grounding_format: Literal["passages", "facts", "ike", "recall", "note"] = "passages"
     """How chat grounding is shown to the model (``serving.services.grounding.GroundingConfig.format``):
-    facts before the question with in-context demonstrations (ike), or the formats it was compared with."""
+    facts, then passages, numbered in a system message (passages), or the formats it was compared with."""
     grounding_fact_min: float = 0.35
     """Cosine a stored fact needs with the question, when the question names its subject, to ground it."""
     grounding_passage_min: float = 0.45
     """Dense cosine the best document passage needs with the question for passages to be shown."""
+    grounding_contrast: float = Field(1.0, ge=0.0, le=10.0)
+    """Context-aware decoding on grounded answers: how far each token is pushed away from what the
+    model would say without the grounding (alpha; 0 turns it off, and a grounded answer then costs
+    one forward pass per token instead of two)."""
 
     edit_layer: int | None = None
     """ROME's edit layer; default: ``editing.arch.default_layer``."""

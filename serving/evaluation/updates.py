@@ -135,8 +135,8 @@ def unrelated_of(others: list[dict], edited: list[Rewrite], n: int) -> list[str]
 
 def ask(runtime: Runtime, question: str, max_tokens: int) -> tuple[str, bool]:
     """The chat answer at temperature 0, and whether the memory grounded it."""
-    ids, citations = runtime.chat.chat_ids([{"role": "user", "content": question}], max_tokens)
     params = SamplingParams(max_tokens, 0.0, 1.0, [], 0)
+    ids, params, citations = runtime.chat.chat_ids([{"role": "user", "content": question}], params)
     return "".join(p.text for p in runtime.chat.pieces(ids, params)).strip(), bool(citations)
 
 

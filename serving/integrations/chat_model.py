@@ -96,7 +96,7 @@ class ChatPalimpsest(BaseChatModel):
 
         chat = self.runtime.chat
         params = SamplingParams(body["max_tokens"], body["temperature"], body["top_p"], body.get("stop", []), None)
-        ids, citations = chat.chat_ids(body["messages"], params.max_tokens, body.get("memory"))
+        ids, params, citations = chat.chat_ids(body["messages"], params, body.get("memory"))
         if citations:
             yield {"choices": [], "palimpsest": {"citations": citations}}
         done = 0

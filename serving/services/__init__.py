@@ -2,7 +2,8 @@
 
 >>> runtime = Runtime.load(Settings(home="/tmp/palimpsest"))
 >>> entry, _ = runtime.memory.add_facts([("Ilse Varga", "works for", "Ostrander Mills")])
->>> ids, citations = runtime.chat.chat_ids([{"role": "user", "content": "Who does Ilse Varga work for?"}], 32)
+>>> ids, params, citations = runtime.chat.chat_ids(
+...     [{"role": "user", "content": "Who does Ilse Varga work for?"}], SamplingParams(32, temperature=0.0))
 >>> runtime.engine.revert(entry.id).status
 'reverted'
 """
@@ -31,7 +32,7 @@ class Runtime:
         settings = engine.settings
         self.chat = ChatService(engine, self.memory, GroundingConfig(
             format=settings.grounding_format, fact_min=settings.grounding_fact_min,
-            passage_min=settings.grounding_passage_min))
+            passage_min=settings.grounding_passage_min, contrast=settings.grounding_contrast))
         self.updates = UpdateService(engine, self.memory, self.edits, self.skills)
 
     @classmethod

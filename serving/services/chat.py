@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import Any
 
 from serving.core.decoding import Generation
 from serving.core.engine import Engine
 from serving.core.errors import InvalidInputError
-from serving.core.generation import Piece, SamplingParams
+from serving.core.generation import Guidance, Piece, SamplingParams
 
 from serving.services.grounding import (
     Grounding,
@@ -45,7 +46,7 @@ class ChatService:
         if facts and config.hops:
             q = store.embedder.encode([question])[0]
             facts = chain(facts, store.facts_about,
-                          lambda cands: store.embedder.encode([fact_sentence(f) for f in cands]) @ q, config)
+                          lambda cands: store.embedder.encode([fact_sentence(f) for f in cands]) @ q, config, question)
         passages: list[dict[str, Any]] = []
         best = max((p["score"] for p in store.dense_search(question, 2 * k) if "fact" not in p["metadata"]), default=None)
         if best is not None and (memory or best >= config.passage_min):
@@ -54,13 +55,16 @@ class ChatService:
 
     def ground(
         self, messages: list[dict[str, str]], memory: bool | None, k: int
-    ) -> tuple[list[dict[str, str]], list[dict[str, Any]]]:
-        """The conversation with grounding for its latest user turn, and the citations used (none: ungrounded)."""
+    ) -> tuple[list[dict[str, str]], list[dict[str, Any]], list[dict[str, str]]]:
+        """The conversation with grounding for its latest user turn, the citations used (none:
+        ungrounded), and the same prompt with the facts and passages left out (the contrast of
+        context-aware decoding: it differs from the grounded one only by what the memory adds)."""
         question = next((m["content"] for m in reversed(messages) if m["role"] == "user"), "")
         grounding = self.retrieve(question, memory, k)
         if not grounding or messages[-1]["role"] != "user":
-            return messages, []
-        return grounded_messages(messages, grounding, self.config), grounding.citations()
+            return messages, [], messages
+        return (grounded_messages(messages, grounding, self.config), grounding.citations(),
+                grounded_messages(messages, Grounding(), self.config))
 
     def encode(self, text: str, max_tokens: int) -> list[int]:
         """Token ids of a raw prompt; the prompt plus ``max_tokens`` must fit the model's context."""
@@ -75,15 +79,23 @@ class ChatService:
         return ids
 
     def chat_ids(
-        self, messages: list[dict[str, str]], max_tokens: int, memory: bool | None = None, k: int = 3
-    ) -> tuple[list[int], list[dict[str, Any]]]:
-        """Token ids of the templated (and possibly grounded) conversation, and the citations used."""
-        messages, citations = self.ground(messages, memory, k)
+        self, messages: list[dict[str, str]], params: SamplingParams, memory: bool | None = None, k: int = 3
+    ) -> tuple[list[int], SamplingParams, list[dict[str, Any]]]:
+        """Token ids of the templated (and possibly grounded) conversation, the sampling parameters
+        to decode them with (grounded: with context-aware guidance against the ungrounded prompt),
+        and the citations used."""
+        grounded, citations, plain = self.ground(messages, memory, k)
+        ids = self.encode(self._template(grounded), params.max_tokens)
+        if citations and self.config.contrast > 0:
+            plain = self.encode(self._template(plain), params.max_tokens)
+            params = replace(params, guidance=Guidance(plain, 1.0 + self.config.contrast, self.config.plausibility))
+        return ids, params, citations
+
+    def _template(self, messages: list[dict[str, str]]) -> str:
         try:
-            prompt = self.engine.host.tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+            return self.engine.host.tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
         except Exception as exc:  # templates raise their own errors (e.g. on role order)
             raise InvalidInputError(f"the chat template rejects these messages: {exc}") from exc
-        return self.encode(prompt, max_tokens), citations
 
     def generate(self, ids: list[int], params: SamplingParams) -> Generation:
         """Start decoding on a decode worker, which holds the read lock (a weight change waits until

@@ -4,11 +4,11 @@ the graph (multi-hop), and the prompt formats the ablation in ``bench/grounding_
 A question is grounded only when the memory holds something about it:
 
     facts  = current facts whose subject the question names, with cosine(question, fact) >= fact_min,
-             or any fact with cosine >= fact_alone, the best ``seeds`` of them
-             (MiniLM cosines; thresholds set on MQuAKE-hard cases 0-199)
-    chain  = from the last fact's object, the current fact about that object with the best cosine,
-             up to ``hops`` more facts (MeLLo's chain, without the
-             model's own decomposition)
+             or any fact with cosine >= fact_alone; the best of them, and up to ``seeds`` - 1 more
+             within ``seed_margin`` of it (MiniLM cosines; thresholds set on MQuAKE-hard cases 0-199)
+    chain  = from the last fact's object, the current fact about that object whose relation the
+             question asks about, best cosine first, up to ``hops`` more facts (MeLLo's chain,
+             without the model's own decomposition)
     passages = the PageRank top-k, kept only when the best dense cosine reaches passage_min
 
 Nothing passes: the question is answered as if the memory were empty.
@@ -22,7 +22,7 @@ from typing import Literal
 
 import numpy as np
 
-from memory.facts import FactHit
+from memory.facts import FactHit, normalize_relation, relation_group
 
 Format = Literal["passages", "facts", "ike", "recall", "note"]
 
@@ -48,15 +48,15 @@ facts (multi-hop), and keep answering from knowledge when the fact is about some
 
 @dataclass
 class GroundingConfig:
-    format: Format = "ike"
+    format: Format = "passages"
     """How grounding is shown: facts and passages numbered in a system message (passages); facts in
     a system message that says they replace prior knowledge (facts); facts before the question with
     IKE demonstrations (ike); each fact as an earlier turn in which the assistant stated it (recall);
-    or the facts as a note after the question (note). On MQuAKE-hard cases 0-9 (40 single-hop
-    questions, SmolLM2-135M, one run) the answers named the new object 24, 23, 20, 21 times for
-    passages, facts, ike, note (recall: 18 of 40 in an earlier run, where passages had 22). On an
-    invented person whose employer changed, only ike named the new employer, so ike is the default:
-    the updates a user makes are mostly about what the model does not know."""
+    or the facts as a note after the question (note). ``bench/grounding_prompt.py`` on MQuAKE-hard
+    cases 0-9 (40 single-hop and 10 multi-hop questions, SmolLM2-135M, one run): passages named the
+    new object 27 times, ike 21; with context-aware decoding (contrast 1) passages 31 and ike 28
+    (multi-hop 4 of 10 for both, 2 to 3 without). Invented people's changed employers: passages with
+    the contrast named the newest 6 of 7 and, after a revert, the previous one 6 of 7."""
     fact_min: float = 0.35
     """Cosine a fact needs when the question names its subject."""
     fact_alone: float = 0.85
@@ -67,13 +67,25 @@ class GroundingConfig:
     """Most facts added by following objects to their own facts."""
     seeds: int = 2
     """Facts past the gate that are shown (best first) and followed."""
+    seed_margin: float = 0.15
+    """A fact past the gate other than the best is shown only within this cosine of the best: a
+    second fact about the same subject ("its official language" next to "its capital") is what the
+    model answered instead of the asked one."""
     max_facts: int = 6
+    contrast: float = 1.0
+    """Context-aware decoding's alpha on grounded answers (0: off): see ``serving.core.generation.Guidance``.
+    In the same run as above, alpha 2 (plausibility 0.01) gave passages 29 and ike 23, and alpha 4
+    answers read as word salad while naming the objects."""
+    plausibility: float = 0.1
+    """Tokens below this fraction of the grounded prompt's best token's probability are never chosen."""
 
     def __post_init__(self) -> None:
         if not (-1.0 <= self.fact_min <= self.fact_alone <= 1.0 and -1.0 <= self.passage_min <= 1.0):
             raise ValueError("need -1 <= fact_min <= fact_alone <= 1 and -1 <= passage_min <= 1")
         if self.hops < 0 or self.max_facts < 1 or self.seeds < 1:
             raise ValueError("hops must be >= 0, and max_facts and seeds >= 1")
+        if self.contrast < 0 or not 0 < self.plausibility <= 1:
+            raise ValueError("need contrast >= 0 and 0 < plausibility <= 1")
 
 
 @dataclass
@@ -122,19 +134,39 @@ def fact_sentence(fact: FactHit) -> str:
 
 
 def select_facts(question: str, hits: list[FactHit], config: GroundingConfig) -> list[FactHit]:
-    """The gate on facts: named subject and fact_min, or fact_alone; the best ``seeds`` of them."""
-    passed = [h for h in hits
-              if h.score >= config.fact_alone or (h.score >= config.fact_min and names(question, h.subject))]
-    return sorted(passed, key=lambda h: -h.score)[: config.seeds]
+    """The gate on facts: named subject and fact_min, or fact_alone; the best, and the next ones
+    within ``seed_margin`` of it, ``seeds`` at most."""
+    passed = sorted((h for h in hits
+                     if h.score >= config.fact_alone or (h.score >= config.fact_min and names(question, h.subject))),
+                    key=lambda h: -h.score)
+    return [h for h in passed if h.score >= passed[0].score - config.seed_margin][: config.seeds]
 
 
-def chain(seeds: list[FactHit], about, score, config: GroundingConfig) -> list[FactHit]:
-    """Follow objects to their facts: ``about(entity) -> facts``, ``score(facts) -> cosines with the question``."""
+STOPWORDS = frozenset("what which who whom whose where when does did that this with from into about".split())
+
+
+def _stems(text: str) -> set[str]:
+    return {w[:5] for w in _words(text) if len(w) > 3 and w not in STOPWORDS}
+
+
+def asks_about(question: str, relation: str) -> bool:
+    """The question mentions the relation: a word of it or of its group ("married to": spouse),
+    compared by their first five letters (citizen/citizenship, performed/performer)."""
+    asked = _stems(question)
+    group = relation_group(normalize_relation(relation))
+    return bool(asked & _stems(relation)) or (group is not None and bool(asked & _stems(group)))
+
+
+def chain(seeds: list[FactHit], about, score, config: GroundingConfig, question: str) -> list[FactHit]:
+    """Follow objects to the facts whose relation the question asks about: ``about(entity) -> facts``,
+    ``score(facts) -> cosines with the question``. A single-hop question adds nothing: the facts
+    about its answer are about something it did not ask."""
     chosen = list(seeds)
     seen = {f.id for f in chosen}
     frontier = [f.object for f in seeds]
     for _ in range(config.hops):
-        candidates = [f for entity in frontier for f in about(entity) if f.id not in seen]
+        candidates = [f for entity in frontier for f in about(entity)
+                      if f.id not in seen and asks_about(question, f.relation)]
         if not candidates:
             break
         cos = score(candidates)

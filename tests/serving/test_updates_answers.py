@@ -85,8 +85,13 @@ def test_a_chain_of_facts_is_followed(runtime):
     runtime.memory.add_facts([("Ilse Varga", "works for", "Kettle & Finch")])
     runtime.memory.add_facts([("Kettle & Finch", "is headquartered in", "Brindlemoor")])
     runtime.memory.add_facts([("Brindlemoor", "is located in", "Oskarland")])
+    grounding = runtime.chat.retrieve("In which country is the headquarters of Ilse Varga's employer located?", None, 3)
+    assert [f.object for f in grounding.facts] == ["Kettle & Finch", "Brindlemoor", "Oskarland"]
+    # a hop is followed only when the question asks for its relation
     grounding = runtime.chat.retrieve("In which city is the headquarters of Ilse Varga's employer?", None, 3)
-    assert [f.object for f in grounding.facts][:3] == ["Kettle & Finch", "Brindlemoor", "Oskarland"]
+    assert [f.object for f in grounding.facts] == ["Kettle & Finch", "Brindlemoor"]
+    grounding = runtime.chat.retrieve("Who does Ilse Varga work for?", None, 3)
+    assert [f.object for f in grounding.facts] == ["Kettle & Finch"]
 
 
 def test_a_routed_edit_is_also_a_memory_fact_and_one_revert_undoes_both(runtime):

@@ -55,7 +55,7 @@ async def chat_completions(req: ChatCompletionRequest, rt: RuntimeDep, request: 
     max_tokens = req.max_completion_tokens or req.max_tokens or min(512, rt.settings.max_tokens)
     params = SamplingParams(max_tokens, req.temperature, req.top_p, req.stop_list(), req.seed)
     messages = [{"role": "system" if m.role == "developer" else m.role, "content": m.text()} for m in req.messages]
-    ids, citations = await run_in_threadpool(rt.chat.chat_ids, messages, max_tokens, req.memory, req.memory_k)
+    ids, params, citations = await run_in_threadpool(rt.chat.chat_ids, messages, params, req.memory, req.memory_k)
     base = {"id": f"chatcmpl-{uuid.uuid4().hex}", "created": int(time.time()), "model": rt.engine.host.model_id}
     extra = {"palimpsest": {"grounded": bool(citations), "citations": citations}}
     if req.stream:
