@@ -69,7 +69,8 @@ def sample_record(
 
 
 class RehearsalStore:
-    """One JSON file per applied skill under `root`; writes are atomic (write, then rename)."""
+    """One JSON file per applied skill under `root`; writes are atomic and durable (write, fsync,
+    rename, fsync the directory)."""
 
     def __init__(self, root: str | Path) -> None:
         self.root = Path(root)
@@ -80,8 +81,16 @@ class RehearsalStore:
 
     def put(self, record: SkillRecord) -> None:
         tmp = self._path(record.name).with_suffix(".tmp")
-        tmp.write_text(json.dumps(record.to_json(), ensure_ascii=False), encoding="utf-8")
+        with tmp.open("w", encoding="utf-8") as f:
+            f.write(json.dumps(record.to_json(), ensure_ascii=False))
+            f.flush()
+            os.fsync(f.fileno())
         os.replace(tmp, self._path(record.name))
+        fd = os.open(self.root, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
 
     def get(self, name: str) -> SkillRecord | None:
         path = self._path(name)

@@ -6,6 +6,7 @@ files of the entries the caller says are applied, so it follows reverts exactly 
 """
 from __future__ import annotations
 
+import os
 import re
 import threading
 from pathlib import Path
@@ -35,9 +36,12 @@ class KeyStore:
         return self.root / f"{entry_id}.safetensors"
 
     def save(self, entry_id: str, keys: dict[int, torch.Tensor]) -> None:
+        """Atomic and durable: write, fsync, rename, fsync the directory."""
         tmp = self._path(entry_id).with_suffix(".tmp")
         save_file({f"layer{layer}": k.float().cpu().clone().contiguous() for layer, k in keys.items()}, str(tmp))
+        _fsync(tmp)
         tmp.replace(self._path(entry_id))
+        _fsync(self.root)
 
     def load(self, entry_id: str) -> dict[int, torch.Tensor]:
         path = self._path(entry_id)
@@ -55,3 +59,12 @@ class KeyStore:
                 add_keys(self._gram, self.load(entry_id), sign)
             self._included = wanted
             return dict(self._gram)
+
+
+def _fsync(path: Path) -> None:
+    """Flush a file's data, or a directory's names, to disk."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

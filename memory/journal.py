@@ -5,13 +5,16 @@ Layout under the memory directory:
     ingests/<id>.json        the ingest record (passages, entities, contexts, facts, synonyms, and for
                              the fact lifecycle valid_from, replaces and relations)
     ingests/<id>.npz         its vectors (passages, entities, facts, relations; rows in record order)
-An ingest counts once its "add" line is in the journal; the files are written (and fsynced) before
-that line, so a crash leaves either a whole ingest or none. Restart replays the live ingests in
-journal order; the fact lifecycle is derived from them (`memory.facts`), so it is not journalled.
+An ingest counts once its "add" line is in the journal; the files are written (and fsynced, their
+directory too) before that line, so a crash leaves either a whole ingest or none. A line is
+appended whole or not at all: a failed append is cut off again. Restart replays the live ingests in
+journal order and deletes the files of any other; the fact lifecycle is derived from them
+(`memory.facts`), so it is not journalled.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -35,6 +38,7 @@ class IngestJournal:
         self.dir.mkdir(parents=True, exist_ok=True)
         self.path = self.root / "journal.jsonl"
         self._drop_torn_tail()
+        self._delete_dead_files()
 
     def live_ids(self) -> list[str]:
         """Ingest ids added and not removed, in the order they were added."""
@@ -65,9 +69,21 @@ class IngestJournal:
         self._append({"op": "add", "id": ingest_id})
 
     def remove(self, ingest_id: str) -> None:
+        """Raises only before the "remove" line is written (then nothing changed); the files are
+        deleted after it, and any a failure keeps are deleted at the next start."""
         self._append({"op": "remove", "id": ingest_id})
         for suffix in (".json", ".npz"):
-            (self.dir / f"{ingest_id}{suffix}").unlink(missing_ok=True)
+            with contextlib.suppress(OSError):
+                (self.dir / f"{ingest_id}{suffix}").unlink(missing_ok=True)
+
+    def _delete_dead_files(self) -> None:
+        """Files of ingests that are not live: a crash before their "add" line, or a removal."""
+        live = set(self.live_ids())
+        for path in self.dir.iterdir():
+            for suffix in (".json", ".npz", ".json.tmp", ".npz.tmp"):
+                if path.name.endswith(suffix) and path.name[: -len(suffix)] not in live:
+                    path.unlink(missing_ok=True)
+                    break
 
     def _drop_torn_tail(self) -> None:
         """Cut a partial last line left by a crash, so later appends start on a fresh line."""
@@ -79,10 +95,21 @@ class IngestJournal:
                 f.truncate(data.rfind(b"\n") + 1)
 
     def _append(self, row: dict) -> None:
-        with self.path.open("a", encoding="utf-8") as f:
-            f.write(json.dumps(row) + "\n")
-            f.flush()
-            os.fsync(f.fileno())
+        """Append one line durably, or leave the journal as it was and raise."""
+        created = not self.path.exists()
+        line = (json.dumps(row) + "\n").encode()
+        with self.path.open("ab", buffering=0) as f:
+            size = f.seek(0, os.SEEK_END)
+            try:
+                if f.write(line) != len(line):
+                    raise OSError(f"short write to {self.path}")
+                os.fsync(f.fileno())
+            except BaseException:
+                with contextlib.suppress(OSError):
+                    f.truncate(size)
+                raise
+        if created:
+            fsync_dir(self.root)
 
 
 def _atomic_write(path: Path, write) -> None:
@@ -92,3 +119,13 @@ def _atomic_write(path: Path, write) -> None:
         f.flush()
         os.fsync(f.fileno())
     os.replace(tmp, path)
+    fsync_dir(path.parent)
+
+
+def fsync_dir(path: Path) -> None:
+    """Make the names in directory ``path`` durable (a rename or a new file in it)."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

@@ -18,7 +18,7 @@ import torch
 from .decoding import Decoder
 from .errors import ConflictError, RegressionGuardError
 from .guard import GuardConfig, RegressionGuard
-from .history import Delta, History, HistoryEntry, Kind, dense
+from .history import AlreadyRevertedError, Delta, History, HistoryEntry, Kind, dense
 from .jobs import JobRunner
 from .model_host import ModelHost
 from .model_loader import load_model
@@ -63,14 +63,19 @@ class Engine:
 
     def _rebuild(self, names: list[str]) -> None:
         """Recompute these parameters from the base and the applied deltas, oldest first."""
+        values = self._rebuilt(names)
+        self._sums.update(values)
+        self.host.set_parameters(values)
+
+    def _rebuilt(self, names: list[str], without: str | None = None) -> dict[str, torch.Tensor]:
+        """These parameters as ``base + applied deltas`` (oldest first), leaving out entry ``without``."""
         values = {name: self.host.base_value(name).clone() for name in names}
         for entry_id, params in self.history.weight_entries():
             wanted = [n for n in params if n in values]
-            if wanted:
+            if wanted and entry_id != without:
                 for name, d in self.history.delta(entry_id, wanted).items():
                     values[name] += d
-        self._sums.update(values)
-        self.host.set_parameters(values)
+        return values
 
     def apply_delta(
         self, kind: Kind, summary: str, details: dict[str, Any], delta: Mapping[str, Delta],
@@ -129,19 +134,38 @@ class Engine:
             return self.history.add(kind, summary, details)
 
     def on_revert(self, kind: Kind, fn: Callable[[HistoryEntry], None]) -> None:
-        """``fn(entry)`` undoes a ``kind`` entry's non-weight state; it runs before the entry is marked."""
+        """``fn(entry)`` undoes a ``kind`` entry's non-weight state, all or nothing: when it raises it
+        has changed nothing. It runs once the entry is marked reverted; the owner's start-up drops
+        state whose entry is not applied, which finishes an undo a crash interrupted."""
         self._reverters[kind] = fn
 
     def revert(self, entry_id: str) -> HistoryEntry:
-        """Remove exactly this entry's contribution; every other entry stays applied."""
+        """Remove exactly this entry's contribution; every other entry stays applied.
+
+        Atomic. The new weights are computed first; marking the row reverted is the commit; then
+        the live weights change and the owner's undo runs. If either fails, the old weights and the
+        row's status come back and the error is raised: the entry is still applied, nothing half
+        undone. A crash after the commit is finished at start-up (weights rebuilt, state dropped).
+        """
         with self._change:
             entry = self.history.get(entry_id)
-            if entry.status == "applied" and entry.kind in self._reverters:
-                self._reverters[entry.kind](entry)
+            if entry.status == "reverted":
+                raise AlreadyRevertedError(f"entry {entry.id} is already reverted")
             names = self.history.params_of(entry_id)
+            values = self._rebuilt(names, without=entry_id)
+            old = {name: self._sums.get(name, self.host.base_value(name)) for name in names}
             reverted = self.history.mark_reverted(entry_id)
-            if names:
-                self._rebuild(names)
+            try:
+                if values:
+                    self.host.set_parameters(values)
+                if entry.status == "applied" and entry.kind in self._reverters:
+                    self._reverters[entry.kind](entry)
+            except BaseException:
+                if old:
+                    self.host.set_parameters(old)
+                self.history.unrevert(entry_id, entry.status)
+                raise
+            self._sums.update(values)
         return reverted
 
     @contextmanager

@@ -130,6 +130,15 @@ def finite(value: Any) -> Any:
     return value
 
 
+def fsync_dir(path: Path) -> None:
+    """Make a rename into directory ``path`` durable."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 def _json(details: dict[str, Any]) -> str:
     return json.dumps(finite(details), allow_nan=False)
 
@@ -193,6 +202,7 @@ class History:
             with open(partial, "rb") as f:
                 os.fsync(f.fileno())
             os.replace(partial, final)
+            fsync_dir(self.delta_dir)
             params = json.dumps(sorted(delta))
         with self._lock:
             self._db.execute(
@@ -289,6 +299,12 @@ class History:
             entry = self.get(entry_id)
             raise AlreadyRevertedError(f"entry {entry.id} is already reverted")
         return self.get(entry_id)
+
+    def unrevert(self, entry_id: str, status: Literal["pending", "applied"]) -> None:
+        """Undo :meth:`mark_reverted` (a revert that failed before it completed)."""
+        with self._lock:
+            self._db.execute("UPDATE entries SET status = ?, reverted_at = NULL WHERE id = ? AND status = 'reverted'",
+                             (status, entry_id))
 
     # ---- jobs ---------------------------------------------------------------------------------
     def put_job(self, job: dict[str, Any]) -> None:

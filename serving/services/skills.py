@@ -58,9 +58,14 @@ class SkillService:
         """Skill name -> the id of the job that trains it."""
         self._lock = threading.Lock()
         self._embed = None
-        for record in self.store.records():
+        for record in self.store.records():  # a crash in training, or in a revert after its commit
             if record.entry_id is None or self._status(record.entry_id) != "applied":
                 self.store.remove(record.name)
+        adapters = self.root / "adapters"
+        if adapters.is_dir():
+            for folder in adapters.iterdir():
+                if self.store.get(folder.name) is None:
+                    shutil.rmtree(folder, ignore_errors=True)
         engine.on_revert("skill", self._on_revert)
 
     def _status(self, entry_id: str) -> str | None:
@@ -75,7 +80,8 @@ class SkillService:
         return self._embed
 
     def _on_revert(self, entry: HistoryEntry) -> None:
-        """A reverted skill leaves nothing behind: its rehearsal record and its saved adapter go."""
+        """A reverted skill leaves nothing behind: its rehearsal record goes (or this raises and
+        nothing changed), then its saved adapter (what a failure keeps goes at the next start)."""
         record = self.store.get(entry.details.get("name", ""))
         if record is not None and record.entry_id == entry.id:
             self.store.remove(record.name)
