@@ -1,14 +1,28 @@
-"""Decoding on the decode workers, handed to the caller piece by piece through a queue.
+"""Continuous batching: concurrent decodes share each forward pass, handed to their callers
+piece by piece through a queue.
 
-    request ── submit(ids, params) ──▶ Decoder ──▶ worker: decode_stream under host.reading()
-       ▲                                                            │ pieces
-       └──── for / async for ◀──── Generation (unbounded queue) ◀───┘
+    request ── submit(ids, params) ──▶ waiting (bounded) ──▶ scheduler thread, under host.reading():
+       ▲                                                        join at a step boundary (prefill)
+       │                                                        step: one token for every row
+       └── for / async for ◀── Generation (unbounded queue) ◀── pieces; leave when finished/cancelled
 
-The model's read lock is taken and released on the worker, never on a request thread, and a worker
-never waits for its reader. So a weight change waiting for the lock (the lock prefers writers)
-stalls neither the event loop, nor the server's thread pool, nor a stream in flight: the decodes
-that hold the lock finish on their own, the change lands, and the queued ones go on. A batched
-scheduler can replace the workers behind the same ``submit``.
+One scheduler thread owns the batch (``serving.core.batch.KVBatch``). Requests join between steps,
+up to ``max_batch``; finished, cancelled and timed-out ones leave between steps. A request that
+finds ``max_queue`` others waiting is refused at once with :class:`OverloadedError` (503 with
+``Retry-After``).
+
+Weights never change under an answer: the scheduler holds the model's read lock while its batch
+runs. When a weight change waits for the lock, no request joins any more; the ones in flight
+finish on the weights they started with, the lock is released, the change lands, and the waiting
+requests start on the new weights. So a change waits for the answers in flight (at most
+``max_tokens`` steps), never the other way round, and nothing on a request thread or the event loop
+ever holds or waits for the lock (the issue-16 deadlock rule).
+
+Why not transformers' own continuous batching (``generate_batch``, ``init_continuous_batching``,
+5.x): it samples with the global RNG (no per-request seed), has no stop strings, no
+context-aware guidance, and runs its own thread over the model outside our read lock, with a
+paged-attention implementation swapped into the shared model; this scheduler keeps the
+single-request decoder's sampling and pieces row by row.
 
 >>> generation = engine.decoder.submit(ids, SamplingParams(max_tokens=16, temperature=0.0))
 >>> "".join(piece.text for piece in generation)  # or ``async for piece in generation``
@@ -17,14 +31,24 @@ scheduler can replace the workers behind the same ``submit``.
 from __future__ import annotations
 
 import asyncio
+import logging
+import math
 import queue
 import threading
+import time
+from collections import deque
 from collections.abc import AsyncIterator, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 
-from .errors import UnavailableError
-from .generation import Piece, SamplingParams, decode_stream
+import torch
+
+from .batch import KVBatch
+from .errors import OverloadedError, UnavailableError
+from .generation import Piece, SamplingParams, TextStream, sample_token, continues_word, stop_token_ids
+from .metrics import Metrics
 from .model_host import ModelHost
+
+log = logging.getLogger("palimpsest.decoding")
 
 class Generation:
     """The pieces of one decode as they come; read them once, with ``for`` or with ``async for``.
@@ -89,44 +113,199 @@ class Generation:
             self.cancel()
 
 
-class Decoder:
-    """Runs generations on ``workers`` threads, first come first served, each under the read lock."""
+@dataclass(eq=False)
+class _Request:
+    """One decode in the scheduler: its prompt, sampling state, text and where its pieces go."""
 
-    def __init__(self, host: ModelHost, workers: int = 4) -> None:
+    ids: list[int]
+    params: SamplingParams
+    generation: Generation
+    submitted: float
+    deadline: float
+    text: TextStream | None = None
+    generator: torch.Generator | None = None
+    token: int = 0
+    """The last sampled token, fed at the next step."""
+    sampled: int = 0
+    rows: list[int] = field(default_factory=list)
+    """Its rows in the batch: the prompt's, then (guided) the ungrounded prompt's."""
+
+
+class Decoder:
+    """Decodes submitted prompts in one continuous batch on a scheduler thread.
+
+    ``max_batch``: requests decoding together; ``max_queue``: requests waiting to join, past which
+    :meth:`submit` refuses; ``timeout``: seconds from submission after which a waiting request fails
+    with :class:`OverloadedError` and a decoding one ends with ``finish_reason`` ``"length"``.
+    """
+
+    def __init__(self, host: ModelHost, max_batch: int = 16, max_queue: int = 32, timeout: float = 300.0,
+                 metrics: Metrics | None = None, retry_after: int = 2) -> None:
         self.host = host
-        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="palimpsest-decode")
-        self._live: set[Generation] = set()
-        self._lock = threading.Lock()
+        self.max_batch, self.max_queue, self.timeout, self.retry_after = max_batch, max_queue, timeout, retry_after
+        self.metrics = metrics or Metrics()
+        self._eos = stop_token_ids(host.model, host.tokenizer)
+        self._waiting: deque[_Request] = deque()
+        self._running: list[_Request] = []
+        self._cond = threading.Condition()
+        self._closed = False
+        self._thread = threading.Thread(target=self._loop, name="palimpsest-batch", daemon=True)
+        self._thread.start()
 
     def submit(self, ids: list[int], params: SamplingParams) -> Generation:
-        """Queue a decode of the prompt ``ids``; its pieces arrive through the returned handle."""
+        """Queue a decode of the prompt ``ids``; its pieces arrive through the returned handle.
+        Raises :class:`OverloadedError` when ``max_queue`` requests are already waiting."""
         generation = Generation()
-        with self._lock:
-            self._live.add(generation)
-        self._pool.submit(self._run, generation, ids, params)
+        now = time.monotonic()
+        with self._cond:
+            if self._closed:
+                raise UnavailableError("the server is shutting down; send the request again")
+            if len(self._waiting) >= self.max_queue:
+                self.metrics.rejected.labels("queue_full").inc()
+                raise OverloadedError(f"the server is busy ({len(self._waiting)} requests waiting to decode); "
+                                      f"retry in {self.retry_after} s", self.retry_after)
+            self._waiting.append(_Request(ids, params, generation, now, now + self.timeout))
+            self.metrics.queue_depth.set(len(self._waiting))
+            self._cond.notify()
         return generation
 
-    def _run(self, generation: Generation, ids: list[int], params: SamplingParams) -> None:
-        try:
-            if not generation.cancelled:
-                with self.host.reading():
-                    for piece in decode_stream(self.host.model, self.host.tokenizer, ids, params):
-                        if generation.cancelled:
+    def _loop(self) -> None:
+        while True:
+            with self._cond:
+                while not self._waiting and not self._closed:
+                    self._cond.wait()
+                if self._closed:
+                    return
+            try:
+                with self.host.reading():  # released only with no request in flight: see the module doc
+                    batch = KVBatch(self.host.model)
+                    while not self._closed:
+                        if not self.host.change_waiting():
+                            self._admit(batch)
+                        if not self._running:
                             break
-                        generation.put(piece)
-        except Exception as exc:  # the reader raises it
-            generation.put(exc)
-        else:
-            generation.put(None)
-        finally:
-            with self._lock:
-                self._live.discard(generation)
+                        self._step(batch)
+            except Exception as exc:  # a broken forward pass fails the requests in flight, not the server
+                log.exception("decode step failed")
+                with self._cond:
+                    running, self._running = self._running, []
+                for request in running:
+                    request.generation.put(exc)
+            finally:
+                self.metrics.batch_size.set(len(self._running))
+
+    def _admit(self, batch: KVBatch) -> None:
+        """Move waiting requests into the batch (prefilled together); drop cancelled and expired ones."""
+        now, joining = time.monotonic(), []
+        with self._cond:
+            while self._waiting and len(self._running) + len(joining) < self.max_batch:
+                request = self._waiting.popleft()
+                if request.generation.cancelled:
+                    request.generation.put(None)
+                elif now > request.deadline:
+                    self.metrics.rejected.labels("timeout").inc()
+                    request.generation.put(OverloadedError(
+                        f"the request waited {self.timeout:.0f} s to decode; retry later", self.retry_after))
+                else:
+                    joining.append(request)
+            self.metrics.queue_depth.set(len(self._waiting))
+        if not joining:
+            return
+        prompts = []
+        for request in joining:
+            request.rows = [len(batch) + len(prompts) + i for i in range(1 + (request.params.guidance is not None))]
+            prompts.append(request.ids)
+            if request.params.guidance is not None:
+                prompts.append(request.params.guidance.plain_ids)
+            request.text = TextStream(self.host.tokenizer, request.params.stop)
+            if request.params.seed is not None:
+                request.generator = torch.Generator(device="cpu").manual_seed(request.params.seed)
+        try:
+            logits = batch.join(prompts)
+        except Exception as exc:
+            for request in joining:
+                request.generation.put(exc)
+            return
+        offset = len(batch) - len(prompts)
+        self._running.extend(joining)
+        self._advance(joining, logits, offset)
+        self._settle(batch)
+
+    def _step(self, batch: KVBatch) -> None:
+        tokens = [0] * len(batch)
+        for request in self._running:
+            for row in request.rows:
+                tokens[row] = request.token
+        started = time.perf_counter()
+        logits = batch.step(tokens)
+        self.metrics.batch_rows.observe(len(batch))
+        self._advance(self._running, logits, 0)
+        self.metrics.tokens_per_second.set(len(self._running) / max(time.perf_counter() - started, 1e-9))
+        self._settle(batch)
+
+    def _advance(self, requests: list[_Request], logits: torch.Tensor, offset: int) -> None:
+        """Sample each request's next token from its rows' logits and hand over its text."""
+        now = time.monotonic()
+        for request in requests:
+            if request.generation.cancelled or request.text.done:
+                continue
+            row = logits[request.rows[0] - offset]
+            if request.params.guidance is not None:
+                row = self._contrast(row, logits[request.rows[1] - offset], request.params)
+            token = sample_token(row.float().cpu(), request.params, request.generator)
+            request.sampled += 1
+            self.metrics.tokens.inc()
+            if request.sampled == 1:
+                self.metrics.ttft.observe(now - request.submitted)
+            if token in self._eos:
+                request.generation.put(request.text.finish("stop"))
+            else:
+                request.token = token
+                if (piece := request.text.push(token)) is not None:
+                    request.generation.put(piece)
+                if not request.text.done and (request.sampled >= request.params.max_tokens or now > request.deadline):
+                    request.generation.put(request.text.finish("length"))
+            if request.text.done:
+                request.generation.put(None)
+
+    def _contrast(self, grounded: torch.Tensor, plain: torch.Tensor, params: SamplingParams) -> torch.Tensor:
+        """Context-aware decoding of one row, as ``generation._Contrast`` does it with transformers'
+        unbatched classifier-free guidance (same operations, so the same tokens)."""
+        guidance = params.guidance
+        g = torch.log_softmax(grounded.float(), dim=-1)
+        scores = torch.log_softmax(g[None], dim=-1)
+        u = torch.log_softmax(plain[None], dim=-1)
+        mixed = (guidance.scale * (scores - u) + u)[0] if guidance.scale != 1 else scores[0]
+        continues = continues_word(self.host.tokenizer).to(g.device)
+        best = int(g.argmax())
+        if best < len(continues) and continues[best]:
+            return g
+        return mixed.masked_fill(g < g.max() + math.log(guidance.plausibility), float("-inf"))
+
+    def _settle(self, batch: KVBatch) -> None:
+        """Finished and cancelled requests leave the batch (a cancelled one's reader gets the end)."""
+        staying, keep = [], []
+        for request in self._running:
+            if request.text.done:
+                continue
+            if request.generation.cancelled:
+                request.generation.put(None)
+                continue
+            new_rows = list(range(len(keep), len(keep) + len(request.rows)))
+            keep.extend(request.rows)
+            request.rows = new_rows
+            staying.append(request)
+        batch.keep(keep)
+        self._running = staying
+        self.metrics.batch_size.set(len(staying))
 
     def close(self) -> None:
-        """Stop every decode: queued ones never start, running ones stop at their next step."""
-        self._pool.shutdown(wait=False, cancel_futures=True)
-        with self._lock:
-            live, self._live = list(self._live), set()
+        """Stop every decode: waiting ones never start, running ones stop at their next step."""
+        with self._cond:
+            self._closed = True
+            live = [r.generation for r in self._waiting] + [r.generation for r in self._running]
+            self._waiting.clear()
+            self._cond.notify_all()
         for generation in live:
             generation.cancel()
             generation.put(UnavailableError("the server is shutting down; send the request again"))

@@ -21,6 +21,7 @@ from .guard import GuardConfig, RegressionGuard
 from .history import AlreadyRevertedError, Delta, History, HistoryEntry, Kind, dense
 from .jobs import JobRunner
 from .model_host import ModelHost
+from .metrics import Metrics
 from .model_loader import load_model
 from .settings import Settings
 
@@ -35,7 +36,10 @@ class Engine:
         settings.home.mkdir(parents=True, exist_ok=True)
         self.history = History(settings.home)
         self.jobs = JobRunner(self.history)
-        self.decoder = Decoder(host)
+        self.metrics = Metrics()
+        batch = settings.decode_batch or (64 if host.device.type == "cuda" else 16)
+        self.decoder = Decoder(host, batch, settings.decode_queue, settings.request_timeout, self.metrics,
+                               settings.retry_after)
         self._reverters: dict[str, Callable[[HistoryEntry], None]] = {}
         self._change = threading.Lock()
         self._sums: dict[str, torch.Tensor] = {}
@@ -92,7 +96,7 @@ class Engine:
         have changed since, nothing is recorded and :class:`ConflictError` is raised.
         """
         self.host.check_delta(delta)
-        with self._change:
+        with self._change, self.metrics.updates.labels(kind).time():
             if computed_on is not None and computed_on != self.host.fingerprint():
                 raise ConflictError("the weights changed while this change was computed (another change was "
                                     "applied or reverted meanwhile); send it again")
@@ -121,6 +125,8 @@ class Engine:
                 self._rebuild(sorted(delta))
                 self.history.settle(entry.id, "reverted", {"error": f"{type(exc).__name__}: {exc}"})
                 raise
+            if verdict is not None:
+                self.metrics.guard.labels("rejected" if verdict.reverted else "accepted").inc()
             if verdict is not None and verdict.reverted:
                 log.warning("%s: %s", entry.id, verdict.reason)
                 self._rebuild(sorted(delta))
@@ -147,7 +153,7 @@ class Engine:
         row's status come back and the error is raised: the entry is still applied, nothing half
         undone. A crash after the commit is finished at start-up (weights rebuilt, state dropped).
         """
-        with self._change:
+        with self._change, self.metrics.updates.labels("revert").time():
             entry = self.history.get(entry_id)
             if entry.status == "reverted":
                 raise AlreadyRevertedError(f"entry {entry.id} is already reverted")

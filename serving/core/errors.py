@@ -42,6 +42,15 @@ class UnavailableError(PalimpsestError):
     """A part of the server this request needs is not running."""
 
 
+class OverloadedError(UnavailableError):
+    """The server has more requests than it takes (a full decode queue, a request that waited too
+    long); ``retry_after``: seconds to wait before sending it again."""
+
+    def __init__(self, message: str, retry_after: int = 1) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
 class TooLargeError(PalimpsestError):
     """The request is over a configured limit (body size, documents, facts, examples per request)."""
 

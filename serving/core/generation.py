@@ -107,7 +107,8 @@ class Piece:
     completion_tokens: int = 0
 
 
-def _sample(logits: torch.Tensor, params: SamplingParams, generator: torch.Generator | None) -> int:
+def sample_token(logits: torch.Tensor, params: SamplingParams, generator: torch.Generator | None) -> int:
+    """The next token from one row of logits (vocabulary,): greedy at temperature 0, else top-p sampling."""
     if params.temperature == 0.0:
         return int(logits.argmax())
     probs = torch.softmax(logits / params.temperature, dim=-1)
@@ -125,21 +126,56 @@ def stop_token_ids(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase) -
     return {i for i in ids if i is not None}
 
 
+class TextStream:
+    """The text of one decode as its tokens come: holds back text that might be the start of a stop
+    string and text that ends inside a multi-byte character; ``done`` once a stop string was found."""
+
+    def __init__(self, tokenizer: PreTrainedTokenizerBase, stop: list[str]) -> None:
+        self.tokenizer = tokenizer
+        self.stop = stop
+        self.holdback = max((len(s) for s in stop), default=1) - 1
+        self.generated: list[int] = []
+        self.emitted = 0
+        self.done = False
+
+    def push(self, token: int) -> Piece | None:
+        """Add a generated (non-eos) token; the text that is now safe to show, if any."""
+        self.generated.append(token)
+        text = self.tokenizer.decode(self.generated, skip_special_tokens=True)
+        emitted = self.emitted
+        cut = min((i for s in self.stop if (i := text.find(s, max(emitted - len(s), 0))) >= 0), default=-1)
+        if cut >= 0:
+            self.done = True
+            return Piece(text[emitted:cut], "stop", len(self.generated))
+        if text.endswith("\ufffd"):  # an incomplete multi-byte character: wait for the rest
+            return None
+        ready = len(text) - self.holdback
+        if ready > emitted:
+            self.emitted = ready
+            return Piece(text[emitted:ready], None, len(self.generated))
+        return None
+
+    def finish(self, reason: str) -> Piece:
+        """The last piece: whatever was held back, with ``finish_reason``."""
+        self.done = True
+        text = self.tokenizer.decode(self.generated, skip_special_tokens=True)
+        return Piece(text[self.emitted:], reason, len(self.generated))
+
+
 def decode_stream(
     model: PreTrainedModel,
     tokenizer: PreTrainedTokenizerBase,
     input_ids: list[int],
     params: SamplingParams,
 ) -> Iterator[Piece]:
-    """Yield text pieces; the caller holds the model's read lock."""
+    """Yield text pieces of one prompt decoded alone; the caller holds the model's read lock.
+    (The server batches concurrent requests in ``serving.core.batch``; this is the reference.)"""
     device = next(model.parameters()).device
     generator = None
     if params.seed is not None:
         generator = torch.Generator(device="cpu").manual_seed(params.seed)
     eos = stop_token_ids(model, tokenizer)
-    holdback = max((len(s) for s in params.stop), default=1) - 1
-    generated: list[int] = []
-    emitted = 0
+    text = TextStream(tokenizer, params.stop)
     past = None
     step_ids = torch.tensor([input_ids], device=device)
     contrast = _Contrast(model, tokenizer, params.guidance, device) if params.guidance else None
@@ -151,22 +187,13 @@ def decode_stream(
             if contrast is not None:
                 logits = contrast(step_ids[:, -1:], logits)
         past = out.past_key_values
-        token = _sample(logits.float().cpu(), params, generator)
+        token = sample_token(logits.float().cpu(), params, generator)
         if token in eos:
             finish = "stop"
             break
-        generated.append(token)
         step_ids = torch.tensor([[token]], device=device)
-        text = tokenizer.decode(generated, skip_special_tokens=True)
-        cut = min((i for s in params.stop if (i := text.find(s, max(emitted - len(s), 0))) >= 0), default=-1)
-        if cut >= 0:
-            yield Piece(text[emitted:cut], "stop", len(generated))
-            return
-        if text.endswith("\ufffd"):  # an incomplete multi-byte character: wait for the rest
-            continue
-        ready = len(text) - holdback
-        if ready > emitted:
-            yield Piece(text[emitted:ready], None, len(generated))
-            emitted = ready
-    text = tokenizer.decode(generated, skip_special_tokens=True)
-    yield Piece(text[emitted:], finish, len(generated))
+        if (piece := text.push(token)) is not None:
+            yield piece
+            if text.done:
+                return
+    yield text.finish(finish)

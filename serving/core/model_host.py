@@ -60,6 +60,10 @@ class ModelHost:
         with self._lock.read():
             yield
 
+    def change_waiting(self) -> bool:
+        """A weight change waits for the readers: a reader that can should finish and let it in."""
+        return self._lock.writer_waiting
+
     def check_delta(self, delta: Mapping[str, Delta]) -> None:
         if not delta:
             raise UnknownParameterError("a weight delta must change at least one parameter")

@@ -30,6 +30,11 @@ class ReadWriteLock:
                 if self._readers == 0:
                     self._cond.notify_all()
 
+    @property
+    def writer_waiting(self) -> bool:
+        """A writer waits for the readers to leave (new readers wait behind it)."""
+        return self._writers_waiting > 0
+
     @contextmanager
     def write(self) -> Iterator[None]:
         with self._cond:

@@ -64,6 +64,17 @@ class Settings(BaseSettings):
     """Optimiser steps a skill may ask for: epochs over its examples (or ``min_steps``) plus
     ``consolidation_steps`` (400 beyond)."""
 
+    # Many users at once (issue 18): continuous batching, back-pressure, timeouts.
+    decode_batch: int = Field(0, ge=0)
+    """Requests decoding together in one batch (continuous batching); 0: 16 on the CPU, 64 on CUDA."""
+    decode_queue: int = Field(32, ge=0)
+    """Requests waiting to join the batch; past it a completion is refused at once with 503 and ``Retry-After``."""
+    request_timeout: float = Field(300.0, gt=0)
+    """Seconds a completion may take from its arrival: one still waiting then fails with 503, one
+    decoding ends with ``finish_reason`` ``length``."""
+    retry_after: int = Field(2, ge=1)
+    """Seconds the ``Retry-After`` header of a 503 for a busy server asks clients to wait."""
+
     memory_extractor: Literal["llm", "rule"] = "llm"
     """OpenIE with the hosted model (merged with rules), or the deterministic rules alone."""
 

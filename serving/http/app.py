@@ -12,6 +12,7 @@ from serving.core.settings import Settings
 from serving.services import Runtime
 
 from .errors import error_responses, install_error_handlers
+from .metrics import RequestMetrics
 from .middleware import RequestChecks
 from .routes import ROUTERS
 
@@ -33,6 +34,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     app = FastAPI(title="Palimpsest", version="0.1.0", lifespan=lifespan)
     app.state.settings = settings
     app.add_middleware(RequestChecks, settings=settings)
+    app.add_middleware(RequestMetrics)  # outside the checks: refused requests count too
     install_error_handlers(app)
     for router in ROUTERS:
         app.include_router(router, responses=error_responses(400, 401, 413, 422, 500))

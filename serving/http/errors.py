@@ -26,6 +26,7 @@ from serving.core.errors import (
     InvalidInputError,
     InvalidSettingError,
     NotFoundError,
+    OverloadedError,
     PalimpsestError,
     RegressionGuardError,
     TooLargeError,
@@ -78,7 +79,7 @@ DESCRIPTIONS = {
     413: "Over a configured limit (body size, items per request)",
     422: "Invalid request body, or a change the regression guard rejected and reverted",
     500: "A server bug; the body carries a request_id that the server log names too",
-    503: "A part of the server this request needs is not running",
+    503: "A part of the server this request needs is not running, or the server is busy (with Retry-After)",
 }
 
 
@@ -120,6 +121,7 @@ def install_error_handlers(app: FastAPI) -> None:
     for cls, status, kind in ERRORS:
         async def _domain(_: Request, exc: Exception, status: int = status, kind: str = kind) -> JSONResponse:
             extra = exc.details() if isinstance(exc, PalimpsestError) else {}
-            return error_response(status, _message(exc), kind, **extra)
+            headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, OverloadedError) else None
+            return error_response(status, _message(exc), kind, headers=headers, **extra)
 
         app.add_exception_handler(cls, _domain)

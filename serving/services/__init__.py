@@ -34,6 +34,8 @@ class Runtime:
             format=settings.grounding_format, fact_min=settings.grounding_fact_min,
             passage_min=settings.grounding_passage_min, contrast=settings.grounding_contrast))
         self.updates = UpdateService(engine, self.memory, self.edits, self.skills)
+        for kind in ("passages", "entities", "facts_current"):
+            engine.metrics.watch_memory(kind, lambda kind=kind: self.memory.stats()[kind])
 
     @classmethod
     def load(cls, settings: Settings) -> Runtime:

@@ -60,7 +60,7 @@ def test_a_stream_a_revert_and_45_chats_all_finish(start_server, tmp_path: Path)
     # A longer context than the default tiny model, so the stream outlasts sending the revert and the chats.
     model_dir = save_model_dir(tiny_llama(max_position_embeddings=1024), tmp_path / "tiny")
     url = start_server(tmp_path / "home", PALIMPSEST_MODEL=str(model_dir), PALIMPSEST_GUARD="false",
-                       PALIMPSEST_EDIT_COVARIANCE="identity")
+                       PALIMPSEST_EDIT_COVARIANCE="identity", PALIMPSEST_DECODE_QUEUE=str(CHATS))  # all wait, none refused
     edit = httpx.post(url + "/v1/edits", json=EDIT, timeout=120)
     assert edit.status_code == 201, edit.text
     entry = edit.json()["entry"]["id"]

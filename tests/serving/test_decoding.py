@@ -30,7 +30,7 @@ def host(tiny_llama) -> Iterator[ModelHost]:
 
 @pytest.fixture
 def decoder(host) -> Iterator[Decoder]:
-    decoder = Decoder(host, workers=2)
+    decoder = Decoder(host, max_batch=2)
     yield decoder
     decoder.close()
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 import uuid
@@ -13,10 +14,11 @@ from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from serving.core.decoding import Generation
+from serving.core.errors import PalimpsestError
 from serving.core.generation import Piece, SamplingParams
-from serving.services import Runtime
 
 from ..deps import RuntimeDep
+from ..errors import error_responses
 from ..schemas import (
     STREAMED,
     AssistantMessage,
@@ -29,7 +31,7 @@ from ..schemas import (
     usage,
 )
 
-router = APIRouter(prefix="/v1", tags=["chat"])
+router = APIRouter(prefix="/v1", tags=["chat"], responses=error_responses(503))
 """Async handlers: decoding runs on the engine's decode workers, so no request thread ever holds or
 waits for the model's lock (templating and retrieval run on the thread pool, outside any lock)."""
 
@@ -39,14 +41,20 @@ def _sse(payload: dict[str, Any] | str) -> str:
 
 
 async def _collect(generation: Generation, request: Request) -> list[Piece]:
-    """Every piece of a non-streamed answer; the decode stops once the client has gone."""
-    pieces = []
-    async for piece in generation:
-        pieces.append(piece)
-        if await request.is_disconnected():
-            generation.cancel()
-            break
-    return pieces
+    """Every piece of a non-streamed answer; the decode stops (or leaves the queue) within a step
+    of the client going away."""
+
+    async def watch() -> None:
+        while not await request.is_disconnected():
+            await asyncio.sleep(0.1)
+        generation.cancel()
+
+    watcher = asyncio.create_task(watch())
+    try:
+        pieces = [piece async for piece in generation]
+    finally:
+        watcher.cancel()
+    return pieces or [Piece("", "stop")]  # empty: cancelled, and nobody reads the answer
 
 
 @router.post("/chat/completions", response_model=None,
@@ -58,11 +66,12 @@ async def chat_completions(req: ChatCompletionRequest, rt: RuntimeDep, request: 
     ids, params, citations = await run_in_threadpool(rt.chat.chat_ids, messages, params, req.memory, req.memory_k)
     base = {"id": f"chatcmpl-{uuid.uuid4().hex}", "created": int(time.time()), "model": rt.engine.host.model_id}
     extra = {"palimpsest": {"grounded": bool(citations), "citations": citations}}
+    generation = rt.chat.generate(ids, params)  # refused here (503) when the queue is full
     if req.stream:
         include_usage = bool(req.stream_options and req.stream_options.include_usage)
-        return StreamingResponse(_chat_events(rt, ids, params, base, extra, include_usage),
+        return StreamingResponse(_chat_events(generation, len(ids), base, extra, include_usage),
                                  media_type="text/event-stream")
-    decoded = await _collect(rt.chat.generate(ids, params), request)
+    decoded = await _collect(generation, request)
     return ChatCompletion(
         **base,
         choices=[ChatChoice(message=AssistantMessage(content="".join(p.text for p in decoded)),
@@ -72,10 +81,9 @@ async def chat_completions(req: ChatCompletionRequest, rt: RuntimeDep, request: 
     )
 
 
-async def _chat_events(rt: Runtime, ids: list[int], params: SamplingParams, base: dict[str, Any],
+async def _chat_events(generation: Generation, prompt_tokens: int, base: dict[str, Any],
                        extra: dict[str, Any], include_usage: bool) -> AsyncIterator[str]:
     chunk = {**base, "object": "chat.completion.chunk"}
-    generation = rt.chat.generate(ids, params)
     try:  # a client that goes away closes this generator: the decode stops
         yield _sse({**chunk, "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""},
                                           "finish_reason": None}], **extra})
@@ -87,8 +95,10 @@ async def _chat_events(rt: Runtime, ids: list[int], params: SamplingParams, base
             if piece.finish_reason:
                 yield _sse({**chunk, "choices": [{"index": 0, "delta": {}, "finish_reason": piece.finish_reason}]})
         if include_usage:
-            yield _sse({**chunk, "choices": [], "usage": usage(len(ids), done).model_dump()})
+            yield _sse({**chunk, "choices": [], "usage": usage(prompt_tokens, done).model_dump()})
         yield _sse("[DONE]")
+    except PalimpsestError as exc:  # after the 200: e.g. it waited past the timeout (503 before it)
+        yield _sse({"error": {"message": exc.message, "type": "server_error"}})
     finally:
         generation.cancel()
 
@@ -101,9 +111,10 @@ async def completions(req: CompletionRequest, rt: RuntimeDep, request: Request) 
     ids = await run_in_threadpool(rt.chat.encode, prompt, req.max_tokens)
     base = {"id": f"cmpl-{uuid.uuid4().hex}", "created": int(time.time()), "model": rt.engine.host.model_id}
     prefix = prompt if req.echo else ""
+    generation = rt.chat.generate(ids, params)
     if req.stream:
-        return StreamingResponse(_completion_events(rt, ids, params, base, prefix), media_type="text/event-stream")
-    decoded = await _collect(rt.chat.generate(ids, params), request)
+        return StreamingResponse(_completion_events(generation, base, prefix), media_type="text/event-stream")
+    decoded = await _collect(generation, request)
     return Completion(
         **base,
         choices=[CompletionChoice(text=prefix + "".join(p.text for p in decoded), finish_reason=decoded[-1].finish_reason)],
@@ -111,10 +122,8 @@ async def completions(req: CompletionRequest, rt: RuntimeDep, request: Request) 
     )
 
 
-async def _completion_events(rt: Runtime, ids: list[int], params: SamplingParams, base: dict[str, Any],
-                             prefix: str) -> AsyncIterator[str]:
+async def _completion_events(generation: Generation, base: dict[str, Any], prefix: str) -> AsyncIterator[str]:
     chunk = {**base, "object": "text_completion"}
-    generation = rt.chat.generate(ids, params)
     try:
         if prefix:
             yield _sse({**chunk, "choices": [{"index": 0, "text": prefix, "finish_reason": None}]})
@@ -122,5 +131,7 @@ async def _completion_events(rt: Runtime, ids: list[int], params: SamplingParams
             if piece.text or piece.finish_reason:
                 yield _sse({**chunk, "choices": [{"index": 0, "text": piece.text, "finish_reason": piece.finish_reason}]})
         yield _sse("[DONE]")
+    except PalimpsestError as exc:
+        yield _sse({"error": {"message": exc.message, "type": "server_error"}})
     finally:
         generation.cancel()
