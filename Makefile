@@ -22,7 +22,7 @@ install: $(VENV)/.installed
 prepare: install
 	HF_HUB_OFFLINE=1 $(BIN)/palimpsest prepare
 
-serve: install
+serve: prepare
 	HF_HUB_OFFLINE=1 $(BIN)/palimpsest serve
 
 test: install

@@ -26,7 +26,17 @@ def _prepare(args: argparse.Namespace) -> int:
     from serving.core.settings import Settings
 
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    print(prepare_model(Settings()))
+    settings = Settings()
+    print(prepare_model(settings))
+    if settings.edit_covariance != "identity":
+        from serving.core.model_loader import load_model
+        from serving.services.edits import default_layers, key_statistics
+
+        model, tokenizer, _ = load_model(settings)
+        layers = default_layers(model, settings)
+        key_statistics(model, tokenizer, layers, settings, settings.model,
+                       progress=lambda f, msg: print(f"key statistics {100 * f:3.0f}%: {msg}", flush=True))
+        print(f"key statistics ready for layers {layers} under {settings.cache_dir / 'edits'}")
     return 0
 
 
@@ -104,7 +114,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--port", type=int)
     p.set_defaults(func=_serve)
 
-    p = sub.add_parser("prepare", help="convert the configured model once and print where it is cached")
+    p = sub.add_parser("prepare", help="convert the configured model once and print where it is cached; "
+                       "compute the edit key statistics of the default layers")
     p.set_defaults(func=_prepare)
 
     p = sub.add_parser("chat", help="chat with the running server in the terminal")

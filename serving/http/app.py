@@ -25,6 +25,8 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
         app.state.runtime = runtime or Runtime.load(settings)
+        if runtime is None:  # a server of its own: key statistics now, not inside the first edit
+            app.state.runtime.edits.prepare_in_background()
         host = f"[{settings.host}]" if ":" in settings.host else settings.host
         logging.getLogger("palimpsest.http").info("web console: http://%s:%d/console/", host, settings.port)
         yield

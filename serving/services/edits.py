@@ -35,6 +35,7 @@ from editing.rome import EditResult, resolve_layer, rome_edit
 from serving.core.engine import Engine
 from serving.core.errors import InvalidSettingError
 from serving.core.history import HistoryEntry, LowRank
+from serving.core.settings import Settings
 
 log = logging.getLogger("palimpsest.edits")
 T = TypeVar("T")
@@ -71,6 +72,8 @@ class EditService:
         self.settings = engine.settings
         self.keys = KeyStore(engine.settings.home / "edits" / "keys")
         self._cov: dict[int, torch.Tensor] = {}
+        self._stats = threading.Lock()
+        """Held while statistics are computed: an edit waits for the start-up computation, not redoes it."""
         self._serial = threading.Lock()
         """Held for a whole edit, snapshot to saved keys: a batch sees every earlier edit's keys."""
 
@@ -85,17 +88,33 @@ class EditService:
         ``model``; None when configured as identity."""
         if self.settings.edit_covariance == "identity":
             return None
-        missing = [layer for layer in layers if layer not in self._cov]
-        if missing:
-            host = self.engine.host
-            computed = layer_covariances(
-                model, host.tokenizer, missing, self.settings.cache_dir / "edits",
-                model_id=str(host.model_id), source=self.settings.edit_covariance,
-                config=CovarianceConfig(n_texts=self.settings.edit_cov_texts, max_length=self.settings.edit_cov_length),
-                progress=lambda f, msg: log.info("covariance %.0f%%: %s", 100 * f, msg),
-            )
-            self._cov.update({layer: c.to(host.device) for layer, c in computed.items()})
-        return {layer: self._cov[layer] for layer in layers}
+        with self._stats:
+            missing = [layer for layer in layers if layer not in self._cov]
+            if missing:
+                host = self.engine.host
+                computed = key_statistics(model, host.tokenizer, missing, self.settings, str(host.model_id))
+                self._cov.update({layer: c.to(host.device) for layer, c in computed.items()})
+            return {layer: self._cov[layer] for layer in layers}
+
+    def prepare_in_background(self) -> threading.Thread | None:
+        """Load or compute the key statistics of the default layers on a snapshot, at a low CPU
+        priority, on a thread of their own (the server's start-up), so the first edit does not pay
+        for them; None when edits use C = I."""
+        if self.settings.edit_covariance == "identity":
+            return None
+
+        def run() -> None:
+            try:
+                snap = self.snapshot()
+                layers = default_layers(snap.model, self.settings)
+                _at_low_priority(lambda: self._covariances(snap.model, layers))
+                log.info("key statistics ready for layers %s", layers)
+            except Exception:  # the first edit computes them then, and reports what fails
+                log.exception("computing the key statistics at start-up failed")
+
+        thread = threading.Thread(target=run, name="palimpsest-statistics", daemon=True)
+        thread.start()
+        return thread
 
     def edit(self, request: EditRequest, layer: int | None = None, extra: dict[str, Any] | None = None) -> EditOutcome:
         """Write one fact with ROME at ``layer`` (default: the configured or the architecture's layer);
@@ -179,6 +198,24 @@ class EditService:
     def _probs(self, model: nn.Module, requests: list[EditRequest]) -> list[dict[str, float]]:
         tokenizer = self.engine.host.tokenizer
         return [answer_probs(model, tokenizer, r.prompt, r.target_new, r.target_true) for r in requests]
+
+
+def default_layers(model: nn.Module, settings: Settings) -> list[int]:
+    """The layers edits use unless a request names others: ROME's and MEMIT's."""
+    return sorted({resolve_layer(model, settings.edit_layer), *memit_layers(model, None)})
+
+
+def key_statistics(
+    model: nn.Module, tokenizer: Any, layers: list[int], settings: Settings, model_id: str,
+    progress: Callable[[float, str], None] | None = None,
+) -> dict[int, torch.Tensor]:
+    """C per layer from ``settings.cache_dir/edits``, computed and saved there when missing (minutes
+    on a CPU for the default model); ``progress(fraction, message)`` defaults to the log."""
+    return layer_covariances(
+        model, tokenizer, layers, settings.cache_dir / "edits", model_id=model_id, source=settings.edit_covariance,
+        config=CovarianceConfig(n_texts=settings.edit_cov_texts, max_length=settings.edit_cov_length),
+        progress=progress or (lambda f, msg: log.info("key statistics %.0f%%: %s", 100 * f, msg)),
+    )
 
 
 def _at_low_priority(fn: Callable[[], T]) -> T:
