@@ -10,7 +10,8 @@ rewrite of the selected cases is applied through ``UpdateService.apply`` as the 
   new target (with that hop's aliases), else the rewrite's ``question``, else its cloze prompt;
 - the first multi-hop question of each case (expected: ``new_answer`` or an alias);
 - unrelated questions: the first single hop of each following case that names none of the edited
-  subjects or targets, answered at the base before any update and again after the updates.
+  subjects or targets, answered at the base before any update and again after the updates
+  (``locality``: the whole answer is the same; ``locality_first_sentence``: its first sentence is).
 
 An answer hits when it contains the expected object or an alias as a whole word, case-insensitive.
 Everything the configuration created is then reverted, newest first, and ``back_to_base`` checks
@@ -83,11 +84,17 @@ class Outcome:
     single_hop: list[bool] = field(default_factory=list)
     multi_hop: list[bool] = field(default_factory=list)
     unchanged: list[bool] = field(default_factory=list)
+    first_sentence_unchanged: list[bool] = field(default_factory=list)
     grounded: list[bool] = field(default_factory=list)
     unrelated_grounded: list[bool] = field(default_factory=list)
     seconds: list[float] = field(default_factory=list)
     routes: Counter = field(default_factory=Counter)
     guard_reverted: int = 0
+
+
+def first_sentence(text: str) -> str:
+    """The answer up to its first full stop, question or exclamation mark (all of it when none)."""
+    return re.split(r"(?<=[.!?])\s", text.strip(), maxsplit=1)[0]
 
 
 def _rate(values: list[bool]) -> float | None:
@@ -203,8 +210,9 @@ class Evaluation:
             outcome.grounded.append(grounded)
         outcome.multi_hop = [self.answer(route, q)[1] for q in multi]
         for q in unrelated:
-            _, unchanged, grounded = self.answer(route, q)
+            answer, unchanged, grounded = self.answer(route, q)
             outcome.unchanged.append(unchanged)
+            outcome.first_sentence_unchanged.append(first_sentence(answer) == first_sentence(q.expected[0]))
             outcome.unrelated_grounded.append(grounded)
         _log(f"[{route}] single-hop {_rate(outcome.single_hop)}, multi-hop {_rate(outcome.multi_hop)}, "
              f"locality {_rate(outcome.unchanged)}; reverting {len(entries)} entries")
@@ -213,6 +221,7 @@ class Evaluation:
             "single_hop_hit_rate": _rate(outcome.single_hop),
             "multi_hop_rate": _rate(outcome.multi_hop),
             "locality": _rate(outcome.unchanged),
+            "locality_first_sentence": _rate(outcome.first_sentence_unchanged),
             "single_hop_grounded": _rate(outcome.grounded),
             "unrelated_grounded": _rate(outcome.unrelated_grounded),
             "seconds_per_update": round(sum(outcome.seconds) / len(outcome.seconds), 3) if outcome.seconds else None,

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from serving.cli import build_parser
-from serving.evaluation.updates import CHANGED_TWICE, Question, evaluate, rewrites_of
+from serving.evaluation.updates import CHANGED_TWICE, Question, evaluate, first_sentence, rewrites_of
 from tests.helpers.engine import tiny_runtime
 
 
@@ -79,8 +79,9 @@ def test_evaluation_runs_end_to_end_and_comes_back_to_base(runtime, tmp_path):
     assert set(report["configs"]) == {"memory", "edit"}
     for route, result in report["configs"].items():
         assert result["back_to_base"], (route, result)
-        for key in ("single_hop_hit_rate", "multi_hop_rate", "locality"):
+        for key in ("single_hop_hit_rate", "multi_hop_rate", "locality", "locality_first_sentence"):
             assert 0.0 <= result[key] <= 1.0, (route, key, result[key])
+        assert result["locality_first_sentence"] >= result["locality"]
         assert result["n"] == {"rewrites": 4, "multi_hop": 2, "unrelated": 1}
         assert sum(result["routes"].values()) == 4 and result["seconds_per_update"] > 0
     assert report["configs"]["memory"]["routes"] == {"memory": 4}
@@ -92,6 +93,12 @@ def test_evaluation_runs_end_to_end_and_comes_back_to_base(runtime, tmp_path):
     assert {"question", "expected", "answer", "hit"} <= set(rows[0])
     assert {r["config"] for r in rows} >= {"base", "memory", "edit", "changed_twice:auto"}
     assert runtime.engine.host.fingerprint() == runtime.engine.base_fingerprint
+
+
+def test_the_first_sentence_is_what_ends_at_the_first_stop():
+    assert first_sentence("Paris is the capital. It has 2 million people.") == "Paris is the capital."
+    assert first_sentence("  No stop here ") == "No stop here"
+    assert first_sentence("Dr. Who? Yes.") == "Dr."
 
 
 def test_the_command_is_registered():
