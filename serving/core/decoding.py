@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import math
 import queue
 import threading
 import time
@@ -44,7 +43,7 @@ import torch
 
 from .batch import KVBatch
 from .errors import OverloadedError, UnavailableError
-from .generation import Piece, SamplingParams, TextStream, sample_token, continues_word, stop_token_ids
+from .generation import Piece, SamplingParams, TextStream, contrast, continues_word, sample_token, stop_token_ids
 from .metrics import Metrics
 from .model_host import ModelHost
 
@@ -269,18 +268,8 @@ class Decoder:
                 request.generation.put(None)
 
     def _contrast(self, grounded: torch.Tensor, plain: torch.Tensor, params: SamplingParams) -> torch.Tensor:
-        """Context-aware decoding of one row, as ``generation._Contrast`` does it with transformers'
-        unbatched classifier-free guidance (same operations, so the same tokens)."""
-        guidance = params.guidance
-        g = torch.log_softmax(grounded.float(), dim=-1)
-        scores = torch.log_softmax(g[None], dim=-1)
-        u = torch.log_softmax(plain[None], dim=-1)
-        mixed = (guidance.scale * (scores - u) + u)[0] if guidance.scale != 1 else scores[0]
-        continues = continues_word(self.host.tokenizer).to(g.device)
-        best = int(g.argmax())
-        if best < len(continues) and continues[best]:
-            return g
-        return mixed.masked_fill(g < g.max() + math.log(guidance.plausibility), float("-inf"))
+        """Context-aware decoding of one row (``generation.contrast``, as ``decode_stream`` does it)."""
+        return contrast(grounded, plain, params.guidance, continues_word(self.host.tokenizer).to(grounded.device))
 
     def _settle(self, batch: KVBatch) -> None:
         """Finished and cancelled requests leave the batch (a cancelled one's reader gets the end)."""

@@ -53,25 +53,33 @@ def continues_word(tokenizer: PreTrainedTokenizerBase) -> torch.Tensor:
     return torch.tensor([bool(p) and p[0] not in "Ġ▁" and p[0].isalnum() for p in pieces])
 
 
+def contrast(grounded: torch.Tensor, plain: torch.Tensor, guidance: Guidance, continues: torch.Tensor) -> torch.Tensor:
+    """Next-token scores under ``guidance``, from the grounded and the plain prompt's logits
+    (vocabulary,); ``continues``: :func:`continues_word` of the tokenizer."""
+    g = torch.log_softmax(grounded.float(), dim=-1)
+    best = int(g.argmax())
+    if best < len(continues) and continues[best]:
+        return g
+    u = torch.log_softmax(plain.float(), dim=-1)
+    mixed = guidance.scale * (g - u) + u
+    return mixed.masked_fill(g < g.max() + math.log(guidance.plausibility), float("-inf"))
+
+
 class _Contrast:
-    """The guidance of one decode; transformers' unbatched classifier-free guidance keeps the plain
-    prompt's own KV cache and does the mixing (it runs on every step, so that cache stays in step)."""
+    """The guidance of one decode: transformers' unbatched classifier-free guidance runs the plain
+    prompt on its own KV cache (on every step, so that cache stays in step)."""
 
     def __init__(self, model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, guidance: Guidance,
                  device: torch.device) -> None:
         plain = torch.tensor([guidance.plain_ids], device=device)
-        self._mix = UnbatchedClassifierFreeGuidanceLogitsProcessor(guidance.scale, model, plain)
-        self._floor = math.log(guidance.plausibility)
+        self._plain = UnbatchedClassifierFreeGuidanceLogitsProcessor(guidance.scale, model, plain)
+        self._guidance = guidance
         self._continues = continues_word(tokenizer).to(device)
 
     def __call__(self, last_token: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
         """``logits``: the grounded prompt's next-token logits (vocabulary,); ``last_token``: (1, 1)."""
-        grounded = torch.log_softmax(logits.float(), dim=-1)
-        mixed = self._mix(last_token, grounded[None])[0]
-        best = int(grounded.argmax())
-        if best < len(self._continues) and self._continues[best]:
-            return grounded
-        return mixed.masked_fill(grounded < grounded.max() + self._floor, float("-inf"))
+        plain = self._plain.get_unconditional_logits(last_token)[0, -1]
+        return contrast(logits, plain, self._guidance, self._continues)
 
 
 @dataclass
