@@ -20,29 +20,33 @@ class ServerError(RuntimeError):
         self.status, self.error = status, error or {}
 
 
+def _checked(response: httpx.Response) -> Any:
+    """The decoded body, or :class:`ServerError` with the body's ``error`` object."""
+    if response.is_error:
+        try:
+            error = response.json()["error"]
+            message = error["message"]
+        except (ValueError, KeyError, TypeError):
+            error, message = {}, response.text
+        raise ServerError(f"{response.status_code}: {message}", response.status_code, error)
+    return response.json()
+
+
+def _auth(api_key: str | None) -> dict[str, str]:
+    key = api_key if api_key is not None else Settings().api_key
+    return {"Authorization": f"Bearer {key}"} if key else {}
+
+
 class Client:
     """``PALIMPSEST_URL`` (default ``http://PALIMPSEST_HOST:PALIMPSEST_PORT``) and ``PALIMPSEST_API_KEY``."""
 
     def __init__(self, base_url: str | None = None, api_key: str | None = None, timeout: float = 600.0) -> None:
-        settings = Settings()
-        self.base_url = base_url or settings.base_url
-        key = api_key if api_key is not None else settings.api_key
-        headers = {"Authorization": f"Bearer {key}"} if key else {}
-        self._http = httpx.Client(base_url=self.base_url, headers=headers, timeout=timeout)
-
-    def _check(self, response: httpx.Response) -> Any:
-        if response.is_error:
-            try:
-                error = response.json()["error"]
-                message = error["message"]
-            except (ValueError, KeyError, TypeError):
-                error, message = {}, response.text
-            raise ServerError(f"{response.status_code}: {message}", response.status_code, error)
-        return response.json()
+        self.base_url = base_url or Settings().base_url
+        self._http = httpx.Client(base_url=self.base_url, headers=_auth(api_key), timeout=timeout)
 
     def _send(self, method: str, path: str, **kwargs: Any) -> Any:
         try:
-            return self._check(self._http.request(method, path, **kwargs))
+            return _checked(self._http.request(method, path, **kwargs))
         except httpx.TransportError as exc:
             raise ServerError(f"cannot reach the server at {self.base_url} ({exc}); is `palimpsest serve` running?") from exc
 
@@ -61,9 +65,40 @@ class Client:
             with self._http.stream("POST", path, json={**json_body, "stream": True}) as response:
                 if response.is_error:
                     response.read()
-                    self._check(response)
+                    _checked(response)
                 for line in response.iter_lines():
                     if line.startswith("data: ") and line != "data: [DONE]":
                         yield json.loads(line[len("data: "):])
         except httpx.TransportError as exc:
             raise ServerError(f"cannot reach the server at {self.base_url} ({exc})") from exc
+
+
+class AsyncClient:
+    """The same calls, awaited. ``transport`` answers them without a network: pass
+    ``httpx.ASGITransport(create_app(...))`` to serve them from an app in this process.
+
+    >>> async with AsyncClient("http://127.0.0.1:8000") as client:
+    ...     entries = (await client.request("GET", "/v1/history", params={"limit": 5}))["data"]
+    """
+
+    def __init__(self, base_url: str | None = None, api_key: str | None = None, timeout: float = 600.0,
+                 transport: httpx.AsyncBaseTransport | None = None) -> None:
+        self.base_url = base_url or Settings().base_url
+        self._http = httpx.AsyncClient(base_url=self.base_url, headers=_auth(api_key), timeout=timeout,
+                                       transport=transport)
+
+    async def request(self, method: str, path: str, json: dict[str, Any] | None = None,
+                      params: dict[str, Any] | None = None) -> Any:
+        try:
+            return _checked(await self._http.request(method, path, json=json, params=params))
+        except httpx.TransportError as exc:
+            raise ServerError(f"cannot reach the server at {self.base_url} ({exc}); is `palimpsest serve` running?") from exc
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def __aenter__(self) -> AsyncClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()

@@ -15,6 +15,7 @@ COMMAND_MODULES: list[str] = [
     "serving.cli.skills",
     "serving.cli.updates",
     "serving.cli.eval",
+    "serving.cli.mcp_server",
 ]
 
 

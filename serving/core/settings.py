@@ -42,7 +42,8 @@ class Settings(BaseSettings):
     api_key: str | None = None
     """When set, every ``/v1/*`` route requires ``Authorization: Bearer <key>``."""
     url: str | None = None
-    """Where clients (CLI, LangChain integrations) find the server; default ``http://host:port``."""
+    """Where clients (CLI, LangChain integrations) find the server; default ``http://host:port``.
+    ``palimpsest mcp`` calls the server here when set, and runs the model in its own process when not."""
     allowed_hosts: str = ""
     """Comma-separated ``Host`` names the server answers (against DNS rebinding); empty: the bound
     host, ``localhost``, ``127.0.0.1``, ``::1`` and ``testserver``, or any host when bound to
@@ -105,6 +106,15 @@ class Settings(BaseSettings):
     edit_stop_on_chat: bool = True
     """The value optimisation's early stop waits for the chat row too (``RomeConfig.stop_on_chat``);
     false: 0.73x the time per edit, chat answers naming the new target 77 % instead of 83 %."""
+
+    # The MCP server (issue 19): ``palimpsest mcp`` calls the server at ``url``, or runs the model itself without one.
+    mcp_transport: Literal["stdio", "streamable-http"] = "stdio"
+    """How ``palimpsest mcp`` meets its client: stdin/stdout (the client starts it), or streamable
+    HTTP at ``http://mcp_host:mcp_port/mcp`` (behind ``api_key`` when one is set)."""
+    mcp_host: str = "127.0.0.1"
+    """Address the MCP server listens on with streamable HTTP."""
+    mcp_port: int = 8001
+    """Port the MCP server listens on with streamable HTTP."""
 
     @field_validator("home", "cache", "export_dir")
     @classmethod
