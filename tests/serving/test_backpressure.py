@@ -31,7 +31,7 @@ def _samples(url: str) -> dict[tuple[str, tuple], float]:
 def test_the_queue_bound_refuses_with_503_and_metrics_count_it(start_server, tiny_model_dir: Path, tmp_path: Path):
     url = start_server(tmp_path / "home", PALIMPSEST_MODEL=str(tiny_model_dir), PALIMPSEST_GUARD="false",
                        PALIMPSEST_MEMORY_EXTRACTOR="rule", PALIMPSEST_DECODE_BATCH="1", PALIMPSEST_DECODE_QUEUE="1",
-                       PALIMPSEST_RETRY_AFTER="4")
+                       PALIMPSEST_RETRY_AFTER="4", PALIMPSEST_EDIT_COVARIANCE="identity")
     with ThreadPoolExecutor(CLIENTS) as pool:
         results = list(pool.map(lambda _: _stream(url), range(CLIENTS)))
     statuses = sorted(status for status, _, _ in results)
