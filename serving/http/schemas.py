@@ -143,5 +143,11 @@ class Completion(BaseModel):
     usage: Usage
 
 
-STREAMED = {"text/event-stream": {"schema": {"type": "string", "description": "with stream: true, SSE `data:` chunks"}}}
-"""The alternative body of a streamed completion, for the OpenAPI document."""
+STREAMED = {"text/event-stream": {"schema": {
+    "type": "object", "required": ["data"],
+    "description": "with stream: true, one server-sent event: `data` is a JSON chunk, the last one `[DONE]`",
+    "properties": {"data": {"type": "string"}, "event": {"type": "string"}, "id": {"type": "string"},
+                   "retry": {"type": "integer"}},
+}}}
+"""The alternative body of a streamed completion, for the OpenAPI document. Before OpenAPI 3.2 (FastAPI
+writes 3.1), the ``schema`` of an event stream describes each event, not the whole stream."""

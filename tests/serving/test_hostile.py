@@ -194,3 +194,6 @@ def test_openapi_lists_the_errors(client):
         assert statuses <= found.keys(), (path, found.keys())
         for status in statuses:
             assert found[status]["content"]["application/json"]["schema"]["$ref"] == error_ref
+    # OpenAPI 3.1: an event stream's schema describes one event (schemathesis checks each against it)
+    event = responses("/v1/chat/completions", "post")["200"]["content"]["text/event-stream"]["schema"]
+    assert event["type"] == "object" and event["properties"]["data"] == {"type": "string"}
