@@ -166,7 +166,7 @@ def fuzz(args: argparse.Namespace, url: str, home: Path, out: Path) -> dict[str,
                "--max-time", str(args.max_time), "--request-timeout", "300", "--suppress-health-check", "all",
                "--phases", "examples,coverage,fuzzing", "--report", "junit", "--report-dir", str(out / "report")]
     started = time.monotonic()
-    proc = subprocess.run(command, env=env, capture_output=True, text=True)
+    proc = subprocess.run(command, env=env, cwd=out, capture_output=True, text=True)  # its cache goes to out/
     (out / "schemathesis.txt").write_text(proc.stdout + proc.stderr)
     rows = [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
     statuses = Counter(r["status"] // 100 * 100 for r in rows)
