@@ -1,5 +1,5 @@
-"""A process killed (SIGKILL) in the middle of a change loses nothing and leaves no half-change,
-and no entry is applied without the regression guard's verdict."""
+"""A process killed (SIGKILL) in the middle of a change, an ingest or a revert loses nothing and leaves
+no half-change, and no entry is applied without the regression guard's verdict."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ import pytest
 
 from serving.core.engine import Engine
 from serving.core.settings import Settings
-from tests.helpers.engine import synthetic_delta
+from tests.helpers.engine import synthetic_delta, tiny_runtime
 
 NAMES = ["model.layers.1.mlp.down_proj.weight", "model.layers.2.mlp.up_proj.weight"]
 
@@ -61,9 +61,37 @@ CHILD = textwrap.dedent("""
 """).replace("{names}", json.dumps(NAMES))
 
 
-def _run_and_kill(point: str, model_dir: Path, home: Path) -> None:
+MEMORY_CHILD = textwrap.dedent("""
+    import sys, time
+    from pathlib import Path
+    from serving.core.engine import Engine
+    from serving.core.history import History
+    from tests.helpers.engine import tiny_runtime
+
+    point, home = sys.argv[1], Path(sys.argv[2])
+
+    def park(*args, **kwargs):
+        print("READY", flush=True)
+        time.sleep(600)
+
+    def then_park(real):
+        return lambda *args, **kwargs: (real(*args, **kwargs), park())
+
+    rt = tiny_runtime(home)
+    if point == "ingested":               # the journal's add line written, no history row
+        Engine.record = park
+    elif point == "revert-committed":     # the row marked reverted, the ingest not removed yet
+        entry, _ = rt.memory.add_facts([("Ilse Varga", "works for", "Ostrander Mills")])
+        History.mark_reverted = then_park(History.mark_reverted)
+        rt.engine.revert(entry.id)
+    rt.memory.add_facts([("Ilse Varga", "works for", "Ostrander Mills")])
+""")
+
+
+def _run_and_kill(point: str, model_dir: Path | None, home: Path, child: str = CHILD) -> None:
+    args = [point, str(model_dir), str(home)] if model_dir is not None else [point, str(home)]
     proc = subprocess.Popen(
-        [sys.executable, "-c", CHILD, point, str(model_dir), str(home)],
+        [sys.executable, "-c", child, *args],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         cwd=Path(__file__).resolve().parents[2], env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])},
     )
@@ -105,3 +133,15 @@ def test_kill_during_a_change(point, survives, tiny_model_dir, tmp_path):
         assert entries == []
         assert engine.host.fingerprint() == base_fp
         assert list((home / "deltas").iterdir()) == []
+
+
+@pytest.mark.parametrize("point", ["ingested", "revert-committed"])
+def test_kill_during_an_ingest_or_its_revert_leaves_no_fact(point, tmp_path):
+    home = tmp_path / "home"
+    _run_and_kill(point, None, home, MEMORY_CHILD)
+
+    rt = tiny_runtime(home)
+    assert [e.status for e in rt.engine.history.list()] == ([] if point == "ingested" else ["reverted"])
+    assert rt.memory.store.ingest_ids() == [] and rt.memory.stats()["triples"] == 0
+    assert not list((home / "memory" / "ingests").iterdir())
+    rt.close()
