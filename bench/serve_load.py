@@ -5,7 +5,7 @@
 Starts ``palimpsest serve`` (``PALIMPSEST_DECODE_QUEUE=--queue``, other settings from the
 environment), then:
 
-1. the sequential baseline: one client asks each of the ``--prompts`` questions in turn (streamed,
+1. the sequential baseline: one client asks ``--baseline`` questions in turn (streamed,
    ``max_tokens`` ``--tokens``, temperature 0, the ``openai`` package);
 2. for each level of ``--levels``: that many clients at once, each asking ``--rounds`` questions in
    a loop (one each at levels above the batch plus queue).
@@ -153,13 +153,14 @@ def main() -> None:
     p.add_argument("--tokens", type=int, default=64)
     p.add_argument("--queue", type=int, default=32, help="PALIMPSEST_DECODE_QUEUE")
     p.add_argument("--rounds", type=int, default=2, help="questions per client at levels <= 16")
+    p.add_argument("--baseline", type=int, default=len(QUESTIONS), help="questions of the sequential baseline")
     args = p.parse_args()
 
     with server(args) as url:
         warm = openai.OpenAI(base_url=url + "/v1", api_key="none", max_retries=0, timeout=600)
         ask(warm, 0, 8)
         baseline, seconds = [], time.perf_counter()
-        for q in range(len(QUESTIONS)):
+        for q in range(args.baseline):
             baseline.append(ask(warm, q, args.tokens))
         seconds = time.perf_counter() - seconds
         assert all(r.status == 200 for r in baseline), [r.error for r in baseline]
@@ -176,10 +177,11 @@ def main() -> None:
             refused = [r for r in results if r.status in (429, 503)]
             other = [r for r in results if r.status not in (200, 429, 503)]
             rate = sum(r.tokens for r in ok) / wall
-            same = sum(r.text == reference[r.question] for r in ok)
+            compared = [r for r in ok if r.question in reference]
+            same = sum(r.text == reference[r.question] for r in compared)
             print(f"{level:>7} {len(ok):>7} {rate:>7.1f} {rate / base_rate:>6.2f} {pct([r.ttft for r in ok], 50):>8.2f} "
                   f"{pct([r.ttft for r in ok], 95):>8.2f} {pct([r.latency for r in ok], 95):>7.2f} "
-                  f"{same:>3}/{len(ok):<3} {len(refused):>7} "
+                  f"{same:>3}/{len(compared):<3} {len(refused):>7} "
                   f"{max((r.latency for r in refused), default=0):>9.2f}s {len(other):>9}")
             for r in other[:3]:
                 print(f"    error {r.status}: {r.error}")
