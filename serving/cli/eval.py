@@ -1,4 +1,4 @@
-"""``palimpsest eval edits|memory|skills|router|updates``: measurements that load the model themselves (no server).
+"""``palimpsest eval edits|memory|qa|skills|router|updates``: measurements that load the model themselves (no server).
 
 Each prints one JSON report; data paths are always given on the command line.
 """
@@ -90,6 +90,32 @@ def _memory(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", type=Path, default=None, help="also write the JSON here")
 
 
+def _prompts(text: str) -> str:
+    from serving.evaluation.qa import PROMPTS
+
+    unknown = [s for s in (s.strip() for s in text.split(",")) if s and s not in PROMPTS]
+    if unknown or not text.strip(", "):
+        raise argparse.ArgumentTypeError(f"unknown prompt {unknown}; choose from {','.join(PROMPTS)}")
+    return text
+
+
+def _qa(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--questions", type=Path, required=True, help="HippoRAG QA file (MuSiQue or HotpotQA format)")
+    p.add_argument("--corpus", type=Path, required=True, help="its corpus (list of {title, text} or title -> sentences)")
+    p.add_argument("--offset", type=_natural, default=0, help="skip the first K questions (e.g. a tuning split)")
+    p.add_argument("--n", type=int, default=None, help="evaluate N questions (after --offset)")
+    p.add_argument("--subset", action="store_true", help="ingest only the passages shown with the N questions")
+    p.add_argument("--prompts", default="default", type=_prompts,
+                   help="comma-separated, from default (the question alone) and short (asks for a short answer)")
+    p.add_argument("--max-tokens", type=int, default=32, help="tokens per chat answer (greedy)")
+    p.add_argument("--extractor", default="rule", choices=["rule", "llm"], help="the memory's extractor")
+    p.add_argument("--home", type=Path, help="an empty PALIMPSEST_HOME to keep (default: a temporary one)")
+    _model_options(p)
+    p.add_argument("--embedder", help="sentence-transformers path or id (default: $PALIMPSEST_EMBEDDER)")
+    p.add_argument("--records", type=Path, help="one JSON line per answer: prompt, config, answer, scores, citations")
+    p.add_argument("--out", type=Path, default=None, help="also write the JSON here")
+
+
 def _strategies(text: str) -> str:
     from serving.evaluation.skills import STRATEGIES
 
@@ -165,6 +191,10 @@ EVALUATIONS = {
     ),
     "memory": (
         "serving.evaluation.memory", _memory, "passage recall of graph vs. dense retrieval on HippoRAG's QA samples"
+    ),
+    "qa": (
+        "serving.evaluation.qa", _qa,
+        "answer F1 / EM on HippoRAG's QA samples through chat: closed-book, memory gated and forced",
     ),
     "skills": ("serving.evaluation.skills", _skills, "continual skill learning: AP, BWT and TRP of each replay strategy"),
     "router": ("serving.evaluation.router", _router, "policy accuracy of the /v1/updates router on labelled updates"),
