@@ -11,11 +11,13 @@ real server (``start_server``).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -91,3 +93,17 @@ def start_server(home: Path, model: str | None, **env: str) -> tuple[subprocess.
                 return proc, url
         except httpx.TransportError:
             time.sleep(0.3)
+
+
+@contextlib.contextmanager
+def serving(home: Path, model: str | None, **env: str) -> Iterator[str]:
+    """:func:`start_server` for a ``with`` block: its URL, and the server stopped at the end."""
+    proc, url = start_server(home, model, **env)
+    try:
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()

@@ -32,7 +32,6 @@ import tempfile
 import time
 from collections import Counter
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -40,7 +39,7 @@ import httpx
 REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO), str(REPO / "bench")]
 
-from common import start_server  # noqa: E402
+from common import serving  # noqa: E402
 from hostile_hooks import record, state, wait_for_job  # noqa: E402
 
 KEY = "bench-s3cret"
@@ -48,20 +47,6 @@ LIMITS = {"PALIMPSEST_MAX_BODY_BYTES": "20000", "PALIMPSEST_MAX_TOKENS": "8", "P
           "PALIMPSEST_MAX_FACTS": "3", "PALIMPSEST_SKILL_MAX_EXAMPLES": "4"}
 """The limits tests/serving/test_hostile.py runs with, so its expected statuses hold here."""
 CHECKS = "not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance"
-
-
-@contextmanager
-def server(args: argparse.Namespace, home: Path) -> Iterator[str]:
-    proc, url = start_server(home, args.model or None, PALIMPSEST_API_KEY=KEY, PALIMPSEST_GUARD=str(args.guard).lower(),
-                             PALIMPSEST_MEMORY_EXTRACTOR="rule", **LIMITS)
-    try:
-        yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
 
 
 def raw_cases() -> list[tuple[str, str, dict[str, str | bytes], bytes | None, int]]:
@@ -204,7 +189,8 @@ def main() -> None:
 
     root = Path(tempfile.mkdtemp(prefix="palimpsest-hostile-"))
     home = root / "home"
-    with server(args, home) as url:
+    with serving(home, args.model or None, PALIMPSEST_API_KEY=KEY, PALIMPSEST_GUARD=str(args.guard).lower(),
+                 PALIMPSEST_MEMORY_EXTRACTOR="rule", **LIMITS) as url:
         print(f"server {url} (model {args.model or 'default'}), home {home}")
         hand = hand_written(url, home, root / "hand.ndjson")
         print("hand-written set:", json.dumps(hand))

@@ -21,21 +21,19 @@ p95 TTFT <= 2 s; 64 clients over a queue of 32: only 429/503 refusals, quickly, 
 from __future__ import annotations
 
 import argparse
-import os
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import openai
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import serving  # noqa: E402
 
 QUESTIONS = [
     "Name three things a lighthouse keeper does.",
@@ -58,39 +56,6 @@ class Result:
     ttft: float = 0.0
     latency: float = 0.0
     error: str = ""
-
-
-@contextmanager
-def server(args: argparse.Namespace) -> Iterator[str]:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    home = Path(tempfile.mkdtemp(prefix="palimpsest-serve-load-"))
-    env = {**os.environ, "PALIMPSEST_HOME": str(home), "PALIMPSEST_PORT": str(port), "PALIMPSEST_DEVICE": args.device,
-           "PALIMPSEST_DECODE_QUEUE": str(args.queue), "PALIMPSEST_GUARD": "false",
-           "PALIMPSEST_EDIT_COVARIANCE": "identity",  # no key statistics computed at start-up meanwhile
-           **({"PALIMPSEST_MODEL": args.model} if args.model else {}),
-           **({"PALIMPSEST_DTYPE": args.dtype} if args.dtype else {})}
-    log = open(home.parent / f"{home.name}.log", "wb")
-    proc = subprocess.Popen([sys.executable, "-m", "serving.cli", "serve"], env=env, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(f"server exited; see {log.name}")
-            try:
-                if httpx.get(url + "/healthz", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.5)
-        yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        print(f"(server log: {log.name})")
 
 
 def ask(client: openai.OpenAI, question: int, tokens: int) -> Result:
@@ -156,7 +121,11 @@ def main() -> None:
     p.add_argument("--baseline", type=int, default=len(QUESTIONS), help="questions of the sequential baseline")
     args = p.parse_args()
 
-    with server(args) as url:
+    home = Path(tempfile.mkdtemp(prefix="palimpsest-serve-load-")) / "home"
+    settings = {"PALIMPSEST_DEVICE": args.device, "PALIMPSEST_DECODE_QUEUE": str(args.queue), "PALIMPSEST_GUARD": "false",
+                "PALIMPSEST_EDIT_COVARIANCE": "identity",  # no key statistics computed at start-up meanwhile
+                **({"PALIMPSEST_DTYPE": args.dtype} if args.dtype else {})}
+    with serving(home, args.model or None, **settings) as url:
         warm = openai.OpenAI(base_url=url + "/v1", api_key="none", max_retries=0, timeout=600)
         ask(warm, 0, 8)
         baseline, seconds = [], time.perf_counter()

@@ -17,53 +17,22 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import serving  # noqa: E402
+
 QUESTION = [{"role": "user", "content": "Name three things a lighthouse keeper does."}]
 WARM_EDIT = {"prompt": "The Colosseum is located in the city of", "subject": "The Colosseum", "target_new": "London"}
 EDIT = {"prompt": "The Eiffel Tower is located in the city of", "subject": "The Eiffel Tower", "target_new": "Rome"}
-
-
-@contextmanager
-def server(args: argparse.Namespace) -> Iterator[str]:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    home = Path(tempfile.mkdtemp(prefix="palimpsest-load-"))
-    env = {**os.environ, "PALIMPSEST_HOME": str(home), "PALIMPSEST_PORT": str(port), "PALIMPSEST_DEVICE": "cpu",
-           "PALIMPSEST_GUARD": str(args.guard).lower(), **({"PALIMPSEST_MODEL": args.model} if args.model else {})}
-    log = open(home.parent / f"{home.name}.log", "wb")
-    proc = subprocess.Popen([sys.executable, "-m", "serving.cli", "serve"], env=env, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(f"server exited; see {log.name}")
-            try:
-                if httpx.get(url + "/healthz", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.5)
-        yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
 
 
 def chat(url: str, tokens: int, timeout: float = 600) -> tuple[int, float, float]:
@@ -181,7 +150,8 @@ def main() -> None:
     parser.add_argument("--guard", action="store_true", help="keep the regression guard on")
     args = parser.parse_args()
 
-    with server(args) as url:
+    home = Path(tempfile.mkdtemp(prefix="palimpsest-load-")) / "home"
+    with serving(home, args.model or None, PALIMPSEST_GUARD=str(args.guard).lower()) as url:
         chat(url, args.tokens)
         httpx.post(url + "/v1/edits", json=WARM_EDIT, timeout=3600).raise_for_status()  # key statistics, once
         latency, entry = latency_during_edit(url, args)
