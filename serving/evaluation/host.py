@@ -9,7 +9,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import argparse
+import contextlib
+import tempfile
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import TextIO
 
 import torch
 
@@ -17,6 +22,7 @@ from serving.core.history import Delta, dense
 from serving.core.model_host import ModelHost
 from serving.core.model_loader import load_model
 from serving.core.settings import Settings
+from serving.services import Runtime
 
 
 def evaluation_settings(
@@ -26,6 +32,25 @@ def evaluation_settings(
     given, in float32 (evaluations and benches measure in fp32 on every device)."""
     given = {"model": model, "device": device, "embedder": embedder}
     return Settings(dtype="float32", **{k: v for k, v in given.items() if v})
+
+
+@contextlib.contextmanager
+def scratch_runtime(args: argparse.Namespace) -> Iterator[tuple[Runtime, TextIO | None]]:
+    """A runtime over ``args.home``, or a temporary home (the converted model and the edit
+    statistics stay in the usual cache), with ``args.model`` / ``device`` / ``embedder`` /
+    ``extractor``; and ``args.records`` open for writing (None without it). Both closed at the end."""
+    base = evaluation_settings(model=args.model, device=args.device, embedder=args.embedder)
+    with tempfile.TemporaryDirectory(prefix="palimpsest-eval-") as scratch:
+        home = Path(args.home or scratch).expanduser().resolve()
+        runtime = Runtime.load(base.model_copy(
+            update={"home": home, "cache": base.cache_dir, "memory_extractor": args.extractor}))
+        records = open(args.records, "w", encoding="utf-8") if args.records else None
+        try:
+            yield runtime, records
+        finally:
+            runtime.close()
+            if records is not None:
+                records.close()
 
 
 def load_host(settings: Settings) -> ModelHost:

@@ -24,7 +24,6 @@ import json
 import re
 import string
 import sys
-import tempfile
 import time
 from collections import Counter
 from dataclasses import dataclass
@@ -39,7 +38,7 @@ from serving.core.errors import ConflictError
 from serving.core.generation import SamplingParams
 from serving.services import Runtime
 
-from .host import evaluation_settings
+from .host import scratch_runtime
 
 CONFIGS: dict[str, bool | None] = {"closed_book": False, "gate": None, "forced": True}
 """Configuration -> the chat request's ``memory``."""
@@ -197,24 +196,14 @@ def run(args: argparse.Namespace) -> dict:
     stop = None if args.n is None else args.offset + args.n
     questions = json.loads(Path(args.questions).read_text(encoding="utf-8"))[args.offset : stop]
     items, documents = load_items(questions, load_corpus(Path(args.corpus)), args.subset)
-    base = evaluation_settings(model=args.model, device=args.device, embedder=args.embedder)
-    with tempfile.TemporaryDirectory(prefix="palimpsest-eval-") as scratch:
-        home = Path(args.home or scratch).expanduser().resolve()
-        # a scratch home keeps the converted model in the usual cache
-        settings = base.model_copy(update={"home": home, "cache": base.cache_dir, "memory_extractor": args.extractor})
-        runtime = Runtime.load(settings)
-        records = open(args.records, "w", encoding="utf-8") if args.records else None
-        try:
-            if not runtime.memory.is_empty():
-                raise ConflictError(f"the memory under {home} is not empty; give an empty --home")
-            started = time.perf_counter()
-            ingest_s = ingest(runtime, documents)
-            report = evaluate(runtime, items, prompts, args.max_tokens, records)
-            stats = runtime.memory.stats()
-        finally:
-            runtime.close()
-            if records is not None:
-                records.close()
+    with scratch_runtime(args) as (runtime, records):
+        if not runtime.memory.is_empty():
+            raise ConflictError(f"the memory under {runtime.settings.home} is not empty; give an empty --home")
+        started = time.perf_counter()
+        ingest_s = ingest(runtime, documents)
+        report = evaluate(runtime, items, prompts, args.max_tokens, records)
+        stats = runtime.memory.stats()
+    settings = runtime.settings
     used = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()}
     return {
         "questions": f"{args.offset}..{args.offset + len(items) - 1} of {Path(args.questions).name}",
@@ -224,7 +213,7 @@ def run(args: argparse.Namespace) -> dict:
         "prompts": report,
         "wall_seconds": round(time.perf_counter() - started, 1),
         "settings": {**used, "model": settings.model, "embedder": settings.embedder,
-                     "home": str(home) if args.home else "(temporary)",
+                     "home": str(settings.home) if args.home else "(temporary)",
                      "grounding_format": settings.grounding_format, "grounding_contrast": settings.grounding_contrast,
                      "device": str(runtime.engine.host.device), "threads": torch.get_num_threads()},
     }

@@ -25,7 +25,6 @@ import argparse
 import json
 import re
 import sys
-import tempfile
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -39,7 +38,7 @@ from serving.core.generation import SamplingParams
 from serving.services import Runtime
 from serving.services.updates import Update
 
-from .host import evaluation_settings
+from .host import scratch_runtime
 
 CHANGED_TWICE: tuple[tuple[str, str, str, str], ...] = (
     ("Ilse Varga", "Ostrander Mills", "Harrowgate Foods", "Brightwater Optics"),
@@ -306,27 +305,17 @@ def run(args: argparse.Namespace) -> dict:
         torch.set_num_threads(args.threads)
     configs = tuple(c.strip() for c in args.configs.split(",") if c.strip())
     data = json.loads(Path(args.data).read_text(encoding="utf-8"))
-    base = evaluation_settings(model=args.model, device=args.device, embedder=args.embedder)
-    with tempfile.TemporaryDirectory(prefix="palimpsest-eval-") as scratch:
-        home = Path(args.home or scratch).expanduser().resolve()
-        # a scratch home keeps the converted model and the edit statistics in the usual cache
-        settings = base.model_copy(update={"home": home, "cache": base.cache_dir, "memory_extractor": args.extractor})
-        runtime = Runtime.load(settings)
-        records = open(args.records, "w", encoding="utf-8") if args.records else None
-        try:
-            started = time.perf_counter()
-            report = evaluate(runtime, data, args.n, args.offset, configs, args.unrelated, args.max_tokens,
-                              None if args.changed_twice == "none" else args.changed_twice, records)
-        finally:
-            runtime.close()
-            if records is not None:
-                records.close()
+    with scratch_runtime(args) as (runtime, records):
+        started = time.perf_counter()
+        report = evaluate(runtime, data, args.n, args.offset, configs, args.unrelated, args.max_tokens,
+                          None if args.changed_twice == "none" else args.changed_twice, records)
+    settings = runtime.settings
     used = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()}
     return {
         **report,
         "wall_seconds": round(time.perf_counter() - started, 1),
         "settings": {**used, "model": settings.model, "embedder": settings.embedder,
-                     "home": str(home) if args.home else "(temporary)",
+                     "home": str(settings.home) if args.home else "(temporary)",
                      "guard": settings.guard, "grounding_format": settings.grounding_format,
                      "edit_covariance": settings.edit_covariance, "edit_chat_context": settings.edit_chat_context,
                      "device": str(runtime.engine.host.device), "threads": torch.get_num_threads()},
