@@ -99,6 +99,14 @@ def _prompts(text: str) -> str:
     return text
 
 
+def _runtime_options(p: argparse.ArgumentParser) -> None:
+    """What ``serving.evaluation.host.scratch_runtime`` reads: the runtime's home, model and extractor."""
+    p.add_argument("--extractor", default="rule", choices=["rule", "llm"], help="the memory's extractor")
+    p.add_argument("--home", type=Path, help="an empty PALIMPSEST_HOME to keep (default: a temporary one)")
+    _model_options(p)
+    p.add_argument("--embedder", help="sentence-transformers path or id (default: $PALIMPSEST_EMBEDDER)")
+
+
 def _qa(p: argparse.ArgumentParser) -> None:
     p.add_argument("--questions", type=Path, required=True, help="HippoRAG QA file (MuSiQue or HotpotQA format)")
     p.add_argument("--corpus", type=Path, required=True, help="its corpus (list of {title, text} or title -> sentences)")
@@ -108,10 +116,7 @@ def _qa(p: argparse.ArgumentParser) -> None:
     p.add_argument("--prompts", default="default", type=_prompts,
                    help="comma-separated, from default (the question alone) and short (asks for a short answer)")
     p.add_argument("--max-tokens", type=int, default=32, help="tokens per chat answer (greedy)")
-    p.add_argument("--extractor", default="rule", choices=["rule", "llm"], help="the memory's extractor")
-    p.add_argument("--home", type=Path, help="an empty PALIMPSEST_HOME to keep (default: a temporary one)")
-    _model_options(p)
-    p.add_argument("--embedder", help="sentence-transformers path or id (default: $PALIMPSEST_EMBEDDER)")
+    _runtime_options(p)
     p.add_argument("--records", type=Path, help="one JSON line per answer: prompt, config, answer, scores, citations")
     p.add_argument("--out", type=Path, default=None, help="also write the JSON here")
 
@@ -176,10 +181,7 @@ def _updates(p: argparse.ArgumentParser) -> None:
     p.add_argument("--changed-twice", default="auto", choices=["auto", "memory", "edit", "none"],
                    help="route of the A -> B -> C employer scenario (none: skip it)")
     p.add_argument("--max-tokens", type=int, default=24, help="tokens per chat answer (greedy)")
-    p.add_argument("--extractor", default="rule", choices=["rule", "llm"], help="the memory's extractor")
-    p.add_argument("--home", type=Path, help="an empty PALIMPSEST_HOME to keep (default: a temporary one)")
-    _model_options(p)
-    p.add_argument("--embedder", help="sentence-transformers path or id (default: $PALIMPSEST_EMBEDDER)")
+    _runtime_options(p)
     p.add_argument("--records", type=Path, help="one JSON line per question asked: question, expected, answer, hit")
     p.add_argument("--out", type=Path, default=None, help="also write the JSON here")
 

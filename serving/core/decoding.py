@@ -269,7 +269,7 @@ class Decoder:
 
     def _contrast(self, grounded: torch.Tensor, plain: torch.Tensor, params: SamplingParams) -> torch.Tensor:
         """Context-aware decoding of one row (``generation.contrast``, as ``decode_stream`` does it)."""
-        return contrast(grounded, plain, params.guidance, continues_word(self.host.tokenizer).to(grounded.device))
+        return contrast(grounded, plain, params.guidance, continues_word(self.host.tokenizer))
 
     def _settle(self, batch: KVBatch) -> None:
         """Finished and cancelled requests leave the batch (a cancelled one's reader gets the end)."""

@@ -55,7 +55,8 @@ def continues_word(tokenizer: PreTrainedTokenizerBase) -> torch.Tensor:
 
 def contrast(grounded: torch.Tensor, plain: torch.Tensor, guidance: Guidance, continues: torch.Tensor) -> torch.Tensor:
     """Next-token scores under ``guidance``, from the grounded and the plain prompt's logits
-    (vocabulary,); ``continues``: :func:`continues_word` of the tokenizer."""
+    (vocabulary,); ``continues``: :func:`continues_word` of the tokenizer (on the CPU: only the best
+    token's entry is read)."""
     g = torch.log_softmax(grounded.float(), dim=-1)
     best = int(g.argmax())
     if best < len(continues) and continues[best]:
@@ -74,7 +75,7 @@ class _Contrast:
         plain = torch.tensor([guidance.plain_ids], device=device)
         self._plain = UnbatchedClassifierFreeGuidanceLogitsProcessor(guidance.scale, model, plain)
         self._guidance = guidance
-        self._continues = continues_word(tokenizer).to(device)
+        self._continues = continues_word(tokenizer)
 
     def __call__(self, last_token: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
         """``logits``: the grounded prompt's next-token logits (vocabulary,); ``last_token``: (1, 1)."""

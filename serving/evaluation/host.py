@@ -38,7 +38,10 @@ def evaluation_settings(
 def scratch_runtime(args: argparse.Namespace) -> Iterator[tuple[Runtime, TextIO | None]]:
     """A runtime over ``args.home``, or a temporary home (the converted model and the edit
     statistics stay in the usual cache), with ``args.model`` / ``device`` / ``embedder`` /
-    ``extractor``; and ``args.records`` open for writing (None without it). Both closed at the end."""
+    ``extractor`` and ``threads``; and ``args.records`` open for writing (None without it). Both
+    closed at the end."""
+    if args.threads:
+        torch.set_num_threads(args.threads)
     base = evaluation_settings(model=args.model, device=args.device, embedder=args.embedder)
     with tempfile.TemporaryDirectory(prefix="palimpsest-eval-") as scratch:
         home = Path(args.home or scratch).expanduser().resolve()
@@ -51,6 +54,18 @@ def scratch_runtime(args: argparse.Namespace) -> Iterator[tuple[Runtime, TextIO 
             runtime.close()
             if records is not None:
                 records.close()
+
+
+def run_settings(args: argparse.Namespace, runtime: Runtime) -> dict:
+    """What a report records of its run: the command's options and the runtime's settings that
+    change answers."""
+    settings = runtime.settings
+    used = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()}
+    return {**used, "model": settings.model, "embedder": settings.embedder,
+            "home": str(settings.home) if args.home else "(temporary)", "guard": settings.guard,
+            "grounding_format": settings.grounding_format, "grounding_contrast": settings.grounding_contrast,
+            "edit_covariance": settings.edit_covariance, "edit_chat_context": settings.edit_chat_context,
+            "device": str(runtime.engine.host.device), "threads": torch.get_num_threads()}
 
 
 def load_host(settings: Settings) -> ModelHost:

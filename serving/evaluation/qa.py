@@ -30,7 +30,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
-import torch
 from memory.evaluate import gold_passages, load_corpus, question_passages
 from memory.store import Document
 
@@ -38,7 +37,7 @@ from serving.core.errors import ConflictError
 from serving.core.generation import SamplingParams
 from serving.services import Runtime
 
-from .host import scratch_runtime
+from .host import run_settings, scratch_runtime
 
 CONFIGS: dict[str, bool | None] = {"closed_book": False, "gate": None, "forced": True}
 """Configuration -> the chat request's ``memory``."""
@@ -190,8 +189,6 @@ def _log(message: str) -> None:
 
 def run(args: argparse.Namespace) -> dict:
     """The report of ``palimpsest eval qa`` (options as in ``serving.cli.eval``)."""
-    if args.threads:
-        torch.set_num_threads(args.threads)
     prompts = tuple(p.strip() for p in args.prompts.split(",") if p.strip())
     stop = None if args.n is None else args.offset + args.n
     questions = json.loads(Path(args.questions).read_text(encoding="utf-8"))[args.offset : stop]
@@ -203,8 +200,6 @@ def run(args: argparse.Namespace) -> dict:
         ingest_s = ingest(runtime, documents)
         report = evaluate(runtime, items, prompts, args.max_tokens, records)
         stats = runtime.memory.stats()
-    settings = runtime.settings
-    used = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()}
     return {
         "questions": f"{args.offset}..{args.offset + len(items) - 1} of {Path(args.questions).name}",
         "documents": len(documents),
@@ -212,8 +207,5 @@ def run(args: argparse.Namespace) -> dict:
         "memory_stats": stats,
         "prompts": report,
         "wall_seconds": round(time.perf_counter() - started, 1),
-        "settings": {**used, "model": settings.model, "embedder": settings.embedder,
-                     "home": str(settings.home) if args.home else "(temporary)",
-                     "grounding_format": settings.grounding_format, "grounding_contrast": settings.grounding_contrast,
-                     "device": str(runtime.engine.host.device), "threads": torch.get_num_threads()},
+        "settings": run_settings(args, runtime),
     }

@@ -31,14 +31,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
-import torch
-
 from serving.core.errors import ConflictError, PalimpsestError
 from serving.core.generation import SamplingParams
 from serving.services import Runtime
 from serving.services.updates import Update
 
-from .host import scratch_runtime
+from .host import run_settings, scratch_runtime
 
 CHANGED_TWICE: tuple[tuple[str, str, str, str], ...] = (
     ("Ilse Varga", "Ostrander Mills", "Harrowgate Foods", "Brightwater Optics"),
@@ -301,22 +299,10 @@ def _log(message: str) -> None:
 
 def run(args: argparse.Namespace) -> dict:
     """The report of ``palimpsest eval updates`` (options as in ``serving.cli.eval``)."""
-    if args.threads:
-        torch.set_num_threads(args.threads)
     configs = tuple(c.strip() for c in args.configs.split(",") if c.strip())
     data = json.loads(Path(args.data).read_text(encoding="utf-8"))
     with scratch_runtime(args) as (runtime, records):
         started = time.perf_counter()
         report = evaluate(runtime, data, args.n, args.offset, configs, args.unrelated, args.max_tokens,
                           None if args.changed_twice == "none" else args.changed_twice, records)
-    settings = runtime.settings
-    used = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()}
-    return {
-        **report,
-        "wall_seconds": round(time.perf_counter() - started, 1),
-        "settings": {**used, "model": settings.model, "embedder": settings.embedder,
-                     "home": str(settings.home) if args.home else "(temporary)",
-                     "guard": settings.guard, "grounding_format": settings.grounding_format,
-                     "edit_covariance": settings.edit_covariance, "edit_chat_context": settings.edit_chat_context,
-                     "device": str(runtime.engine.host.device), "threads": torch.get_num_threads()},
-    }
+    return {**report, "wall_seconds": round(time.perf_counter() - started, 1), "settings": run_settings(args, runtime)}
