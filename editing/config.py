@@ -54,6 +54,9 @@ class RomeConfig:
     plain contexts only: 0.73x the time, same CounterFact scores (bench/edit_speed.py)."""
     use_covariance: bool = True
     """u = C^-1 k* when True; u = k* (C = I, EasyEdit's default) when False."""
+    mom2_weight: float = 1500.0
+    """λ when earlier edits' keys are kept: u = (λ C + K_p K_p^T)^-1 k*, the system matrix of
+    MEMIT's batch solve (`MemitConfig.mom2_weight`). Without earlier keys u is plain ROME's."""
     contexts: ContextConfig = field(default_factory=ContextConfig)
 
     def __post_init__(self) -> None:
@@ -63,6 +66,8 @@ class RomeConfig:
             raise ValueError("RomeConfig.steps must be >= 1 and lr > 0")
         if self.weight_decay < 0 or self.kl_factor < 0 or self.clamp_norm_factor <= 0:
             raise ValueError("RomeConfig weights must be >= 0 and clamp_norm_factor > 0")
+        if self.mom2_weight <= 0:
+            raise ValueError("RomeConfig.mom2_weight must be > 0")
 
 
 @dataclass

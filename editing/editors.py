@@ -21,8 +21,11 @@ def edit_layers(model: nn.Module, method: Method, layer: int | None = None) -> l
     return [resolve_layer(model, layer)] if method.startswith("rome") else memit_layers(model, None)
 
 
-def make_editor(method: Method, layer: int | None = None, chat_context: bool = True) -> Editor:
-    """An editor for `method`; `chat_context` adds the chat-template context (ContextConfig.chat)."""
+def make_editor(method: Method, layer: int | None = None, chat_context: bool = True, keep_keys: bool = True) -> Editor:
+    """An editor for `method`; `chat_context` adds the chat-template context (ContextConfig.chat).
+
+    `keep_keys`: ROME keeps the keys of earlier edits (`previous`) still, as batches always do;
+    False is plain ROME."""
     def edit(
         model: nn.Module,
         tokenizer: Tokenizer,
@@ -39,7 +42,8 @@ def make_editor(method: Method, layer: int | None = None, chat_context: bool = T
                 contexts=ContextConfig(chat=chat_context),
             )
             cov = covariances.get(cfg.layer) if covariances and cfg.use_covariance else None
-            return rome_edit(model, tokenizer, requests[0], cfg, cov)
+            kept = previous.get(cfg.layer) if keep_keys and previous else None
+            return rome_edit(model, tokenizer, requests[0], cfg, cov, kept)
         cfg = MemitConfig(nullspace=method == "alphaedit")
         cfg.value.contexts.chat = chat_context
         return memit_edit(model, tokenizer, requests, cfg, covariances, previous)

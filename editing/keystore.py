@@ -29,6 +29,8 @@ class KeyStore:
         self._lock = threading.Lock()
         self._included: set[str] = set()
         self._gram: dict[int, torch.Tensor] = {}
+        self._facts: dict[int, int] = {}
+        """Per layer, the number of keys in the gram: a layer whose keys all left is not returned."""
 
     def _path(self, entry_id: str) -> Path:
         if not re.fullmatch(r"[A-Za-z0-9_.-]+", entry_id):
@@ -50,15 +52,20 @@ class KeyStore:
         return {int(name[5:]): t for name, t in load_file(str(path)).items()}
 
     def gram(self, applied: list[str]) -> dict[int, torch.Tensor]:
-        """Per layer, sum of K K^T (float64) over the keys of the `applied` entries."""
+        """Per layer, sum of K K^T (float64) over the keys of the `applied` entries; only layers
+        where some applied entry wrote keys. Incremental: only entries that joined or left since the
+        last call are read."""
         with self._lock:
             wanted = set(applied)
             for entry_id, sign in [(e, -1.0) for e in self._included - wanted] + [
                 (e, 1.0) for e in wanted - self._included
             ]:
-                add_keys(self._gram, self.load(entry_id), sign)
+                keys = self.load(entry_id)
+                add_keys(self._gram, keys, sign)
+                for layer, k in keys.items():
+                    self._facts[layer] = self._facts.get(layer, 0) + int(sign) * k.shape[1]
             self._included = wanted
-            return dict(self._gram)
+            return {layer: g for layer, g in self._gram.items() if self._facts.get(layer, 0) > 0}
 
 
 def _fsync(path: Path) -> None:

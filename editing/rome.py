@@ -1,9 +1,13 @@
 """ROME with consistent keys (r-ROME): one fact written as a rank-one update of one MLP.
 
-    W' = W + (v* - W k*) u^T / (u^T k*),   u = C^-1 k*
+    W' = W + (v* - W k*) u^T / (u^T k*),   u = C^-1 k*                    (plain ROME)
+                                           u = (λ C + K_p K_p^T)^-1 k*    (earlier edits kept)
 
 k* and W k* are averaged over the same sampled contexts (r-ROME's fix of the original's mix of a
-template-averaged u with the plain prompt's key), so W' k* = v* holds exactly.
+template-averaged u with the plain prompt's key), so W' k* = v* holds exactly. With the keys K_p of
+earlier applied edits, u comes from the system matrix of MEMIT's batch solve (`editing.memit`), so
+a single edit moves the earlier keys' outputs as little as a batch does (ΔW K_p ≈ 0), while still
+writing its own fact exactly; without earlier keys both forms give the same update.
 """
 from __future__ import annotations
 
@@ -47,23 +51,37 @@ class EditResult:
 
 
 def rank_one_factors(
-    k_star: torch.Tensor, residual: torch.Tensor, covariance: torch.Tensor | None = None
+    k_star: torch.Tensor,
+    residual: torch.Tensor,
+    covariance: torch.Tensor | None = None,
+    previous: torch.Tensor | None = None,
+    mom2_weight: float = 1500.0,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """ΔW = left @ right, (d_out, 1) @ (1, d_in), with ΔW k* = residual and ΔW k = 0 for keys
-    C-orthogonal to k*.
+    A-orthogonal to k* (A = C, or λ C + K_p K_p^T with earlier keys).
 
-    k_star: (d_in,), residual: (d_out,) = v* - W k*, covariance: (d_in, d_in) or None for C = I.
+    k_star: (d_in,), residual: (d_out,) = v* - W k*, covariance: (d_in, d_in) or None for C = I
+    (with earlier keys: C = s I, s the mean square of k*'s entries, as `editing.memit` does),
+    previous: K_p K_p^T (d_in, d_in) of earlier edits' keys, or None (plain ROME).
     """
     k = k_star.double()
-    u = torch.linalg.solve(covariance.double(), k) if covariance is not None else k
+    if previous is not None:
+        c = covariance.double() if covariance is not None else torch.eye(k.shape[0], dtype=k.dtype) * float((k**2).mean())
+        u = torch.linalg.solve(mom2_weight * c.to(k.device) + previous.to(k.device).double(), k)
+    else:
+        u = torch.linalg.solve(covariance.double(), k) if covariance is not None else k
     return (residual.double() / (u @ k)).float().view(-1, 1), u.float().view(1, -1)
 
 
 def rank_one_update(
-    k_star: torch.Tensor, residual: torch.Tensor, covariance: torch.Tensor | None = None
+    k_star: torch.Tensor,
+    residual: torch.Tensor,
+    covariance: torch.Tensor | None = None,
+    previous: torch.Tensor | None = None,
+    mom2_weight: float = 1500.0,
 ) -> torch.Tensor:
     """ΔW (d_out, d_in) of `rank_one_factors`."""
-    left, right = rank_one_factors(k_star, residual, covariance)
+    left, right = rank_one_factors(k_star, residual, covariance, previous, mom2_weight)
     return left @ right
 
 
@@ -77,11 +95,17 @@ def rome_edit(
     request: EditRequest,
     config: RomeConfig | None = None,
     covariance: torch.Tensor | None = None,
+    previous: torch.Tensor | None = None,
 ) -> EditResult:
     """Compute (never apply) the weight delta writing `request` into `model`.
 
     `covariance` is the edit layer's key second moment C (d_in, d_in), already regularised;
-    None (or config.use_covariance False) means C = I.
+    None (or config.use_covariance False) means C = I. `previous`: K_p K_p^T (d_in, d_in) of the
+    keys earlier applied edits wrote at this layer (`editing.keystore`), which the update keeps
+    still; None for plain ROME.
+
+    >>> result = rome_edit(model, tokenizer, EditRequest("The Eiffel Tower is in", "The Eiffel Tower", "Rome"))
+    >>> name, (left, right) = next(iter(result.factors.items()))  # weight += left @ right
     """
     config = config or RomeConfig()
     site = edit_site(model, resolve_layer(model, config.layer))
@@ -93,13 +117,16 @@ def rome_edit(
         k_star, w_k = key_and_output(model, site, encoded)
         value = optimise_value(model, tokenizer, request, site, encoded, target, float(w_k.norm()), config)
     cov = covariance if config.use_covariance else None
-    left, right = rank_one_factors(k_star, value.delta, None if cov is None else cov.to(k_star.device))
+    left, right = rank_one_factors(
+        k_star, value.delta, None if cov is None else cov.to(k_star.device), previous, config.mom2_weight
+    )
     delta_w = left @ right
     w = weight_matrix(model, site)
     diagnostics = {
         "method": "rome",
         "layer": site.layer,
         "covariance": cov is not None,
+        "kept_keys": previous is not None,
         "contexts": sum(len(g) for g in groups),
         "steps": value.steps,
         "nll_start": round(value.nll_start, 4),

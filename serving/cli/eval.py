@@ -68,6 +68,8 @@ def _edits(p: argparse.ArgumentParser) -> None:
     p.add_argument("--chat", type=int, default=0, help="MQuAKE rewrites to ask through the chat template")
     p.add_argument("--mquake", type=Path, help="MQuAKE JSON (MQuAKE-hard.json); required with --chat")
     p.add_argument("--no-chat-context", action="store_true", help="leave out the chat-template context (ContextConfig.chat)")
+    p.add_argument("--single-solve", default="keep", choices=["keep", "rome"],
+                   help="ROME keeping earlier edits' keys (as /v1/edits does) or plain ROME")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", type=Path, default=None, help="also write the JSON here")
 

@@ -106,6 +106,10 @@ class Settings(BaseSettings):
     edit_stop_on_chat: bool = True
     """The value optimisation's early stop waits for the chat row too (``RomeConfig.stop_on_chat``);
     false: 0.73x the time per edit, chat answers naming the new target 77 % instead of 83 %."""
+    # Edits that stay clean (issue 17): single edits keep earlier edits' keys.
+    edit_single_solve: Literal["keep", "rome"] = "keep"
+    """How ``/v1/edits`` writes one fact: ROME's rank-one update keeping the keys of earlier applied
+    edits still (the batch solve's system matrix, ``editing.rome``), or plain ROME."""
 
     # The MCP server (issue 19): ``palimpsest mcp`` calls the server at ``url``, or runs the model itself without one.
     mcp_transport: Literal["stdio", "streamable-http"] = "stdio"

@@ -62,7 +62,8 @@ def run(args: argparse.Namespace) -> dict:
             progress=lambda f, m: print(f"covariance {100 * f:.0f}% {m}", file=sys.stderr),
         )
         print(f"covariance ready in {time.perf_counter() - t:.1f}s", file=sys.stderr)
-    editor = make_editor(args.method, args.layer, chat_context=not args.no_chat_context)
+    editor = make_editor(args.method, args.layer, chat_context=not args.no_chat_context,
+                         keep_keys=args.single_solve == "keep")
     cases = load_cases(Path(args.data), args.n, args.offset)
     before = [score(model, tok, c) for c in cases]
     weights = DeltaWriter(host)
@@ -93,6 +94,7 @@ def run(args: argparse.Namespace) -> dict:
     report = {
         "data": str(args.data), "n": len(cases), "offset": args.offset, "method": args.method,
         "layers": layers, "sequential": args.sequential, "chat_context": not args.no_chat_context,
+        "single_solve": args.single_solve,
         "covariance": args.covariance if covs else "identity",
         **mean_scores(after),
         "before": mean_scores(before),

@@ -1,5 +1,9 @@
 """Weight edits: one fact with ROME, many with MEMIT/AlphaEdit, each one history entry.
 
+Both keep the keys of the earlier applied edits (the key store) out of the way of the new update,
+so a later edit, single or batch, leaves the earlier facts written (``edit_single_solve=rome``:
+plain ROME for single edits).
+
 Edits run one at a time, and each computes on a snapshot: a copy of the model taken while no
 change is in flight. The optimisation (hooks included) runs on the copy, at a low CPU priority,
 while chats go on; only applying the delta takes the write lock. An edit whose snapshot went stale
@@ -18,7 +22,7 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 import torch
 from torch import nn
@@ -116,10 +120,17 @@ class EditService:
         thread.start()
         return thread
 
-    def edit(self, request: EditRequest, layer: int | None = None, extra: dict[str, Any] | None = None) -> EditOutcome:
+    def edit(
+        self, request: EditRequest, layer: int | None = None, extra: dict[str, Any] | None = None,
+        solve: Literal["keep", "rome"] | None = None,
+    ) -> EditOutcome:
         """Write one fact with ROME at ``layer`` (default: the configured or the architecture's layer);
-        ``extra`` goes into the entry's details (a routed edit names the memory ingest it owns)."""
+        ``extra`` goes into the entry's details (a routed edit names the memory ingest it owns).
+
+        ``solve`` (default ``settings.edit_single_solve``): "keep" keeps the keys of the earlier
+        applied edits still, with the system matrix of the batch solve; "rome" is plain ROME."""
         host = self.engine.host
+        keep = (solve or self.settings.edit_single_solve) == "keep"
         chosen = layer if layer is not None else self.settings.edit_layer
         if chosen is not None and chosen < 0:
             raise InvalidSettingError(f"layer must be >= 0, got {chosen}")
@@ -133,10 +144,12 @@ class EditService:
         edit_site(host.model, resolved)  # an unknown layer fails here, before any statistics
         with self._serial:
             before, result, computed_on = self._compute([resolved], [request], lambda snap, cov: rome_edit(
-                snap.model, host.tokenizer, request, config, cov[resolved] if cov else None))
+                snap.model, host.tokenizer, request, config, cov[resolved] if cov else None,
+                self.keys.gram(snap.applied).get(resolved) if keep else None))
             details = {
                 "request": _request_details(request),
                 "method": "rome",
+                "solve": "keep" if keep else "rome",
                 "layers": result.layers,
                 **{k: v for k, v in result.diagnostics.items() if k != "method"},
                 **(extra or {}),

@@ -93,7 +93,8 @@ def test_keystore_gram_follows_applied_entries(tmp_path):
     assert torch.allclose(both[4], (a @ a.t() + b @ b.t()).double(), atol=1e-5)
     only_a = KeyStore(tmp_path).gram(["a"])
     assert torch.allclose(store.gram(["a"])[4], only_a[4], atol=1e-5)
-    assert torch.allclose(store.gram(["a"])[5], torch.zeros(8, 8, dtype=torch.float64), atol=1e-5)
+    assert 5 not in store.gram(["a"])  # every key written at layer 5 left with "b"
+    assert torch.allclose(store.gram(["a", "b"])[5], (b @ b.t()).double(), atol=1e-5)
 
 
 def test_evaluation_reads_counterfact_and_mquake_records(tmp_path):

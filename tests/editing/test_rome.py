@@ -136,3 +136,49 @@ def test_plain_context_nll_leaves_out_the_chat_row(llama, byte_tokenizer):
     nll_with_chat, stop_with_chat, _ = measured["chat"]
     assert torch.allclose(stop_with_chat, stop_plain_only) and torch.allclose(stop_plain_only, nll_plain_only)
     assert not torch.allclose(nll_with_chat, nll_plain_only)  # the chat row is in the loss
+
+
+def _apply(model, result):
+    with torch.no_grad():
+        for name, delta in result.delta.items():
+            model.get_parameter(name).add_(delta)
+
+
+def test_single_edit_keeping_earlier_keys_spares_the_earlier_fact(llama, byte_tokenizer):
+    """A second fact on a near-identical subject: plain ROME moves the first fact's key (and its
+    p(target)); with the first key kept the move is many times smaller, and the second fact is still
+    written exactly (ΔW k* = v* - W k*)."""
+    first = EditRequest("The Eiffel Tower is located in the city of", "The Eiffel Tower", "Rome", "Paris")
+    second = EditRequest("The Eiffel Towers are located in the city of", "The Eiffel Towers", "Oslo", "Paris")
+    cfg = RomeConfig(**{**CFG.__dict__, "mom2_weight": 1.0})
+    written = rome_edit(llama, byte_tokenizer, first, cfg)
+    _apply(llama, written)
+    p_first = answer_probs(llama, byte_tokenizer, first.prompt, "Rome")["p_new"]
+    k1 = written.keys[1][:, 0]
+    previous = k1.double().outer(k1.double())
+    plain = rome_edit(llama, byte_tokenizer, second, cfg)
+    kept = rome_edit(llama, byte_tokenizer, second, cfg, previous=previous)
+    assert kept.diagnostics["kept_keys"] and not plain.diagnostics["kept_keys"]
+    name = next(iter(plain.delta))
+    moved_plain, moved_kept = (r.delta[name] @ k1 for r in (plain, kept))
+    assert moved_kept.norm() < 0.1 * moved_plain.norm()
+    k2 = kept.keys[1][:, 0]
+    assert torch.allclose(kept.delta[name] @ k2, plain.delta[name] @ plain.keys[1][:, 0], rtol=1e-3, atol=1e-4)
+    drift = {}
+    base = {n: p.detach().clone() for n, p in llama.named_parameters()}
+    for label, result in (("plain", plain), ("kept", kept)):
+        _apply(llama, result)
+        drift[label] = abs(answer_probs(llama, byte_tokenizer, first.prompt, "Rome")["p_new"] - p_first)
+        with torch.no_grad():
+            llama.get_parameter(name).copy_(base[name])
+    assert drift["kept"] < drift["plain"]
+
+
+def test_kept_keys_without_earlier_edits_is_plain_rome():
+    torch.manual_seed(4)
+    a = torch.randn(16, 16)
+    cov = a @ a.t() + 0.1 * torch.eye(16)
+    k, r = torch.randn(16), torch.randn(8)
+    plain = rank_one_update(k, r, cov)
+    assert torch.allclose(rank_one_update(k, r, cov, torch.zeros(16, 16)), plain, atol=1e-5)
+    assert torch.allclose(rank_one_update(k, r, cov, torch.outer(k, k)) @ k, r, atol=1e-4)

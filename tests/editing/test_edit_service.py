@@ -1,0 +1,51 @@
+"""``EditService.edit``: single edits keep the keys of the earlier applied edits (the key store),
+plain ROME on request, and reverts stay exact."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import torch
+
+from editing.request import EditRequest
+from serving.core.engine import Engine
+from serving.core.model_host import ModelHost
+from serving.core.settings import Settings
+from serving.services import Runtime
+from tests.helpers.models import tiny_llama, tiny_tokenizer
+
+FRANCE = EditRequest("the capital of france is", "france", "rome")
+ITALY = EditRequest("the capital of italy is", "italy", "paris")
+
+
+@pytest.fixture
+def runtime(tmp_path: Path) -> Iterator[Runtime]:
+    host = ModelHost(tiny_llama(), tiny_tokenizer(), "tiny", torch.device("cpu"))
+    rt = Runtime(Engine(Settings(home=tmp_path, guard=False, edit_covariance="identity", edit_chat_context=False), host))
+    yield rt
+    rt.close()
+
+
+def test_single_edits_keep_the_applied_edits_keys_and_revert_exactly(runtime):
+    edits, host = runtime.edits, runtime.engine.host
+    base = host.fingerprint()
+    first = edits.edit(FRANCE, extra={"memory_ingest_id": "m1"}).entry
+    assert first.details["solve"] == "keep" and not first.details["kept_keys"]  # nothing earlier to keep
+    assert first.details["memory_ingest_id"] == "m1"
+    after_first = host.fingerprint()
+    second = edits.edit(ITALY).entry
+    assert second.details["kept_keys"]
+    runtime.engine.revert(second.id)
+    assert host.fingerprint() == after_first
+    runtime.engine.revert(first.id)
+    assert host.fingerprint() == base
+    # The reverted edits' keys leave the protection: the next edit has none to keep.
+    again = edits.edit(ITALY).entry
+    assert not again.details["kept_keys"]
+    plain = edits.edit(FRANCE, solve="rome").entry
+    assert plain.details["solve"] == "rome" and not plain.details["kept_keys"]
+    for entry in (plain, again):
+        runtime.engine.revert(entry.id)
+    assert host.fingerprint() == base
