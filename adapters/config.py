@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
+
+from .merge import MergeSpec
 
 _LLAMA_LINEARS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
 
@@ -46,8 +49,14 @@ class SkillConfig:
     """Replay-only optimiser steps after the skill's own phase (each one batch of replay)."""
     replay_per_skill: int = 200
     """Examples of each learned skill the rehearsal store keeps (real or synthesized)."""
+    merge: Literal["sequential", "parallel", "ema"] = "sequential"
+    """How the skill's task vector joins the earlier skills' (adapters/merge.py): sequential scales it
+    by merge_alpha; parallel takes the mean of all applied parallel skills (times merge_alpha); ema
+    keeps ema_lambda of what was merged before and adds (1 - ema_lambda) of this one."""
     merge_alpha: float = 1.0
     """Sequential merging: theta_t = (1 - a) theta_{t-1} + a theta_t*, i.e. the delta is scaled by a."""
+    ema_lambda: float = 0.5
+    """EMA merging: theta <- l theta + (1 - l) tau_t over the skills' task vectors (0 < l < 1)."""
     ewc: bool = False
     """Penalise changes of the merged update where the earlier skills' diagonal Fisher is large."""
     ewc_lambda: float = 100.0
@@ -74,7 +83,9 @@ class SkillConfig:
             "replay_ratio": self.replay_ratio >= 0,
             "consolidation_steps": self.consolidation_steps >= 0,
             "replay_per_skill": self.replay_per_skill >= 0,
+            "merge": self.merge in ("sequential", "parallel", "ema"),
             "merge_alpha": 0.0 < self.merge_alpha <= 1.0,
+            "ema_lambda": 0.0 < self.ema_lambda < 1.0,
             "ewc_lambda": self.ewc_lambda >= 0,
             "ewc_batches": self.ewc_batches >= 1,
         }
@@ -83,9 +94,14 @@ class SkillConfig:
             values = ", ".join(f"{name}={getattr(self, name)!r}" for name in bad)
             raise SkillConfigError(
                 f"invalid skill setting(s): {values}; rank, epochs, batch_size >= 1, lr > 0, "
-                "0 <= dropout < 1, replay_ratio >= 0, 0 < merge_alpha <= 1"
+                "0 <= dropout < 1, replay_ratio >= 0, 0 < merge_alpha <= 1, 0 < ema_lambda < 1, "
+                "merge in sequential, parallel, ema"
             )
 
     @property
     def scaling(self) -> float:
         return self.alpha / self.rank
+
+    @property
+    def merge_spec(self) -> MergeSpec:
+        return MergeSpec(self.merge, self.merge_alpha, self.ema_lambda)

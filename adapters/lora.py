@@ -16,6 +16,17 @@ def lora_layers(peft_model: torch.nn.Module, adapter: str = "default") -> Iterat
             yield name, module
 
 
+def lora_factors(peft_model: torch.nn.Module, adapter: str = "default") -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+    """The raw task vector of a LoRA adapter as factors {"<module>.weight": (scaling * B, A)} in fp32 on CPU."""
+    factors = {}
+    with torch.no_grad():
+        for name, layer in lora_layers(peft_model, adapter):
+            a = layer.lora_A[adapter].weight.detach().float().cpu().clone()
+            b = layer.lora_B[adapter].weight.detach().float().cpu()
+            factors[f"{name}.weight"] = (layer.scaling[adapter] * b, a)
+    return factors
+
+
 def lora_delta(peft_model: torch.nn.Module, merge_alpha: float = 1.0, adapter: str = "default") -> dict[str, torch.Tensor]:
     """Weight delta of a LoRA adapter: {"<module>.weight": merge_alpha * scaling * B @ A} in fp32 on CPU."""
     delta = {}

@@ -14,7 +14,8 @@ import torch
 from .config import SkillConfig
 from .data import Encoded, Skill, Tokenizer, encode
 from .ewc import ewc_penalty, fisher_diagonal
-from .lora import lora_delta
+from .lora import lora_delta, lora_factors
+from .merge import Factors
 from .loss import backward_answer_loss
 from .replay import NEW, ReplaySet, plan_batches, replay_counts, total_replay_percentage
 
@@ -23,9 +24,11 @@ Progress = Callable[[float, str], None]
 
 @dataclass
 class TrainResult:
-    """A learned skill: `delta` maps plain parameter names to fp32 CPU tensors (merge_alpha applied)."""
+    """A learned skill: `delta` maps plain parameter names to fp32 CPU tensors (merge_alpha applied);
+    `factors` is the raw task vector tau (no merge_alpha) that the merging strategies combine."""
 
     delta: dict[str, torch.Tensor]
+    factors: Factors
     losses: list[float]
     """Mean training loss of each optimiser step, in order (task phase, then consolidation)."""
     seconds: float
@@ -123,9 +126,9 @@ def train_skill(
     if adapter_dir is not None:
         saved = Path(adapter_dir)
         peft_model.save_pretrained(saved)
-    delta = lora_delta(peft_model, config.merge_alpha)
     return TrainResult(
-        delta=delta,
+        delta=lora_delta(peft_model, config.merge_alpha),
+        factors=lora_factors(peft_model),
         losses=losses,
         seconds=time.perf_counter() - started,
         new_seen=new_seen,

@@ -1,7 +1,8 @@
 """The engine: the model host and the history kept consistent.
 
-Invariant: the live weights equal ``base + sum(deltas of applied entries, in order)``, computed
-in fp32 and cast to the model dtype. ``apply_delta`` and ``revert`` keep it; start-up re-derives
+Invariant: the live weights equal ``base + sum(c_i * deltas of applied entries, in order)``,
+computed in fp32 and cast to the model dtype; c_i is 1 except for a kind with a mixer (skills:
+their merging strategy makes c_i a function of the applied entries of that kind, see :meth:`Engine.mix`). ``apply_delta`` and ``revert`` keep it; start-up re-derives
 it from the history, so a crash at any point leaves either the old or the new state.
 """
 
@@ -27,6 +28,9 @@ from .settings import Settings
 
 log = logging.getLogger("palimpsest.engine")
 
+Mixer = Callable[[list[HistoryEntry]], list[float]]
+"""The coefficient of each applied entry of a kind (given oldest first) on its stored delta."""
+
 class Engine:
     """The shared model and its history: every weight change and every revert goes through here."""
 
@@ -41,6 +45,7 @@ class Engine:
         self.decoder = Decoder(host, batch, settings.decode_queue, settings.request_timeout, self.metrics,
                                settings.retry_after)
         self._reverters: dict[str, Callable[[HistoryEntry], None]] = {}
+        self._mixers: dict[str, Mixer] = {}
         self._change = threading.Lock()
         self._sums: dict[str, torch.Tensor] = {}
         """fp32 ``base + applied deltas`` of every parameter any applied entry touches."""
@@ -71,15 +76,51 @@ class Engine:
         self._sums.update(values)
         self.host.set_parameters(values)
 
-    def _rebuilt(self, names: list[str], without: str | None = None) -> dict[str, torch.Tensor]:
-        """These parameters as ``base + applied deltas`` (oldest first), leaving out entry ``without``."""
+    def _rebuilt(
+        self, names: list[str], without: str | None = None, pending: str | None = None
+    ) -> dict[str, torch.Tensor]:
+        """These parameters as ``base + c_i * applied deltas`` (oldest first), leaving out entry
+        ``without`` and counting the ``pending`` entry as applied (last)."""
         values = {name: self.host.base_value(name).clone() for name in names}
-        for entry_id, params in self.history.weight_entries():
+        entries = [(i, p) for i, p in self.history.weight_entries() if i != without]
+        if pending is not None:
+            entries.append((pending, self.history.params_of(pending)))
+        coefficients = self.coefficients([i for i, _ in entries])
+        for entry_id, params in entries:
             wanted = [n for n in params if n in values]
-            if wanted and entry_id != without:
-                for name, d in self.history.delta(entry_id, wanted).items():
-                    values[name] += d
+            c = coefficients.get(entry_id, 1.0)
+            for name, d in (self.history.delta(entry_id, wanted) if wanted else {}).items():
+                values[name] += d if c == 1.0 else c * d
         return values
+
+    def coefficients(self, entry_ids: list[str] | None = None) -> dict[str, float]:
+        """The mixers' coefficients of these entries (default: the applied weight entries), by id;
+        entries of kinds without a mixer are left out (their coefficient is 1)."""
+        ids = [i for i, _ in self.history.weight_entries()] if entry_ids is None else entry_ids
+        entries = [self.history.get(i) for i in ids] if self._mixers else []
+        out: dict[str, float] = {}
+        for kind, mixer in self._mixers.items():
+            mine = [e for e in entries if e.kind == kind]
+            out.update(zip([e.id for e in mine], mixer(mine), strict=True))
+        return out
+
+    def _mixed_names(self, kind: str, names: list[str]) -> list[str]:
+        """``names``, and for a mixed kind every parameter its applied entries touch (their
+        coefficients change together)."""
+        if kind not in self._mixers:
+            return sorted(names)
+        touched = {n for i, params in self.history.weight_entries() if self.history.get(i).kind == kind for n in params}
+        return sorted(touched | set(names))
+
+    def mix(self, kind: Kind, mixer: Mixer) -> None:
+        """Weigh the stored deltas of ``kind`` by ``mixer(applied entries of kind, oldest first)``;
+        the coefficients are recomputed at every apply and revert, so a revert stays exact. The
+        parameters of the kind's applied entries are rebuilt now (the owner registers at start-up)."""
+        with self._change:
+            self._mixers[kind] = mixer
+            names = self._mixed_names(kind, [])
+            if names:
+                self._rebuild(names)
 
     def apply_delta(
         self, kind: Kind, summary: str, details: dict[str, Any], delta: Mapping[str, Delta],
@@ -106,30 +147,33 @@ class Engine:
                 probes = self.guard.probes(earlier)
                 with self.host.reading():
                     before, seconds = self.guard.score(self.host.model, self.host.tokenizer, probes)
+            names = self._mixed_names(kind, list(delta))
             entry = self.history.add(kind, summary, details, dict(delta), status="pending")
             try:
                 if on_recorded is not None:
                     on_recorded(entry)
-                # Same additions in the same order as _rebuild, without re-reading older deltas.
-                for name, d in delta.items():
-                    total = self._sums.get(name)
-                    total = self.host.base_value(name).clone() if total is None else total
-                    self._sums[name] = total + dense(d)
-                self.host.set_parameters({name: self._sums[name] for name in delta})
+                if kind in self._mixers:  # every coefficient of the kind may change: rebuild them
+                    self._sums.update(self._rebuilt(names, pending=entry.id))
+                else:  # same additions in the same order as _rebuild, without re-reading older deltas
+                    for name, d in delta.items():
+                        total = self._sums.get(name)
+                        total = self.host.base_value(name).clone() if total is None else total
+                        self._sums[name] = total + dense(d)
+                self.host.set_parameters({name: self._sums[name] for name in names})
                 verdict = None
                 if probes is not None:
                     with self.host.reading():
                         after, more = self.guard.score(self.host.model, self.host.tokenizer, probes)
                     verdict = self.guard.judge(before, after, seconds + more, probes)
             except BaseException as exc:
-                self._rebuild(sorted(delta))
+                self._rebuild(names)
                 self.history.settle(entry.id, "reverted", {"error": f"{type(exc).__name__}: {exc}"})
                 raise
             if verdict is not None:
                 self.metrics.guard.labels("rejected" if verdict.reverted else "accepted").inc()
             if verdict is not None and verdict.reverted:
                 log.warning("%s: %s", entry.id, verdict.reason)
-                self._rebuild(sorted(delta))
+                self._rebuild(names)
                 entry = self.history.settle(entry.id, "reverted", {"guard": verdict.as_details()})
                 raise RegressionGuardError(verdict.reason, entry.model_dump(), verdict.as_details())
             return self.history.settle(entry.id, "applied", {"guard": verdict.as_details()} if verdict else {})
@@ -157,7 +201,7 @@ class Engine:
             entry = self.history.get(entry_id)
             if entry.status == "reverted":
                 raise AlreadyRevertedError(f"entry {entry.id} is already reverted")
-            names = self.history.params_of(entry_id)
+            names = self._mixed_names(entry.kind, self.history.params_of(entry_id))
             values = self._rebuilt(names, without=entry_id)
             old = {name: self._sums.get(name, self.host.base_value(name)) for name in names}
             reverted = self.history.mark_reverted(entry_id)

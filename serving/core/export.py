@@ -146,9 +146,10 @@ def _write(engine: Engine, out_dir: Path) -> dict[str, Any]:
         engine.host.tokenizer.save_pretrained(merged)
         summary["fingerprint"] = engine.host.fingerprint()
         edit_sum: dict[str, torch.Tensor] = {}
+        coefficients = engine.coefficients()  # a skill's merging strategy weighs its task vector
         for entry_id, _ in engine.history.weight_entries():
             entry = engine.history.get(entry_id)
-            delta = engine.history.delta(entry_id)
+            delta = {n: coefficients.get(entry_id, 1.0) * d for n, d in engine.history.delta(entry_id).items()}
             if entry.kind == "edit":
                 for name, d in delta.items():
                     edit_sum[name] = edit_sum[name] + d if name in edit_sum else d.clone()

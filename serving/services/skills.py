@@ -1,4 +1,8 @@
-"""Skills: LoRA training in a background job with replay, then one history entry per skill."""
+"""Skills: LoRA training in a background job with replay, then one history entry per skill.
+
+An entry stores the skill's raw task vector tau (low-rank factors) and its merge spec; the engine
+weighs every applied skill's tau by the strategies' coefficients (adapters/merge.py), recomputed at
+each apply and revert, so reverting any skill leaves exactly the weights of the remaining set."""
 
 from __future__ import annotations
 
@@ -14,12 +18,13 @@ from pydantic import BaseModel, Field
 
 from adapters import RehearsalStore, Skill, SkillConfig, SkillConfigError, train_skill
 from adapters.data import chat_prompt, examples_from_dicts
+from adapters.merge import MergeSpec, merge_coefficients
 from adapters.rehearsal import SSRConfig, self_synthesized_rehearsal, sentence_embedder
 from adapters.replay import sample_record
 
 from serving.core.engine import Engine
 from serving.core.errors import ConflictError, InvalidSettingError, NotFoundError, TooLargeError
-from serving.core.history import HistoryEntry
+from serving.core.history import HistoryEntry, LowRank
 from serving.core.jobs import Job, Progress
 
 log = logging.getLogger("palimpsest.skills")
@@ -67,6 +72,7 @@ class SkillService:
                 if self.store.get(folder.name) is None:
                     shutil.rmtree(folder, ignore_errors=True)
         engine.on_revert("skill", self._on_revert)
+        engine.mix("skill", lambda entries: merge_coefficients([MergeSpec.from_details(e.details) for e in entries]))
 
     def _status(self, entry_id: str) -> str | None:
         try:
@@ -178,6 +184,7 @@ class SkillService:
                 "instruction": skill.instruction,
                 "n_examples": len(skill.examples),
                 "config": asdict(config),
+                "merge": asdict(config.merge_spec),
                 "loss_first": losses[0],
                 "loss_last": losses[-1],
                 "losses": [round(x, 4) for x in losses[:: max(1, len(losses) // 50)]],
@@ -196,7 +203,9 @@ class SkillService:
                 ],
             }
             summary = f"skill {skill.name}: {len(skill.examples)} examples, loss {losses[0]:.3f} -> {losses[-1]:.3f}"
-            return self.engine.apply_delta("skill", summary, details, trained.delta,
+            task_vector = {name: LowRank(left, right) for name, (left, right) in trained.factors.items()}
+            trained.delta = {}
+            return self.engine.apply_delta("skill", summary, details, task_vector,
                                            on_recorded=lambda e: self.store.put(replace(record, entry_id=e.id)))
         except BaseException:
             if self.store.get(skill.name) is not None:  # names are unique while training: it is this job's
