@@ -132,11 +132,25 @@ def _strategies(text: str) -> str:
     return text
 
 
+def _merges(text: str) -> str:
+    from serving.evaluation.skills import MERGES
+
+    unknown = [s for s in (s.strip() for s in text.split(",")) if s and s not in MERGES]
+    if unknown:
+        raise argparse.ArgumentTypeError(f"unknown merge {unknown}; choose from {','.join(MERGES)}")
+    return text
+
+
 def _skills(p: argparse.ArgumentParser) -> None:
     p.add_argument("--tasks", required=True, type=Path, help="ssr_superni/ or trace_500/ directory")
     p.add_argument("--order", required=True, help="comma-separated task names, e.g. sa,para,trans")
     p.add_argument("--strategy", default="none,replay,ssr", type=_strategies,
                    help="comma-separated, from none,replay,consolidation,ssr")
+    p.add_argument("--merge", default="sequential", type=_merges,
+                   help="comma-separated, from sequential,parallel,ema; every merge is crossed with every strategy")
+    p.add_argument("--ema-lambda", type=float, default=0.5, help="ema: weight kept by what was merged before")
+    p.add_argument("--checkpoint", type=Path, default=None, help="folder to resume from (written after every stage)")
+    p.add_argument("--max-minutes", type=float, default=0, help="stop at the next stage boundary after this long")
     p.add_argument("--n-train", type=int, default=200)
     p.add_argument("--n-eval", type=int, default=100)
     _model_options(p)

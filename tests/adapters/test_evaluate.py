@@ -35,7 +35,7 @@ def test_strategies_report_ap_bwt_and_trp(skill_llama, tmp_path):
     assert code == 0
     report = json.loads(out.read_text())
     assert [t["metric"] for t in report["tasks"]] == ["rouge_l", "rouge_l"] and len(report["before"]) == 2
-    none, replay, consolidation = (report["strategies"][s] for s in ("none", "replay", "consolidation"))
+    none, replay, consolidation = (report["strategies"][f"sequential+{s}"] for s in ("none", "replay", "consolidation"))
     for result in (none, replay, consolidation):
         first, second = result["scores"]
         assert len(first) == 1 and len(second) == 2  # each stage scores the tasks learned so far
@@ -45,3 +45,28 @@ def test_strategies_report_ap_bwt_and_trp(skill_llama, tmp_path):
     assert none["trp"] == 0.0
     assert replay["trp"] == pytest.approx(100 * 16 / 32, abs=0.1)
     assert consolidation["trp"] == pytest.approx(100 * (4 + 8) / 32, abs=0.1)
+
+
+def test_merges_cross_strategies_and_a_run_resumes_from_its_checkpoint(skill_llama, tmp_path):
+    model_dir, tasks = tmp_path / "model", tmp_path / "tasks"
+    skill_llama.save_pretrained(model_dir)
+    tiny_tokenizer().save_pretrained(model_dir)
+    tasks.mkdir()
+    _write_task(tasks, "one", "to", 0)
+    _write_task(tasks, "two", "of", 100)
+    common = ["eval", "skills", "--tasks", str(tasks), "--order", "one,two", "--strategy", "none",
+              "--merge", "sequential,parallel", "--model", str(model_dir), "--n-train", "16", "--n-eval", "4",
+              "--epochs", "1", "--batch-size", "8"]
+    whole = tmp_path / "whole.json"
+    assert main([*common, "--out", str(whole)]) == 0
+    slices = []
+    for _ in range(4):  # each slice runs one stage, then its time is up
+        out = tmp_path / f"slice{len(slices)}.json"
+        assert main([*common, "--checkpoint", str(tmp_path / "ckpt"), "--max-minutes", "1e-6", "--out", str(out)]) == 0
+        slices.append(json.loads(out.read_text()))
+    assert [s["complete"] for s in slices] == [False, False, False, True]
+    assert slices[0]["strategies"]["sequential+none"]["scores"] == slices[1]["strategies"]["sequential+none"]["scores"][:1]
+    expected = json.loads(whole.read_text())["strategies"]
+    for key in ("sequential+none", "parallel+none"):
+        assert slices[-1]["strategies"][key]["scores"] == expected[key]["scores"]
+        assert len(expected[key]["ap_curve"]) == 2
