@@ -52,7 +52,9 @@ class Engine:
         self.base_fingerprint = host.fingerprint()
         self.guard: RegressionGuard | None = None
         if settings.guard:
-            self.guard = RegressionGuard(GuardConfig(threshold=settings.guard_threshold))
+            self.guard = RegressionGuard(GuardConfig(
+                threshold=settings.guard_threshold, fluency=settings.guard_fluency,
+                entropy_drop=settings.guard_entropy_drop, perplexity_rise=settings.guard_perplexity_rise))
         self._restore()
 
     @classmethod

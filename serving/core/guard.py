@@ -5,6 +5,12 @@ answers, and the probes that earlier applied entries
 carry in ``details["probes"]`` (an edit's fact, a skill's eval examples). A group's score is the
 mean length-normalised probability of its continuations; a relative drop past the threshold in
 any group reverts the change, and so does a score that is not finite (NaN weights score NaN).
+
+Fluency and general ability are scored too (:mod:`editing.fluency`): the n-gram entropy of
+greedy continuations of fixed prompts (text that loops or repeats scores lower) and the perplexity
+of a fixed general text. A relative entropy drop or perplexity rise past its threshold reverts the
+change. The model-wide scores (general probes, fluency) of the weights last scored are kept, so
+the "before" of a change that follows an accepted one costs nothing.
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ from typing import Any
 
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
+from editing.fluency import fluency_scores
 from editing.probe import continuation_probs
 
 from .history import finite
@@ -39,6 +46,10 @@ GENERAL_PROBES: list[tuple[str, str]] = [
 """General knowledge the base model states; its probabilities must not collapse after a change."""
 
 
+FLUENCY = ("entropy", "perplexity")
+"""Keys of the fluency scores next to the probe groups' scores."""
+
+
 @dataclass
 class GuardConfig:
     threshold: float = 0.10
@@ -46,10 +57,22 @@ class GuardConfig:
     max_entry_probes: int = 64
     """Probes taken from earlier entries, newest first."""
     batch_size: int = 32
+    fluency: bool = True
+    """Also score the n-gram entropy of greedy generations and the perplexity of a general text."""
+    entropy_drop: float = 0.10
+    """Relative drop of the generations' n-gram entropy that reverts the change."""
+    perplexity_rise: float = 0.20
+    """Relative rise of the general text's perplexity that reverts the change."""
+    fluency_tokens: int = 32
+    """Tokens generated greedily per fluency prompt."""
 
     def __post_init__(self) -> None:
         if not 0.0 < self.threshold < 1.0:
             raise ValueError("guard threshold must be in (0, 1)")
+        if not 0.0 < self.entropy_drop < 1.0 or self.perplexity_rise <= 0.0:
+            raise ValueError("guard entropy_drop must be in (0, 1) and perplexity_rise > 0")
+        if self.fluency_tokens < 4:
+            raise ValueError("guard fluency_tokens must be >= 4")
 
 
 @dataclass
@@ -62,6 +85,8 @@ class Verdict:
     reverted: bool = False
     reason: str = ""
     probes: dict[str, int] = field(default_factory=dict)
+    fluency: dict[str, float] = field(default_factory=dict)
+    """Relative ``entropy_drop`` and ``perplexity_rise`` (scores are in ``before``/``after``)."""
 
     def as_details(self) -> dict[str, Any]:
         """JSON-ready: a score that is not finite becomes None."""
@@ -90,9 +115,16 @@ def relative_drops(before: dict[str, float], after: dict[str, float]) -> dict[st
     return drops
 
 
+def _weights_version(model: PreTrainedModel) -> tuple[int, ...]:
+    """Changes whenever a parameter is written in place (its version counter moves)."""
+    return (id(model), *(p._version for p in model.parameters()))
+
+
 class RegressionGuard:
     def __init__(self, config: GuardConfig) -> None:
         self.config = config
+        self._last: tuple[tuple[int, ...], dict[str, float]] | None = None
+        """(weights version, model-wide scores) of the weights scored last."""
 
     def probes(self, earlier_details: list[dict[str, Any]]) -> dict[str, list[tuple[str, str]]]:
         """General probes plus those of earlier applied entries (``details["probes"]``), by group."""
@@ -108,23 +140,52 @@ class RegressionGuard:
 
     def judge(self, before: dict[str, float], after: dict[str, float], seconds: float,
               probes: dict[str, list[tuple[str, str]]]) -> Verdict:
-        """Revert when any group drops past the threshold or scores a non-finite value."""
-        drops = relative_drops(before, after)
+        """Revert when any group drops past the threshold or scores a non-finite value, or when the
+        fluency scores (when present) drop or rise past theirs."""
+        groups = {g: v for g, v in before.items() if g not in FLUENCY}
+        drops = relative_drops(groups, after)
+        fluency = {}
+        if all(k in before and k in after for k in FLUENCY):
+            fluency = {"entropy_drop": relative_drops({"e": before["entropy"]}, {"e": after["entropy"]})["e"],
+                       "perplexity_rise": -relative_drops({"p": before["perplexity"]}, {"p": after["perplexity"]})["p"]}
         verdict = Verdict(before=before, after=after, drops=drops, seconds=seconds,
-                          threshold=self.config.threshold, probes={g: len(p) for g, p in probes.items()})
-        broken = [g for g, d in drops.items() if math.isnan(d)]
+                          threshold=self.config.threshold, probes={g: len(p) for g, p in probes.items()},
+                          fluency=fluency)
+        broken = [g for g, d in {**drops, **fluency}.items() if math.isnan(d)]
         worst = max(drops, key=drops.get) if drops and not broken else None
         if broken:
             verdict.reverted = True
-            verdict.reason = (f"regression guard: '{broken[0]}' probes scored a non-finite value "
+            verdict.reason = (f"regression guard: '{broken[0]}' scored a non-finite value "
                               "(NaN or infinite weights?); the change was reverted")
         elif worst is not None and drops[worst] > self.config.threshold:
             verdict.reverted = True
             verdict.reason = (f"regression guard: '{worst}' probes dropped {drops[worst]:.1%} "
                               f"(threshold {self.config.threshold:.0%}); the change was reverted")
+        elif fluency and fluency["entropy_drop"] > self.config.entropy_drop:
+            verdict.reverted = True
+            verdict.reason = (f"regression guard: fluency (n-gram entropy of greedy generations) dropped "
+                              f"{fluency['entropy_drop']:.1%} (threshold {self.config.entropy_drop:.0%}): the text "
+                              "repeats itself; the change was reverted")
+        elif fluency and fluency["perplexity_rise"] > self.config.perplexity_rise:
+            verdict.reverted = True
+            verdict.reason = (f"regression guard: the perplexity of a general text rose "
+                              f"{fluency['perplexity_rise']:.1%} (threshold {self.config.perplexity_rise:.0%}); "
+                              "the change was reverted")
         return verdict
 
     def score(self, model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase,
               probes: dict[str, list[tuple[str, str]]]) -> tuple[dict[str, float], float]:
+        """Group scores (plus ``entropy`` and ``perplexity`` with ``fluency``) and the seconds taken.
+        The model-wide scores come from the last call when the weights have not moved since."""
         started = time.perf_counter()
-        return group_scores(model, tokenizer, probes, self.config.batch_size), time.perf_counter() - started
+        version = _weights_version(model)
+        wide = self._last[1] if self._last is not None and self._last[0] == version else None
+        if wide is None:
+            wide = group_scores(model, tokenizer, {"general": probes["general"]}, self.config.batch_size) \
+                if "general" in probes else {}
+            if self.config.fluency:
+                wide.update(fluency_scores(model, tokenizer, max_new_tokens=self.config.fluency_tokens))
+            self._last = (version, wide)
+        rest = {g: p for g, p in probes.items() if g != "general"}
+        scores = {**wide, **group_scores(model, tokenizer, rest, self.config.batch_size)}
+        return scores, time.perf_counter() - started

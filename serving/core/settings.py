@@ -39,6 +39,13 @@ class Settings(BaseSettings):
     """Score a probe set before and after every weight change and revert harmful ones."""
     guard_threshold: float = 0.10
     """Relative drop that makes the guard revert a change."""
+    guard_fluency: bool = True
+    """The guard also scores fluency (n-gram entropy of greedy generations of fixed prompts) and the
+    perplexity of a fixed general text (``editing.fluency``)."""
+    guard_entropy_drop: float = Field(0.10, gt=0.0, lt=1.0)
+    """Relative drop of the generations' n-gram entropy that makes the guard revert a change."""
+    guard_perplexity_rise: float = Field(0.20, gt=0.0)
+    """Relative rise of the general text's perplexity that makes the guard revert a change."""
     api_key: str | None = None
     """When set, every ``/v1/*`` route requires ``Authorization: Bearer <key>``."""
     url: str | None = None

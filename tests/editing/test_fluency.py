@@ -1,0 +1,38 @@
+"""n-gram entropy, greedy generation and perplexity (`editing.fluency`) on the tiny Llama."""
+
+import pytest
+import torch
+
+from editing.fluency import fluency_scores, greedy, mean_entropy, n_gram_entropy, perplexity
+from tests.helpers.models import tiny_llama, tiny_tokenizer
+
+
+def test_entropy_is_lower_for_text_that_repeats_itself():
+    varied = "the cat sat on a mat while the dog ran to the park and a bird sang in the tree"
+    looping = "the cat sat on the cat sat on the cat sat on the cat sat on the cat sat on the"
+    assert n_gram_entropy(varied) > n_gram_entropy(looping) > 0
+    assert n_gram_entropy("same same same same same same") == 0.0
+    assert n_gram_entropy("one") == 0.0  # too short for any bigram
+    # Bigrams weighted 2/3, trigrams 4/3: four distinct words give 2 and log2(3) ... averaged.
+    assert n_gram_entropy("a b c d") == pytest.approx((2 / 3 * 1.5849625 + 4 / 3 * 1.0) / 2, rel=1e-6)
+    assert mean_entropy([varied, looping]) == pytest.approx((n_gram_entropy(varied) + n_gram_entropy(looping)) / 2)
+
+
+def test_greedy_batches_prompts_of_different_lengths_like_one_at_a_time():
+    torch.set_num_threads(1)
+    model, tok = tiny_llama(), tiny_tokenizer()
+    prompts = ["the capital of france is", "the cat"]
+    together = greedy(model, tok, prompts, 6)
+    alone = [greedy(model, tok, [p], 6)[0] for p in prompts]
+    assert together == alone and all(together)
+
+
+def test_a_model_that_outputs_one_token_scores_zero_entropy():
+    model, tok = tiny_llama(initializer_range=1.0), tiny_tokenizer()  # large weights: varied generations
+    base = fluency_scores(model, tok, ("the cat is", "paris is the"), 12)
+    assert base["entropy"] > 0 and base["perplexity"] > 1
+    with torch.no_grad():
+        model.model.norm.weight.zero_()  # every logit 0: argmax is token 0 (<unk>) everywhere
+    broken = fluency_scores(model, tok, ("the cat is", "paris is the"), 12)
+    assert broken["entropy"] == 0.0
+    assert perplexity(model, tok, "the cat is in paris") == pytest.approx(64.0, rel=1e-4)  # uniform over 64 ids
