@@ -57,6 +57,8 @@ class SkillConfig:
     """Sequential merging: theta_t = (1 - a) theta_{t-1} + a theta_t*, i.e. the delta is scaled by a."""
     ema_lambda: float = 0.5
     """EMA merging: theta <- l theta + (1 - l) tau_t over the skills' task vectors (0 < l < 1)."""
+    orthogonal_lambda: float = 0.0
+    """O-LoRA: weight of sum |A_past A_new^T| keeping the new LoRA A out of earlier skills' subspaces (0 = off)."""
     ewc: bool = False
     """Penalise changes of the merged update where the earlier skills' diagonal Fisher is large."""
     ewc_lambda: float = 100.0
@@ -87,6 +89,7 @@ class SkillConfig:
             "merge_alpha": 0.0 < self.merge_alpha <= 1.0,
             "ema_lambda": 0.0 < self.ema_lambda < 1.0,
             "ewc_lambda": self.ewc_lambda >= 0,
+            "orthogonal_lambda": self.orthogonal_lambda >= 0,
             "ewc_batches": self.ewc_batches >= 1,
         }
         bad = [name for name, ok in checks.items() if not ok]

@@ -16,6 +16,7 @@ from .data import Encoded, Skill, Tokenizer, encode
 from .ewc import ewc_penalty, fisher_diagonal
 from .lora import lora_delta, lora_factors
 from .merge import Factors
+from .orthogonal import orthogonality_penalty, start_orthogonal
 from .loss import backward_answer_loss
 from .replay import NEW, ReplaySet, plan_batches, replay_counts, total_replay_percentage
 
@@ -53,13 +54,15 @@ def train_skill(
     adapter_dir: str | Path | None = None,
     keep_model: bool = False,
     copy_model: bool = True,
+    orthogonal_to: dict[str, torch.Tensor] | None = None,
 ) -> TrainResult:
     """Learn `skill` (with `replay` of earlier skills mixed in) without touching `model`.
 
     The model is deep-copied, a fresh LoRA is trained on the copy, and the result is returned as
     a delta `merge_alpha * (alpha / r) * B @ A` per targeted weight. With `adapter_dir` the
     unmerged adapter is also saved there in PEFT format. Pass `copy_model=False` only with a
-    private copy that may be changed (it gets the LoRA layers).
+    private copy that may be changed (it gets the LoRA layers). With ``config.orthogonal_lambda``
+    and ``orthogonal_to`` (earlier skills' A rows, adapters/orthogonal.py) O-LoRA's penalty is added.
     """
     from peft import LoraConfig, get_peft_model
 
@@ -99,6 +102,8 @@ def train_skill(
         task_type="CAUSAL_LM",
     )
     peft_model = get_peft_model(work, lora)
+    if config.orthogonal_lambda and orthogonal_to:
+        start_orthogonal(peft_model, orthogonal_to)
     params = [p for p in peft_model.parameters() if p.requires_grad]
     if not params:
         raise RuntimeError("the LoRA has no trainable parameters: check config.targets against the model")
@@ -115,6 +120,8 @@ def train_skill(
         loss = backward_answer_loss(peft_model, [sources[n][i] for n, i in batch], pad_id, config.max_batch_tokens)
         if fisher:
             (config.ewc_lambda * ewc_penalty(peft_model, fisher)).backward()
+        if config.orthogonal_lambda and orthogonal_to:
+            (config.orthogonal_lambda * orthogonality_penalty(peft_model, orthogonal_to)).backward()
         torch.nn.utils.clip_grad_norm_(params, config.grad_clip)
         optimizer.step()
         schedule.step()

@@ -68,6 +68,8 @@ def _edits(p: argparse.ArgumentParser) -> None:
     p.add_argument("--chat", type=int, default=0, help="MQuAKE rewrites to ask through the chat template")
     p.add_argument("--mquake", type=Path, help="MQuAKE JSON (MQuAKE-hard.json); required with --chat")
     p.add_argument("--no-chat-context", action="store_true", help="leave out the chat-template context (ContextConfig.chat)")
+    p.add_argument("--no-free", action="store_true",
+                   help="skip the free-generation hits and fluency (greedy continuations of prompt and rephrase)")
     p.add_argument("--single-solve", default="keep", choices=["keep", "rome"],
                    help="ROME keeping earlier edits' keys (as /v1/edits does) or plain ROME")
     p.add_argument("--seed", type=int, default=0)
@@ -149,6 +151,7 @@ def _skills(p: argparse.ArgumentParser) -> None:
     p.add_argument("--merge", default="sequential", type=_merges,
                    help="comma-separated, from sequential,parallel,ema; every merge is crossed with every strategy")
     p.add_argument("--ema-lambda", type=float, default=0.5, help="ema: weight kept by what was merged before")
+    p.add_argument("--orthogonal", default="0", help="comma-separated O-LoRA penalty weights, 0 = plain LoRA (e.g. 0,0.1)")
     p.add_argument("--checkpoint", type=Path, default=None, help="folder to resume from (written after every stage)")
     p.add_argument("--max-minutes", type=float, default=0, help="stop at the next stage boundary after this long")
     p.add_argument("--n-train", type=int, default=200)

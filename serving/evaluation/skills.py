@@ -6,6 +6,8 @@ strategies: none, replay (real replay at --rr), consolidation (real replay at --
 --consolidation-steps replay-only steps), ssr (self-synthesized rehearsal at --rr: only the 20 demos
 of each task are real). After each stage the tasks learned so far are scored (row k of "scores"
 has k + 1 entries; "before" scores every task once); "ap_curve" is the AP after each stage.
+--orthogonal 0,0.1 also crosses plain LoRA with O-LoRA (adapters/orthogonal.py); "overlap" is each
+stage's share of its LoRA A inside the earlier stages' A subspaces.
 
 With --checkpoint DIR the run resumes: each finished stage leaves the pair's task vectors (low-rank),
 its rehearsal sets and its scores there, and the report is rewritten; --max-minutes stops at the
@@ -32,6 +34,7 @@ from adapters.data import Example, Skill
 from adapters.evaluate import Task, load_task, score_all
 from adapters.merge import Factors, MergeSpec, merged_delta
 from adapters.metrics import average_performance, backward_transfer
+from adapters.orthogonal import mean_overlap, past_subspaces
 from adapters.rehearsal import SSRConfig, self_synthesized_rehearsal, sentence_embedder
 from adapters.replay import ReplaySet, total_replay_percentage
 from adapters.train import train_skill
@@ -103,7 +106,7 @@ class PairState:
 
 
 def _stage(
-    state: PairState, merge: str, replay: str, weights: MergedWeights, tasks: list[Task],
+    state: PairState, merge: str, replay: str, orthogonal: float, weights: MergedWeights, tasks: list[Task],
     args: argparse.Namespace, embed: Callable | None,
 ) -> None:
     """Learn the next task on the merged weights, merge its task vector, score the tasks so far."""
@@ -114,11 +117,14 @@ def _stage(
         rank=args.rank, lr=args.lr, epochs=args.epochs, batch_size=args.batch_size, replay_ratio=rr,
         consolidation_steps=args.consolidation_steps if replay == "consolidation" else 0,
         merge=merge, merge_alpha=args.merge_alpha, ema_lambda=args.ema_lambda, seed=args.seed + k,
+        orthogonal_lambda=orthogonal,
     )
     stats = state.stats
+    past = past_subspaces(state.task_vectors)
     cpu0 = time.process_time()
     result = train_skill(host.model, host.tokenizer, Skill(task.name, task.train, task.instruction), config,
-                         replay=state.memory, keep_model=replay == "ssr" and k < len(tasks) - 1)
+                         replay=state.memory, keep_model=replay == "ssr" and k < len(tasks) - 1,
+                         orthogonal_to=past or None)
     stats["train_cpu_seconds"] += time.process_time() - cpu0
     stats["train_seconds"] += result.seconds
     stats["new"] += result.new_seen
@@ -136,6 +142,7 @@ def _stage(
                                    "kept": len(ssr.examples)})
         state.memory.append(ReplaySet(task.name, task.instruction, ssr.examples))
     result.model, result.delta = None, {}
+    stats.setdefault("overlap", []).append(round(mean_overlap(past, result.factors), 4) if past else None)
     state.task_vectors.append(result.factors)
     weights.set(state.task_vectors, [config.merge_spec] * len(state.task_vectors))
     started = time.perf_counter()
@@ -159,8 +166,14 @@ def _summary(stats: dict, n_tasks: int) -> dict:
         "train_cpu_minutes": round(stats["train_cpu_seconds"] / 60, 2),
         "eval_seconds": round(stats["eval_seconds"], 1),
         "loss_first_last": stats["loss_first_last"],
+        "overlap": stats.get("overlap", []),
         **({"ssr_seconds": round(stats["ssr_seconds"], 1), "ssr_yield": stats["ssr_yield"]} if stats["ssr_yield"] else {}),
     }
+
+
+def _key(merge: str, replay: str, orthogonal: float) -> str:
+    """The report's name of a pair, e.g. ``sequential+consolidation`` or ``parallel+none+olora0.1``."""
+    return f"{merge}+{replay}" + (f"+olora{orthogonal:g}" if orthogonal else "")
 
 
 def _names(text: str) -> list[str]:
@@ -178,8 +191,9 @@ def run(args: argparse.Namespace) -> dict:
     if args.threads:
         torch.set_num_threads(args.threads)
     tasks = [load_task(args.tasks, name, args.n_train, args.n_eval, host.tokenizer) for name in _names(args.order)]
-    pairs = [(m, r) for m in _names(args.merge) for r in _names(args.strategy)]
-    embed = sentence_embedder(settings.embedder) if any(r == "ssr" for _, r in pairs) else None
+    lambdas = [float(x) for x in _names(str(args.orthogonal))]
+    pairs = [(m, r, o) for m in _names(args.merge) for r in _names(args.strategy) for o in lambdas]
+    embed = sentence_embedder(settings.embedder) if any(r == "ssr" for _, r, _ in pairs) else None
     checkpoint = Path(args.checkpoint) if args.checkpoint else None
     saved = checkpoint / "report.json" if checkpoint else None
     report = json.loads(saved.read_text()) if saved is not None and saved.exists() else {
@@ -190,20 +204,20 @@ def run(args: argparse.Namespace) -> dict:
         "strategies": {},
     }
     weights, ran = MergedWeights(host), False
-    for merge, replay in pairs:
-        key = f"{merge}+{replay}"
+    for merge, replay, orthogonal in pairs:
+        key = _key(merge, replay, orthogonal)
         state = PairState(checkpoint / key if checkpoint else None)
         if state.stages < len(tasks) and state.task_vectors:
             weights.set(state.task_vectors, [MergeSpec(merge, args.merge_alpha, args.ema_lambda)] * state.stages)
         while state.stages < len(tasks) and (deadline is None or not ran or time.perf_counter() < deadline):
-            _stage(state, merge, replay, weights, tasks, args, embed)
+            _stage(state, merge, replay, orthogonal, weights, tasks, args, embed)
             ran = True
             state.save()
             report["strategies"][key] = _summary(state.stats, len(tasks))
             _write(report, saved, args.out)
         weights.restore()
         report["strategies"][key] = _summary(state.stats, len(tasks))
-    report["complete"] = all(report["strategies"].get(f"{m}+{r}", {}).get("complete") for m, r in pairs)
+    report["complete"] = all(report["strategies"].get(_key(*p), {}).get("complete") for p in pairs)
     report["wall_seconds_this_slice"] = round(time.perf_counter() - started, 1)
     _write(report, saved, args.out)
     return report

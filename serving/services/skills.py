@@ -19,6 +19,7 @@ from pydantic import BaseModel, Field
 from adapters import RehearsalStore, Skill, SkillConfig, SkillConfigError, train_skill
 from adapters.data import chat_prompt, examples_from_dicts
 from adapters.merge import MergeSpec, merge_coefficients
+from adapters.orthogonal import adapter_subspaces, mean_overlap
 from adapters.rehearsal import SSRConfig, self_synthesized_rehearsal, sentence_embedder
 from adapters.replay import sample_record
 
@@ -157,6 +158,8 @@ class SkillService:
             tokenizer = host.tokenizer
             replay = self.store.replay_sets(exclude=skill.name) if config.replay_ratio or config.consolidation_steps else []
             synthesize = options.synthesize if options.synthesize is not None else not options.keep_data
+            earlier = [self.root / "adapters" / r.name for r in self.store.records() if r.name != skill.name]
+            past = adapter_subspaces(earlier) if config.orthogonal_lambda else None
             trained = train_skill(
                 base,
                 tokenizer,
@@ -167,6 +170,7 @@ class SkillService:
                 adapter_dir=adapter_dir,
                 keep_model=synthesize,
                 copy_model=synthesize,
+                orthogonal_to=past,
             )
             record = sample_record(skill, keep_data=options.keep_data, n_keep=config.replay_per_skill, seed=config.seed)
             ssr_stats = None
@@ -185,6 +189,7 @@ class SkillService:
                 "n_examples": len(skill.examples),
                 "config": asdict(config),
                 "merge": asdict(config.merge_spec),
+                "overlap": round(mean_overlap(past, trained.factors), 4) if past else None,
                 "loss_first": losses[0],
                 "loss_last": losses[-1],
                 "losses": [round(x, 4) for x in losses[:: max(1, len(losses) // 50)]],

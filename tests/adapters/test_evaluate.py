@@ -55,18 +55,20 @@ def test_merges_cross_strategies_and_a_run_resumes_from_its_checkpoint(skill_lla
     _write_task(tasks, "one", "to", 0)
     _write_task(tasks, "two", "of", 100)
     common = ["eval", "skills", "--tasks", str(tasks), "--order", "one,two", "--strategy", "none",
-              "--merge", "sequential,parallel", "--model", str(model_dir), "--n-train", "16", "--n-eval", "4",
+              "--merge", "sequential,parallel", "--orthogonal", "0,0.5", "--model", str(model_dir), "--n-train", "16", "--n-eval", "4",
               "--epochs", "1", "--batch-size", "8"]
     whole = tmp_path / "whole.json"
     assert main([*common, "--out", str(whole)]) == 0
     slices = []
-    for _ in range(4):  # each slice runs one stage, then its time is up
+    for _ in range(8):  # each slice runs one stage, then its time is up
         out = tmp_path / f"slice{len(slices)}.json"
         assert main([*common, "--checkpoint", str(tmp_path / "ckpt"), "--max-minutes", "1e-6", "--out", str(out)]) == 0
         slices.append(json.loads(out.read_text()))
-    assert [s["complete"] for s in slices] == [False, False, False, True]
+    assert [s["complete"] for s in slices] == [False] * 7 + [True]
     assert slices[0]["strategies"]["sequential+none"]["scores"] == slices[1]["strategies"]["sequential+none"]["scores"][:1]
     expected = json.loads(whole.read_text())["strategies"]
-    for key in ("sequential+none", "parallel+none"):
+    for key in ("sequential+none", "parallel+none", "sequential+none+olora0.5", "parallel+none+olora0.5"):
         assert slices[-1]["strategies"][key]["scores"] == expected[key]["scores"]
         assert len(expected[key]["ap_curve"]) == 2
+    plain, olora = expected["sequential+none"]["overlap"], expected["sequential+none+olora0.5"]["overlap"]
+    assert plain[0] is None and olora[1] < plain[1]
