@@ -32,12 +32,14 @@ class Example:
 
 @dataclass
 class Skill:
-    """A named skill: an optional instruction and demonstration pairs."""
+    """A named skill: an optional instruction and demonstration pairs, or (``raw``) passages of a
+    domain's text, each an Example with an empty input, learned with the plain language-modelling loss."""
 
     name: str
     examples: list[Example]
     instruction: str | None = None
     metadata: dict = field(default_factory=dict)
+    raw: bool = False
 
     def __post_init__(self) -> None:
         if not _NAME.match(self.name or ""):
@@ -114,6 +116,24 @@ def encode(tokenizer: Tokenizer, instruction: str | None, example: Example, max_
     if len(prompt_ids) > room:
         prompt_ids = prompt_ids[len(prompt_ids) - room :]
     return Encoded(prompt_ids + answer_ids, [IGNORE_INDEX] * len(prompt_ids) + answer_ids)
+
+
+def text_examples(tokenizer: Tokenizer, text: str, block_tokens: int) -> list[Example]:
+    """Raw text cut into passages of at most ``block_tokens`` tokens (a domain skill's examples)."""
+    ids = tokenizer(text.strip(), add_special_tokens=False)["input_ids"]
+    blocks = [tokenizer.decode(ids[i : i + block_tokens]) for i in range(0, len(ids), block_tokens)]
+    return [Example("", block) for block in blocks if block.strip()]
+
+
+def encode_text(tokenizer: Tokenizer, example: Example, max_length: int) -> Encoded:
+    """A raw passage for the language-modelling loss: every token is a label (no chat template)."""
+    ids = tokenizer(example.output, add_special_tokens=False)["input_ids"][:max_length]
+    return Encoded(ids, list(ids))
+
+
+def encode_any(tokenizer: Tokenizer, instruction: str | None, example: Example, max_length: int, raw: bool) -> Encoded:
+    """:func:`encode_text` for raw passages, :func:`encode` for demonstration pairs."""
+    return encode_text(tokenizer, example, max_length) if raw else encode(tokenizer, instruction, example, max_length)
 
 
 def micro_batches(items: list[Encoded], max_tokens: int) -> list[list[Encoded]]:

@@ -23,6 +23,8 @@ class ReplaySet:
     name: str
     instruction: str | None
     examples: list[Example]
+    raw: bool = False
+    """Raw-text passages, replayed with the language-modelling loss."""
 
 
 @dataclass
@@ -41,6 +43,7 @@ class SkillRecord:
     synthetic: list[Example] = field(default_factory=list)
     entry_id: str | None = None
     n_examples: int = 0
+    raw: bool = False
 
     def replay_examples(self) -> list[Example]:
         """Real samples if kept, else the synthetic set, else the demos."""
@@ -65,7 +68,8 @@ def sample_record(
     rng.shuffle(order)
     demos = [skill.examples[i] for i in order[:n_demos]]
     samples = [skill.examples[i] for i in order[:n_keep]] if keep_data else []
-    return SkillRecord(skill.name, skill.instruction, keep_data, demos, samples, n_examples=len(skill.examples))
+    return SkillRecord(skill.name, skill.instruction, keep_data, demos, samples, n_examples=len(skill.examples),
+                       raw=skill.raw)
 
 
 class RehearsalStore:
@@ -106,7 +110,7 @@ class RehearsalStore:
 
     def replay_sets(self, exclude: str | None = None) -> list[ReplaySet]:
         return [
-            ReplaySet(r.name, r.instruction, r.replay_examples())
+            ReplaySet(r.name, r.instruction, r.replay_examples(), r.raw)
             for r in self.records()
             if r.name != exclude and r.replay_examples()
         ]

@@ -12,7 +12,7 @@ from pathlib import Path
 import torch
 
 from .config import SkillConfig
-from .data import Encoded, Skill, Tokenizer, encode
+from .data import Encoded, Skill, Tokenizer, encode_any
 from .ewc import ewc_penalty, fisher_diagonal
 from .lora import lora_delta, lora_factors
 from .merge import Factors
@@ -74,10 +74,10 @@ def train_skill(
     torch.manual_seed(config.seed)
 
     sources: dict[str, list[Encoded]] = {
-        NEW: [encode(tokenizer, skill.instruction, ex, config.max_length) for ex in skill.examples]
+        NEW: [encode_any(tokenizer, skill.instruction, ex, config.max_length, skill.raw) for ex in skill.examples]
     }
     for r in replay:
-        sources[r.name] = [encode(tokenizer, r.instruction, ex, config.max_length) for ex in r.examples]
+        sources[r.name] = [encode_any(tokenizer, r.instruction, ex, config.max_length, r.raw) for ex in r.examples]
     plan = plan_batches(
         len(sources[NEW]),
         {r.name: len(sources[r.name]) for r in replay},

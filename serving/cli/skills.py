@@ -1,4 +1,4 @@
-"""`palimpsest skills learn FILE.jsonl --name N` and `palimpsest skills list`."""
+"""`palimpsest skills learn FILE.jsonl --name N` (or `FILE.txt --text`) and `palimpsest skills list`."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import argparse
 import json
 import sys
 import time
+from pathlib import Path
 
 from adapters.data import SkillDataError, examples_from_dicts, read_jsonl
 
@@ -13,23 +14,23 @@ from serving.client import Client
 
 
 def _learn(args: argparse.Namespace) -> int:
-    rows = read_jsonl(args.file)
-    try:
-        examples = examples_from_dicts(rows)
-    except SkillDataError as exc:
-        print(f"error: {args.file}: {exc}", file=sys.stderr)
-        return 1
-    body = {
-        "name": args.name,
-        "examples": [{"input": ex.input, "output": ex.output} for ex in examples],
-        "replay": {"keep_data": not args.no_keep_data},
-    }
+    body: dict = {"name": args.name, "replay": {"keep_data": not args.no_keep_data}}
+    if args.text:
+        body["text"] = Path(args.file).read_text(encoding="utf-8")
+    else:
+        try:
+            examples = examples_from_dicts(read_jsonl(args.file))
+        except SkillDataError as exc:
+            print(f"error: {args.file}: {exc}", file=sys.stderr)
+            return 1
+        body["examples"] = [{"input": ex.input, "output": ex.output} for ex in examples]
     if args.instruction:
         body["instruction"] = args.instruction
     if args.replay_ratio is not None:
         body["replay"]["ratio"] = args.replay_ratio
-    if args.epochs is not None:
-        body["training"] = {"epochs": args.epochs}
+    training = {k: v for k, v in (("epochs", args.epochs), ("merge", args.merge)) if v is not None}
+    if training:
+        body["training"] = training
     client = Client()
     job = client.post("/v1/skills", body)["job"]
     print(f"job {job['id']} queued")
@@ -60,8 +61,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     skills = sub.add_parser("skills", help="learn skills from examples (LoRA with replay)")
     commands = skills.add_subparsers(dest="skills_command", required=True)
 
-    p = commands.add_parser("learn", help="learn a skill from a JSON Lines file of {input, output} rows")
+    p = commands.add_parser("learn", help="learn a skill from a JSON Lines file of {input, output} rows, "
+                            "or with --text from a domain's raw text")
     p.add_argument("file")
+    p.add_argument("--text", action="store_true", help="FILE is raw text: learn it with the language-modelling loss")
+    p.add_argument("--merge", choices=["sequential", "parallel", "ema"], help="merging strategy (default sequential)")
     p.add_argument("--name", required=True)
     p.add_argument("--instruction", help="the task instruction put before every input")
     p.add_argument("--no-keep-data", action="store_true", help="keep only a few demos; replay uses SSR rehearsal")

@@ -17,7 +17,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from adapters import RehearsalStore, Skill, SkillConfig, SkillConfigError, train_skill
-from adapters.data import chat_prompt, examples_from_dicts
+from adapters.data import Example, chat_prompt, examples_from_dicts, text_examples
 from adapters.merge import MergeSpec, merge_coefficients
 from adapters.orthogonal import adapter_subspaces, mean_overlap
 from adapters.rehearsal import SSRConfig, self_synthesized_rehearsal, sentence_embedder
@@ -96,19 +96,25 @@ class SkillService:
 
     def submit(
         self, name: str, examples: list[dict[str, Any]], instruction: str | None = None,
-        replay: ReplayOptions | None = None, training: dict[str, Any] | None = None,
+        replay: ReplayOptions | None = None, training: dict[str, Any] | None = None, text: str | None = None,
     ) -> Job:
         """Check the request, then train in the background; the job's entry is the skill's history entry.
 
-        At most ``PALIMPSEST_SKILL_MAX_EXAMPLES`` examples (413) and ``PALIMPSEST_SKILL_MAX_STEPS``
-        optimiser steps, with every setting finite and within ``UPPER_BOUNDS`` (400)."""
+        With ``text`` instead of examples the skill is a domain's raw text, cut into passages of
+        ``max_length`` tokens and learned with the language-modelling loss (replaying the earlier
+        skills as usual). At most ``PALIMPSEST_SKILL_MAX_EXAMPLES`` examples or passages (413) and
+        ``PALIMPSEST_SKILL_MAX_STEPS`` optimiser steps, with every setting finite and within
+        ``UPPER_BOUNDS`` (400)."""
         settings = self.engine.settings
-        if len(examples) > settings.skill_max_examples:
-            raise TooLargeError(f"{len(examples)} examples; a skill takes at most {settings.skill_max_examples} "
-                                "(PALIMPSEST_SKILL_MAX_EXAMPLES)")
         replay = replay or ReplayOptions()
-        skill = Skill(name, examples_from_dicts(examples), instruction)
         config = _config(replay, training or {})
+        if text is not None and examples:
+            raise InvalidSettingError("give either examples or text, not both")
+        rows = examples_from_dicts(examples) if text is None else _passages(self.engine.host.tokenizer, text, config)
+        if len(rows) > settings.skill_max_examples:
+            raise TooLargeError(f"{len(rows)} examples or passages; a skill takes at most {settings.skill_max_examples} "
+                                "(PALIMPSEST_SKILL_MAX_EXAMPLES)")
+        skill = Skill(name, rows, None if text is not None else instruction, raw=text is not None)
         try:
             ssr_config = SSRConfig(**{"n_select": min(config.replay_per_skill, 50), "seed": config.seed, **replay.ssr})
         except TypeError as exc:  # an unknown SSRConfig field
@@ -137,6 +143,7 @@ class SkillService:
                 "instruction": record.instruction,
                 "n_examples": record.n_examples,
                 "keep_data": record.keep_data,
+                "raw": record.raw,
                 "rehearsal": "real" if record.samples else "synthetic" if record.synthetic else "demos",
                 "rehearsal_size": len(record.replay_examples()),
                 "adapter_dir": str(self.root / "adapters" / record.name),
@@ -158,6 +165,7 @@ class SkillService:
             tokenizer = host.tokenizer
             replay = self.store.replay_sets(exclude=skill.name) if config.replay_ratio or config.consolidation_steps else []
             synthesize = options.synthesize if options.synthesize is not None else not options.keep_data
+            synthesize = synthesize and not skill.raw  # SSR writes instruction pairs, not passages
             earlier = [self.root / "adapters" / r.name for r in self.store.records() if r.name != skill.name]
             past = adapter_subspaces(earlier) if config.orthogonal_lambda else None
             trained = train_skill(
@@ -201,11 +209,8 @@ class SkillService:
                 "keep_data": options.keep_data,
                 "ssr": ssr_stats,
                 "adapter_dir": str(trained.adapter_dir),
-                "probes": [
-                    {"group": f"skill:{skill.name}", "prompt": chat_prompt(tokenizer, skill.instruction, ex.input),
-                     "continuation": ex.output}
-                    for ex in skill.examples[:4]
-                ],
+                "format": "text" if skill.raw else "examples",
+                "probes": [_probe(tokenizer, skill, ex) for ex in skill.examples[:4]],
             }
             summary = f"skill {skill.name}: {len(skill.examples)} examples, loss {losses[0]:.3f} -> {losses[-1]:.3f}"
             task_vector = {name: LowRank(left, right) for name, (left, right) in trained.factors.items()}
@@ -220,6 +225,22 @@ class SkillService:
         finally:
             with self._lock:
                 self._pending.pop(skill.name, None)
+
+
+def _passages(tokenizer: Any, text: str, config: SkillConfig) -> list[Example]:
+    if not text.strip():
+        raise InvalidSettingError("the text is empty")
+    return text_examples(tokenizer, text, config.max_length)
+
+
+def _probe(tokenizer: Any, skill: Skill, ex: Example) -> dict[str, str]:
+    """What the regression guard scores for this skill later: an example's answer after its prompt,
+    or a passage's second half after its first."""
+    if skill.raw:
+        half = len(ex.output) // 2
+        return {"group": f"skill:{skill.name}", "prompt": ex.output[:half], "continuation": ex.output[half:]}
+    return {"group": f"skill:{skill.name}", "prompt": chat_prompt(tokenizer, skill.instruction, ex.input),
+            "continuation": ex.output}
 
 
 def _check_bounds(config: SkillConfig, ssr: SSRConfig, n_examples: int, max_steps: int) -> None:

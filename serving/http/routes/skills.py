@@ -1,4 +1,5 @@
-"""Skills: ``POST /v1/skills`` trains a LoRA skill in a background job; ``GET /v1/skills`` lists them."""
+"""Skills: ``POST /v1/skills`` trains a LoRA skill (from examples or raw text) in a background job;
+``GET /v1/skills`` lists them."""
 
 from __future__ import annotations
 
@@ -18,7 +19,8 @@ router = APIRouter(prefix="/v1/skills", tags=["skills"], responses=error_respons
 
 class SkillRequest(BaseModel):
     name: str
-    examples: list[dict[str, Any]]
+    examples: list[dict[str, Any]] = Field(default_factory=list, description="input/output pairs (or give text)")
+    text: str | None = Field(None, description="a domain's raw text, learned with the language-modelling loss")
     instruction: str | None = None
     replay: ReplayOptions = Field(default_factory=ReplayOptions)
     training: dict[str, Any] = Field(default_factory=dict, description="SkillConfig overrides, e.g. epochs, lr, rank")
@@ -36,6 +38,8 @@ class SkillInfo(BaseModel):
     instruction: str | None
     n_examples: int
     keep_data: bool
+    raw: bool = False
+    """Learned from raw text."""
     rehearsal: str
     """"real", "synthetic" (SSR) or "demos"."""
     rehearsal_size: int
@@ -48,7 +52,7 @@ class SkillList(BaseModel):
 
 @router.post("", status_code=202)
 def learn_skill(req: SkillRequest, rt: RuntimeDep) -> JobOut:
-    return JobOut(job=rt.skills.submit(req.name, req.examples, req.instruction, req.replay, req.training))
+    return JobOut(job=rt.skills.submit(req.name, req.examples, req.instruction, req.replay, req.training, req.text))
 
 
 @router.get("")
