@@ -1,17 +1,23 @@
 """CounterFact and MQuAKE readers and scores for weight edits (`palimpsest eval edits` runs them).
 
-Efficacy: p(new) > p(true) on the prompt; generalization: the same on the rephrase; specificity:
-the locality prompt keeps p(true) > p(new). Probabilities are length-normalised. The chat check
-asks a MQuAKE question through the chat template and looks for the new target in the answer.
+Teacher-forced: efficacy: p(new) > p(true) on the prompt; generalization: the same on the
+rephrase; specificity: the locality prompt keeps p(true) > p(new). Probabilities are
+length-normalised. Free generation (QAEdit's warning: teacher forcing overstates edits): the
+greedy continuation of the prompt (free_efficacy) and of the rephrase (free_generalization) names
+the new target within its first `FREE_TOKENS` tokens; and ROME's n-gram entropy of those
+continuations (fluency). The chat check asks a MQuAKE question through the chat template and
+looks for the new target in the answer.
 """
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
+from editing.fluency import greedy_ids, mean_entropy
 from editing.probe import continuation_probs
 from editing.request import EditRequest, EditRequestError, Tokenizer
 
@@ -38,7 +44,31 @@ def load_cases(path: Path, n: int, offset: int = 0) -> list[Case]:
     return cases
 
 
-def score(model, tokenizer: Tokenizer, case: Case) -> dict[str, bool]:
+FREE_TOKENS = 10
+"""A free-generation hit names the target within this many generated tokens."""
+FLUENCY_TOKENS = 32
+"""Tokens generated greedily per prompt for the fluency (n-gram entropy) score."""
+
+
+def names_target(text: str, target: str) -> bool:
+    """The target appears in the text as whole words (case-insensitive, whitespace-normalised)."""
+    words = r"\s+".join(re.escape(w) for w in target.lower().split())
+    return re.search(rf"(?<!\w){words}(?!\w)", " ".join(text.lower().split())) is not None
+
+
+def free_scores(model, tokenizer: Tokenizer, case: Case) -> dict[str, bool | float]:
+    """Greedy continuations of the prompt and the rephrase: does each name the new target within
+    `FREE_TOKENS` tokens, and the n-gram entropy of the two `FLUENCY_TOKENS`-token continuations."""
+    prompts = [case.request.prompt.rstrip(), case.rephrase.rstrip()]
+    ids = greedy_ids(model, tokenizer, prompts, FLUENCY_TOKENS)
+    first = tokenizer.batch_decode([row[:FREE_TOKENS] for row in ids], skip_special_tokens=True)
+    full = tokenizer.batch_decode(ids, skip_special_tokens=True)
+    hit = [names_target(text, case.request.target_new) for text in first]
+    return {"free_efficacy": hit[0], "free_generalization": hit[1], "fluency": mean_entropy(full)}
+
+
+def score(model, tokenizer: Tokenizer, case: Case, free: bool = False) -> dict[str, bool | float]:
+    """Teacher-forced efficacy / generalization / specificity; with `free`, also `free_scores`."""
     r = case.request
     p = continuation_probs(
         model, tokenizer,
@@ -46,12 +76,19 @@ def score(model, tokenizer: Tokenizer, case: Case) -> dict[str, bool]:
          (case.rephrase, r.target_true), (case.locality_prompt, r.target_new),
          (case.locality_prompt, case.locality_true)],
     )
-    return {"efficacy": p[0] > p[1], "generalization": p[2] > p[3], "specificity": p[5] > p[4]}
+    row = {"efficacy": p[0] > p[1], "generalization": p[2] > p[3], "specificity": p[5] > p[4]}
+    return {**row, **free_scores(model, tokenizer, case)} if free else row
 
 
-def mean_scores(rows: list[dict[str, bool]]) -> dict[str, float]:
-    """Percent of rows where each metric holds, rounded to 2 places ({} for no rows)."""
-    return {k: round(100 * sum(r[k] for r in rows) / len(rows), 2) for k in rows[0]} if rows else {}
+def mean_scores(rows: list[dict[str, bool | float]]) -> dict[str, float]:
+    """Per metric: percent of rows where a bool metric holds, or the mean of a float one (n-gram
+    entropy, perplexity), rounded to 2 places ({} for no rows)."""
+    if not rows:
+        return {}
+    return {
+        k: round((100 if isinstance(rows[0][k], bool) else 1) * sum(r[k] for r in rows) / len(rows), 2)
+        for k in rows[0]
+    }
 
 
 def chat_answer(model, tokenizer: Tokenizer, question: str, max_new_tokens: int = 24) -> str:

@@ -62,9 +62,15 @@ def _device(model: nn.Module) -> torch.device:
     return next(model.parameters()).device
 
 
-@torch.no_grad()
 def greedy(model: nn.Module, tokenizer: Tokenizer, prompts: list[str], max_new_tokens: int) -> list[str]:
     """Greedy continuations of `prompts` (one left-padded batch), decoded without special tokens."""
+    return tokenizer.batch_decode(greedy_ids(model, tokenizer, prompts, max_new_tokens), skip_special_tokens=True)
+
+
+@torch.no_grad()
+def greedy_ids(model: nn.Module, tokenizer: Tokenizer, prompts: list[str], max_new_tokens: int) -> list[list[int]]:
+    """Token ids of the greedy continuations of `prompts` (one left-padded batch; padding after an
+    early end of sequence included)."""
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     rows = [tokenizer.encode(p, add_special_tokens=True) for p in prompts]
     width = max(len(r) for r in rows)
@@ -78,7 +84,7 @@ def greedy(model: nn.Module, tokenizer: Tokenizer, prompts: list[str], max_new_t
         input_ids=ids.to(dev), attention_mask=mask.to(dev), max_new_tokens=max_new_tokens, do_sample=False,
         temperature=None, top_p=None, top_k=None, pad_token_id=pad,
     )
-    return tokenizer.batch_decode(out[:, width:], skip_special_tokens=True)
+    return out[:, width:].tolist()
 
 
 @torch.no_grad()

@@ -4,8 +4,12 @@
     palimpsest eval edits --data counterfact-edit.json --n 1000 --sequential --method memit --batch-size 10
 
 Prints JSON: efficacy, generalization and specificity after editing and before (see
-:mod:`editing.evaluate`), mean seconds per edit, and the chat metric (share of chat answers naming
-the new target after a single edit of a MQuAKE requested rewrite).
+:mod:`editing.evaluate`), the free-generation hits (free_efficacy, free_generalization: the greedy
+continuation names the new target within 10 tokens) and fluency (n-gram entropy of those
+continuations), the perplexity of a fixed general text (:mod:`editing.fluency`), the ratios of
+fluency and perplexity to the unedited model's, mean seconds per edit, and the chat metric (share of
+chat answers naming the new target after a single edit of a MQuAKE requested rewrite).
+``--no-free`` skips the generations (about half the time of a run).
 """
 from __future__ import annotations
 
@@ -22,6 +26,7 @@ from editing.config import CovarianceConfig
 from editing.covariance import layer_covariances, statistics_id
 from editing.editors import edit_layers, make_editor
 from editing.evaluate import chat_answer, load_cases, mean_scores, mquake_rewrites, score
+from editing.fluency import perplexity
 from editing.keystore import add_keys
 
 from serving.core.model_host import ModelHost
@@ -65,7 +70,9 @@ def run(args: argparse.Namespace) -> dict:
     editor = make_editor(args.method, args.layer, chat_context=not args.no_chat_context,
                          keep_keys=args.single_solve == "keep")
     cases = load_cases(Path(args.data), args.n, args.offset)
-    before = [score(model, tok, c) for c in cases]
+    free = not args.no_free
+    base_ppl = perplexity(model, tok)
+    before = [{**score(model, tok, c, free), "perplexity": base_ppl} for c in cases]
     weights = DeltaWriter(host)
     after, seconds = [], []
     previous: dict[int, torch.Tensor] = {}
@@ -80,16 +87,17 @@ def run(args: argparse.Namespace) -> dict:
         if args.sequential:
             add_keys(previous, result.keys)
         else:
-            after.append(score(model, tok, chunk[0]))
+            after.append({**score(model, tok, chunk[0], free), "perplexity": perplexity(model, tok)})
             weights.restore()
         done = {"edits": i + len(chunk), "of": len(cases), "seconds_per_edit": round(seconds[-1], 2)}
         print(json.dumps({**done, **({} if args.sequential else after[-1])}), file=sys.stderr, flush=True)
         if args.sequential and args.score_every and done["edits"] % args.score_every == 0 and done["edits"] < len(cases):
-            so_far = mean_scores([score(model, tok, c) for c in cases[: done["edits"]]])
-            curve.append({"edits": done["edits"], **so_far})
+            so_far = mean_scores([score(model, tok, c, free) for c in cases[: done["edits"]]])
+            curve.append({"edits": done["edits"], **so_far, "perplexity": round(perplexity(model, tok), 3)})
             print(json.dumps({"scored_so_far": curve[-1]}), file=sys.stderr, flush=True)
     if args.sequential:
-        after = [score(model, tok, c) for c in cases]
+        ppl = perplexity(model, tok)
+        after = [{**score(model, tok, c, free), "perplexity": ppl} for c in cases]
         weights.restore()
     report = {
         "data": str(args.data), "n": len(cases), "offset": args.offset, "method": args.method,
@@ -98,6 +106,7 @@ def run(args: argparse.Namespace) -> dict:
         "covariance": args.covariance if covs else "identity",
         **mean_scores(after),
         "before": mean_scores(before),
+        "ratios_to_unedited": _ratios(mean_scores(after), mean_scores(before)),
         "seconds_per_edit": round(sum(seconds) / len(seconds), 3) if seconds else None,
         **({"curve": curve} if curve else {}),
         "device": str(next(model.parameters()).device), "threads": torch.get_num_threads(),
@@ -105,6 +114,12 @@ def run(args: argparse.Namespace) -> dict:
     if args.chat:
         report["chat"] = chat_metric(host, editor, covs, weights, Path(args.mquake), args.chat)
     return report
+
+
+def _ratios(after: dict[str, float], before: dict[str, float]) -> dict[str, float | None]:
+    """after / before of fluency (n-gram entropy) and perplexity: 1.0 is the unedited model's."""
+    return {k: round(after[k] / before[k], 3) if before.get(k) else None
+            for k in ("fluency", "perplexity") if k in after}
 
 
 def chat_metric(host: ModelHost, editor, covs, weights: DeltaWriter, path: Path, n: int) -> dict:
