@@ -45,7 +45,6 @@ def main() -> None:
             with torch.no_grad():
                 param.sub_(1e-6)
         report["fluency" if fluency else "probes_only"] = {k: round(statistics.median(v), 3) for k, v in times.items()}
-    on, off = report["fluency"], report["probes_only"]
     # A change costs one uncached score (after) plus a cached one (before) when it follows an accepted change.
     per_change = {k: round(r["after_change"] + r["unchanged"], 3) for k, r in report.items()}
     report["seconds_per_change"] = per_change

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Literal
 
 
 @dataclass
@@ -52,6 +53,10 @@ class RomeConfig:
     assistant's reply rarely starts with the bare target), so such edits run all `steps`; those
     steps raise the chat metric from 77 % to 83 % on 30 MQuAKE questions. False measures the
     plain contexts only: 0.73x the time, same CounterFact scores (bench/edit_speed.py)."""
+    early_stop: Literal["nll", "most_probable"] = "nll"
+    """When the value optimisation stops. "nll": once the mean target NLL is below
+    `early_stop_nll`; "most_probable" (ENCORE's MPES): also stop as soon as every target token is the most probable one in every measured
+    context (fewer steps, a smaller value change)."""
     use_covariance: bool = True
     """u = C^-1 k* when True; u = k* (C = I, EasyEdit's default) when False."""
     mom2_weight: float = 1500.0

@@ -115,11 +115,14 @@ def rome_edit(
         groups = context_groups(model, tokenizer, config.contexts)
         encoded = encode_groups(tokenizer, request, groups, config.contexts.chat)
         k_star, w_k = key_and_output(model, site, encoded)
+        t_keys = time.perf_counter()
         value = optimise_value(model, tokenizer, request, site, encoded, target, float(w_k.norm()), config)
+        t_value = time.perf_counter()
     cov = covariance if config.use_covariance else None
     left, right = rank_one_factors(
         k_star, value.delta, None if cov is None else cov.to(k_star.device), previous, config.mom2_weight
     )
+    t_solve = time.perf_counter()
     delta_w = left @ right
     w = weight_matrix(model, site)
     diagnostics = {
@@ -137,6 +140,8 @@ def rome_edit(
         "update_norm": round(float(delta_w.norm()), 4),
         "weight_norm": round(float(w.norm()), 4),
         "seconds": round(time.perf_counter() - t0, 3),
+        "seconds_by_step": {"contexts_and_key": round(t_keys - t0, 3), "value": round(t_value - t_keys, 3),
+                            "solve": round(t_solve - t_value, 3)},
     }
     return EditResult(
         {site.param_name: to_param_factors(site, left, right)},

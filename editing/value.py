@@ -174,8 +174,11 @@ class _Bucket:
             self.past.batch_select_indices(index)
         return True
 
-    def forward(self, model: nn.Module, site: EditSite, delta: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(target NLL per context row, essence log-probs per essence row (n, V))."""
+    def forward(
+        self, model: nn.Module, site: EditSite, delta: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(target NLL per context row, essence log-probs per essence row (n, V), whether every
+        target token is the most probable one per context row (bool))."""
         lay = self.lay
         row_delta = delta[lay.fact]
 
@@ -198,8 +201,9 @@ class _Bucket:
         logp = torch.log_softmax(head(hidden[self.ctx.view(-1, 1), self.positions]).float(), dim=-1)
         tok = logp.gather(-1, self.target.unsqueeze(-1)).squeeze(-1)
         row_nll = -(tok * self.valid).sum(1) / self.valid.sum(1).clamp_min(1)
+        top = ((logp.detach().argmax(-1) == self.target) | ~self.valid).all(1)
         ess = torch.log_softmax(head(hidden[self.ess, self.ess_positions]).float(), dim=-1)
-        return row_nll, ess
+        return row_nll, ess, top
 
 
 class _Problem:
@@ -224,12 +228,15 @@ class _Problem:
 
     def losses(
         self, model: nn.Module, site: EditSite, delta: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
         """Per fact: mean target NLL over all its contexts (F,), the same over its plain contexts
-        only (F,), essence log-probs (F, V). Facts whose rows were dropped get NaN and zero rows."""
-        nll, row_fact, plain, ess, ess_fact = [], [], [], [], []
+        only (F,), essence log-probs (F, V), and whether the target is the most probable
+        continuation in all its contexts, and in all its plain ones ((F,) bool each). Facts whose
+        rows were dropped get NaN and zero rows."""
+        nll, row_fact, plain, ess, ess_fact, tops = [], [], [], [], [], []
         for b, is_chat in self.buckets:
-            row_nll, ess_lp = b.forward(model, site, delta)
+            row_nll, ess_lp, top = b.forward(model, site, delta)
+            tops.append(top)
             nll.append(row_nll)
             row_fact.append(b.lay.fact[b.ctx])
             plain.append(torch.full_like(row_nll, not is_chat, dtype=torch.bool))
@@ -240,7 +247,10 @@ class _Problem:
         per_fact_plain = per_fact_mean(nll_all[is_plain].detach(), fact_all[is_plain], self.n_facts)
         ess_lp, facts = torch.cat(ess), torch.cat(ess_fact)
         out = torch.zeros(self.n_facts, ess_lp.shape[1], dtype=ess_lp.dtype, device=ess_lp.device)
-        return per_fact, per_fact_plain, out.index_copy(0, facts, ess_lp)
+        missed = (~torch.cat(tops)).float()
+        top_all = per_fact_mean(missed, fact_all, self.n_facts) == 0
+        top_plain = per_fact_mean(missed[is_plain], fact_all[is_plain], self.n_facts) == 0
+        return per_fact, per_fact_plain, out.index_copy(0, facts, ess_lp), (top_all, top_plain)
 
 
 def optimise_values(
@@ -280,14 +290,16 @@ def _optimise_chunk(model, tokenizer: Tokenizer, requests, site, encoded_all, ta
     nll_start: list[float] = []
     active = torch.ones(n, dtype=torch.bool, device=dev)
     for step in range(config.steps + 1):
-        nll, nll_plain, ess = problem.losses(model, site, delta)
+        nll, nll_plain, ess, (top_all, top_plain) = problem.losses(model, site, delta)
         measured = nll.detach() if config.stop_on_chat else nll_plain
+        top = (top_all if config.stop_on_chat else top_plain).tolist()
         if kl_init is None:
             kl_init = ess.detach()
             nll_start = measured.tolist()
         kl = (ess.exp() * (ess - kl_init)).sum(-1)
         for f, (value, kl_f) in enumerate(zip(measured.tolist(), kl.tolist())):
-            if results[f] is None and (value < config.early_stop_nll or step == config.steps):
+            done = value < config.early_stop_nll or (config.early_stop == "most_probable" and top[f])
+            if results[f] is None and (done or step == config.steps):
                 results[f] = ValueResult(delta[f].detach().clone(), nll_start[f], value, kl_f, step)
                 active[f] = False
         if not bool(active.any()):

@@ -19,6 +19,7 @@ import logging
 import os
 import sys
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -143,7 +144,7 @@ class EditService:
         )
         edit_site(host.model, resolved)  # an unknown layer fails here, before any statistics
         with self._serial:
-            before, result, computed_on = self._compute([resolved], [request], lambda snap, cov: rome_edit(
+            before, result, computed_on, seconds = self._compute([resolved], [request], lambda snap, cov: rome_edit(
                 snap.model, host.tokenizer, request, config, cov[resolved] if cov else None,
                 self.keys.gram(snap.applied).get(resolved) if keep else None))
             details = {
@@ -154,7 +155,7 @@ class EditService:
                 **{k: v for k, v in result.diagnostics.items() if k != "method"},
                 **(extra or {}),
             }
-            return self._apply(_summary(request), details, result, [request], before, computed_on)
+            return self._apply(_summary(request), details, result, [request], before, computed_on, seconds)
 
     def batch(self, requests: list[EditRequest], layers: list[int] | None = None) -> EditOutcome:
         """Write many facts over several layers (MEMIT keeping earlier keys, or AlphaEdit); one entry."""
@@ -169,43 +170,61 @@ class EditService:
         for layer in chosen:
             edit_site(host.model, layer)
         with self._serial:
-            before, result, computed_on = self._compute(chosen, requests, lambda snap, cov: memit_edit(
+            before, result, computed_on, seconds = self._compute(chosen, requests, lambda snap, cov: memit_edit(
                 snap.model, host.tokenizer, requests, config, cov, self.keys.gram(snap.applied)))
             details = {"requests": [_request_details(r) for r in requests], **result.diagnostics}
             summary = f"{len(requests)} facts: " + "; ".join(_summary(r) for r in requests[:3])
             return self._apply(summary + (" …" if len(requests) > 3 else ""), details, result, requests, before,
-                               computed_on)
+                               computed_on, seconds)
 
     def _compute(
         self, layers: list[int], requests: list[EditRequest],
         optimise: Callable[[Snapshot, dict[int, torch.Tensor] | None], EditResult],
-    ) -> tuple[list[dict[str, float]], EditResult, str]:
+    ) -> tuple[list[dict[str, float]], EditResult, str, dict[str, float]]:
         """Snapshot the model, then measure p(target) and ``optimise(snapshot, C per layer)`` on the copy
-        at a low CPU priority. Returns p(target) before, the result, and the snapshot's fingerprint.
-        Call it holding ``_serial``; the copy is freed on return."""
+        at a low CPU priority. Returns p(target) before, the result, the snapshot's fingerprint and
+        the seconds of each step. Call it holding ``_serial``; the copy is freed on return."""
+        seconds: dict[str, float] = {}
+        t = time.perf_counter()
         snap = self.snapshot()
+        seconds["snapshot"] = time.perf_counter() - t
 
         def work() -> tuple[list[dict[str, float]], EditResult]:
+            t = time.perf_counter()
             cov = self._covariances(snap.model, layers)
-            return self._probs(snap.model, requests), optimise(snap, cov)
+            seconds["statistics"] = time.perf_counter() - t
+            probs = self._probs(snap.model, requests)
+            seconds["p_before"] = time.perf_counter() - t - seconds["statistics"]
+            t = time.perf_counter()
+            result = optimise(snap, cov)
+            seconds["edit"] = time.perf_counter() - t
+            return probs, result
 
-        return *_at_low_priority(work), snap.fingerprint
+        return *_at_low_priority(work), snap.fingerprint, seconds
 
     def _apply(
         self, summary: str, details: dict[str, Any], result: EditResult, requests: list[EditRequest],
-        before: list[dict[str, float]], computed_on: str,
+        before: list[dict[str, float]], computed_on: str, seconds: dict[str, float],
     ) -> EditOutcome:
         """Record and apply the delta (refused when the weights moved since ``computed_on``), keep its
-        keys, and note p(target) after (single edits: one dict)."""
+        keys, and note p(target) after (single edits: one dict) and where the time went
+        (``details.service_seconds``: snapshot, statistics, p_before, edit, apply_and_guard, p_after)."""
         single = "request" in details
         details = {**details, "before": before[0] if single else before, "probes": _guard_probes(requests)}
         factors = {name: LowRank(left, right) for name, (left, right) in result.factors.items()}
+        t = time.perf_counter()
         entry = self.engine.apply_delta("edit", summary, details, factors, computed_on=computed_on,
                                         on_recorded=lambda e: self.keys.save(e.id, result.keys))
+        seconds["apply_and_guard"] = time.perf_counter() - t
         host = self.engine.host
+        t = time.perf_counter()
         with host.reading():
             after = self._probs(host.model, requests)
-        entry = self.engine.history.annotate(entry.id, {"after": after[0] if single else after})
+        seconds["p_after"] = time.perf_counter() - t
+        entry = self.engine.history.annotate(entry.id, {
+            "after": after[0] if single else after,
+            "service_seconds": {k: round(v, 3) for k, v in seconds.items()},
+        })
         return EditOutcome(entry, before, after)
 
     def _probs(self, model: nn.Module, requests: list[EditRequest]) -> list[dict[str, float]]:

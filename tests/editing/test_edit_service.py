@@ -37,6 +37,9 @@ def test_single_edits_keep_the_applied_edits_keys_and_revert_exactly(runtime):
     after_first = host.fingerprint()
     second = edits.edit(ITALY).entry
     assert second.details["kept_keys"]
+    steps = second.details["service_seconds"]
+    assert set(steps) == {"snapshot", "statistics", "p_before", "edit", "apply_and_guard", "p_after"}
+    assert set(second.details["seconds_by_step"]) == {"contexts_and_key", "value", "solve"}
     runtime.engine.revert(second.id)
     assert host.fingerprint() == after_first
     runtime.engine.revert(first.id)

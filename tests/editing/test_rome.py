@@ -18,6 +18,7 @@ from editing.request import (
 )
 from editing.rome import rank_one_update, rome_edit
 from editing.value import _Problem, encode_groups, key_and_output
+from tests.helpers.models import tiny_llama, tiny_tokenizer
 
 REQ = EditRequest("The Eiffel Tower is located in the city of", "The Eiffel Tower", "Rome", "Paris")
 # Random tiny models have small activations: loosen the norm clamp so the edit can take hold.
@@ -132,8 +133,8 @@ def test_plain_context_nll_leaves_out_the_chat_row(llama, byte_tokenizer):
         assert (encoded[-1][0].target is not None) == chat
         with torch.no_grad():
             measured[name] = _Problem(llama, tok, [REQ], [encoded], [target]).losses(llama, site, delta)
-    nll_plain_only, stop_plain_only, _ = measured["plain"]
-    nll_with_chat, stop_with_chat, _ = measured["chat"]
+    nll_plain_only, stop_plain_only, _, _ = measured["plain"]
+    nll_with_chat, stop_with_chat, _, _ = measured["chat"]
     assert torch.allclose(stop_with_chat, stop_plain_only) and torch.allclose(stop_plain_only, nll_plain_only)
     assert not torch.allclose(nll_with_chat, nll_plain_only)  # the chat row is in the loss
 
@@ -182,3 +183,21 @@ def test_kept_keys_without_earlier_edits_is_plain_rome():
     plain = rank_one_update(k, r, cov)
     assert torch.allclose(rank_one_update(k, r, cov, torch.zeros(16, 16)), plain, atol=1e-5)
     assert torch.allclose(rank_one_update(k, r, cov, torch.outer(k, k)) @ k, r, atol=1e-4)
+
+
+def test_most_probable_early_stop_stops_once_the_target_is_the_argmax():
+    """ENCORE's stop: a target the model already predicts first stops at step 0; the NLL stop
+    keeps optimising until the target is nearly certain."""
+    tok = tiny_tokenizer()
+    model = tiny_llama(vocab_size=len(tok.get_vocab()), initializer_range=1.0)
+    prompt = "the capital of france is"
+    with torch.no_grad():
+        first = int(model(torch.tensor([tok.encode(prompt)])).logits[0, -1].argmax())
+    request = EditRequest(prompt, "france", tok.convert_ids_to_tokens(first))
+    contexts = ContextConfig(lengths=(3,), per_length=0, chat=False)  # the plain prompt only
+    steps = {}
+    for stop in ("nll", "most_probable"):
+        result = rome_edit(model, tok, request, RomeConfig(layer=1, steps=10, early_stop=stop, early_stop_nll=1e-4, contexts=contexts))
+        steps[stop] = result.diagnostics["steps"]
+    assert result.diagnostics["nll_start"] > 1e-4  # so the NLL stop does not fire at once
+    assert steps == {"nll": 10, "most_probable": 0}
