@@ -1,0 +1,144 @@
+"""Single edits, variant against variant on the same cases: specificity, free generation, fluency.
+
+    python bench/edit_variants.py --data $DATA/editing/counterfact/counterfact-edit.json \
+        --offset 0 --n 30 --variants rome,mpes,memit --rows /tmp/variants-tune.jsonl
+
+Each case is written by every variant in turn (so machine noise hits all alike), scored and taken
+off again: teacher-forced efficacy / generalization / specificity, free-generation hits and the
+n-gram entropy of those generations (``editing.evaluate``), the perplexity of the general text, and
+the guard's fluency scores (entropy of greedy generations of fixed prompts, perplexity): how many
+good edits the guard's thresholds would revert. Prints the means, the unedited model's, the ratios
+to the first variant, seconds and value steps per edit. Rows go to ``--rows`` as they are made; the
+same command resumes.
+
+Variants: ``rome`` (ROME, the NLL early stop: the old default), ``mpes`` (ENCORE's most-probable
+early stop), ``memit`` (the fact spread over MEMIT's five layers), ``clamp1`` (||δ|| <= 1 ||v||
+instead of 4, a tighter value-norm bound).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+from editing.config import ContextConfig, RomeConfig
+from editing.evaluate import load_cases, mean_scores, score
+from editing.fluency import fluency_scores, perplexity
+from editing.memit import MemitConfig, memit_edit, memit_layers
+from editing.rome import resolve_layer, rome_edit
+
+from serving.core.guard import GuardConfig
+from serving.evaluation.edits import covariances
+from serving.evaluation.host import DeltaWriter
+
+from common import load, model_options, statistics_cache
+
+
+def rome(chat: bool, **overrides) -> RomeConfig:
+    return RomeConfig(contexts=ContextConfig(chat=chat), **overrides)
+
+
+def editors(model, tok, layer: int, chat: bool, covs: dict) -> dict:
+    """name -> request -> EditResult."""
+    memit = MemitConfig()
+    memit.value.contexts.chat = chat
+    return {
+        "rome": lambda r: rome_edit(model, tok, r, rome(chat, layer=layer), covs[layer]),
+        "mpes": lambda r: rome_edit(model, tok, r, rome(chat, layer=layer, early_stop="most_probable"), covs[layer]),
+        "clamp1": lambda r: rome_edit(model, tok, r, rome(chat, layer=layer, clamp_norm_factor=1.0), covs[layer]),
+        "memit": lambda r: memit_edit(model, tok, [r], memit, covs),
+    }
+
+
+def main() -> int:
+    p = argparse.ArgumentParser()
+    p.add_argument("--data", required=True)
+    p.add_argument("--offset", type=int, default=0)
+    p.add_argument("--n", type=int, default=30)
+    p.add_argument("--variants", default="rome,mpes,memit", help="first is the reference of the ratios")
+    p.add_argument("--no-chat-context", action="store_true")
+    p.add_argument("--rows", type=Path, required=True, help="JSONL of finished rows; resumed from")
+    p.add_argument("--max-minutes", type=float, default=0)
+    args = model_options(p).parse_args()
+    started = time.perf_counter()
+    host = load(args)
+    model, tok = host.model, host.tokenizer
+    layer = resolve_layer(model, None)
+    covs = covariances(host, sorted({layer, *memit_layers(model, None)}), statistics_cache())
+    variants = args.variants.split(",")
+    edit = editors(model, tok, layer, not args.no_chat_context, covs)
+    cases = load_cases(Path(args.data), args.n, args.offset)
+    done = [json.loads(line) for line in args.rows.read_text().splitlines()] if args.rows.exists() else []
+    seen = {(r["case"], r["variant"]) for r in done}
+    weights = DeltaWriter(host)
+    base_guard = fluency_scores(model, tok)
+    base_ppl = perplexity(model, tok)
+    with args.rows.open("a") as out:
+        for i, case in enumerate(cases):
+            for name in ["unedited", *variants]:
+                if (i, name) in seen:
+                    continue
+                if args.max_minutes and time.perf_counter() - started > 60 * args.max_minutes:
+                    print(json.dumps({"stopped_at_case": i, "resume": "run the same command"}))
+                    return 0
+                row = {"case": i, "variant": name}
+                if name != "unedited":
+                    t = time.perf_counter()
+                    result = edit[name](case.request)
+                    row["seconds"] = time.perf_counter() - t
+                    row["steps"] = result.diagnostics.get("steps")
+                    weights.add(result.delta)
+                guard = fluency_scores(model, tok) if name != "unedited" else base_guard
+                row.update(score(model, tok, case, free=True), perplexity=perplexity(model, tok) if name != "unedited"
+                           else base_ppl, guard_entropy=guard["entropy"], guard_perplexity=guard["perplexity"])
+                weights.restore()
+                out.write(json.dumps(row) + "\n")
+                out.flush()
+                done.append(row)
+                print(json.dumps(row), file=sys.stderr, flush=True)
+    print(json.dumps(report(done, variants, base_guard), indent=2))
+    return 0
+
+
+def report(rows: list[dict], variants: list[str], base_guard: dict) -> dict:
+    cfg = GuardConfig()
+    out: dict = {}
+    for name in ["unedited", *variants]:
+        mine = [r for r in rows if r["variant"] == name]
+        if not mine:
+            continue
+        metrics = ("efficacy", "generalization", "specificity", "free_efficacy", "free_generalization", "fluency",
+                   "perplexity")
+        out[name] = {**mean_scores([{k: r[k] for k in metrics} for r in mine]), "n": len(mine)}
+        if name != "unedited":
+            drops = [(base_guard["entropy"] - r["guard_entropy"]) / base_guard["entropy"] for r in mine]
+            rises = [(r["guard_perplexity"] - base_guard["perplexity"]) / base_guard["perplexity"] for r in mine]
+            out[name].update(
+                seconds_per_edit=round(statistics.mean(r["seconds"] for r in mine), 2),
+                steps_per_edit=round(statistics.mean(r["steps"] for r in mine if r["steps"] is not None), 1)
+                if any(r["steps"] is not None for r in mine) else None,
+                guard_entropy_drop_max=round(max(drops), 3), guard_perplexity_rise_max=round(max(rises), 3),
+                guard_would_revert=sum(d > cfg.entropy_drop or q > cfg.perplexity_rise for d, q in zip(drops, rises)),
+            )
+    ref = variants[0]
+    if ref in out:
+        out[f"ratios_to_{ref}"] = {
+            name: {k: round(out[name][k] / out[ref][k], 3) if out[ref].get(k) else None
+                   for k in ("efficacy", "generalization", "specificity", "free_efficacy", "free_generalization",
+                             "fluency", "perplexity", "seconds_per_edit")}
+            for name in variants[1:] if name in out
+        }
+    if "unedited" in out:
+        out["ratios_to_unedited"] = {
+            name: {k: round(out[name][k] / out["unedited"][k], 3) if out["unedited"].get(k) else None
+                   for k in ("specificity", "fluency", "perplexity")}
+            for name in variants if name in out
+        }
+    return out
+
+
+if __name__ == "__main__":
+    sys.exit(main())
