@@ -1,84 +1,88 @@
-"""Single ROME edits with the chat context: the early stop with and without the chat row.
+"""Seconds per single edit through the service (``/v1/edits`` without HTTP), chat context included,
+and where the time goes.
 
-    python bench/edit_speed.py --data ../shared/data/editing/counterfact/counterfact-edit.json \
-        --mquake ../shared/data/editing/mquake/MQuAKE-hard.json --n 40 --chat 20
+    python bench/edit_speed.py --data $DATA/editing/counterfact/counterfact-edit.json \
+        --offset 2000 --n 5 --variants default,mpes,plain_stop --threads 2
 
-"stop_on_chat" (the default) waits for the mean NLL over all contexts, the chat row included; the
-chat row's NLL stays at 2-6 nats, so nearly every edit runs all 25 steps. "stop_on_plain"
-(`RomeConfig(stop_on_chat=False)`) stops once the plain contexts are written. Both write the same
-cases in turn on one model; prints efficacy / generalization / specificity, the chat metric
-(MQuAKE questions answered with the new target), seconds and steps per edit, and the ratios.
+Each variant is a runtime on a scratch home over the same loaded model, with the guard on (its
+fluency checks included) and the server's other settings: it writes the ``--n`` cases one after the
+other, as a user would (each edit keeps the earlier ones' keys; the guard's "before" scores are those
+of the previous edit's "after"), then reverts them all, newest first, back to the base fingerprint.
+Prints per variant the mean seconds of each step (``details.service_seconds``: snapshot, statistics,
+p_before, edit, apply_and_guard, p_after; the edit's own steps ``details.seconds_by_step``:
+contexts and key, value optimisation, solve), value steps per edit, the total, and the ratios of the
+totals to the first variant's.
+
+Variants: ``default`` (the settings as shipped), ``mpes`` (``edit_early_stop=most_probable``),
+``plain_stop`` (``edit_stop_on_chat=false``), ``mpes_plain`` (both), ``no_guard`` (the guard off).
 """
 from __future__ import annotations
 
 import argparse
 import json
+import statistics
+import sys
+import tempfile
 import time
 from pathlib import Path
 
 import torch
 
-from editing.config import RomeConfig
-from editing.evaluate import chat_answer, load_cases, mean_scores, mquake_rewrites, score
-from editing.rome import resolve_layer, rome_edit
+from editing.evaluate import load_cases
 
-from serving.evaluation.edits import covariances
-from serving.evaluation.host import DeltaWriter
+from serving.core.engine import Engine
+from serving.services import Runtime
 
-from common import load, model_options, statistics_cache
+from common import load, model_options, settings
+
+VARIANTS = {
+    "default": {},
+    "mpes": {"edit_early_stop": "most_probable"},
+    "plain_stop": {"edit_stop_on_chat": False},
+    "mpes_plain": {"edit_early_stop": "most_probable", "edit_stop_on_chat": False},
+    "no_guard": {"guard": False},
+}
 
 
-def main() -> None:
+def main() -> int:
     p = argparse.ArgumentParser()
     p.add_argument("--data", required=True)
-    p.add_argument("--mquake", required=True)
-    p.add_argument("--offset", type=int, default=0)
-    p.add_argument("--n", type=int, default=40)
-    p.add_argument("--chat", type=int, default=20)
+    p.add_argument("--offset", type=int, default=2000)
+    p.add_argument("--n", type=int, default=5)
+    p.add_argument("--variants", default="default,mpes", help=f"first is the reference; from {list(VARIANTS)}")
     args = model_options(p).parse_args()
     host = load(args)
-    model, tok = host.model, host.tokenizer
-    layer = resolve_layer(model, None)
-    cov = covariances(host, [layer], statistics_cache())[layer]
+    base = host.fingerprint()
     cases = load_cases(Path(args.data), args.n, args.offset)
-    rewrites = mquake_rewrites(Path(args.mquake), args.chat) if args.chat else []
-    variants = {"stop_on_chat": RomeConfig(layer=layer), "stop_on_plain": RomeConfig(layer=layer, stop_on_chat=False)}
-    stats = {name: {"rows": [], "seconds": [], "steps": [], "chat": 0} for name in variants}
-    weights = DeltaWriter(host)
-
-    def edit(name: str, request) -> None:
-        t = time.perf_counter()
-        result = rome_edit(model, tok, request, variants[name], cov)
-        stats[name]["seconds"].append(time.perf_counter() - t)
-        stats[name]["steps"].append(result.diagnostics["steps"])
-        weights.add(result.delta)
-
-    for case in cases:  # the variants alternate, so machine noise hits both alike
-        for name in variants:
-            edit(name, case.request)
-            stats[name]["rows"].append(score(model, tok, case))
-            weights.restore()
-    for request, question in rewrites:
-        for name in variants:
-            edit(name, request)
-            stats[name]["chat"] += request.target_new.lower() in chat_answer(model, tok, question).lower()
-            weights.restore()
-    report = {
-        name: {
-            **mean_scores(s["rows"]),
-            "chat": round(100 * s["chat"] / max(1, len(rewrites)), 1),
-            "seconds_per_edit": round(sum(s["seconds"]) / len(s["seconds"]), 2),
-            "steps_per_edit": round(sum(s["steps"]) / len(s["steps"]), 1),
-        }
-        for name, s in stats.items()
-    }
-    e, c = report["stop_on_chat"], report["stop_on_plain"]
-    report["ratios_plain_over_chat"] = {
-        k: round(c[k] / e[k], 2) if e[k] else None for k in ("seconds_per_edit", "steps_per_edit", "efficacy", "generalization", "specificity", "chat")
-    }
+    report = {}
+    with tempfile.TemporaryDirectory(prefix="palimpsest-speed-") as scratch:
+        for name in args.variants.split(","):
+            cfg = settings(args).model_copy(update={"home": Path(scratch) / name, "cache": settings(args).cache_dir,
+                                                    "memory_extractor": "rule", **VARIANTS[name]})
+            runtime = Runtime(Engine(cfg, host))
+            runtime.edits.prepare_in_background().join()  # key statistics loaded before the clock starts
+            rows = []
+            for case in cases:
+                t = time.perf_counter()
+                entry = runtime.edits.edit(case.request).entry
+                rows.append({"total": time.perf_counter() - t, **entry.details["service_seconds"],
+                             **{f"edit.{k}": v for k, v in entry.details["seconds_by_step"].items()},
+                             "steps": entry.details["steps"]})
+                print(json.dumps({"variant": name, **{k: round(v, 2) for k, v in rows[-1].items()}}),
+                      file=sys.stderr, flush=True)
+            for entry_id in reversed(runtime.engine.applied()):
+                runtime.engine.revert(entry_id)
+            if host.fingerprint() != base:
+                raise SystemExit(f"{name}: the reverts did not restore the base weights")
+            runtime.close()
+            report[name] = {k: round(statistics.mean(r[k] for r in rows), 3) for k in rows[0]}
+    first = args.variants.split(",")[0]
+    report["ratios_of_total_to_" + first] = {n: round(r["total"] / report[first]["total"], 3)
+                                             for n, r in report.items() if n != first}
     report["threads"] = torch.get_num_threads()
     print(json.dumps(report, indent=2))
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

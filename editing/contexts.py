@@ -32,6 +32,12 @@ def context_groups(model: nn.Module, tokenizer: Tokenizer, config: ContextConfig
     return groups
 
 
+def share_contexts(source: nn.Module, copy: nn.Module) -> None:
+    """`copy` (a snapshot of `source`) uses, and fills, the prefixes cached for `source`, so edits
+    computed on fresh snapshots sample them once, not once per edit."""
+    _CACHE[copy] = _CACHE.setdefault(source, {})
+
+
 def _sample(model: nn.Module, tokenizer: Tokenizer, config: ContextConfig) -> list[list[int]]:
     sep = tokenizer.encode(". ", add_special_tokens=False)
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id

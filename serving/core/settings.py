@@ -97,6 +97,9 @@ class Settings(BaseSettings):
     """Context-aware decoding on grounded answers: how far each token is pushed away from what the
     model would say without the grounding (alpha; 0 turns it off, and a grounded answer then costs
     one forward pass per token instead of two)."""
+    grounding_copy: int = Field(4, ge=0, le=64)
+    """Fact copying on grounded answers (with the contrast on): once the answer's last N tokens restate
+    a shown fact, the fact's next token is chosen, so the answer ends with the fact's object (0: off)."""
 
     edit_layer: int | None = None
     """ROME's edit layer; default: ``editing.arch.default_layer``."""
@@ -117,6 +120,9 @@ class Settings(BaseSettings):
     edit_single_solve: Literal["keep", "rome"] = "keep"
     """How ``/v1/edits`` writes one fact: ROME's rank-one update keeping the keys of earlier applied
     edits still (the batch solve's system matrix, ``editing.rome``), or plain ROME."""
+    edit_early_stop: Literal["nll", "most_probable"] = "nll"
+    """When an edit's value optimisation stops (``RomeConfig.early_stop``): once the target's mean NLL
+    is small, or also as soon as the target is the most probable continuation everywhere (ENCORE)."""
 
     # The MCP server (issue 19): ``palimpsest mcp`` calls the server at ``url``, or runs the model itself without one.
     mcp_transport: Literal["stdio", "streamable-http"] = "stdio"

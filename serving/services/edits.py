@@ -30,6 +30,7 @@ from torch import nn
 
 from editing.arch import edit_site
 from editing.config import ContextConfig, CovarianceConfig, RomeConfig
+from editing.contexts import share_contexts
 from editing.covariance import layer_covariances
 from editing.keystore import KeyStore
 from editing.memit import MemitConfig, memit_edit, memit_layers
@@ -86,7 +87,9 @@ class EditService:
         """Copy the model while no change is applied or reverted and no writer holds the weights."""
         host = self.engine.host
         with self.engine.changes_paused(), host.reading():
-            return Snapshot(copy.deepcopy(host.model), host.fingerprint(), self.engine.applied())
+            snap = Snapshot(copy.deepcopy(host.model), host.fingerprint(), self.engine.applied())
+        share_contexts(host.model, snap.model)
+        return snap
 
     def _covariances(self, model: nn.Module, layers: list[int]) -> dict[int, torch.Tensor] | None:
         """C per layer (cached in memory and under cache_dir/edits), measured on the snapshot
@@ -140,6 +143,7 @@ class EditService:
             layer=resolved,
             use_covariance=self.settings.edit_covariance != "identity",
             stop_on_chat=self.settings.edit_stop_on_chat,
+            early_stop=self.settings.edit_early_stop,
             contexts=ContextConfig(chat=self.settings.edit_chat_context),
         )
         edit_site(host.model, resolved)  # an unknown layer fails here, before any statistics
@@ -167,6 +171,7 @@ class EditService:
         config = MemitConfig(layers=tuple(chosen), nullspace=self.settings.edit_batch_method == "alphaedit" and not identity)
         config.value.contexts.chat = self.settings.edit_chat_context
         config.value.stop_on_chat = self.settings.edit_stop_on_chat
+        config.value.early_stop = self.settings.edit_early_stop
         for layer in chosen:
             edit_site(host.model, layer)
         with self._serial:

@@ -52,3 +52,15 @@ def test_single_edits_keep_the_applied_edits_keys_and_revert_exactly(runtime):
     for entry in (plain, again):
         runtime.engine.revert(entry.id)
     assert host.fingerprint() == base
+
+
+def test_snapshots_share_the_sampled_contexts(runtime, monkeypatch):
+    """The prefixes are sampled once for the live model, not once per edit's snapshot copy."""
+    import editing.contexts as contexts
+
+    calls = []
+    real = contexts._sample
+    monkeypatch.setattr(contexts, "_sample", lambda *a: calls.append(1) or real(*a))
+    for request in (FRANCE, ITALY, FRANCE):
+        runtime.edits.edit(request)
+    assert len(calls) == 1
