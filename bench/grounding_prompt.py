@@ -2,7 +2,7 @@
 `GroundingConfig.contrast` (context-aware decoding's alpha).
 
     python bench/grounding_prompt.py --data MQuAKE-hard.json --n 10 --offset 0 --unrelated 10 \
-        --formats passages,ike --contrasts 0,1
+        --formats passages,ike --contrasts 0,1 --copies 0,4
 
 MQuAKE rewrites are stored as memory facts (route "memory", as `/v1/updates` would). Then, for each
 format, every rewrite's own question, each case's first multi-hop question and unrelated questions
@@ -50,6 +50,7 @@ def main() -> None:
     p.add_argument("--formats", default="passages,facts,ike")
     p.add_argument("--contrasts", default="0",
                    help="context-aware decoding settings, ALPHA or ALPHA/PLAUSIBILITY, each run with every format")
+    p.add_argument("--copies", default="0", help="fact copying's matched tokens (0: off), each run with every contrast")
     p.add_argument("--max-tokens", type=int, default=24)
     p.add_argument("--threads", type=int, default=0)
     p.add_argument("--out", type=Path, help="per-question JSONL")
@@ -69,11 +70,12 @@ def main() -> None:
             rt.updates.apply(Update(text=text, route="memory"))
     print(f"memory: {rt.memory.stats()}", file=sys.stderr)
     rows, report = [], {}
-    variants = [(f, c) for f in args.formats.split(",") for c in args.contrasts.split(",")]
-    for fmt, contrast in variants:
+    variants = [(f, c, n) for f in args.formats.split(",") for c in args.contrasts.split(",")
+                for n in args.copies.split(",")]
+    for fmt, contrast, copy in variants:
         alpha, _, beta = contrast.partition("/")
-        rt.chat.config = GroundingConfig(format=fmt, contrast=float(alpha), plausibility=float(beta or 0.1))
-        name = f"{fmt}+cad{contrast}" if float(alpha) else fmt
+        rt.chat.config = GroundingConfig(format=fmt, contrast=float(alpha), plausibility=float(beta or 0.1), copy=int(copy))
+        name = (f"{fmt}+cad{contrast}" if float(alpha) else fmt) + (f"+copy{copy}" if int(copy) and float(alpha) else "")
         start, single, multi, same, grounded_unrel = time.perf_counter(), [], [], [], []
         for case in chosen:
             for r in case["requested_rewrite"]:

@@ -250,7 +250,7 @@ class Decoder:
                 continue
             row = logits[request.rows[0] - offset]
             if request.params.guidance is not None:
-                row = self._contrast(row, logits[request.rows[1] - offset], request.params)
+                row = self._contrast(row, logits[request.rows[1] - offset], request.params, request.text.generated)
             token = sample_token(row.float().cpu(), request.params, request.generator)
             request.sampled += 1
             self.metrics.tokens.inc()
@@ -267,9 +267,10 @@ class Decoder:
             if request.text.done:
                 request.generation.put(None)
 
-    def _contrast(self, grounded: torch.Tensor, plain: torch.Tensor, params: SamplingParams) -> torch.Tensor:
+    def _contrast(self, grounded: torch.Tensor, plain: torch.Tensor, params: SamplingParams,
+                  generated: list[int]) -> torch.Tensor:
         """Context-aware decoding of one row (``generation.contrast``, as ``decode_stream`` does it)."""
-        return contrast(grounded, plain, params.guidance, continues_word(self.host.tokenizer))
+        return contrast(grounded, plain, params.guidance, continues_word(self.host.tokenizer), generated)
 
     def _settle(self, batch: KVBatch) -> None:
         """Finished and cancelled requests leave the batch (a cancelled one's reader gets the end)."""

@@ -6,7 +6,7 @@ holds back text that might be the start of a stop string, and counts tokens for 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
 import functools
@@ -35,11 +35,18 @@ class Guidance:
     constraint of contrastive decoding), so the contrast cannot promote tokens neither prompt wants.
     The contrast picks words, not the pieces inside one: when the grounded prompt's best token goes on
     with the word in progress, it is followed as it is ("Ostr|ander" copied from a fact was spelled
-    "Ostr|ader", because the plain prompt happened to like "ander")."""
+    "Ostr|ader", because the plain prompt happened to like "ander").
+
+    Fact copying: once the answer's last ``copy_min`` tokens restate one of the ``copy_from`` token
+    sequences (the grounding's facts), the token that follows them there is chosen, so that an answer
+    that starts to restate a fact finishes it with the fact's object rather than the model's prior
+    ("The capital of Germany is" + "Berlin" after a fact that says otherwise)."""
 
     plain_ids: list[int]
     scale: float = 2.0
     plausibility: float = 0.1
+    copy_from: tuple[tuple[int, ...], ...] = ()
+    copy_min: int = 4
 
 
 @functools.lru_cache(maxsize=4)
@@ -53,10 +60,34 @@ def continues_word(tokenizer: PreTrainedTokenizerBase) -> torch.Tensor:
     return torch.tensor([bool(p) and p[0] not in "Ġ▁" and p[0].isalnum() for p in pieces])
 
 
-def contrast(grounded: torch.Tensor, plain: torch.Tensor, guidance: Guidance, continues: torch.Tensor) -> torch.Tensor:
+def copied_token(generated: Sequence[int], sources: tuple[tuple[int, ...], ...], min_match: int) -> int | None:
+    """The token that follows the last ``min_match`` generated tokens where they occur in a source
+    (the longest such match wins; None when they occur nowhere or ``min_match`` < 1)."""
+    if min_match < 1 or len(generated) < min_match:
+        return None
+    best, best_len = None, 0
+    for source in sources:
+        for end in range(min_match, len(source)):
+            length = 0
+            while length < min(end, len(generated)) and source[end - 1 - length] == generated[-1 - length]:
+                length += 1
+            if length >= min_match and length > best_len:
+                best, best_len = source[end], length
+    return best
+
+
+def contrast(
+    grounded: torch.Tensor, plain: torch.Tensor, guidance: Guidance, continues: torch.Tensor,
+    generated: Sequence[int] = (),
+) -> torch.Tensor:
     """Next-token scores under ``guidance``, from the grounded and the plain prompt's logits
-    (vocabulary,); ``continues``: :func:`continues_word` of the tokenizer (on the CPU: only the best
-    token's entry is read)."""
+    (vocabulary,) and the tokens generated so far; ``continues``: :func:`continues_word` of the
+    tokenizer (on the CPU: only the best token's entry is read)."""
+    copy = copied_token(generated, guidance.copy_from, guidance.copy_min)
+    if copy is not None and copy < grounded.shape[-1]:
+        chosen = torch.full(grounded.shape, float("-inf"), device=grounded.device)
+        chosen[copy] = 0.0
+        return chosen
     g = torch.log_softmax(grounded.float(), dim=-1)
     best = int(g.argmax())
     if best < len(continues) and continues[best]:
@@ -77,10 +108,10 @@ class _Contrast:
         self._guidance = guidance
         self._continues = continues_word(tokenizer)
 
-    def __call__(self, last_token: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
+    def __call__(self, last_token: torch.Tensor, logits: torch.Tensor, generated: Sequence[int]) -> torch.Tensor:
         """``logits``: the grounded prompt's next-token logits (vocabulary,); ``last_token``: (1, 1)."""
         plain = self._plain.get_unconditional_logits(last_token)[0, -1]
-        return contrast(logits, plain, self._guidance, self._continues)
+        return contrast(logits, plain, self._guidance, self._continues, generated)
 
 
 @dataclass
@@ -194,7 +225,7 @@ def decode_stream(
             out = model(input_ids=step_ids, past_key_values=past, use_cache=True)
             logits = out.logits[0, -1]
             if contrast is not None:
-                logits = contrast(step_ids[:, -1:], logits)
+                logits = contrast(step_ids[:, -1:], logits, text.generated)
         past = out.past_key_values
         token = sample_token(logits.float().cpu(), params, generator)
         if token in eos:

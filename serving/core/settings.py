@@ -97,7 +97,7 @@ class Settings(BaseSettings):
     """Context-aware decoding on grounded answers: how far each token is pushed away from what the
     model would say without the grounding (alpha; 0 turns it off, and a grounded answer then costs
     one forward pass per token instead of two)."""
-    grounding_copy: int = Field(4, ge=0, le=64)
+    grounding_copy: int = Field(3, ge=0, le=64)
     """Fact copying on grounded answers (with the contrast on): once the answer's last N tokens restate
     a shown fact, the fact's next token is chosen, so the answer ends with the fact's object (0: off)."""
 

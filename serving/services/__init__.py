@@ -32,7 +32,8 @@ class Runtime:
         settings = engine.settings
         self.chat = ChatService(engine, self.memory, GroundingConfig(
             format=settings.grounding_format, fact_min=settings.grounding_fact_min,
-            passage_min=settings.grounding_passage_min, contrast=settings.grounding_contrast))
+            passage_min=settings.grounding_passage_min, contrast=settings.grounding_contrast,
+            copy=settings.grounding_copy))
         self.updates = UpdateService(engine, self.memory, self.edits, self.skills)
         for kind in ("passages", "entities", "facts_current"):
             engine.metrics.watch_memory(kind, lambda kind=kind: self.memory.stats()[kind])

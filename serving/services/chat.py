@@ -88,8 +88,16 @@ class ChatService:
         ids = self.encode(self._template(grounded), params.max_tokens)
         if citations and self.config.contrast > 0:
             plain = self.encode(self._template(plain), params.max_tokens)
-            params = replace(params, guidance=Guidance(plain, 1.0 + self.config.contrast, self.config.plausibility))
+            params = replace(params, guidance=Guidance(plain, 1.0 + self.config.contrast, self.config.plausibility,
+                                                       self._fact_tokens(citations), self.config.copy))
         return ids, params, citations
+
+    def _fact_tokens(self, citations: list[dict[str, Any]]) -> tuple[tuple[int, ...], ...]:
+        """The cited facts' token ids, as they read inside an answer (after a space) and at its start."""
+        tokenizer = self.engine.host.tokenizer
+        texts = [c["text"] for c in citations if c["type"] == "fact"]
+        return tuple(tuple(tokenizer(t, add_special_tokens=False)["input_ids"]) for text in texts
+                     for t in (" " + text, text))
 
     def _template(self, messages: list[dict[str, str]]) -> str:
         try:

@@ -193,7 +193,8 @@ def parse_statement(sentence: str) -> Fact | None:
     <relation> <object>`` ("iDisk, a product of Intel"), possessive ``<Subject>'s <relation> <object>``,
     and ``The <relation noun> of|that <verb>|<verb>ed by <Subject> is <object>`` or ``In <Subject>,
     <relation> <object>`` ("The company that produced Ford Mustang is Porsche"). The subject is a name
-    (capitalised words, inner "of", "de", ...); the object is the name that ends the sentence, from
+    (capitalised words, inner "of", "de", ...), or one lower-case word that opens the sentence before
+    its verb ("flanker is associated with the sport of rugby"); the object is the name that ends the sentence, from
     the first named word after the subject ("United States of America"), or the trailing lower-case
     word(s) ("linebacker"). A sentence that goes on after its object is a document, not a fact.
     """
@@ -205,6 +206,8 @@ def parse_statement(sentence: str) -> Fact | None:
         return None
     if _named(words[0]) and words[0].lower() not in OPENERS or words[0].lower() in ("the", "a", "an") and _named(words[1]):
         start = 0
+    elif words[0].isalpha() and words[0] not in STOPWORDS and words[1] in VERBS:
+        start = 0  # a lower-case one-word subject before its verb ("flanker is associated with rugby")
     elif words[0].lower() in OPENERS:
         start = next((i for i, w in enumerate(words) if i > 0 and _named(w)), len(words))
     else:

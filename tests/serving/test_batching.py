@@ -104,12 +104,16 @@ def test_batched_greedy_equals_decoding_alone_with_joins_leaves_and_stop_strings
     assert max(rows) >= 3, f"never more than {max(rows)} rows in a forward pass: nothing was batched"
 
 
-def test_guided_and_seeded_requests_in_a_batch_equal_decoding_alone(host):
+def test_guided_copying_and_seeded_requests_in_a_batch_equal_decoding_alone(host):
     plain_ids = _ids(host, "cat dog")
     guided = SamplingParams(12, 0.0, guidance=Guidance(plain_ids, 5.0, 1e-6))
     seeded = SamplingParams(20, 0.9, top_p=0.9, seed=7)
-    cases = [(PROMPTS[0], guided), (PROMPTS[2], seeded), (PROMPTS[3], SamplingParams(15, 0.0))]
+    a = _ids(host, "a")[0]
+    every_token_then_a = tuple((token, a) for token in range(len(host.tokenizer)))
+    copying = SamplingParams(12, 0.0, guidance=Guidance(plain_ids, 2.0, copy_from=every_token_then_a, copy_min=1))
+    cases = [(PROMPTS[0], guided), (PROMPTS[2], seeded), (PROMPTS[3], SamplingParams(15, 0.0)), (PROMPTS[1], copying)]
     expected = [_alone(host, t, p) for t, p in cases]
+    assert "".join(p[0] for p in expected[-1]).endswith("a" * 11)  # copied after the first token
     decoder = Decoder(host, max_batch=8)
     try:
         assert _collect_all([decoder.submit(_ids(host, t), p) for t, p in cases]) == expected

@@ -10,7 +10,7 @@ import math
 import pytest
 import torch
 
-from serving.core.generation import Guidance, SamplingParams, continues_word, decode_stream
+from serving.core.generation import Guidance, SamplingParams, continues_word, copied_token, decode_stream
 from tests.helpers.models import byte_tokenizer, tiny_tokenizer
 
 GROUNDED = "rome is the capital of italy . the capital of italy is"
@@ -70,3 +70,28 @@ def test_only_pieces_after_a_word_start_continue_a_word():
     assert [bool(continues[ids[p]]) for p in ("a", "Z", "7")] == [True, True, True]
     assert [bool(continues[ids[p]]) for p in ("Ġ", ".", "<|endoftext|>")] == [False, False, False]
     assert not continues_word(tiny_tokenizer()).any()
+
+
+def test_copied_token_follows_the_longest_restated_source():
+    sources = ((1, 2, 3, 4, 5), (9, 3, 4, 7))
+    assert copied_token([8, 2, 3, 4], sources, 3) == 5  # 2 3 4 is in the first source only
+    assert copied_token([9, 3, 4], sources, 2) == 7  # 3 4 is in both: 9 3 4 matches longer
+    assert copied_token([3, 4], sources, 3) is None  # too few tokens restated
+    assert copied_token([1, 2, 3, 4, 5], sources, 2) is None  # the source is restated to its end
+    assert copied_token([1, 2, 3], sources, 0) is None  # off
+
+
+def test_an_answer_that_restates_a_fact_finishes_it(tiny_llama):
+    """Fact copying: after the greedy answer's first tokens, the rest is the fact's continuation,
+    whatever the random model prefers; without a restated fact, decoding is the contrast alone."""
+    tok = tiny_tokenizer()
+    grounded, plain = _ids(tok, GROUNDED), _ids(tok, PLAIN)
+    first = "".join(p.text for p in decode_stream(
+        tiny_llama, tok, grounded, SamplingParams(2, 0.0, guidance=Guidance(plain, 2.0))))
+    fact = _ids(tok, first.strip() + " rome is the capital of italy")
+    guidance = Guidance(plain, 2.0, copy_from=(tuple(fact),), copy_min=2)
+    copied = "".join(p.text for p in decode_stream(tiny_llama, tok, grounded, SamplingParams(7, 0.0, guidance=guidance)))
+    assert copied.split() == tok.decode(fact).split()[:7]
+    unrelated = Guidance(plain, 2.0, copy_from=((7, 7, 7, 7),), copy_min=2)
+    assert "".join(p.text for p in decode_stream(tiny_llama, tok, grounded, SamplingParams(7, 0.0, guidance=unrelated))) == \
+        "".join(p.text for p in decode_stream(tiny_llama, tok, grounded, SamplingParams(7, 0.0, guidance=Guidance(plain, 2.0))))

@@ -48,6 +48,8 @@ from tests.helpers.models import tiny_llama, tiny_tokenizer
      Fact("Khadijah bint Khuwaylid", "is follower of", "Buddhism"), "Khadijah bint Khuwaylid is follower of"),
     ("The Eiffel Tower is located in Rome.", Fact("The Eiffel Tower", "is located in", "Rome"),
      "The Eiffel Tower is located in"),
+    ("flanker is associated with the sport of rugby.",
+     Fact("flanker", "is associated with the sport of", "rugby"), "flanker is associated with the sport of"),
 ])
 def test_parses_the_shapes_of_a_statement(sentence: str, fact: Fact, prompt: str):
     assert parse_statement(sentence) == fact
@@ -58,7 +60,8 @@ def test_parses_the_shapes_of_a_statement(sentence: str, fact: Fact, prompt: str
     "The weather is nice today.", "Customer support hours changed.", "Our office moves to 14 Kestrel Lane on 1 March.",
     "Release notes for version 2.4: the export command now writes LoRA adapters.", "What does Bunky Green play?",
     "Meeting notes, 12 May: budget approved.", "The Last of the Knucklemen is a 1979 Australian film directed by Tim Burstall.",
-    "Marisol Ventrek founded the Ventrek Glassworks in 1987.",
+    "Marisol Ventrek founded the Ventrek Glassworks in 1987.", "the meeting is on Monday.",
+    "yesterday we shipped the release.",
 ])
 def test_rejects_what_is_not_one_fact(sentence: str):
     assert parse_statement(sentence) is None
