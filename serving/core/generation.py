@@ -37,16 +37,18 @@ class Guidance:
     with the word in progress, it is followed as it is ("Ostr|ander" copied from a fact was spelled
     "Ostr|ader", because the plain prompt happened to like "ander").
 
-    Fact copying: once the answer's last ``copy_min`` tokens restate one of the ``copy_from`` token
-    sequences (the grounding's facts), the token that follows them there is chosen, so that an answer
-    that starts to restate a fact finishes it with the fact's object rather than the model's prior
-    ("The capital of Germany is" + "Berlin" after a fact that says otherwise)."""
+    Fact copying: ``copy_from`` holds the shown facts' token ids, each with the index where its object
+    starts. Once the answer's last ``copy_min`` (or more) tokens restate a fact up to its object, or
+    into it, the fact's next token is chosen: an answer that has said "The capital of Germany is"
+    goes on with the fact's object, not with the model's prior "Berlin", and spells the object as the
+    fact does. Words before the object are never copied, so an answer that words the relation its
+    own way is left to the contrast."""
 
     plain_ids: list[int]
     scale: float = 2.0
     plausibility: float = 0.1
-    copy_from: tuple[tuple[int, ...], ...] = ()
-    copy_min: int = 4
+    copy_from: tuple[tuple[tuple[int, ...], int], ...] = ()
+    copy_min: int = 3
 
 
 @functools.lru_cache(maxsize=4)
@@ -60,19 +62,22 @@ def continues_word(tokenizer: PreTrainedTokenizerBase) -> torch.Tensor:
     return torch.tensor([bool(p) and p[0] not in "Ġ▁" and p[0].isalnum() for p in pieces])
 
 
-def copied_token(generated: Sequence[int], sources: tuple[tuple[int, ...], ...], min_match: int) -> int | None:
-    """The token that follows the last ``min_match`` generated tokens where they occur in a source
-    (the longest such match wins; None when they occur nowhere or ``min_match`` < 1)."""
+def copied_token(
+    generated: Sequence[int], sources: tuple[tuple[tuple[int, ...], int], ...], min_match: int
+) -> int | None:
+    """The token at ``ids[end]``, ``end >= start``, of a source ``(ids, start)`` whose tokens before
+    ``end`` the last ``min_match`` or more generated tokens repeat (the longest such match wins); None
+    when there is none or ``min_match`` < 1."""
     if min_match < 1 or len(generated) < min_match:
         return None
     best, best_len = None, 0
-    for source in sources:
-        for end in range(min_match, len(source)):
+    for ids, start in sources:
+        for end in range(max(start, min_match), len(ids)):
             length = 0
-            while length < min(end, len(generated)) and source[end - 1 - length] == generated[-1 - length]:
+            while length < min(end, len(generated)) and ids[end - 1 - length] == generated[-1 - length]:
                 length += 1
             if length >= min_match and length > best_len:
-                best, best_len = source[end], length
+                best, best_len = ids[end], length
     return best
 
 

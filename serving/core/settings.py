@@ -99,7 +99,7 @@ class Settings(BaseSettings):
     one forward pass per token instead of two)."""
     grounding_copy: int = Field(3, ge=0, le=64)
     """Fact copying on grounded answers (with the contrast on): once the answer's last N tokens restate
-    a shown fact, the fact's next token is chosen, so the answer ends with the fact's object (0: off)."""
+    a shown fact up to its object, the object is copied from the fact (0: off)."""
 
     edit_layer: int | None = None
     """ROME's edit layer; default: ``editing.arch.default_layer``."""

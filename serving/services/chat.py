@@ -16,6 +16,7 @@ from serving.services.grounding import (
     GroundingConfig,
     chain,
     fact_sentence,
+    fact_sources,
     grounded_messages,
     select_facts,
 )
@@ -55,15 +56,15 @@ class ChatService:
 
     def ground(
         self, messages: list[dict[str, str]], memory: bool | None, k: int
-    ) -> tuple[list[dict[str, str]], list[dict[str, Any]], list[dict[str, str]]]:
-        """The conversation with grounding for its latest user turn, the citations used (none:
+    ) -> tuple[list[dict[str, str]], Grounding, list[dict[str, str]]]:
+        """The conversation with grounding for its latest user turn, what it was grounded in (empty:
         ungrounded), and the same prompt with the facts and passages left out (the contrast of
         context-aware decoding: it differs from the grounded one only by what the memory adds)."""
         question = next((m["content"] for m in reversed(messages) if m["role"] == "user"), "")
         grounding = self.retrieve(question, memory, k)
         if not grounding or messages[-1]["role"] != "user":
-            return messages, [], messages
-        return (grounded_messages(messages, grounding, self.config), grounding.citations(),
+            return messages, Grounding(), messages
+        return (grounded_messages(messages, grounding, self.config), grounding,
                 grounded_messages(messages, Grounding(), self.config))
 
     def encode(self, text: str, max_tokens: int) -> list[int]:
@@ -84,20 +85,14 @@ class ChatService:
         """Token ids of the templated (and possibly grounded) conversation, the sampling parameters
         to decode them with (grounded: with context-aware guidance against the ungrounded prompt),
         and the citations used."""
-        grounded, citations, plain = self.ground(messages, memory, k)
+        grounded, grounding, plain = self.ground(messages, memory, k)
         ids = self.encode(self._template(grounded), params.max_tokens)
-        if citations and self.config.contrast > 0:
+        if grounding and self.config.contrast > 0:
             plain = self.encode(self._template(plain), params.max_tokens)
             params = replace(params, guidance=Guidance(plain, 1.0 + self.config.contrast, self.config.plausibility,
-                                                       self._fact_tokens(citations), self.config.copy))
-        return ids, params, citations
-
-    def _fact_tokens(self, citations: list[dict[str, Any]]) -> tuple[tuple[int, ...], ...]:
-        """The cited facts' token ids, as they read inside an answer (after a space) and at its start."""
-        tokenizer = self.engine.host.tokenizer
-        texts = [c["text"] for c in citations if c["type"] == "fact"]
-        return tuple(tuple(tokenizer(t, add_special_tokens=False)["input_ids"]) for text in texts
-                     for t in (" " + text, text))
+                                                       fact_sources(self.engine.host.tokenizer, grounding.facts),
+                                                       self.config.copy))
+        return ids, params, grounding.citations()
 
     def _template(self, messages: list[dict[str, str]]) -> str:
         try:

@@ -109,7 +109,7 @@ def test_guided_copying_and_seeded_requests_in_a_batch_equal_decoding_alone(host
     guided = SamplingParams(12, 0.0, guidance=Guidance(plain_ids, 5.0, 1e-6))
     seeded = SamplingParams(20, 0.9, top_p=0.9, seed=7)
     a = _ids(host, "a")[0]
-    every_token_then_a = tuple((token, a) for token in range(len(host.tokenizer)))
+    every_token_then_a = tuple(((token, a), 1) for token in range(len(host.tokenizer)))
     copying = SamplingParams(12, 0.0, guidance=Guidance(plain_ids, 2.0, copy_from=every_token_then_a, copy_min=1))
     cases = [(PROMPTS[0], guided), (PROMPTS[2], seeded), (PROMPTS[3], SamplingParams(15, 0.0)), (PROMPTS[1], copying)]
     expected = [_alone(host, t, p) for t, p in cases]

@@ -10,7 +10,9 @@ import math
 import pytest
 import torch
 
+from memory.facts import FactHit
 from serving.core.generation import Guidance, SamplingParams, continues_word, copied_token, decode_stream
+from serving.services.grounding import fact_sources
 from tests.helpers.models import byte_tokenizer, tiny_tokenizer
 
 GROUNDED = "rome is the capital of italy . the capital of italy is"
@@ -72,13 +74,15 @@ def test_only_pieces_after_a_word_start_continue_a_word():
     assert not continues_word(tiny_tokenizer()).any()
 
 
-def test_copied_token_follows_the_longest_restated_source():
-    sources = ((1, 2, 3, 4, 5), (9, 3, 4, 7))
-    assert copied_token([8, 2, 3, 4], sources, 3) == 5  # 2 3 4 is in the first source only
+def test_copied_token_follows_the_longest_restatement_up_to_or_into_the_object():
+    sources = (((1, 2, 3, 4, 5, 6), 4), ((9, 3, 4, 7), 3))
+    assert copied_token([8, 2, 3, 4], sources, 3) == 5  # 2 3 4 restated up to the object (5 6)
+    assert copied_token([2, 3, 4, 5], sources, 3) == 6  # into the object
     assert copied_token([9, 3, 4], sources, 2) == 7  # 3 4 is in both: 9 3 4 matches longer
+    assert copied_token([1, 2, 3], sources, 2) is None  # 4 is before the object: not copied
     assert copied_token([3, 4], sources, 3) is None  # too few tokens restated
-    assert copied_token([1, 2, 3, 4, 5], sources, 2) is None  # the source is restated to its end
-    assert copied_token([1, 2, 3], sources, 0) is None  # off
+    assert copied_token([1, 2, 3, 4, 5, 6], sources, 2) is None  # restated to its end
+    assert copied_token([2, 3, 4], sources, 0) is None  # off
 
 
 def test_an_answer_that_restates_a_fact_finishes_it(tiny_llama):
@@ -89,9 +93,20 @@ def test_an_answer_that_restates_a_fact_finishes_it(tiny_llama):
     first = "".join(p.text for p in decode_stream(
         tiny_llama, tok, grounded, SamplingParams(2, 0.0, guidance=Guidance(plain, 2.0))))
     fact = _ids(tok, first.strip() + " rome is the capital of italy")
-    guidance = Guidance(plain, 2.0, copy_from=(tuple(fact),), copy_min=2)
+    guidance = Guidance(plain, 2.0, copy_from=((tuple(fact), 2),), copy_min=2)
     copied = "".join(p.text for p in decode_stream(tiny_llama, tok, grounded, SamplingParams(7, 0.0, guidance=guidance)))
     assert copied.split() == tok.decode(fact).split()[:7]
-    unrelated = Guidance(plain, 2.0, copy_from=((7, 7, 7, 7),), copy_min=2)
+    unrelated = Guidance(plain, 2.0, copy_from=(((7, 7, 7, 7), 0),), copy_min=2)
     assert "".join(p.text for p in decode_stream(tiny_llama, tok, grounded, SamplingParams(7, 0.0, guidance=unrelated))) == \
         "".join(p.text for p in decode_stream(tiny_llama, tok, grounded, SamplingParams(7, 0.0, guidance=Guidance(plain, 2.0))))
+
+
+def test_fact_sources_start_copying_at_the_object():
+    byte = byte_tokenizer()
+    fact = FactHit("f1", "i1", "Ilse Varga", "works for", "Ostrander Mills", 0.9, "2026-01-01", None, None)
+    capital = FactHit("f2", "i2", "Germany", "capital of", "Marcapata", 0.9, "2026-01-01", None, None)
+    sources = fact_sources(byte, [fact, capital])
+    assert [byte.decode(ids[start:]) for ids, start in sources] == [" Ostrander Mills.", " Ostrander Mills.",
+                                                                    " Marcapata.", " Marcapata."]
+    assert [byte.decode(ids[:start]) for ids, start in sources] == [" Ilse Varga works for", "Ilse Varga works for",
+                                                                    " The capital of Germany is", "The capital of Germany is"]
