@@ -29,11 +29,15 @@ def _params(model):
     return {n: p.detach().clone() for n, p in model.named_parameters()}
 
 
-def test_rank_one_update_maps_key_to_value_and_spares_c_orthogonal_keys():
-    torch.manual_seed(1)
+def _system(seed: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """A random well-conditioned C (16 x 16), a key k and a residual r."""
+    torch.manual_seed(seed)
     a = torch.randn(16, 16)
-    cov = a @ a.t() + 0.1 * torch.eye(16)
-    k, r = torch.randn(16), torch.randn(8)
+    return a @ a.t() + 0.1 * torch.eye(16), torch.randn(16), torch.randn(8)
+
+
+def test_rank_one_update_maps_key_to_value_and_spares_c_orthogonal_keys():
+    cov, k, r = _system(1)
     dw = rank_one_update(k, r, cov)
     assert torch.allclose(dw @ k, r, atol=1e-4)
     u = torch.linalg.solve(cov, k)
@@ -176,10 +180,7 @@ def test_single_edit_keeping_earlier_keys_spares_the_earlier_fact(llama, byte_to
 
 
 def test_kept_keys_without_earlier_edits_is_plain_rome():
-    torch.manual_seed(4)
-    a = torch.randn(16, 16)
-    cov = a @ a.t() + 0.1 * torch.eye(16)
-    k, r = torch.randn(16), torch.randn(8)
+    cov, k, r = _system(4)
     plain = rank_one_update(k, r, cov)
     assert torch.allclose(rank_one_update(k, r, cov, torch.zeros(16, 16)), plain, atol=1e-5)
     assert torch.allclose(rank_one_update(k, r, cov, torch.outer(k, k)) @ k, r, atol=1e-4)
