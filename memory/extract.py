@@ -75,10 +75,14 @@ def sanitize(extraction: Extraction, keep: Callable[[str], bool] = lambda phrase
     return Extraction(entities, triples)
 
 
+Progress = Callable[[int], None]
+"""Called with the count of passages extracted so far, as they finish."""
+
+
 class Extractor(Protocol):
     name: str
 
-    def extract(self, passages: list[str]) -> list[Extraction]: ...
+    def extract(self, passages: list[str], progress: Progress | None = None) -> list[Extraction]: ...
 
 
 # ---- deterministic extractor ----------------------------------------------------------------
@@ -145,8 +149,11 @@ class RuleExtractor:
 
     name = "rule"
 
-    def extract(self, passages: list[str]) -> list[Extraction]:
-        return [self._one(p) for p in passages]
+    def extract(self, passages: list[str], progress: Progress | None = None) -> list[Extraction]:
+        out = [self._one(p) for p in passages]
+        if progress:
+            progress(len(out))
+        return out
 
     def _one(self, passage: str) -> Extraction:
         entities: list[str] = []
@@ -213,12 +220,16 @@ class CachedExtractor:
         self.name = inner.name
         self.extractor_id = extractor_id or inner.name
 
-    def extract(self, passages: list[str]) -> list[Extraction]:
+    def extract(self, passages: list[str], progress: Progress | None = None) -> list[Extraction]:
         keys = [ExtractionCache.key(self.extractor_id, p) for p in passages]
         missing = {k: p for k, p in zip(keys, passages) if self.cache.get(k) is None}
         if missing:
-            fresh = self.inner.extract(list(missing.values()))
+            cached = len(passages) - len(missing)
+            counted = {"progress": lambda n: progress(cached + n)} if progress else {}
+            fresh = self.inner.extract(list(missing.values()), **counted)
             self.cache.put(dict(zip(missing.keys(), fresh)))
+        elif progress:
+            progress(len(passages))
         return [self.cache.get(k) for k in keys]
 
 

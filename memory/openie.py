@@ -3,7 +3,8 @@
 One-shot chat prompts in the manner of HippoRAG 2 (`prompts/templates/ner.py`,
 `triple_extraction.py`), greedy decoding, JSON answers parsed with `json.loads` (never `eval`).
 The result is merged with the deterministic `rule` extraction and grounded in the passage by the
-store, so a small model's invented entities never reach the graph.
+store, so a small model's invented entities never reach the graph. Decoding is either this module's
+padded `model.generate` batches or an injected `Generate` (the server's continuous batch).
 """
 
 from __future__ import annotations
@@ -11,10 +12,11 @@ from __future__ import annotations
 import contextlib
 import json
 import re
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from typing import Any, Callable, ContextManager
 
-from memory.extract import Extraction, RuleExtractor, Tokenizer, ground
+from memory.extract import Extraction, Progress, RuleExtractor, Tokenizer, ground
 
 _NER_SYSTEM = (
     "You extract named entities (people, places, organisations, works, dates, numbers) from a paragraph. "
@@ -47,6 +49,12 @@ _TRIPLE_ANSWER = json.dumps(
 )
 
 
+Generate = Callable[[str, int], str]
+"""The greedy answer to one chat-templated prompt text, at most ``max_new_tokens`` tokens long.
+Called from several threads at once (one per passage in flight); the serving layer passes one that
+submits to its continuous batch, so answers of different lengths leave and join independently."""
+
+
 @dataclass
 class LLMExtractorConfig:
     max_new_tokens_ner: int = 96
@@ -54,7 +62,8 @@ class LLMExtractorConfig:
     max_new_tokens_triples: int = 256
     """Token budget of the triple answer."""
     batch_size: int = 8
-    """Passages decoded together (left padding)."""
+    """Passages decoded together: padded ``model.generate`` batches, or (with an injected
+    ``generate``) passages in flight at once."""
     merge_rule: bool = True
     """Add the deterministic extraction so every passage keeps its entities."""
 
@@ -81,7 +90,16 @@ def parse_json_answer(text: str, field: str) -> list:
 
 
 class LLMExtractor:
-    """OpenIE with a transformers causal LM; `guard()` is held around each generate call."""
+    """OpenIE with a transformers causal LM: an entity prompt, then a triple prompt, per passage.
+
+    Without ``generate``, passages go through ``model.generate`` in padded batches of ``batch_size``
+    (every row decodes until the batch's longest answer ends), with ``guard()`` held around each call.
+    With ``generate`` (e.g. a continuous batch), ``batch_size`` passages run at once, each on its own
+    thread: its triple prompt goes out as soon as its entities are back, so both stages share the batch.
+
+    >>> extractor = LLMExtractor(model, tokenizer)
+    >>> extractor.extract(["The Kestrel Line opened in 1911."])[0].triples
+    """
 
     name = "llm"
 
@@ -91,60 +109,86 @@ class LLMExtractor:
         tokenizer: Tokenizer,
         config: LLMExtractorConfig | None = None,
         guard: Callable[[], ContextManager] | None = None,
+        generate: Generate | None = None,
     ) -> None:
         self.model = model
         self.tokenizer = tokenizer
         self.config = config or LLMExtractorConfig()
         self.guard = guard or contextlib.nullcontext
+        self.generate = generate
         self.rule = RuleExtractor()
 
-    def extract(self, passages: list[str]) -> list[Extraction]:
+    def extract(self, passages: list[str], progress: Progress | None = None) -> list[Extraction]:
+        if self.generate is not None:
+            return self._extract_streamed(passages, self.generate, progress)
         out: list[Extraction] = []
         step = self.config.batch_size
         for i in range(0, len(passages), step):
             out += self._batch(passages[i : i + step])
+            if progress:
+                progress(len(out))
         return out
+
+    def _extract_streamed(self, passages: list[str], generate: Generate, progress: Progress | None) -> list[Extraction]:
+        def one(passage: str) -> Extraction:
+            entities = self._entities(passage, generate(self._ner_prompt(passage), self.config.max_new_tokens_ner))
+            answer = generate(self._triple_prompt(passage, entities), self.config.max_new_tokens_triples)
+            return self._extraction(passage, entities, answer)
+
+        with ThreadPoolExecutor(self.config.batch_size, thread_name_prefix="palimpsest-openie") as pool:
+            futures = [pool.submit(one, p) for p in passages]
+            try:
+                for done, _ in enumerate(as_completed(futures), 1):
+                    if progress:
+                        progress(done)
+                return [f.result() for f in futures]
+            finally:
+                for f in futures:
+                    f.cancel()
 
     def _batch(self, passages: list[str]) -> list[Extraction]:
-        ner_prompts = [
-            [
-                {"role": "system", "content": _NER_SYSTEM},
-                {"role": "user", "content": _NER_EXAMPLE},
-                {"role": "assistant", "content": _NER_ANSWER},
-                {"role": "user", "content": f"Paragraph:\n{p}"},
-            ]
-            for p in passages
-        ]
-        ner_answers = self._generate(ner_prompts, self.config.max_new_tokens_ner)
-        entity_lists = [
-            ground(Extraction([e for e in parse_json_answer(a, "named_entities") if isinstance(e, str)]), p).entities
-            for a, p in zip(ner_answers, passages)
-        ]
-        triple_prompts = [
-            [
-                {"role": "system", "content": _TRIPLE_SYSTEM},
-                {"role": "user", "content": f"{_NER_EXAMPLE}\n{_NER_ANSWER}"},
-                {"role": "assistant", "content": _TRIPLE_ANSWER},
-                {"role": "user", "content": f"Paragraph:\n{p}\n{json.dumps({'named_entities': ents})}"},
-            ]
-            for p, ents in zip(passages, entity_lists)
-        ]
+        ner_answers = self._generate([self._ner_prompt(p) for p in passages], self.config.max_new_tokens_ner)
+        entity_lists = [self._entities(p, a) for p, a in zip(passages, ner_answers)]
+        triple_prompts = [self._triple_prompt(p, ents) for p, ents in zip(passages, entity_lists)]
         triple_answers = self._generate(triple_prompts, self.config.max_new_tokens_triples)
-        out = []
-        for p, ents, answer in zip(passages, entity_lists, triple_answers):
-            triples = [tuple(t) for t in parse_json_answer(answer, "triples") if isinstance(t, list)]
-            ex = Extraction(ents, triples)
-            if self.config.merge_rule:
-                rule = self.rule.extract([p])[0]
-                ex = Extraction(ex.entities + rule.entities, ex.triples + rule.triples)
-            out.append(ground(ex, p))
-        return out
+        return [self._extraction(p, ents, a) for p, ents, a in zip(passages, entity_lists, triple_answers)]
 
-    def _generate(self, conversations: list[list[dict]], max_new_tokens: int) -> list[str]:
+    def _ner_prompt(self, passage: str) -> str:
+        return self._template([
+            {"role": "system", "content": _NER_SYSTEM},
+            {"role": "user", "content": _NER_EXAMPLE},
+            {"role": "assistant", "content": _NER_ANSWER},
+            {"role": "user", "content": f"Paragraph:\n{passage}"},
+        ])
+
+    def _triple_prompt(self, passage: str, entities: list[str]) -> str:
+        return self._template([
+            {"role": "system", "content": _TRIPLE_SYSTEM},
+            {"role": "user", "content": f"{_NER_EXAMPLE}\n{_NER_ANSWER}"},
+            {"role": "assistant", "content": _TRIPLE_ANSWER},
+            {"role": "user", "content": f"Paragraph:\n{passage}\n{json.dumps({'named_entities': entities})}"},
+        ])
+
+    def _template(self, conversation: list[dict]) -> str:
+        return self.tokenizer.apply_chat_template(conversation, tokenize=False, add_generation_prompt=True)
+
+    @staticmethod
+    def _entities(passage: str, answer: str) -> list[str]:
+        named = [e for e in parse_json_answer(answer, "named_entities") if isinstance(e, str)]
+        return ground(Extraction(named), passage).entities
+
+    def _extraction(self, passage: str, entities: list[str], answer: str) -> Extraction:
+        triples = [tuple(t) for t in parse_json_answer(answer, "triples") if isinstance(t, list)]
+        ex = Extraction(entities, triples)
+        if self.config.merge_rule:
+            rule = self.rule.extract([passage])[0]
+            ex = Extraction(ex.entities + rule.entities, ex.triples + rule.triples)
+        return ground(ex, passage)
+
+    def _generate(self, texts: list[str], max_new_tokens: int) -> list[str]:
         import torch
 
         tok = self.tokenizer
-        texts = [tok.apply_chat_template(c, tokenize=False, add_generation_prompt=True) for c in conversations]
         side, tok.padding_side = tok.padding_side, "left"
         try:
             if tok.pad_token is None:

@@ -39,8 +39,8 @@ class MemoryConfig:
     """Documents longer than this are refused."""
     max_passage_chars: int = 1200
     """Documents are split into passages of at most this many characters, on paragraph and sentence ends."""
-    extract_batch: int = 8
-    """Passages extracted per call (progress is reported after each)."""
+    extract_batch: int = 64
+    """Passages handed to the extractor per call (cached after each); progress is reported per passage."""
     relation_threshold: float = 0.85
     """Cosine at or above which two normalised relation phrasings count as the same relation for
     supersession (outside `memory.facts.FUNCTIONAL_RELATIONS`, whose groups decide by themselves).
@@ -234,9 +234,11 @@ class GraphMemory(Retrieval, Inspection):
         out: list[Extraction] = []
         step = self.config.extract_batch
         for i in range(0, len(texts), step):
-            out += self.extractor.extract(texts[i : i + step])
-            if progress:
-                progress(0.9 * min(i + step, len(texts)) / len(texts), f"extracted {min(i + step, len(texts))}/{len(texts)} passages")
+            def done(n: int, first: int = i) -> None:
+                if progress:
+                    progress(0.9 * (first + n) / len(texts), f"extracted {first + n}/{len(texts)} passages")
+
+            out += self.extractor.extract(texts[i : i + step], progress=done)
         return out
 
     def _build_record(
