@@ -12,11 +12,21 @@ result: a greedy row gives the tokens it gives alone (up to float rounding of th
 Columns that every row has padded are trimmed when rows leave. The key/value tensors of padded
 columns are zeroed, so nothing undefined can reach a softmax weight of zero.
 
+Shared prompt prefixes are prefilled once: a joining prompt that starts with at least
+``MIN_PREFIX`` tokens of a recently joined one (the few-shot head of the OpenIE prompts, a shared
+system prompt) reuses those tokens' keys and values, and only its own suffix is prefilled. Such a
+row is laid out ``[prefix][padding][suffix]``; the hole is masked like left padding. The prefixes
+live as long as the batch, which lives under the model's read lock, so they never outlast the
+weights they were computed with.
+
 Works for models whose cache layers are plain ``DynamicLayer`` (full attention: Llama, Qwen2,
 SmolLM2, GPT-2...); a sliding-window or quantised cache is refused with ``UnsupportedModelError``.
 """
 
 from __future__ import annotations
+
+import copy
+from collections import OrderedDict, deque
 
 import torch
 from transformers import PreTrainedModel
@@ -25,8 +35,30 @@ from transformers.cache_utils import DynamicLayer
 from .errors import InvalidSettingError
 
 
+MIN_PREFIX = 32
+"""Fewest tokens a joining prompt must share with a recent one for their prefix to be reused."""
+
+
 class UnsupportedModelError(InvalidSettingError):
     """The model's KV cache cannot be batched by rows (sliding windows, quantised layers)."""
+
+
+def _common(a: list[int], b: list[int]) -> int:
+    """The length of the common prefix of two token lists."""
+    n = min(len(a), len(b))
+    if a[:n] == b[:n]:
+        return n
+    lo, hi = 0, n  # a[:lo] == b[:lo], a[:hi] != b[:hi]
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        lo, hi = (mid, hi) if a[:mid] == b[:mid] else (lo, mid)
+    return lo
+
+
+def _check(cache) -> None:
+    for layer in cache.layers:
+        if type(layer) is not DynamicLayer:
+            raise UnsupportedModelError(f"batched decoding needs full-attention cache layers, not {type(layer).__name__}")
 
 
 def _left_pad(t: torch.Tensor, columns: int, dim: int) -> torch.Tensor:
@@ -40,8 +72,13 @@ def _left_pad(t: torch.Tensor, columns: int, dim: int) -> torch.Tensor:
 class KVBatch:
     """The rows decoding together; all methods run on one thread, under the model's read lock."""
 
-    def __init__(self, model: PreTrainedModel) -> None:
+    def __init__(self, model: PreTrainedModel, max_prefixes: int = 4) -> None:
         self.model = model
+        self.max_prefixes = max_prefixes
+        self._prefixes: OrderedDict[tuple[int, ...], object] = OrderedDict()
+        """Reused prompt prefixes, least recently used first: their one-row cache (None until prefilled)."""
+        self._recent: deque[list[int]] = deque(maxlen=8)
+        """The last prompts that joined, where new shared prefixes are found."""
         self.device = next(model.parameters()).device
         self.cache = None
         self.mask = torch.zeros(0, 0, dtype=torch.long, device=self.device)
@@ -53,29 +90,76 @@ class KVBatch:
 
     @torch.inference_mode()
     def join(self, prompts: list[list[int]]) -> torch.Tensor:
-        """Prefill the prompts together as new last rows; their next-token logits (len(prompts), vocab)."""
-        width = max(len(p) for p in prompts)
-        ids = torch.tensor([[0] * (width - len(p)) + p for p in prompts], device=self.device)
-        mask = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for p in prompts], device=self.device)
-        out = self.model(input_ids=ids, attention_mask=mask, position_ids=(mask.cumsum(-1) - 1).clamp(min=0),
-                         use_cache=True)
+        """Prefill the prompts as new last rows (in order); their next-token logits (len(prompts), vocab)."""
+        keys = [self._prefix_of(p) for p in prompts]
+        logits, start = [], 0
+        for end in range(1, len(prompts) + 1):  # runs of prompts with the same reused prefix
+            if end == len(prompts) or keys[end] != keys[start]:
+                logits.append(self._prefill(prompts[start:end], keys[start]))
+                start = end
+        return torch.cat(logits)
+
+    def _prefix_of(self, prompt: list[int]) -> tuple[int, ...]:
+        """The longest known prefix of ``prompt`` (a new one when it shares ``MIN_PREFIX`` tokens with
+        a recent prompt), shorter than the prompt; ``()`` for none."""
+        best = max((q for q in self._prefixes if len(q) < len(prompt) and tuple(prompt[: len(q)]) == q),
+                   key=len, default=())
+        if not best:
+            shared = min(max((_common(prompt, r) for r in self._recent), default=0), len(prompt) - 1)
+            if shared >= MIN_PREFIX:
+                best = tuple(prompt[:shared])
+                self._prefixes[best] = None  # prefilled on first use
+                while len(self._prefixes) > self.max_prefixes:
+                    self._prefixes.popitem(last=False)
+        if best:
+            self._prefixes.move_to_end(best)
+        self._recent.append(prompt)
+        return best
+
+    def _prefill(self, prompts: list[list[int]], prefix: tuple[int, ...]) -> torch.Tensor:
+        """Prefill prompts that all start with ``prefix`` (reused) and append them as rows; their logits."""
+        shared = len(prefix)
+        suffixes = [p[shared:] for p in prompts]
+        width = max(len(p) for p in suffixes)
+        ids = torch.tensor([[0] * (width - len(p)) + p for p in suffixes], device=self.device)
+        own = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for p in suffixes], device=self.device)
+        mask = torch.cat([own.new_ones(len(prompts), shared), own], dim=1)
+        past = self._prefix_cache(prefix, len(prompts)) if prefix else None
+        out = self.model(input_ids=ids, attention_mask=mask, position_ids=shared + (own.cumsum(-1) - 1).clamp(min=0),
+                         past_key_values=past, use_cache=True)
         cache = out.past_key_values
+        _check(cache)
         for layer in cache.layers:
-            if type(layer) is not DynamicLayer:
-                raise UnsupportedModelError(f"batched decoding needs full-attention cache layers, not {type(layer).__name__}")
             keep = mask[:, None, :, None].to(layer.keys.dtype)
             layer.keys, layer.values = layer.keys * keep, layer.values * keep
+        self._append(cache, mask)
+        return out.logits[:, -1]
+
+    def _prefix_cache(self, prefix: tuple[int, ...], rows: int):
+        """A cache holding the prefix's keys and values once per row (the prefix prefilled on first use)."""
+        cache = self._prefixes.get(prefix)
+        if cache is None:
+            cache = self.model(input_ids=torch.tensor([prefix], device=self.device), use_cache=True).past_key_values
+            _check(cache)
+            self._prefixes[prefix] = cache
+        cache = copy.deepcopy(cache)
+        for layer in cache.layers:
+            layer.keys, layer.values = layer.keys.expand(rows, -1, -1, -1), layer.values.expand(rows, -1, -1, -1)
+        return cache
+
+    def _append(self, cache, mask: torch.Tensor) -> None:
+        """Add prefilled rows (their cache and mask) after the current ones, padding the narrower side."""
         positions = mask.sum(-1)
         if self.cache is None or len(self) == 0:
             self.cache, self.mask, self.positions = cache, mask, positions
-        else:
-            grow, extra = max(width - self.mask.shape[1], 0), max(self.mask.shape[1] - width, 0)
-            for old, new in zip(self.cache.layers, cache.layers):
-                old.keys = torch.cat([_left_pad(old.keys, grow, 2), _left_pad(new.keys, extra, 2)])
-                old.values = torch.cat([_left_pad(old.values, grow, 2), _left_pad(new.values, extra, 2)])
-            self.mask = torch.cat([_left_pad(self.mask, grow, 1), _left_pad(mask, extra, 1)])
-            self.positions = torch.cat([self.positions, positions])
-        return out.logits[:, -1]
+            return
+        width = mask.shape[1]
+        grow, extra = max(width - self.mask.shape[1], 0), max(self.mask.shape[1] - width, 0)
+        for old, new in zip(self.cache.layers, cache.layers):
+            old.keys = torch.cat([_left_pad(old.keys, grow, 2), _left_pad(new.keys, extra, 2)])
+            old.values = torch.cat([_left_pad(old.values, grow, 2), _left_pad(new.values, extra, 2)])
+        self.mask = torch.cat([_left_pad(self.mask, grow, 1), _left_pad(mask, extra, 1)])
+        self.positions = torch.cat([self.positions, positions])
 
     @torch.inference_mode()
     def step(self, tokens: list[int]) -> torch.Tensor:

@@ -41,9 +41,15 @@ class MemoryService:
         root = settings.home / "memory"
         device = "cuda" if str(engine.host.device).startswith("cuda") else "cpu"
         embedder = SentenceTransformerEmbedder(settings.embedder, device=device)
-        if settings.memory_extractor == "llm":
-            host = engine.host
-            inner = build_extractor("llm", model=host.model, tokenizer=host.tokenizer, guard=host.reading)
+        if settings.memory_extractor == "llm":  # as many passages in flight as the batch has rows
+            from memory.openie import LLMExtractorConfig
+
+            from serving.services.extraction import decoder_generate
+
+            host, decoder = engine.host, engine.decoder
+            inner = build_extractor("llm", model=host.model, tokenizer=host.tokenizer,
+                                    config=LLMExtractorConfig(batch_size=decoder.max_batch),
+                                    generate=decoder_generate(decoder))
         else:
             inner = build_extractor("rule")
         cache = ExtractionCache(root / "extraction_cache.jsonl")
