@@ -1,11 +1,17 @@
-"""OpenIE with the hosted model: passages per second one at a time against batched, in one process.
+"""OpenIE with the hosted model at ingest: one passage at a time against the continuous batch, in one process.
 
-    python bench/extract_batch.py --corpus musique_train_corpus.json --n 16 --batches 1,8,16
+    python bench/extract_batch.py --corpus ../shared/data/hipporag/legacy/data/musique_train_corpus.json \
+        --n 32 --batch 16 --threads 1
 
 The same first ``--n`` passages of a HippoRAG corpus (a list of ``{title, text}``) go through
-``memory.openie.LLMExtractor`` with each ``batch_size`` (greedy, so every batch size should give the
-same triples up to padding effects). Prints JSON: seconds, passages/s, the ratio to the first batch
-size, and triples found.
+``memory.openie.LLMExtractor`` twice, greedy:
+
+- ``one_at_a_time``: the padded ``model.generate`` path with ``batch_size=1`` (ingest before issue 18);
+- ``batched``: ``--batch`` passages in flight through ``serving.core.decoding.Decoder`` (continuous
+  batching, ``max_batch=--batch``), as the server runs it (``serving.services.extraction``).
+
+Prints JSON: seconds, passages/s and triples of each, the ratio of passages/s, and how many passages
+got the same extraction both ways (greedy; float rounding of wider matmuls may flip a near tie).
 """
 
 from __future__ import annotations
@@ -20,28 +26,40 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import load, model_options  # noqa: E402
 
 from memory.openie import LLMExtractor, LLMExtractorConfig  # noqa: E402
+from serving.core.decoding import Decoder  # noqa: E402
+from serving.services.extraction import decoder_generate  # noqa: E402
+
+
+def timed(extractor: LLMExtractor, passages: list[str]) -> tuple[dict, list]:
+    started = time.perf_counter()
+    found = extractor.extract(passages, progress=lambda n: print(f"  {n}/{len(passages)}", file=sys.stderr, flush=True))
+    seconds = time.perf_counter() - started
+    return {"seconds": round(seconds, 1), "passages_per_s": round(len(passages) / seconds, 3),
+            "triples": sum(len(e.triples) for e in found)}, found
 
 
 def main() -> None:
     p = model_options(argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter))
     p.add_argument("--corpus", type=Path, required=True, help="HippoRAG corpus JSON")
-    p.add_argument("--n", type=int, default=16, help="passages")
-    p.add_argument("--batches", default="1,8", help="batch sizes, the first is the baseline")
+    p.add_argument("--n", type=int, default=32, help="passages")
+    p.add_argument("--batch", type=int, default=16, help="passages in flight and rows of the continuous batch")
     args = p.parse_args()
     host = load(args)
     passages = [f"{d['title']}: {d['text']}" for d in json.loads(args.corpus.read_text())[: args.n]]
-    rows = []
-    for size in (int(b) for b in args.batches.split(",")):
-        extractor = LLMExtractor(host.model, host.tokenizer, LLMExtractorConfig(batch_size=size))
-        started = time.perf_counter()
-        found = extractor.extract(passages)
-        seconds = time.perf_counter() - started
-        rows.append({"batch_size": size, "seconds": round(seconds, 1), "passages_per_s": round(len(passages) / seconds, 3),
-                     "triples": sum(len(e.triples) for e in found)})
-        print(rows[-1], file=sys.stderr, flush=True)
-    for row in rows:
-        row["ratio"] = round(row["passages_per_s"] / rows[0]["passages_per_s"], 2)
-    print(json.dumps({"passages": len(passages), "model": host.model_id, "runs": rows}, indent=2))
+    decoder = Decoder(host, max_batch=args.batch, max_queue=2 * args.batch, timeout=3600.0)
+    runs, found = {}, {}
+    for name, extractor in [
+        ("one_at_a_time", LLMExtractor(host.model, host.tokenizer, LLMExtractorConfig(batch_size=1))),
+        ("batched", LLMExtractor(host.model, host.tokenizer, LLMExtractorConfig(batch_size=args.batch),
+                                 generate=decoder_generate(decoder))),
+    ]:
+        runs[name], found[name] = timed(extractor, passages)
+        print(name, runs[name], file=sys.stderr, flush=True)
+    decoder.close()
+    same = sum(a == b for a, b in zip(found["one_at_a_time"], found["batched"]))
+    print(json.dumps({"passages": len(passages), "model": host.model_id, "threads": args.threads, "batch": args.batch,
+                      **runs, "ratio": round(runs["batched"]["passages_per_s"] / runs["one_at_a_time"]["passages_per_s"], 2),
+                      "same_extraction": f"{same}/{len(passages)}"}, indent=2))
 
 
 if __name__ == "__main__":
