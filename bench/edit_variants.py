@@ -13,7 +13,8 @@ same command resumes.
 
 Variants: ``rome`` (ROME, the NLL early stop: the old default), ``mpes`` (ENCORE's most-probable
 early stop), ``memit`` (the fact spread over MEMIT's five layers), ``clamp1`` (||δ|| <= 1 ||v||
-instead of 4, a tighter value-norm bound).
+instead of 4, a tighter value-norm bound). A variant named ``<variant>+gate`` is that variant's
+edit (reused when the variant ran on the case just before) with the scope gate of ``editing.gate``.
 """
 from __future__ import annotations
 
@@ -26,6 +27,7 @@ from pathlib import Path
 
 from editing.config import ContextConfig, RomeConfig
 from editing.evaluate import load_cases, mean_scores, score
+from editing.gate import EditGate, GateConfig, WrittenFacts
 from editing.fluency import fluency_scores, perplexity
 from editing.memit import MemitConfig, memit_edit, memit_layers
 from editing.rome import resolve_layer, rome_edit
@@ -74,10 +76,12 @@ def main() -> int:
     done = [json.loads(line) for line in args.rows.read_text().splitlines()] if args.rows.exists() else []
     seen = {(r["case"], r["variant"]) for r in done}
     weights = DeltaWriter(host)
+    gate = EditGate(model, GateConfig())
     base_guard = fluency_scores(model, tok)
     base_ppl = perplexity(model, tok)
     with args.rows.open("a") as out:
         for i, case in enumerate(cases):
+            written: dict = {}
             for name in ["unedited", *variants]:
                 if (i, name) in seen:
                     continue
@@ -86,15 +90,19 @@ def main() -> int:
                     return 0
                 row = {"case": i, "variant": name}
                 if name != "unedited":
-                    t = time.perf_counter()
-                    result = edit[name](case.request)
-                    row["seconds"] = time.perf_counter() - t
+                    variant, _, gated = name.partition("+")
+                    if variant not in written:
+                        t = time.perf_counter()
+                        written[variant] = (edit[variant](case.request), time.perf_counter() - t)
+                    result, row["seconds"] = written[variant]
                     row["steps"] = result.diagnostics.get("steps")
                     weights.add(result.delta)
+                    gate.set([WrittenFacts(result.factors, result.keys)] if gated else [], covs)
                 guard = fluency_scores(model, tok) if name != "unedited" else base_guard
                 row.update(score(model, tok, case, free=True), perplexity=perplexity(model, tok) if name != "unedited"
                            else base_ppl, guard_entropy=guard["entropy"], guard_perplexity=guard["perplexity"])
                 weights.restore()
+                gate.set([])
                 out.write(json.dumps(row) + "\n")
                 out.flush()
                 done.append(row)

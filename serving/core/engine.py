@@ -46,6 +46,7 @@ class Engine:
                                settings.retry_after)
         self._reverters: dict[str, Callable[[HistoryEntry], None]] = {}
         self._mixers: dict[str, Mixer] = {}
+        self._followers: list[Callable[[list[str]], None]] = []
         self._change = threading.Lock()
         self._sums: dict[str, torch.Tensor] = {}
         """fp32 ``base + applied deltas`` of every parameter any applied entry touches."""
@@ -76,7 +77,26 @@ class Engine:
         """Recompute these parameters from the base and the applied deltas, oldest first."""
         values = self._rebuilt(names)
         self._sums.update(values)
-        self.host.set_parameters(values)
+        self.host.set_parameters(values, self._following(self.applied()))
+
+    def follow(self, fn: Callable[[list[str]], None]) -> None:
+        """``fn(applied entry ids, oldest first)`` runs now and whenever the live weights change, with
+        them, before any reader or the guard sees them: state derived from the applied entries (the
+        edit gate) stays in step with the weights. A pending entry counts as applied."""
+        with self._change:
+            self._followers.append(fn)
+            applied = self.applied()
+            self.host.set_parameters({}, lambda: fn(applied))
+
+    def _following(self, applied: list[str]) -> Callable[[], None] | None:
+        if not self._followers:
+            return None
+
+        def run() -> None:
+            for fn in self._followers:
+                fn(applied)
+
+        return run
 
     def _rebuilt(
         self, names: list[str], without: str | None = None, pending: str | None = None
@@ -161,7 +181,8 @@ class Engine:
                         total = self._sums.get(name)
                         total = self.host.base_value(name).clone() if total is None else total
                         self._sums[name] = total + dense(d)
-                self.host.set_parameters({name: self._sums[name] for name in names})
+                self.host.set_parameters({name: self._sums[name] for name in names},
+                                         self._following([*self.applied(), entry.id]))
                 verdict = None
                 if probes is not None:
                     with self.host.reading():
@@ -204,17 +225,18 @@ class Engine:
             if entry.status == "reverted":
                 raise AlreadyRevertedError(f"entry {entry.id} is already reverted")
             names = self._mixed_names(entry.kind, self.history.params_of(entry_id))
+            was_applied = self.applied()
             values = self._rebuilt(names, without=entry_id)
             old = {name: self._sums.get(name, self.host.base_value(name)) for name in names}
             reverted = self.history.mark_reverted(entry_id)
             try:
                 if values:
-                    self.host.set_parameters(values)
+                    self.host.set_parameters(values, self._following(self.applied()))
                 if entry.status == "applied" and entry.kind in self._reverters:
                     self._reverters[entry.kind](entry)
             except BaseException:
                 if old:
-                    self.host.set_parameters(old)
+                    self.host.set_parameters(old, self._following(was_applied))
                 self.history.unrevert(entry_id, entry.status)
                 raise
             self._sums.update(values)

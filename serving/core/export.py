@@ -159,5 +159,7 @@ def _write(engine: Engine, out_dir: Path) -> dict[str, Any]:
                     delta, linear, base_model, out_dir / "adapters" / f"{entry.kind}-{label}")
         if edit_sum:
             summary["adapters"]["edits"] = write_lora_adapter(edit_sum, linear, base_model, out_dir / "adapters" / "edits")
+            # the scope gate is this server's forward hook: elsewhere the edits act on every key
+            summary["edits_gated_here"] = engine.settings.edit_gate
     (out_dir / "palimpsest-export.json").write_text(json.dumps(summary, indent=2))
     return summary

@@ -263,6 +263,12 @@ class History:
                     out[name] = LowRank(f.get_tensor(f"{name}:left"), f.get_tensor(f"{name}:right")).dense()
         return out
 
+    def factors(self, entry_id: str) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+        """The entry's low-rank deltas as their stored (left, right) factors, fp32 (dense ones left out)."""
+        with safe_open(self.delta_dir / f"{entry_id}.safetensors", framework="pt") as f:
+            names = [k[: -len(":left")] for k in f.keys() if k.endswith(":left")]
+            return {name: (f.get_tensor(f"{name}:left"), f.get_tensor(f"{name}:right")) for name in names}
+
     def annotate(self, entry_id: str, extra: dict[str, Any]) -> HistoryEntry:
         """Merge ``extra`` into the entry's details (e.g. the regression guard's verdict)."""
         with self._lock:

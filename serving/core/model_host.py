@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 
 import torch
@@ -82,8 +82,9 @@ class ModelHost:
             self._base[name] = self._params[name].detach().to("cpu", torch.float32, copy=True)
         return self._base[name]
 
-    def set_parameters(self, values: Mapping[str, torch.Tensor]) -> None:
-        """Write fp32 values into the named parameters (cast to their dtype), atomically for readers."""
+    def set_parameters(self, values: Mapping[str, torch.Tensor], then: Callable[[], None] | None = None) -> None:
+        """Write fp32 values into the named parameters (cast to their dtype), atomically for readers;
+        ``then()`` runs before readers come back (state derived from the weights, e.g. the edit gate)."""
         for name in values:
             self.base_value(name)
         with self._lock.write(), torch.no_grad():
@@ -91,6 +92,8 @@ class ModelHost:
                 param = self._params[name]
                 param.copy_(value.to(param.device, param.dtype))
                 self._digests[name] = tensor_digest(param)
+            if then is not None:
+                then()
 
     def fingerprint(self) -> str:
         """Hash of all current weights: equal fingerprints mean bit-identical weights."""

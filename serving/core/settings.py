@@ -123,6 +123,13 @@ class Settings(BaseSettings):
     edit_early_stop: Literal["nll", "most_probable"] = "nll"
     """When an edit's value optimisation stops (``RomeConfig.early_stop``): once the target's mean NLL
     is small, or also as soon as the target is the most probable continuation everywhere (ENCORE)."""
+    edit_gate: bool = True
+    """Scope-gate the applied edits (``editing.gate``): a fact's update acts only where the MLP key is
+    like the key it was written for, so answers to unrelated questions stay the base model's."""
+    edit_gate_low: float = Field(0.15, ge=0.0, le=1.0)
+    """Key cosine (C^-1 metric) to a fact's key below which its update does not act."""
+    edit_gate_high: float = Field(0.3, ge=0.0, le=1.0)
+    """Key cosine at and above which a fact's update acts in full (linear in between)."""
 
     # The MCP server (issue 19): ``palimpsest mcp`` calls the server at ``url``, or runs the model itself without one.
     mcp_transport: Literal["stdio", "streamable-http"] = "stdio"

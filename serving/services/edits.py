@@ -10,6 +10,10 @@ while chats go on; only applying the delta takes the write lock. An edit whose s
 (another change was applied or reverted while it computed) is refused with 409
 :class:`ConflictError` and leaves no trace: the caller sends it again. A revert removes exactly
 that delta and its keys leave the key store.
+
+The applied edits are scope-gated (``editing.gate``, ``settings.edit_gate``): the engine hands every
+change of the live weights to :meth:`EditService._follow`, which feeds the gate the applied edits'
+factors and keys, so an edit acts on its own subject's keys and not on unrelated ones.
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ from editing.arch import edit_site
 from editing.config import ContextConfig, CovarianceConfig, RomeConfig
 from editing.contexts import share_contexts
 from editing.covariance import layer_covariances
+from editing.gate import EditGate, GateConfig, WrittenFacts
 from editing.keystore import KeyStore
 from editing.memit import MemitConfig, memit_edit, memit_layers
 from editing.probe import answer_probs
@@ -82,6 +87,27 @@ class EditService:
         """Held while statistics are computed: an edit waits for the start-up computation, not redoes it."""
         self._serial = threading.Lock()
         """Held for a whole edit, snapshot to saved keys: a batch sees every earlier edit's keys."""
+        self._written: dict[str, WrittenFacts | None] = {}
+        """Per entry id, its facts as the gate takes them (None: not an edit)."""
+        if self.settings.edit_gate:
+            try:
+                config = GateConfig(self.settings.edit_gate_low, self.settings.edit_gate_high)
+            except ValueError as exc:
+                raise InvalidSettingError(f"edit_gate_low/high: {exc}") from exc
+            self.gate = EditGate(engine.host.model, config)
+            engine.follow(self._follow)
+
+    def _follow(self, applied: list[str]) -> None:
+        """Gate the applied edits (the engine runs this with every change of the live weights)."""
+        for entry_id in applied:
+            if entry_id not in self._written:
+                entry = self.engine.history.get(entry_id)
+                self._written[entry_id] = WrittenFacts(self.engine.history.factors(entry_id), self.keys.load(entry_id)) \
+                    if entry.kind == "edit" else None
+        edits = [w for i in applied if (w := self._written[i]) is not None]
+        layers = sorted({layer for w in edits for layer in w.keys})
+        cov = self._covariances(self.engine.host.model, layers) if layers else None
+        self.gate.set(edits, cov)
 
     def snapshot(self) -> Snapshot:
         """Copy the model while no change is applied or reverted and no writer holds the weights."""

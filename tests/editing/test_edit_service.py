@@ -64,3 +64,62 @@ def test_snapshots_share_the_sampled_contexts(runtime, monkeypatch):
     for request in (FRANCE, ITALY, FRANCE):
         runtime.edits.edit(request)
     assert len(calls) == 1
+
+
+def _gated_layers(runtime) -> dict[int, int]:
+    """Per gated layer, how many update terms its hook holds."""
+    return {layer: hook.state.left.shape[1] for layer, hook in runtime.edits.gate._hooks.items() if hook.state is not None}
+
+
+def _mlp_out(host, layer: int, key: torch.Tensor) -> torch.Tensor:
+    with torch.no_grad():
+        return host.model.get_submodule(f"model.layers.{layer}.mlp.down_proj")(key)
+
+
+def test_the_gate_follows_applies_reverts_and_a_restart(runtime, tmp_path):
+    """The applied edits are gated: the written key gets the update, a key unlike it the base output;
+    a revert takes the edit out of the gate, a new engine on the same home puts it back."""
+    edits, host = runtime.edits, runtime.engine.host
+    first = edits.edit(FRANCE).entry
+    layer = first.details["layers"][0]
+    assert _gated_layers(runtime) == {layer: 1}
+    written = edits.keys.load(first.id)[layer][:, 0]
+    left, right = runtime.engine.history.factors(first.id)[f"model.layers.{layer}.mlp.down_proj.weight"]
+    base_w = host.base_value(f"model.layers.{layer}.mlp.down_proj.weight")
+    assert torch.allclose(_mlp_out(host, layer, written), (base_w + left @ right) @ written, atol=1e-4)
+    unit = written / written.norm()
+    other = torch.randn(written.shape[0])
+    other = other - (other @ unit) * unit
+    unlike = (0.1 * unit + 0.995 * other / other.norm()) * written.norm()  # cosine 0.1 (C = I here)
+    assert torch.allclose(_mlp_out(host, layer, unlike), base_w @ unlike, atol=1e-4)
+    assert not torch.allclose((base_w + left @ right) @ unlike, base_w @ unlike, atol=1e-4)  # the leak it removes
+
+    second = edits.edit(ITALY).entry
+    assert _gated_layers(runtime) == {layer: 2}
+    runtime.engine.revert(first.id)
+    assert _gated_layers(runtime) == {layer: 1}
+
+    settings = runtime.engine.settings
+    again = Runtime(Engine(settings, ModelHost(tiny_llama(), tiny_tokenizer(), "tiny", torch.device("cpu"))))
+    try:
+        assert _gated_layers(again) == {layer: 1}
+        again.engine.revert(second.id)
+        assert _gated_layers(again) == {}
+    finally:
+        again.close()
+
+
+def test_the_gate_can_be_switched_off(tmp_path):
+    host = ModelHost(tiny_llama(), tiny_tokenizer(), "tiny", torch.device("cpu"))
+    rt = Runtime(Engine(Settings(home=tmp_path, guard=False, edit_covariance="identity", edit_chat_context=False,
+                                 edit_gate=False), host))
+    try:
+        assert not hasattr(rt.edits, "gate")
+        entry = rt.edits.edit(FRANCE).entry
+        layer = entry.details["layers"][0]
+        left, right = rt.engine.history.factors(entry.id)[f"model.layers.{layer}.mlp.down_proj.weight"]
+        key = torch.randn(right.shape[1])
+        base_w = host.base_value(f"model.layers.{layer}.mlp.down_proj.weight")
+        assert torch.allclose(_mlp_out(host, layer, key), (base_w + left @ right) @ key, atol=1e-4)
+    finally:
+        rt.close()

@@ -25,12 +25,12 @@ def test_reader_never_sees_a_half_applied_delta(tiny_llama, tmp_path):
     writing, reader_arrived = threading.Event(), threading.Event()
     write = engine.host.set_parameters
 
-    def write_once_a_reader_arrives(values: dict[str, torch.Tensor]) -> None:
+    def write_once_a_reader_arrives(values: dict[str, torch.Tensor], then=None) -> None:
         reader_arrived.clear()
         writing.set()
         reader_arrived.wait(timeout=30)
         try:
-            write(values)
+            write(values, then)
         finally:
             writing.clear()
 

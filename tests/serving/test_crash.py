@@ -39,12 +39,12 @@ CHILD = textwrap.dedent("""
             park()
         serving.core.history.save_file = save_then_park
     elif point == "committed":            # row committed as pending, live weights untouched
-        serving.core.model_host.ModelHost.set_parameters = lambda self, values: park()
+        serving.core.model_host.ModelHost.set_parameters = lambda self, values, then=None: park()
     elif point == "half-applied":         # one of two parameters written
         real_set = serving.core.model_host.ModelHost.set_parameters
-        def half(self, values):
+        def half(self, values, then=None):
             first = dict(list(values.items())[:1])
-            real_set(self, first)
+            real_set(self, first, then)
             park()
         serving.core.model_host.ModelHost.set_parameters = half
     elif point == "judged":               # weights written, guard scored, before the verdict is recorded
