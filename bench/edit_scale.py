@@ -13,6 +13,7 @@ of them): teacher-forced efficacy / generalization / specificity, free-generatio
 n-gram entropy of those generations, the guard's fluency (n-gram entropy of greedy generations of
 fixed prompts) and the perplexity of the general text (``editing.fluency``), and the mean seconds
 per edit since the last point. The unedited model's scores on the first sample are the reference.
+``--gate``: the applied edits are scope-gated as the server gates them (``editing.gate``).
 
 The checkpoint (the summed delta per parameter, the key gram, the curve, the seconds) is written
 every ``--save-every`` edits and when ``--max-minutes`` is reached; the same command resumes. On
@@ -30,6 +31,7 @@ import torch
 
 from editing.editors import make_editor
 from editing.evaluate import load_cases, mean_scores, score
+from editing.gate import EditGate, GateConfig, WrittenFacts
 from editing.fluency import fluency_scores
 from editing.keystore import add_keys
 from editing.rome import resolve_layer
@@ -77,6 +79,7 @@ def main() -> int:
     p.add_argument("--every", type=int, default=1000, help="edits between curve points")
     p.add_argument("--solve", default="keep", choices=["keep", "rome"])
     p.add_argument("--no-chat-context", action="store_true")
+    p.add_argument("--gate", action="store_true", help="scope-gate the applied edits (editing.gate)")
     p.add_argument("--score-n", type=int, default=500, help="facts scored (teacher-forced) at a curve point")
     p.add_argument("--free-n", type=int, default=100, help="of those, facts scored by free generation")
     p.add_argument("--checkpoint", type=Path, required=True)
@@ -91,14 +94,18 @@ def main() -> int:
     editor = make_editor("rome", layer, chat_context=not args.no_chat_context, keep_keys=args.solve == "keep")
     cases = load_cases(Path(args.data), args.n, args.offset)
     key = {"data": str(args.data), "offset": args.offset, "n": len(cases), "solve": args.solve,
-           "chat_context": not args.no_chat_context, "every": args.every, "model": str(host.model_id)}
+           "chat_context": not args.no_chat_context, "every": args.every, "model": str(host.model_id),
+           "gate": args.gate}
     weights = DeltaWriter(host)
+    gate = EditGate(model, GateConfig()) if args.gate else None
     if args.checkpoint.exists():
         state = torch.load(args.checkpoint)
         if state["key"] != key:
             print(f"error: {args.checkpoint} holds another run: {state['key']}", file=sys.stderr)
             return 2
         weights.add(state["delta"])
+        if gate is not None:
+            gate.set([WrittenFacts(f, k) for f, k in state["written"]], covs)
         print(f"resumed at {state['done']} edits", file=sys.stderr, flush=True)
     else:
         idx = sample(len(cases), args.score_n)
@@ -109,7 +116,7 @@ def main() -> int:
                                    for r in rows if len(r) > 3]),
                     **{f"guard_{k}": round(v, 3) for k, v in fluency_scores(model, tok).items()}}
         state = {"key": key, "done": 0, "delta": {}, "gram": {}, "seconds": [], "fresh": [], "curve": [],
-                 "unedited": unedited}
+                 "unedited": unedited, "written": []}
         print(json.dumps({"unedited": unedited}), file=sys.stderr, flush=True)
     gram: dict[int, torch.Tensor] = state["gram"]
     while state["done"] < len(cases):
@@ -118,6 +125,9 @@ def main() -> int:
         result = editor(model, tok, [case.request], covs, gram)
         weights.add(result.delta)
         add_keys(gram, result.keys)
+        if gate is not None:
+            state["written"].append((result.factors, result.keys))
+            gate.set([WrittenFacts(f, k) for f, k in state["written"]], covs)
         state["seconds"].append(time.perf_counter() - t)
         state["fresh"].append(score(model, tok, case)["efficacy"])
         state["done"] += 1
