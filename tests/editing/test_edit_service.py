@@ -123,3 +123,15 @@ def test_the_gate_can_be_switched_off(tmp_path):
         assert torch.allclose(_mlp_out(host, layer, key), (base_w + left @ right) @ key, atol=1e-4)
     finally:
         rt.close()
+
+
+def test_a_gate_ramp_that_does_not_rise_is_a_setting_error(tmp_path):
+    from serving.core.errors import InvalidSettingError
+
+    host = ModelHost(tiny_llama(), tiny_tokenizer(), "tiny", torch.device("cpu"))
+    engine = Engine(Settings(home=tmp_path, guard=False, edit_gate_low=0.5, edit_gate_high=0.4), host)
+    try:
+        with pytest.raises(InvalidSettingError, match="edit_gate_low/high"):
+            Runtime(engine)
+    finally:
+        engine.close()
