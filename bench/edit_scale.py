@@ -98,6 +98,7 @@ def main() -> int:
            "gate": args.gate}
     weights = DeltaWriter(host)
     gate = EditGate(model, GateConfig()) if args.gate else None
+    gated: list[WrittenFacts] = []  # the same objects at every gate.set, so earlier edits are not re-prepared
     if args.checkpoint.exists():
         state = torch.load(args.checkpoint)
         if state["key"] != key:
@@ -105,7 +106,8 @@ def main() -> int:
             return 2
         weights.add(state["delta"])
         if gate is not None:
-            gate.set([WrittenFacts(f, k) for f, k in state["written"]], covs)
+            gated = [WrittenFacts(f, k) for f, k in state["written"]]
+            gate.set(gated, covs)
         print(f"resumed at {state['done']} edits", file=sys.stderr, flush=True)
     else:
         idx = sample(len(cases), args.score_n)
@@ -127,7 +129,8 @@ def main() -> int:
         add_keys(gram, result.keys)
         if gate is not None:
             state["written"].append((result.factors, result.keys))
-            gate.set([WrittenFacts(f, k) for f, k in state["written"]], covs)
+            gated.append(WrittenFacts(result.factors, result.keys))
+            gate.set(gated, covs)
         state["seconds"].append(time.perf_counter() - t)
         state["fresh"].append(score(model, tok, case)["efficacy"])
         state["done"] += 1

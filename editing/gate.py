@@ -49,6 +49,10 @@ class WrittenFacts:
     keys: Mapping[int, torch.Tensor]
 
 
+_Chunk = tuple[torch.Tensor, torch.Tensor, torch.Tensor]
+"""One edit's terms at one layer: r_j (d_out, N), u_j (N, d_in), whitened unit keys (N, d_in)."""
+
+
 @dataclass(frozen=True)
 class _LayerState:
     left: torch.Tensor  # (d_out, N): r_j
@@ -88,6 +92,8 @@ class EditGate:
         self.config = config
         self._whiten: dict[int, torch.Tensor] = {}
         self._hooks: dict[int, _LayerGate] = {}
+        self._prepared: dict[int, tuple[WrittenFacts, dict[int, _Chunk]]] = {}
+        """By id, the edits of the last :meth:`set` with their prepared terms."""
 
     def _whitener(self, layer: int, covariances: Mapping[int, torch.Tensor] | None,
                   device: torch.device) -> torch.Tensor | None:
@@ -102,21 +108,22 @@ class EditGate:
     def set(self, edits: Iterable[WrittenFacts], covariances: Mapping[int, torch.Tensor] | None = None) -> None:
         """Gate exactly these edits (all that are applied, oldest first); layers without any are freed.
         ``covariances``: C per layer (one model's C never changes, so a layer's first one is kept);
-        None for C = I."""
-        parts: dict[int, list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]] = {}
+        None for C = I. An edit object passed to the previous call is not prepared again, so a change
+        costs the new edits' whitening, not all of them."""
+        prepared: dict[int, tuple[WrittenFacts, dict[int, _Chunk]]] = {}
+        parts: dict[int, list[_Chunk]] = {}
         for edit in edits:
-            for layer, keys in edit.keys.items():
-                site = edit_site(self.model, layer)
-                left, right = edit.factors[site.param_name]
-                if site.transposed:  # Conv1D stores (d_in, d_out): its factors are the transposes
-                    left, right = right.t(), left.t()
-                if left.shape[1] != keys.shape[1]:
-                    raise ValueError(f"layer {layer}: {left.shape[1]} update terms but {keys.shape[1]} keys")
-                parts.setdefault(layer, []).append((left, right, keys))
+            known = self._prepared.get(id(edit))  # the entry holds the edit, so its id is not reused
+            prepared[id(edit)] = known or (edit, self._prepare(edit, covariances))
+            for layer, chunk in prepared[id(edit)][1].items():
+                parts.setdefault(layer, []).append(chunk)
+        self._prepared = prepared
         for layer in set(self._hooks) - set(parts):
             self._hooks[layer].state = None
         for layer, chunks in parts.items():
-            self._hook(layer).state = self._state(layer, chunks, covariances)
+            lefts, rights, keys = zip(*chunks)
+            self._hook(layer).state = _LayerState(torch.cat(lefts, dim=1), torch.cat(rights), torch.cat(keys),
+                                                  self._whiten.get(layer))
 
     def _hook(self, layer: int) -> _LayerGate:
         if layer not in self._hooks:
@@ -125,14 +132,21 @@ class EditGate:
             self._hooks[layer] = hook
         return self._hooks[layer]
 
-    def _state(self, layer: int, chunks: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]],
-               covariances: Mapping[int, torch.Tensor] | None) -> _LayerState:
+    def _prepare(self, edit: WrittenFacts, covariances: Mapping[int, torch.Tensor] | None) -> dict[int, _Chunk]:
+        """Per layer, the edit's terms as the hook takes them (see ``_Chunk``), fp32 on the model's device."""
         device = next(self.model.parameters()).device
-        left = torch.cat([c[0] for c in chunks], dim=1).float().to(device)
-        right = torch.cat([c[1] for c in chunks], dim=0).float().to(device)
-        keys = torch.cat([c[2] for c in chunks], dim=1).t().float().to(device)
-        whiten = self._whitener(layer, covariances, device)
-        if whiten is not None:
-            keys = keys @ whiten.t()
-        keys = keys / keys.norm(dim=-1, keepdim=True).clamp_min(1e-12)
-        return _LayerState(left, right, keys, whiten)
+        out: dict[int, _Chunk] = {}
+        for layer, keys in edit.keys.items():
+            site = edit_site(self.model, layer)
+            left, right = edit.factors[site.param_name]
+            if site.transposed:  # Conv1D stores (d_in, d_out): its factors are the transposes
+                left, right = right.t(), left.t()
+            if left.shape[1] != keys.shape[1]:
+                raise ValueError(f"layer {layer}: {left.shape[1]} update terms but {keys.shape[1]} keys")
+            k = keys.t().float().to(device)
+            whiten = self._whitener(layer, covariances, device)
+            if whiten is not None:
+                k = k @ whiten.t()
+            k = k / k.norm(dim=-1, keepdim=True).clamp_min(1e-12)
+            out[layer] = (left.float().to(device), right.float().to(device), k)
+        return out
