@@ -127,13 +127,13 @@ def unrelated_of(others: list[dict], edited: list[Rewrite], n: int) -> list[str]
     names = {w.subject.lower() for w in edited} | {w.target.lower() for w in edited}
     out: list[str] = []
     for case in others:
+        if len(out) >= n:
+            break
         for hop in case.get("single_hops", []):
             q = hop["question"]
             if q not in out and not any(name in q.lower() for name in names):
                 out.append(q)
                 break
-        if len(out) == n:
-            break
     return out
 
 

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from serving.cli import build_parser
-from serving.evaluation.updates import CHANGED_TWICE, Question, evaluate, first_sentence, rewrites_of
+from serving.evaluation.updates import CHANGED_TWICE, Question, evaluate, first_sentence, rewrites_of, unrelated_of
 from tests.helpers.engine import tiny_runtime
 
 
@@ -69,6 +69,12 @@ def test_questions_come_from_the_new_hops_and_hits_are_whole_words():
     question = Question("q", ["Merovia", "au"])
     assert question.hit("It is in merovia.") and question.hit("AU")
     assert not question.hit("It is in Merovian lands because") and not question.hit("Australia")
+
+
+def test_unrelated_questions_name_no_edited_subject_and_zero_means_none():
+    rewrites = rewrites_of(CASES[:2])
+    assert unrelated_of(CASES, rewrites, 5) == ["Which instrument does Alice Vantor play?"]
+    assert unrelated_of(CASES, rewrites, 0) == []
 
 
 def test_evaluation_runs_end_to_end_and_comes_back_to_base(runtime, tmp_path):
