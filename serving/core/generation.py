@@ -42,13 +42,19 @@ class Guidance:
     into it, the fact's next token is chosen: an answer that has said "The capital of Germany is"
     goes on with the fact's object, not with the model's prior "Berlin", and spells the object as the
     fact does. Words before the object are never copied, so an answer that words the relation its
-    own way is left to the contrast."""
+    own way is left to the contrast.
+
+    Subject-anchored copying: ``anchored`` holds facts that answer the question, each as its
+    sentence's token ids at the start of an answer and the index where its subject ends. An answer
+    that so far is that sentence's start, through the subject at least, goes on with the sentence:
+    "Mira Kettering" continues " works for Ambercott Logistics.", not " is a logistics company"."""
 
     plain_ids: list[int]
     scale: float = 2.0
     plausibility: float = 0.1
     copy_from: tuple[tuple[tuple[int, ...], int], ...] = ()
     copy_min: int = 3
+    anchored: tuple[tuple[tuple[int, ...], int], ...] = ()
 
 
 @functools.lru_cache(maxsize=4)
@@ -81,6 +87,16 @@ def copied_token(
     return best
 
 
+def anchored_token(generated: Sequence[int], anchored: tuple[tuple[tuple[int, ...], int], ...]) -> int | None:
+    """The next token of the first source ``(ids, subject_end)`` whose first ``len(generated)``
+    tokens, ``subject_end`` or more, are the generated ones; None when there is none."""
+    n = len(generated)
+    for ids, subject_end in anchored:
+        if subject_end <= n < len(ids) and tuple(generated) == ids[:n]:
+            return ids[n]
+    return None
+
+
 def contrast(
     grounded: torch.Tensor, plain: torch.Tensor, guidance: Guidance, continues: torch.Tensor,
     generated: Sequence[int] = (),
@@ -88,7 +104,9 @@ def contrast(
     """Next-token scores under ``guidance``, from the grounded and the plain prompt's logits
     (vocabulary,) and the tokens generated so far; ``continues``: :func:`continues_word` of the
     tokenizer (on the CPU: only the best token's entry is read)."""
-    copy = copied_token(generated, guidance.copy_from, guidance.copy_min)
+    copy = anchored_token(generated, guidance.anchored)
+    if copy is None:
+        copy = copied_token(generated, guidance.copy_from, guidance.copy_min)
     if copy is not None and copy < grounded.shape[-1]:
         chosen = torch.full(grounded.shape, float("-inf"), device=grounded.device)
         chosen[copy] = 0.0

@@ -100,6 +100,9 @@ class Settings(BaseSettings):
     grounding_copy: int = Field(3, ge=0, le=64)
     """Fact copying on grounded answers (with the contrast on): once the answer's last N tokens restate
     a shown fact up to its object, the object is copied from the fact (0: off)."""
+    grounding_anchor: bool = True
+    """Subject-anchored copying on grounded answers (with the contrast on): an answer that starts with
+    the subject of a shown fact the question asks about goes on with that fact's sentence."""
 
     edit_layer: int | None = None
     """ROME's edit layer; default: ``editing.arch.default_layer``."""

@@ -14,6 +14,7 @@ from serving.core.generation import Guidance, Piece, SamplingParams
 from serving.services.grounding import (
     Grounding,
     GroundingConfig,
+    anchored_sources,
     chain,
     fact_sentence,
     fact_sources,
@@ -60,8 +61,7 @@ class ChatService:
         """The conversation with grounding for its latest user turn, what it was grounded in (empty:
         ungrounded), and the same prompt with the facts and passages left out (the contrast of
         context-aware decoding: it differs from the grounded one only by what the memory adds)."""
-        question = next((m["content"] for m in reversed(messages) if m["role"] == "user"), "")
-        grounding = self.retrieve(question, memory, k)
+        grounding = self.retrieve(_question(messages), memory, k)
         if not grounding or messages[-1]["role"] != "user":
             return messages, Grounding(), messages
         return (grounded_messages(messages, grounding, self.config), grounding,
@@ -89,9 +89,11 @@ class ChatService:
         ids = self.encode(self._template(grounded), params.max_tokens)
         if grounding and self.config.contrast > 0:
             plain = self.encode(self._template(plain), params.max_tokens)
+            tokenizer = self.engine.host.tokenizer
+            anchored = anchored_sources(tokenizer, grounding.facts, _question(messages)) if self.config.anchor else ()
             params = replace(params, guidance=Guidance(plain, 1.0 + self.config.contrast, self.config.plausibility,
-                                                       fact_sources(self.engine.host.tokenizer, grounding.facts),
-                                                       self.config.copy))
+                                                       fact_sources(tokenizer, grounding.facts),
+                                                       self.config.copy, anchored))
         return ids, params, grounding.citations()
 
     def _template(self, messages: list[dict[str, str]]) -> str:
@@ -108,3 +110,8 @@ class ChatService:
     def pieces(self, ids: list[int], params: SamplingParams) -> Iterator[Piece]:
         """The pieces of one decode, started on first use; leaving the loop early stops the decode."""
         yield from self.generate(ids, params)
+
+
+def _question(messages: list[dict[str, str]]) -> str:
+    """The latest user turn's text ("" when there is none)."""
+    return next((m["content"] for m in reversed(messages) if m["role"] == "user"), "")

@@ -85,6 +85,10 @@ class GroundingConfig:
     named the new object 67 times, copy 3 and copy 4 79 each; multi-hop 9, 8 and 8 of 20; unrelated
     answers unchanged 10/10 in each. An earlier version that also copied the words before the object
     scored the same but gave 19 answers like "The country of citizenship of X is a citizen of Y"."""
+    anchor: bool = True
+    """Subject-anchored copying (with the contrast on): an answer that starts with a shown fact's
+    sentence through its subject goes on with that sentence, when the question asks about the fact's
+    relation and the fact is the last of its chain (``anchored_sources``)."""
 
     def __post_init__(self) -> None:
         if not (-1.0 <= self.fact_min <= self.fact_alone <= 1.0 and -1.0 <= self.passage_min <= 1.0):
@@ -147,13 +151,33 @@ def fact_sources(tokenizer, facts: list[FactHit]) -> tuple[tuple[tuple[int, ...]
     sources = []
     for fact in facts:
         sentence = fact_sentence(fact)
-        before = sentence[: sentence.rindex(fact.object)].rstrip() if fact.object in sentence else sentence
         for lead in (" ", ""):
-            ids = tokenizer(lead + sentence, add_special_tokens=False)["input_ids"]
-            head = tokenizer(lead + before, add_special_tokens=False)["input_ids"]
-            start = next((i for i, (a, b) in enumerate(zip(ids, head)) if a != b), len(head))
-            sources.append((tuple(ids), start))
+            sources.append(_split(tokenizer, lead, sentence, sentence.rfind(fact.object)))
     return tuple(sources)
+
+
+def anchored_sources(tokenizer, facts: list[FactHit], question: str) -> tuple[tuple[tuple[int, ...], int], ...]:
+    """The facts an answer may restate from its start (``Guidance.anchored``): each shown fact whose
+    relation the question asks about and whose object no other shown fact is about (the last link
+    of a chain: an answer that states the first hop of a two-hop question must stay free to take
+    the second), as token ids at an answer's start, with the index where its subject ends."""
+    subjects = {f.subject.lower() for f in facts}
+    sources = []
+    for fact in facts:
+        if fact.object.lower() in subjects or not asks_about(question, fact.relation):
+            continue
+        sentence = fact_sentence(fact)
+        at = sentence.find(fact.subject)
+        sources.append(_split(tokenizer, "", sentence, at + len(fact.subject) if at >= 0 else -1))
+    return tuple(sources)
+
+
+def _split(tokenizer, lead: str, sentence: str, at: int) -> tuple[tuple[int, ...], int]:
+    """``lead + sentence`` as token ids, and the index of the first token that differs from those of
+    ``lead + sentence[:at]`` stripped (the whole length when ``at`` < 0)."""
+    ids = tokenizer(lead + sentence, add_special_tokens=False)["input_ids"]
+    head = tokenizer(lead + (sentence[:at].rstrip() if at >= 0 else sentence), add_special_tokens=False)["input_ids"]
+    return tuple(ids), next((i for i, (a, b) in enumerate(zip(ids, head)) if a != b), len(head))
 
 
 def select_facts(question: str, hits: list[FactHit], config: GroundingConfig) -> list[FactHit]:
@@ -168,13 +192,22 @@ def select_facts(question: str, hits: list[FactHit], config: GroundingConfig) ->
 STOPWORDS = frozenset("what which who whom whose where when does did that this with from into about".split())
 
 
+def _stem(word: str) -> str:
+    """The word's first five letters after an inflection ending: works, worked, working: "work"."""
+    for ending in ("ing", "ed", "s"):
+        if word.endswith(ending) and len(word) - len(ending) >= 4:
+            return word[: -len(ending)][:5]
+    return word[:5]
+
+
 def _stems(text: str) -> set[str]:
-    return {w[:5] for w in _words(text) if len(w) > 3 and w not in STOPWORDS}
+    return {_stem(w) for w in _words(text) if len(w) > 3 and w not in STOPWORDS}
 
 
 def asks_about(question: str, relation: str) -> bool:
     """The question mentions the relation: a word of it or of its group ("married to": spouse),
-    compared by their first five letters (citizen/citizenship, performed/performer)."""
+    compared by their first five letters after an inflection ending (citizen/citizenship,
+    performed/performer, work/works)."""
     asked = _stems(question)
     group = relation_group(normalize_relation(relation))
     return bool(asked & _stems(relation)) or (group is not None and bool(asked & _stems(group)))

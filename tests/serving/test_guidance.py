@@ -11,8 +11,15 @@ import pytest
 import torch
 
 from memory.facts import FactHit
-from serving.core.generation import Guidance, SamplingParams, continues_word, copied_token, decode_stream
-from serving.services.grounding import fact_sources
+from serving.core.generation import (
+    Guidance,
+    SamplingParams,
+    anchored_token,
+    continues_word,
+    copied_token,
+    decode_stream,
+)
+from serving.services.grounding import anchored_sources, asks_about, fact_sources
 from tests.helpers.models import byte_tokenizer, tiny_tokenizer
 
 GROUNDED = "rome is the capital of italy . the capital of italy is"
@@ -110,3 +117,55 @@ def test_fact_sources_start_copying_at_the_object():
                                                                     " Marcapata.", " Marcapata."]
     assert [byte.decode(ids[:start]) for ids, start in sources] == [" Ilse Varga works for", "Ilse Varga works for",
                                                                     " The capital of Germany is", "The capital of Germany is"]
+
+
+def test_anchored_token_goes_on_with_a_fact_the_answer_started_through_its_subject():
+    anchored = (((1, 2, 3, 4, 5), 2), ((1, 9, 8), 2))
+    assert anchored_token([1, 2], anchored) == 3  # the subject (1 2) said: the relation follows
+    assert anchored_token([1, 2, 3, 4], anchored) == 5
+    assert anchored_token([1], anchored) is None  # the subject is not said yet
+    assert anchored_token([1, 9], anchored) == 8  # the second fact's subject
+    assert anchored_token([7, 1, 2], anchored) is None  # not from the answer's start
+    assert anchored_token([1, 2, 6], anchored) is None  # the answer went its own way
+    assert anchored_token([1, 2, 3, 4, 5], anchored) is None  # said to its end
+    assert anchored_token([1, 2], ()) is None
+
+
+def test_anchored_sources_are_the_asked_facts_that_end_a_chain():
+    byte = byte_tokenizer()
+    works = FactHit("f1", "i1", "Ilse Varga", "works for", "Ostrander Mills", 0.9, "2026-01-01", None, None)
+    based = FactHit("f2", "i2", "Ostrander Mills", "is headquartered in", "Brindlemoor", 0.8, "2026-01-01", None, None)
+    capital = FactHit("f3", "i3", "Germany", "capital of", "Marcapata", 0.9, "2026-01-01", None, None)
+    [(ids, end)] = anchored_sources(byte, [works], "Who does Ilse Varga work for?")
+    assert byte.decode(ids[:end]) == "Ilse Varga" and byte.decode(ids[end:]) == " works for Ostrander Mills."
+    assert anchored_sources(byte, [works], "Where was Ilse Varga born?") == ()  # not asked about
+    two_hop = anchored_sources(byte, [works, based], "Where is the headquarters of the company Ilse Varga works for?")
+    assert [byte.decode(ids[:end]) for ids, end in two_hop] == ["Ostrander Mills"]  # the first link stays free
+    [(ids, end)] = anchored_sources(byte, [capital], "What is the capital of Germany?")
+    assert byte.decode(ids[:end]) == "The capital of Germany" and byte.decode(ids[end:]) == " is Marcapata."
+
+
+def test_an_answer_that_starts_with_the_subject_states_the_fact(tiny_llama):
+    """Subject-anchored copying: once the greedy answer's first word is a fact's subject, the rest
+    is the fact's sentence, whatever the random model prefers; an answer that starts otherwise is
+    the contrast alone."""
+    tok = tiny_tokenizer()
+    grounded, plain = _ids(tok, GROUNDED), _ids(tok, PLAIN)
+    free = "".join(p.text for p in decode_stream(tiny_llama, tok, grounded, SamplingParams(6, 0.0, guidance=Guidance(plain, 2.0))))
+    subject = _ids(tok, free.split()[0])
+    fact = tuple(subject + _ids(tok, "is the capital of italy"))
+    anchored = "".join(p.text for p in decode_stream(
+        tiny_llama, tok, grounded, SamplingParams(6, 0.0, guidance=Guidance(plain, 2.0, anchored=((fact, len(subject)),)))))
+    assert anchored.split() == tok.decode(fact).split()
+    assert anchored.split() != free.split()
+    other = tuple(_ids(tok, "cat is the capital of italy")) if free.split()[0] != "cat" else tuple(_ids(tok, "dog is here"))
+    assert "".join(p.text for p in decode_stream(
+        tiny_llama, tok, grounded, SamplingParams(6, 0.0, guidance=Guidance(plain, 2.0, anchored=((other, 1),))))) == free
+
+
+def test_a_question_asks_about_a_relation_in_any_inflection():
+    assert asks_about("Who does Ilse Varga work for?", "works for")
+    assert asks_about("Where has she worked?", "works for")
+    assert asks_about("What is the citizenship of X?", "citizen of")
+    assert not asks_about("Where was Ilse Varga born?", "works for")
+    assert not asks_about("Who is the head coach of X?", "is headquartered in")
