@@ -191,6 +191,17 @@ def _router(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", type=Path, help="also write the JSON report here")
 
 
+def _changes(path: str) -> Path:
+    """The path of a readable changed-twice file (``serving.evaluation.updates.load_changes``)."""
+    from serving.evaluation.updates import load_changes
+
+    try:
+        load_changes(Path(path))
+        return Path(path)
+    except (OSError, ValueError) as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def _updates(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data", required=True, type=Path, help="MQuAKE-format JSON (e.g. MQuAKE-hard.json)")
     p.add_argument("--n", type=int, default=12, help="cases whose rewrites are applied")
@@ -199,6 +210,8 @@ def _updates(p: argparse.ArgumentParser) -> None:
     p.add_argument("--unrelated", type=_natural, default=10, help="single-hop questions of other cases, for locality")
     p.add_argument("--changed-twice", default="auto", choices=["auto", "memory", "edit", "none"],
                    help="route of the A -> B -> C employer scenario (none: skip it)")
+    p.add_argument("--changed-twice-cases", type=_changes,
+                   help='JSON lines {"subject", "objects": [A, B, C], "statement"?, "question"?} instead of the built-in people')
     p.add_argument("--max-tokens", type=int, default=24, help="tokens per chat answer (greedy)")
     _runtime_options(p)
     p.add_argument("--records", type=Path, help="one JSON line per question asked: question, expected, answer, hit")

@@ -16,7 +16,8 @@ rewrite of the selected cases is applied through ``UpdateService.apply`` as the 
 An answer hits when it contains the expected object or an alias as a whole word, case-insensitive.
 Everything the configuration created is then reverted, newest first, and ``back_to_base`` checks
 the base fingerprint, no applied entry, and an empty memory. "Changed twice" applies A, B and C as
-employers of invented people, asks for C, reverts C and asks for B.
+employers of invented people (or the cases of ``--changed-twice-cases``), asks for C, reverts C and
+asks for B.
 """
 
 from __future__ import annotations
@@ -38,7 +39,18 @@ from serving.services.updates import Update
 
 from .host import run_settings, scratch_runtime
 
-CHANGED_TWICE: tuple[tuple[str, str, str, str], ...] = (
+@dataclass(frozen=True)
+class Change:
+    """A subject whose object changes twice: ``objects`` are A, B and C in order; ``statement`` (with
+    {subject} and {object}) is each update, ``question`` (with {subject}) what is asked."""
+
+    subject: str
+    objects: tuple[str, str, str]
+    statement: str = "{subject} works for {object}."
+    question: str = "Who does {subject} work for?"
+
+
+CHANGED_TWICE: tuple[Change, ...] = tuple(Change(person, objects) for person, *objects in (
     ("Ilse Varga", "Ostrander Mills", "Harrowgate Foods", "Brightwater Optics"),
     ("Tomas Ferrand", "Quillby Shipping", "Marrowind Software", "Castell Ropeworks"),
     ("Anneke Olsberg", "Duvall Pharmaceuticals", "Pemberton Glassworks", "Lindqvist Motors"),
@@ -46,8 +58,27 @@ CHANGED_TWICE: tuple[tuple[str, str, str, str], ...] = (
     ("Mira Kettering", "Tallis Aerospace", "Greyhollow Press", "Ambercott Logistics"),
     ("Joost Hallander", "Wendmoor Energy", "Fenwick Toys", "Calder Bay Insurance"),
     ("Priya Lanstead", "Orvell Robotics", "Stonebridge Dairy", "Halvorsen Tea Company"),
-)
+))
 """Invented people and three successive employers (A, B, C); none of them is in any dataset."""
+
+
+def load_changes(path: Path) -> tuple[Change, ...]:
+    """JSON lines of ``{"subject", "objects": [A, B, C], "statement"?, "question"?}`` (templates as in
+    :class:`Change`); ``ValueError`` names the first bad line."""
+    changes = []
+    for number, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+            change = Change(row["subject"], tuple(row["objects"]), **{k: row[k] for k in ("statement", "question") if k in row})
+            if len(change.objects) != 3 or "{object}" not in change.statement:
+                raise ValueError("three objects and a statement with {object} are needed")
+            change.statement.format(subject="", object=""), change.question.format(subject="")
+        except (KeyError, TypeError, ValueError, IndexError) as exc:
+            raise ValueError(f"{path}:{number}: not a change ({exc!r})") from None
+        changes.append(change)
+    return tuple(changes)
 
 
 @dataclass
@@ -228,26 +259,27 @@ class Evaluation:
             **at_base(self.runtime),
         }
 
-    def changed_twice(
-        self, route: str, people: tuple[tuple[str, str, str, str], ...] = CHANGED_TWICE
-    ) -> dict[str, Any]:
-        """A, B, C as successive employers of each person; ask (expect C), revert C, ask (expect B)."""
+    def changed_twice(self, route: str, changes: tuple[Change, ...] = CHANGED_TWICE) -> dict[str, Any]:
+        """A, B, C as successive objects of each subject; ask (expect C), revert C, ask (expect B)."""
         outcome, entries, newest = Outcome(), [], {}
-        for step in (1, 2, 3):
-            for person in people:
-                entry_id = self.apply(f"{person[0]} works for {person[step]}.", route, outcome)
+        for step in range(3):
+            for i, c in enumerate(changes):
+                entry_id = self.apply(c.statement.format(subject=c.subject, object=c.objects[step]), route, outcome)
                 entries += [entry_id] if entry_id else []
-                if step == 3 and entry_id:
-                    newest[person[0]] = entry_id
+                if step == 2 and entry_id:
+                    newest[i] = entry_id
         config = f"changed_twice:{route}"
-        now = [self.answer(config, Question(f"Who does {p[0]} work for?", [p[3]], "newest"))[1] for p in people]
-        for person in people:
-            if person[0] in newest:
-                self.revert([newest[person[0]]])
-        then = [self.answer(config, Question(f"Who does {p[0]} work for?", [p[2]], "after_revert"))[1] for p in people]
+
+        def asked(c: Change, expected: str, kind: str) -> bool:
+            return self.answer(config, Question(c.question.format(subject=c.subject), [expected], kind))[1]
+
+        now = [asked(c, c.objects[2], "newest") for c in changes]
+        for i in newest:
+            self.revert([newest[i]])
+        then = [asked(c, c.objects[1], "after_revert") for c in changes]
         _log(f"[changed twice, {route}] newest {_rate(now)}, after revert {_rate(then)}")
         self.revert(entries)
-        return {"route": route, "n": len(people), "newest": _rate(now), "after_revert": _rate(then),
+        return {"route": route, "n": len(changes), "newest": _rate(now), "after_revert": _rate(then),
                 "routes": dict(outcome.routes), **at_base(self.runtime)}
 
 
@@ -261,6 +293,7 @@ def evaluate(
     max_tokens: int = 24,
     changed_twice: str | None = "auto",
     records: TextIO | None = None,
+    changes: tuple[Change, ...] = CHANGED_TWICE,
 ) -> dict[str, Any]:
     """The report on a runtime that starts at its base (no applied entry, empty memory).
 
@@ -289,7 +322,7 @@ def evaluate(
         "configs": {route: run.configuration(route, rewrites, multi, unrelated_qs) for route in configs},
     }
     if changed_twice:
-        report["changed_twice"] = run.changed_twice(changed_twice)
+        report["changed_twice"] = run.changed_twice(changed_twice, changes)
     return report
 
 
@@ -301,8 +334,9 @@ def run(args: argparse.Namespace) -> dict:
     """The report of ``palimpsest eval updates`` (options as in ``serving.cli.eval``)."""
     configs = tuple(c.strip() for c in args.configs.split(",") if c.strip())
     data = json.loads(Path(args.data).read_text(encoding="utf-8"))
+    changes = load_changes(args.changed_twice_cases) if args.changed_twice_cases else CHANGED_TWICE
     with scratch_runtime(args) as (runtime, records):
         started = time.perf_counter()
         report = evaluate(runtime, data, args.n, args.offset, configs, args.unrelated, args.max_tokens,
-                          None if args.changed_twice == "none" else args.changed_twice, records)
+                          None if args.changed_twice == "none" else args.changed_twice, records, changes)
     return {**report, "wall_seconds": round(time.perf_counter() - started, 1), "settings": run_settings(args, runtime)}

@@ -225,6 +225,11 @@ def parse_statement(sentence: str) -> Fact | None:
             or any(w.endswith(",") for w in relation)
             or _kind(obj) == "word" and not any(w.lower() in STOPWORDS | VERBS for w in relation)):
         return None
+    titled = re.fullmatch(r"(?:the|a|an) ([^ ]+(?: [^ ]+)?) of (.+)", subject, re.IGNORECASE)
+    if titled and start == 0 and [w.lower() for w in relation] in (["is"], ["was"]) \
+            and titled[1].split()[0].lower() not in HEADS:
+        # a capitalised relation noun before its subject: "The CEO of Brackwater Analytics is Nadia Ferreira"
+        start, subject = len(titled[1].split()) + 2, titled[2]
     prefix = words[:start]
     template = " ".join([*prefix, "{}" + mark, *relation]) if prefix or mark else ""
     return Fact(subject, _relation(prefix, relation), obj, template)

@@ -8,6 +8,7 @@ import pytest
 
 from serving.cli import build_parser
 from serving.evaluation.updates import CHANGED_TWICE, Question, evaluate, first_sentence, rewrites_of, unrelated_of
+from serving.evaluation.updates import load_changes
 from tests.helpers.engine import tiny_runtime
 
 
@@ -113,3 +114,20 @@ def test_the_command_is_registered():
     assert args.changed_twice == "auto" and args.max_tokens == 24 and args.extractor == "rule"
     with pytest.raises(SystemExit):
         build_parser().parse_args(["eval", "updates", "--data", "m.json", "--configs", "skill"])
+
+
+def test_changed_twice_cases_come_from_a_file_and_a_bad_line_is_refused(tmp_path):
+    good = tmp_path / "changes.jsonl"
+    good.write_text(json.dumps({"subject": "Odile Braska", "objects": ["Port Averly", "Lunsford", "Ebbmoor"],
+                                "statement": "{subject} lives in {object}.", "question": "Where does {subject} live?"})
+                    + "\n\n" + json.dumps({"subject": "Kasimir Vell", "objects": ["A Co", "B Co", "C Co"]}) + "\n")
+    args = build_parser().parse_args(["eval", "updates", "--data", "m.json", "--changed-twice-cases", str(good)])
+    first, second = load_changes(args.changed_twice_cases)
+    assert first.statement.format(subject=first.subject, object=first.objects[2]) == "Odile Braska lives in Ebbmoor."
+    assert second.question.format(subject=second.subject) == "Who does Kasimir Vell work for?"
+    for bad in ({"subject": "X", "objects": ["A", "B"]}, {"subject": "X", "objects": ["A", "B", "C"], "statement": "{subject}."},
+                {"objects": ["A", "B", "C"]}):
+        path = tmp_path / "bad.jsonl"
+        path.write_text(json.dumps(bad) + "\n")
+        with pytest.raises(SystemExit):
+            build_parser().parse_args(["eval", "updates", "--data", "m.json", "--changed-twice-cases", str(path)])
