@@ -12,10 +12,16 @@ with k_j fact j's key and cos_C the cosine in the C^-1 metric (C the layer's key
 a key at least ``high`` alike gets fact j's whole update, one below ``low`` none of it (the scope
 of GRACE and WISE, kept on the written weights). The weights, their fingerprint and every revert
 stay exactly as without the gate; the gate is derived from the applied edits alone.
+
+A caller that knows a whole sequence is about none of the edited subjects takes every update out
+of its rows for the forward passes it runs inside :func:`rows_outside` (g = 0 there: the base
+model's output exactly).
 """
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import threading
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import torch
@@ -61,6 +67,21 @@ class _LayerState:
     whiten: torch.Tensor | None  # (d_in, d_in): M with M^T M = C^-1, or None for C = I
 
 
+_scope = threading.local()
+
+
+@contextmanager
+def rows_outside(outside: torch.Tensor | None) -> Iterator[None]:
+    """Forward passes on this thread, inside the block, take every gated update out of the batch rows
+    where ``outside`` (bool, one per row) is True; None (or no True) changes nothing."""
+    before = getattr(_scope, "outside", None)
+    _scope.outside = outside if outside is not None and bool(outside.any()) else None
+    try:
+        yield
+    finally:
+        _scope.outside = before
+
+
 class _LayerGate:
     """The forward hook of one edit module; ``state`` is swapped whole, so a forward pass sees one state."""
 
@@ -76,6 +97,11 @@ class _LayerGate:
         w = x if s.whiten is None else x @ s.whiten.t()
         cos = (w @ s.keys.t()) / w.norm(dim=-1, keepdim=True).clamp_min(1e-12)
         g = ((cos - self.config.low) / (self.config.high - self.config.low)).clamp(0.0, 1.0)
+        outside = getattr(_scope, "outside", None)
+        if outside is not None:
+            if x.dim() != 3 or outside.shape != (x.shape[0],):
+                raise ValueError(f"rows_outside: {tuple(outside.shape)} flags for a batch of shape {tuple(x.shape)}")
+            g = g.masked_fill(outside.to(g.device)[:, None, None], 0.0)
         leak = (x @ s.right.t()) * (1.0 - g)
         return output - (leak @ s.left.t()).to(output.dtype)
 

@@ -19,6 +19,10 @@ row is laid out ``[prefix][padding][suffix]``; the hole is masked like left padd
 live as long as the batch, which lives under the model's read lock, so they never outlast the
 weights they were computed with.
 
+A row may be outside the applied weight edits (``editing.gate.rows_outside``: a question about no
+edited subject); its forward passes take every gated update out, and it reuses only prefixes
+computed outside too.
+
 Works for models whose cache layers are plain ``DynamicLayer`` (full attention: Llama, Qwen2,
 SmolLM2, GPT-2...); a sliding-window or quantised cache is refused with ``UnsupportedModelError``.
 """
@@ -32,8 +36,13 @@ import torch
 from transformers import PreTrainedModel
 from transformers.cache_utils import DynamicLayer
 
+from editing.gate import rows_outside
+
 from .errors import InvalidSettingError
 
+
+_Prefix = tuple[bool, tuple[int, ...]]
+"""A reusable prefix: whether it was computed outside the weight edits, and its tokens."""
 
 MIN_PREFIX = 32
 """Fewest tokens a joining prompt must share with a recent one for their prefix to be reused."""
@@ -75,10 +84,12 @@ class KVBatch:
     def __init__(self, model: PreTrainedModel, max_prefixes: int = 4) -> None:
         self.model = model
         self.max_prefixes = max_prefixes
-        self._prefixes: OrderedDict[tuple[int, ...], object] = OrderedDict()
+        self._prefixes: OrderedDict[_Prefix, object] = OrderedDict()
         """Reused prompt prefixes, least recently used first: their one-row cache (None until prefilled)."""
-        self._recent: deque[list[int]] = deque(maxlen=8)
-        """The last prompts that joined, where new shared prefixes are found."""
+        self._recent: deque[tuple[bool, list[int]]] = deque(maxlen=8)
+        """The last prompts that joined (outside the edits or not), where new shared prefixes are found."""
+        self.outside: list[bool] = []
+        """Per row: outside the weight edits."""
         self.device = next(model.parameters()).device
         self.cache = None
         self.mask = torch.zeros(0, 0, dtype=torch.long, device=self.device)
@@ -89,9 +100,11 @@ class KVBatch:
         return int(self.mask.shape[0])
 
     @torch.inference_mode()
-    def join(self, prompts: list[list[int]]) -> torch.Tensor:
-        """Prefill the prompts as new last rows (in order); their next-token logits (len(prompts), vocab)."""
-        keys = [self._prefix_of(p) for p in prompts]
+    def join(self, prompts: list[list[int]], outside: list[bool] | None = None) -> torch.Tensor:
+        """Prefill the prompts as new last rows (in order), ``outside`` the weight edits where True;
+        their next-token logits (len(prompts), vocab)."""
+        flags = list(outside) if outside is not None else [False] * len(prompts)
+        keys = [self._prefix_of(p, f) for p, f in zip(prompts, flags)]
         logits, start = [], 0
         for end in range(1, len(prompts) + 1):  # runs of prompts with the same reused prefix
             if end == len(prompts) or keys[end] != keys[start]:
@@ -99,49 +112,56 @@ class KVBatch:
                 start = end
         return torch.cat(logits)
 
-    def _prefix_of(self, prompt: list[int]) -> tuple[int, ...]:
-        """The longest known prefix of ``prompt`` (a new one when it shares ``MIN_PREFIX`` tokens with
-        a recent prompt), shorter than the prompt; ``()`` for none."""
-        best = max((q for q in self._prefixes if len(q) < len(prompt) and tuple(prompt[: len(q)]) == q),
+    def _prefix_of(self, prompt: list[int], outside: bool) -> _Prefix:
+        """The longest known prefix of ``prompt`` computed alike (outside the edits or not); a new one
+        when it shares ``MIN_PREFIX`` tokens with a recent such prompt; shorter than the prompt;
+        ``(outside, ())`` for none."""
+        best = max((q for f, q in self._prefixes if f == outside and len(q) < len(prompt) and tuple(prompt[: len(q)]) == q),
                    key=len, default=())
         if not best:
-            shared = min(max((_common(prompt, r) for r in self._recent), default=0), len(prompt) - 1)
+            shared = min(max((_common(prompt, r) for f, r in self._recent if f == outside), default=0), len(prompt) - 1)
             if shared >= MIN_PREFIX:
                 best = tuple(prompt[:shared])
-                self._prefixes[best] = None  # prefilled on first use
+                self._prefixes[outside, best] = None  # prefilled on first use
                 while len(self._prefixes) > self.max_prefixes:
                     self._prefixes.popitem(last=False)
         if best:
-            self._prefixes.move_to_end(best)
-        self._recent.append(prompt)
-        return best
+            self._prefixes.move_to_end((outside, best))
+        self._recent.append((outside, prompt))
+        return outside, best
 
-    def _prefill(self, prompts: list[list[int]], prefix: tuple[int, ...]) -> torch.Tensor:
-        """Prefill prompts that all start with ``prefix`` (reused) and append them as rows; their logits."""
+    def _prefill(self, prompts: list[list[int]], key: _Prefix) -> torch.Tensor:
+        """Prefill prompts that all start with the prefix of ``key`` (reused) and append them as rows;
+        their logits."""
+        outside, prefix = key
         shared = len(prefix)
         suffixes = [p[shared:] for p in prompts]
         width = max(len(p) for p in suffixes)
         ids = torch.tensor([[0] * (width - len(p)) + p for p in suffixes], device=self.device)
         own = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for p in suffixes], device=self.device)
         mask = torch.cat([own.new_ones(len(prompts), shared), own], dim=1)
-        past = self._prefix_cache(prefix, len(prompts)) if prefix else None
-        out = self.model(input_ids=ids, attention_mask=mask, position_ids=shared + (own.cumsum(-1) - 1).clamp(min=0),
-                         past_key_values=past, use_cache=True)
+        past = self._prefix_cache(key, len(prompts)) if prefix else None
+        with rows_outside(torch.full((len(prompts),), outside)):
+            out = self.model(input_ids=ids, attention_mask=mask, position_ids=shared + (own.cumsum(-1) - 1).clamp(min=0),
+                             past_key_values=past, use_cache=True)
         cache = out.past_key_values
         _check(cache)
         for layer in cache.layers:
             keep = mask[:, None, :, None].to(layer.keys.dtype)
             layer.keys, layer.values = layer.keys * keep, layer.values * keep
         self._append(cache, mask)
+        self.outside += [outside] * len(prompts)
         return out.logits[:, -1]
 
-    def _prefix_cache(self, prefix: tuple[int, ...], rows: int):
+    def _prefix_cache(self, key: _Prefix, rows: int):
         """A cache holding the prefix's keys and values once per row (the prefix prefilled on first use)."""
-        cache = self._prefixes.get(prefix)
+        cache = self._prefixes.get(key)
         if cache is None:
-            cache = self.model(input_ids=torch.tensor([prefix], device=self.device), use_cache=True).past_key_values
+            outside, prefix = key
+            with rows_outside(torch.tensor([outside])):
+                cache = self.model(input_ids=torch.tensor([prefix], device=self.device), use_cache=True).past_key_values
             _check(cache)
-            self._prefixes[prefix] = cache
+            self._prefixes[key] = cache
         cache = copy.deepcopy(cache)
         for layer in cache.layers:
             layer.keys, layer.values = layer.keys.expand(rows, -1, -1, -1), layer.values.expand(rows, -1, -1, -1)
@@ -166,8 +186,9 @@ class KVBatch:
         """Feed one token per row; the next-token logits (rows, vocab)."""
         ones = torch.ones(len(self), 1, dtype=torch.long, device=self.device)
         self.mask = torch.cat([self.mask, ones], dim=1)
-        out = self.model(input_ids=torch.tensor(tokens, device=self.device)[:, None], attention_mask=self.mask,
-                         position_ids=self.positions[:, None], past_key_values=self.cache, use_cache=True)
+        with rows_outside(torch.tensor(self.outside, dtype=torch.bool)):
+            out = self.model(input_ids=torch.tensor(tokens, device=self.device)[:, None], attention_mask=self.mask,
+                             position_ids=self.positions[:, None], past_key_values=self.cache, use_cache=True)
         self.cache = out.past_key_values
         self.positions = self.positions + 1
         return out.logits[:, -1]
@@ -180,11 +201,13 @@ class KVBatch:
             self.cache = None
             self.mask = self.mask[:0, :0]
             self.positions = self.positions[:0]
+            self.outside = []
             return
         index = torch.tensor(rows, device=self.device)
         mask = self.mask[index]
         start = int((mask.sum(0) > 0).nonzero()[0])
         self.mask, self.positions = mask[:, start:], self.positions[index]
+        self.outside = [self.outside[r] for r in rows]
         for layer in self.cache.layers:
             layer.keys = layer.keys[index, :, start:]
             layer.values = layer.values[index, :, start:]

@@ -210,17 +210,18 @@ class Decoder:
             self.metrics.queue_depth.set(len(self._waiting))
         if not joining:
             return
-        prompts = []
+        prompts, outside = [], []
         for request in joining:
             request.rows = [len(batch) + len(prompts) + i for i in range(1 + (request.params.guidance is not None))]
             prompts.append(request.ids)
             if request.params.guidance is not None:
                 prompts.append(request.params.guidance.plain_ids)
+            outside += [not request.params.edits] * len(request.rows)
             request.text = TextStream(self.host.tokenizer, request.params.stop)
             if request.params.seed is not None:
                 request.generator = torch.Generator(device="cpu").manual_seed(request.params.seed)
         try:
-            logits = batch.join(prompts)
+            logits = batch.join(prompts, outside)
         except Exception as exc:
             for request in joining:
                 request.generation.put(exc)

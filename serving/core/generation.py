@@ -16,6 +16,8 @@ import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 from transformers.generation.logits_process import UnbatchedClassifierFreeGuidanceLogitsProcessor
 
+from editing.gate import rows_outside
+
 from .errors import InvalidInputError
 
 
@@ -147,6 +149,9 @@ class SamplingParams:
     seed: int | None = None
     guidance: Guidance | None = None
     """Set by the chat service on grounded prompts, never by a request."""
+    edits: bool = True
+    """False: decode outside the applied weight edits (``editing.gate.rows_outside``; only where the
+    edit gate is on). Set by the chat service for a question about no edited subject."""
 
     def __post_init__(self) -> None:
         if self.max_tokens < 1:
@@ -244,7 +249,7 @@ def decode_stream(
     contrast = _Contrast(model, tokenizer, params.guidance, device) if params.guidance else None
     finish = "length"
     for _ in range(params.max_tokens):
-        with torch.inference_mode():
+        with torch.inference_mode(), rows_outside(torch.tensor([not params.edits])):
             out = model(input_ids=step_ids, past_key_values=past, use_cache=True)
             logits = out.logits[0, -1]
             if contrast is not None:

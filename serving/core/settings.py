@@ -133,6 +133,9 @@ class Settings(BaseSettings):
     """Key cosine (C^-1 metric) to a fact's key below which its update does not act."""
     edit_gate_high: float = Field(0.3, ge=0.0, le=1.0)
     """Key cosine at and above which a fact's update acts in full (linear in between)."""
+    edit_scope: bool = True
+    """With the gate on: a chat conversation that names no edited subject and is grounded in no
+    memory fact is answered outside the edits, by the base weights' output (``editing.gate.rows_outside``)."""
 
     # The MCP server (issue 19): ``palimpsest mcp`` calls the server at ``url``, or runs the model itself without one.
     mcp_transport: Literal["stdio", "streamable-http"] = "stdio"

@@ -19,8 +19,10 @@ from serving.services.grounding import (
     fact_sentence,
     fact_sources,
     grounded_messages,
+    mentions,
     select_facts,
 )
+from serving.services.edits import EditService
 from serving.services.memory import MemoryService
 
 
@@ -28,11 +30,13 @@ class ChatService:
     """Templating, grounding in the memory, length checks, and decoding on the engine's decode workers."""
 
     def __init__(
-        self, engine: Engine, memory: MemoryService | None = None, config: GroundingConfig | None = None
+        self, engine: Engine, memory: MemoryService | None = None, config: GroundingConfig | None = None,
+        edits: EditService | None = None,
     ) -> None:
         self.engine = engine
         self.memory = memory
         self.config = config or GroundingConfig()
+        self.edits = edits
 
     def retrieve(self, question: str, memory: bool | None, k: int) -> Grounding:
         """The facts (chained over the graph) and document passages for this question, past the gate.
@@ -84,9 +88,15 @@ class ChatService:
     ) -> tuple[list[int], SamplingParams, list[dict[str, Any]]]:
         """Token ids of the templated (and possibly grounded) conversation, the sampling parameters
         to decode them with (grounded: with context-aware guidance against the ungrounded prompt),
-        and the citations used."""
+        and the citations used. A conversation that names no edited subject and is grounded in no
+        fact is decoded outside the weight edits (``SamplingParams.edits``), so its answer is the
+        base model's."""
         grounded, grounding, plain = self.ground(messages, memory, k)
         ids = self.encode(self._template(grounded), params.max_tokens)
+        subjects = self.edits.subjects if self.edits is not None and self.engine.settings.edit_scope else ()
+        said = " ".join(m["content"] for m in messages)
+        if subjects and not grounding.facts and not any(mentions(said, s) for s in subjects):
+            params = replace(params, edits=False)
         if grounding and self.config.contrast > 0:
             plain = self.encode(self._template(plain), params.max_tokens)
             tokenizer = self.engine.host.tokenizer

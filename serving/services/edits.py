@@ -89,6 +89,11 @@ class EditService:
         """Held for a whole edit, snapshot to saved keys: a batch sees every earlier edit's keys."""
         self._written: dict[str, WrittenFacts | None] = {}
         """Per entry id, its facts as the gate takes them (None: not an edit)."""
+        self._subjects: dict[str, tuple[str, ...]] = {}
+        self.subjects: tuple[str, ...] = ()
+        """The subjects of the applied edits, oldest first, while the gate is on (else empty): a
+        question about none of them can be answered outside the edits (``SamplingParams.edits``)."""
+        self.gate: EditGate | None = None
         if self.settings.edit_gate:
             try:
                 config = GateConfig(self.settings.edit_gate_low, self.settings.edit_gate_high)
@@ -104,7 +109,11 @@ class EditService:
                 entry = self.engine.history.get(entry_id)
                 self._written[entry_id] = WrittenFacts(self.engine.history.factors(entry_id), self.keys.load(entry_id)) \
                     if entry.kind == "edit" else None
+                requests = [entry.details.get("request")] + entry.details.get("requests", [])
+                self._subjects[entry_id] = tuple(r["subject"] for r in requests if r and r.get("subject")) \
+                    if entry.kind == "edit" else ()
         edits = [w for i in applied if (w := self._written[i]) is not None]
+        self.subjects = tuple(dict.fromkeys(s for i in applied for s in self._subjects[i]))
         layers = sorted({layer for w in edits for layer in w.keys})
         cov = self._covariances(self.engine.host.model, layers) if layers else None
         self.gate.set(edits, cov)

@@ -127,6 +127,15 @@ def names(question: str, subject: str) -> bool:
     return bool(words) and (missing == 0 or (len(words) >= 3 and missing == 1))
 
 
+def mentions(question: str, subject: str) -> bool:
+    """The question names the subject (:func:`names`), or one of its capitalised words of four or
+    more letters ("Messi" of "Lionel Messi"): generous, as it only decides whether the weight edits
+    about the subject may act on the answer."""
+    asked = set(_words(question))
+    return names(question, subject) or any(
+        w[0].isupper() and len(w) >= 4 and w.lower() in asked for w in re.findall(r"[A-Za-z0-9]+", subject))
+
+
 AUXILIARIES = frozenset("is was are were has had have be been being does did do will can".split())
 
 

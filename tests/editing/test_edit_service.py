@@ -4,6 +4,7 @@ plain ROME on request, and reverts stay exact."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,7 @@ import torch
 
 from editing.request import EditRequest
 from serving.core.engine import Engine
+from serving.core.generation import SamplingParams
 from serving.core.model_host import ModelHost
 from serving.core.settings import Settings
 from serving.services import Runtime
@@ -114,7 +116,7 @@ def test_the_gate_can_be_switched_off(tmp_path):
     rt = Runtime(Engine(Settings(home=tmp_path, guard=False, edit_covariance="identity", edit_chat_context=False,
                                  edit_gate=False), host))
     try:
-        assert not hasattr(rt.edits, "gate")
+        assert rt.edits.gate is None
         entry = rt.edits.edit(FRANCE).entry
         layer = entry.details["layers"][0]
         left, right = rt.engine.history.factors(entry.id)[f"model.layers.{layer}.mlp.down_proj.weight"]
@@ -135,3 +137,31 @@ def test_a_gate_ramp_that_does_not_rise_is_a_setting_error(tmp_path):
             Runtime(engine)
     finally:
         engine.close()
+
+
+def test_a_conversation_about_no_edited_subject_is_answered_outside_the_edits(tmp_path):
+    """The chat service decodes a conversation that names no edited subject (and is grounded in no
+    fact) outside the edits: its answer is the unedited model's, even where the gate lets the
+    edit's update through; one that names the subject keeps the edit."""
+    host = ModelHost(tiny_llama(initializer_range=0.3), tiny_tokenizer(), "tiny", torch.device("cpu"))
+    settings = Settings(home=tmp_path, guard=False, edit_covariance="identity", edit_chat_context=False,
+                        edit_gate_low=0.0, edit_gate_high=0.01)  # a gate that passes most keys
+    rt = Runtime(Engine(settings, host))
+    greedy = SamplingParams(6, 0.0)
+
+    def answer(question: str, edits: bool | None = None) -> tuple[str, bool]:
+        ids, params, _ = rt.chat.chat_ids([{"role": "user", "content": question}], greedy)
+        params = params if edits is None else replace(params, edits=edits)
+        return "".join(p.text for p in rt.chat.pieces(ids, params)), params.edits
+
+    try:
+        other = "the capital of italy is rome and the capital of spain is"
+        before = answer(other)
+        assert before[1] and rt.edits.subjects == ()
+        rt.edits.edit(FRANCE)
+        assert rt.edits.subjects == ("france",)
+        assert answer(other) == (before[0], False)
+        assert answer(other, edits=True)[0] != before[0], "the edit changes no answer: the test proves less"
+        assert answer("what is the capital of france")[1]
+    finally:
+        rt.close()

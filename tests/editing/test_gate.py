@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from editing.arch import edit_site, module, to_param_factors
-from editing.gate import EditGate, GateConfig, WrittenFacts
+from editing.gate import EditGate, GateConfig, WrittenFacts, rows_outside
 from editing.hooks import capture
 from editing.rome import rank_one_factors
 
@@ -113,3 +113,21 @@ def test_gated_forward_pass_runs_through_the_whole_model(llama, byte_tokenizer):
         gated = llama(ids).logits
     assert cap.inputs  # the hook site is the one the gate sits on
     assert (gated - base).abs().max() < (ungated - base).abs().max()
+
+
+def test_rows_outside_get_the_base_output_and_the_other_rows_the_edit(llama):
+    site, cov, k_star, residual, (left, right) = _edit(llama, 2, seed=7)
+    base = copy.deepcopy(llama)
+    with torch.no_grad():
+        llama.get_parameter(site.param_name).add_(left @ right)
+    EditGate(llama, GateConfig()).set([WrittenFacts({site.param_name: (left, right)}, {2: k_star.view(-1, 1)})], {2: cov})
+    x = torch.stack([k_star, k_star, k_star]).view(3, 1, -1)  # three rows, each the written key
+    edited, unedited = _out(llama, site, x), _out(base, site, x)
+    assert torch.allclose(edited - unedited, residual.expand(3, 1, -1), atol=1e-4)
+    with rows_outside(torch.tensor([False, True, False])):
+        scoped = _out(llama, site, x)
+    assert torch.allclose(scoped[1], unedited[1], atol=1e-5)  # the edit taken out of row 1 only
+    assert torch.equal(scoped[[0, 2]], edited[[0, 2]])
+    assert torch.equal(_out(llama, site, x), edited)  # only inside the block
+    with rows_outside(torch.tensor([True, False])), pytest.raises(ValueError, match="rows_outside"):
+        _out(llama, site, x)  # flags that do not fit the batch

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 import pytest
 import torch
 
+from editing.gate import EditGate, GateConfig, WrittenFacts
 from serving.core.decoding import Decoder, Generation
 from serving.core.errors import OverloadedError
 from serving.core.generation import Guidance, SamplingParams, decode_stream
@@ -196,5 +197,29 @@ def test_the_timeout_ends_a_decode_and_fails_a_request_that_waited_too_long(host
         assert pieces[-1][1] == "length" and pieces[-1][2] < 100
         with pytest.raises(OverloadedError):
             _read(waiting)
+    finally:
+        decoder.close()
+
+
+def test_rows_outside_the_edits_decode_as_the_unedited_model_in_a_batch(host):
+    """A request with ``edits=False`` is decoded with every gated update taken out of its rows (and
+    reuses only prefixes computed that way), beside requests that keep the edit."""
+    long = PROMPTS[2]
+    cases = [(long, False), (long + " and", True), (long + " so", False), (PROMPTS[0], True), (PROMPTS[0], False)]
+    unedited = [_alone(host, t, SamplingParams(16, 0.0)) for t, _ in cases]
+    torch.manual_seed(0)
+    d_out, d_in = host.model.get_parameter(NAME).shape
+    left, right, key = torch.randn(d_out, 1), torch.randn(1, d_in), torch.randn(d_in)
+    with torch.no_grad():
+        host.model.get_parameter(NAME).add_(left @ right)
+    EditGate(host.model, GateConfig(low=0.0, high=0.01)).set([WrittenFacts({NAME: (left, right)}, {0: key.view(-1, 1)})])
+    params = [SamplingParams(16, 0.0, edits=inside) for _, inside in cases]
+    expected = [_alone(host, t, p) for (t, _), p in zip(cases, params)]
+    assert [e for e, (_, inside) in zip(expected, cases) if not inside] == [u for u, (_, inside) in zip(unedited, cases) if not inside]
+    assert [e for e, (_, inside) in zip(expected, cases) if inside] != [u for u, (_, inside) in zip(unedited, cases) if inside], \
+        "the gated edit changes no answer: the test proves less"
+    decoder = Decoder(host, max_batch=8)
+    try:
+        assert _collect_all([decoder.submit(_ids(host, t), p) for (t, _), p in zip(cases, params)]) == expected
     finally:
         decoder.close()
