@@ -23,6 +23,7 @@ from typing import Literal
 import numpy as np
 
 from memory.facts import FactHit, normalize_relation, relation_group
+from serving.services.routing import VERBS
 
 Format = Literal["passages", "facts", "ike", "recall", "note"]
 
@@ -141,10 +142,10 @@ AUXILIARIES = frozenset("is was are were has had have be been being does did do 
 
 def fact_sentence(fact: FactHit) -> str:
     """The fact as a plain sentence: "capital of" reads "The capital of S is O", "produced by" reads
-    "S is produced by O", a relation with its own verb reads "S relation O"."""
+    "S is produced by O", a relation with its own verb reads "S relation O" ("plays the position of")."""
     relation = fact.relation.strip()
     words = relation.lower().split()
-    if words and words[0] not in AUXILIARIES and words[-1] == "of":
+    if words and words[0] not in AUXILIARIES | VERBS and words[-1] == "of":
         text = f"The {relation} {fact.subject} is {fact.object}"
     elif words and words[0] not in AUXILIARIES and words[-1] == "by":
         text = f"{fact.subject} is {relation} {fact.object}"

@@ -19,7 +19,7 @@ from serving.core.generation import (
     copied_token,
     decode_stream,
 )
-from serving.services.grounding import anchored_sources, asks_about, fact_sources
+from serving.services.grounding import anchored_sources, asks_about, fact_sentence, fact_sources
 from tests.helpers.models import byte_tokenizer, tiny_tokenizer
 
 GROUNDED = "rome is the capital of italy . the capital of italy is"
@@ -169,3 +169,15 @@ def test_a_question_asks_about_a_relation_in_any_inflection():
     assert asks_about("What is the citizenship of X?", "citizen of")
     assert not asks_about("Where was Ilse Varga born?", "works for")
     assert not asks_about("Who is the head coach of X?", "is headquartered in")
+
+
+def test_a_fact_reads_as_a_sentence_by_its_relation():
+    def fact(subject: str, relation: str, obj: str) -> FactHit:
+        return FactHit("f", "i", subject, relation, obj, 0.9, "2026-01-01", None, None)
+
+    assert fact_sentence(fact("Germany", "capital of", "Marcapata")) == "The capital of Germany is Marcapata."
+    assert fact_sentence(fact("Ford Mustang", "produced by", "Porsche")) == "Ford Mustang is produced by Porsche."
+    assert fact_sentence(fact("David Blatt", "plays the position of", "defender")) == \
+        "David Blatt plays the position of defender."
+    assert fact_sentence(fact("Jimmy Carter", "is a citizen of", "Peru")) == "Jimmy Carter is a citizen of Peru."
+    assert fact_sentence(fact("Ilse Varga", "works for", "Ostrander Mills")) == "Ilse Varga works for Ostrander Mills."
