@@ -166,19 +166,26 @@ def fact_sources(tokenizer, facts: list[FactHit]) -> tuple[tuple[tuple[int, ...]
     return tuple(sources)
 
 
+ANSWER_LEADS = ("The answer is", "The answer is:", "The correct answer is")
+"""Openings with which the model announces an answer and then, shown numbered facts, tends to name
+a number ("The answer is 3."): an anchored fact's object follows them instead."""
+
+
 def anchored_sources(tokenizer, facts: list[FactHit], question: str) -> tuple[tuple[tuple[int, ...], int], ...]:
     """The facts an answer may restate from its start (``Guidance.anchored``): each shown fact whose
     relation the question asks about and whose object no other shown fact is about (the last link
     of a chain: an answer that states the first hop of a two-hop question must stay free to take
-    the second), as token ids at an answer's start, with the index where its subject ends."""
+    the second), as token ids at an answer's start with the index where its subject ends; then, for
+    the same facts, each of ``ANSWER_LEADS`` followed by the object, with the index where the lead ends."""
     subjects = {f.subject.lower() for f in facts}
+    asked = [f for f in facts if f.object.lower() not in subjects and asks_about(question, f.relation)]
     sources = []
-    for fact in facts:
-        if fact.object.lower() in subjects or not asks_about(question, fact.relation):
-            continue
+    for fact in asked:
         sentence = fact_sentence(fact)
         at = sentence.find(fact.subject)
         sources.append(_split(tokenizer, "", sentence, at + len(fact.subject) if at >= 0 else -1))
+    for fact in asked:
+        sources += [_split(tokenizer, "", f"{lead} {fact.object}.", len(lead)) for lead in ANSWER_LEADS]
     return tuple(sources)
 
 

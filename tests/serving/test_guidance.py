@@ -19,7 +19,7 @@ from serving.core.generation import (
     copied_token,
     decode_stream,
 )
-from serving.services.grounding import anchored_sources, asks_about, fact_sentence, fact_sources
+from serving.services.grounding import ANSWER_LEADS, anchored_sources, asks_about, fact_sentence, fact_sources
 from tests.helpers.models import byte_tokenizer, tiny_tokenizer
 
 GROUNDED = "rome is the capital of italy . the capital of italy is"
@@ -136,12 +136,15 @@ def test_anchored_sources_are_the_asked_facts_that_end_a_chain():
     works = FactHit("f1", "i1", "Ilse Varga", "works for", "Ostrander Mills", 0.9, "2026-01-01", None, None)
     based = FactHit("f2", "i2", "Ostrander Mills", "is headquartered in", "Brindlemoor", 0.8, "2026-01-01", None, None)
     capital = FactHit("f3", "i3", "Germany", "capital of", "Marcapata", 0.9, "2026-01-01", None, None)
-    [(ids, end)] = anchored_sources(byte, [works], "Who does Ilse Varga work for?")
+    (ids, end), *leads = anchored_sources(byte, [works], "Who does Ilse Varga work for?")
     assert byte.decode(ids[:end]) == "Ilse Varga" and byte.decode(ids[end:]) == " works for Ostrander Mills."
+    assert [(byte.decode(ids[:end]), byte.decode(ids[end:])) for ids, end in leads] == \
+        [(lead, " Ostrander Mills.") for lead in ANSWER_LEADS]
     assert anchored_sources(byte, [works], "Where was Ilse Varga born?") == ()  # not asked about
     two_hop = anchored_sources(byte, [works, based], "Where is the headquarters of the company Ilse Varga works for?")
-    assert [byte.decode(ids[:end]) for ids, end in two_hop] == ["Ostrander Mills"]  # the first link stays free
-    [(ids, end)] = anchored_sources(byte, [capital], "What is the capital of Germany?")
+    assert [byte.decode(ids[:end]) for ids, end in two_hop][0] == "Ostrander Mills"  # the first link stays free
+    assert all(byte.decode(ids[end:]) == " Brindlemoor." for ids, end in two_hop[1:])
+    (ids, end), *_ = anchored_sources(byte, [capital], "What is the capital of Germany?")
     assert byte.decode(ids[:end]) == "The capital of Germany" and byte.decode(ids[end:]) == " is Marcapata."
 
 
