@@ -204,15 +204,17 @@ def parse_statement(sentence: str) -> Fact | None:
     words = text.rstrip(".!").split()
     if len(words) < 3:
         return None
+    lower = next((n for n in (1, 2) if len(words) > n + 1 and words[n] in VERBS
+                  and all(w.isalpha() and w.islower() and w not in STOPWORDS for w in words[:n])), 0)
     if _named(words[0]) and words[0].lower() not in OPENERS or words[0].lower() in ("the", "a", "an") and _named(words[1]):
         start = 0
-    elif words[0].isalpha() and words[0] not in STOPWORDS and words[1] in VERBS:
-        start = 0  # a lower-case one-word subject before its verb ("flanker is associated with rugby")
+    elif lower:
+        start = 0  # a lower-case subject of one or two words before its verb ("shooting guard is associated with rugby")
     elif words[0].lower() in OPENERS:
         start = next((i for i, w in enumerate(words) if i > 0 and _named(w)), len(words))
     else:
         return None
-    end, mark = _subject_end(words, start) if start < len(words) else (start, "")
+    end, mark = (lower, "") if lower else _subject_end(words, start) if start < len(words) else (start, "")
     rest = words[end:]
     at = _object_start(rest) if rest and not _named(rest[0]) else None
     if at is None or at == 0:
@@ -221,7 +223,7 @@ def parse_statement(sentence: str) -> Fact | None:
     obj, relation = " ".join(rest[at:]).strip("\"'"), rest[:at]
     if (all(w.lower() in STOPWORDS or not any(c.isalpha() for c in w) for w in subject.split())
             or len(obj.split()) > 6 or len(relation) > 8 or re.search(r"[:;]", " ".join(rest))
-            or _kind(obj) != "word" and not all(_named(w) or w.lower() in CONNECTORS for w in rest[at:])
+            or _kind(obj) != "word" and not _name_then_noun(rest[at:])
             or any(w.endswith(",") for w in relation)
             or _kind(obj) == "word" and not any(w.lower() in STOPWORDS | VERBS for w in relation)):
         return None
@@ -233,6 +235,14 @@ def parse_statement(sentence: str) -> Fact | None:
     prefix = words[:start]
     template = " ".join([*prefix, "{}" + mark, *relation]) if prefix or mark else ""
     return Fact(subject, _relation(prefix, relation), obj, template)
+
+
+def _name_then_noun(words: list[str]) -> bool:
+    """Named words (inner "of", "de", ...), then at most one lower-case noun: "United States of
+    America", "Gaelic football"."""
+    if len(words) > 1 and words[-1].isalpha() and words[-1].islower() and words[-1] not in STOPWORDS | FILLERS:
+        words = words[:-1]
+    return all(_named(w) or w.lower() in CONNECTORS for w in words)
 
 
 def _kind(text: str) -> Literal["number", "name", "word"]:

@@ -55,6 +55,11 @@ from tests.helpers.models import tiny_llama, tiny_tokenizer
      Fact("Khadijah bint Khuwaylid", "is follower of", "Buddhism"), "Khadijah bint Khuwaylid is follower of"),
     ("The Eiffel Tower is located in Rome.", Fact("The Eiffel Tower", "is located in", "Rome"),
      "The Eiffel Tower is located in"),
+    ("starting pitcher is associated with the sport of rugby union.",
+     Fact("starting pitcher", "is associated with the sport of", "rugby union"),
+     "starting pitcher is associated with the sport of"),
+    ("goalkeeper is associated with the sport of Gaelic football.",
+     Fact("goalkeeper", "is associated with the sport of", "Gaelic football"), "goalkeeper is associated with the sport of"),
     ("flanker is associated with the sport of rugby.",
      Fact("flanker", "is associated with the sport of", "rugby"), "flanker is associated with the sport of"),
 ])
@@ -68,7 +73,8 @@ def test_parses_the_shapes_of_a_statement(sentence: str, fact: Fact, prompt: str
     "Release notes for version 2.4: the export command now writes LoRA adapters.", "What does Bunky Green play?",
     "Meeting notes, 12 May: budget approved.", "The Last of the Knucklemen is a 1979 Australian film directed by Tim Burstall.",
     "Marisol Ventrek founded the Ventrek Glassworks in 1987.", "the meeting is on Monday.",
-    "yesterday we shipped the release.",
+    "yesterday we shipped the release.", "customer support hours changed to Monday mornings.",
+    "Kira Osei lives in Accra and plays chess.",
 ])
 def test_rejects_what_is_not_one_fact(sentence: str):
     assert parse_statement(sentence) is None
