@@ -215,6 +215,8 @@ def parse_statement(sentence: str) -> Fact | None:
     else:
         return None
     end, mark = (lower, "") if lower else _subject_end(words, start) if start < len(words) else (start, "")
+    if mark == "," and end < len(words) and _named(words[end]) and words[start].lower() not in OPENERS:
+        end, mark = _subject_end(words, end)  # a title after a comma is still the name: "Louis Henri, Duke of Bourbon"
     rest = words[end:]
     at = _object_start(rest) if rest and not _named(rest[0]) else None
     if at is None or at == 0:
