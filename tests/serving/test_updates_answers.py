@@ -74,7 +74,7 @@ def test_only_a_question_about_a_stored_fact_is_grounded(client):
     assert about["grounded"] and any("Kettle & Finch" in c["text"] for c in about["citations"])
     assert about["citations"][0]["type"] == "fact"
     unrelated = _chat(client, "What is the capital of France?")
-    assert unrelated == {"grounded": False, "citations": []}
+    assert unrelated == {"grounded": False, "citations": [], "edits": True}  # no edit applied: nothing to leave out
     forced = _chat(client, "What is the capital of France?", memory=True)
     assert forced["grounded"]
     off = _chat(client, "Who does Ilse Varga work for?", memory=False)
@@ -105,3 +105,9 @@ def test_a_routed_edit_is_also_a_memory_fact_and_one_revert_undoes_both(runtime)
     engine.revert(entry.id)
     assert engine.host.fingerprint() == engine.base_fingerprint
     assert runtime.memory.is_empty() and runtime.memory.search_facts("where is paris located", 3) == []
+
+
+def test_chat_says_whether_the_edits_acted_on_the_answer(runtime, client):
+    runtime.updates.apply(Update(fact=Fact("paris", "is located in", "rome"), route="edit"))
+    assert _chat(client, "where is paris located")["edits"] is True  # names the edited subject
+    assert _chat(client, "what is the capital of spain")["edits"] is False

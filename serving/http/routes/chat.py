@@ -65,7 +65,7 @@ async def chat_completions(req: ChatCompletionRequest, rt: RuntimeDep, request: 
     messages = [{"role": "system" if m.role == "developer" else m.role, "content": m.text()} for m in req.messages]
     ids, params, citations = await run_in_threadpool(rt.chat.chat_ids, messages, params, req.memory, req.memory_k)
     base = {"id": f"chatcmpl-{uuid.uuid4().hex}", "created": int(time.time()), "model": rt.engine.host.model_id}
-    extra = {"palimpsest": {"grounded": bool(citations), "citations": citations}}
+    extra = {"palimpsest": {"grounded": bool(citations), "citations": citations, "edits": params.edits}}
     generation = rt.chat.generate(ids, params)  # refused here (503) when the queue is full
     if req.stream:
         include_usage = bool(req.stream_options and req.stream_options.include_usage)
