@@ -73,9 +73,9 @@ _scope = threading.local()
 @contextmanager
 def rows_outside(outside: torch.Tensor | None) -> Iterator[None]:
     """Forward passes on this thread, inside the block, take every gated update out of the batch rows
-    where ``outside`` (bool, one per row) is True; None (or no True) changes nothing."""
+    where ``outside`` (bool, one per row) is True; None changes nothing."""
     before = getattr(_scope, "outside", None)
-    _scope.outside = outside if outside is not None and bool(outside.any()) else None
+    _scope.outside = outside
     try:
         yield
     finally:

@@ -141,7 +141,7 @@ class KVBatch:
         own = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for p in suffixes], device=self.device)
         mask = torch.cat([own.new_ones(len(prompts), shared), own], dim=1)
         past = self._prefix_cache(key, len(prompts)) if prefix else None
-        with rows_outside(torch.full((len(prompts),), outside)):
+        with rows_outside(torch.ones(len(prompts), dtype=torch.bool) if outside else None):
             out = self.model(input_ids=ids, attention_mask=mask, position_ids=shared + (own.cumsum(-1) - 1).clamp(min=0),
                              past_key_values=past, use_cache=True)
         cache = out.past_key_values
@@ -158,7 +158,7 @@ class KVBatch:
         cache = self._prefixes.get(key)
         if cache is None:
             outside, prefix = key
-            with rows_outside(torch.tensor([outside])):
+            with rows_outside(torch.tensor([True]) if outside else None):
                 cache = self.model(input_ids=torch.tensor([prefix], device=self.device), use_cache=True).past_key_values
             _check(cache)
             self._prefixes[key] = cache
@@ -186,7 +186,7 @@ class KVBatch:
         """Feed one token per row; the next-token logits (rows, vocab)."""
         ones = torch.ones(len(self), 1, dtype=torch.long, device=self.device)
         self.mask = torch.cat([self.mask, ones], dim=1)
-        with rows_outside(torch.tensor(self.outside, dtype=torch.bool)):
+        with rows_outside(torch.tensor(self.outside) if any(self.outside) else None):
             out = self.model(input_ids=torch.tensor(tokens, device=self.device)[:, None], attention_mask=self.mask,
                              position_ids=self.positions[:, None], past_key_values=self.cache, use_cache=True)
         self.cache = out.past_key_values

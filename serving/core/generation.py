@@ -247,9 +247,10 @@ def decode_stream(
     past = None
     step_ids = torch.tensor([input_ids], device=device)
     contrast = _Contrast(model, tokenizer, params.guidance, device) if params.guidance else None
+    outside = None if params.edits else torch.tensor([True])
     finish = "length"
     for _ in range(params.max_tokens):
-        with torch.inference_mode(), rows_outside(torch.tensor([not params.edits])):
+        with torch.inference_mode(), rows_outside(outside):
             out = model(input_ids=step_ids, past_key_values=past, use_cache=True)
             logits = out.logits[0, -1]
             if contrast is not None:

@@ -87,9 +87,8 @@ class EditService:
         """Held while statistics are computed: an edit waits for the start-up computation, not redoes it."""
         self._serial = threading.Lock()
         """Held for a whole edit, snapshot to saved keys: a batch sees every earlier edit's keys."""
-        self._written: dict[str, WrittenFacts | None] = {}
-        """Per entry id, its facts as the gate takes them (None: not an edit)."""
-        self._subjects: dict[str, tuple[str, ...]] = {}
+        self._written: dict[str, tuple[WrittenFacts, tuple[str, ...]] | None] = {}
+        """Per entry id, its facts as the gate takes them and their subjects (None: not an edit)."""
         self.subjects: tuple[str, ...] = ()
         """The subjects of the applied edits, oldest first, while the gate is on (else empty): a
         question about none of them can be answered outside the edits (``SamplingParams.edits``)."""
@@ -107,13 +106,14 @@ class EditService:
         for entry_id in applied:
             if entry_id not in self._written:
                 entry = self.engine.history.get(entry_id)
-                self._written[entry_id] = WrittenFacts(self.engine.history.factors(entry_id), self.keys.load(entry_id)) \
-                    if entry.kind == "edit" else None
                 requests = [entry.details.get("request")] + entry.details.get("requests", [])
-                self._subjects[entry_id] = tuple(r["subject"] for r in requests if r and r.get("subject")) \
-                    if entry.kind == "edit" else ()
-        edits = [w for i in applied if (w := self._written[i]) is not None]
-        self.subjects = tuple(dict.fromkeys(s for i in applied for s in self._subjects[i]))
+                self._written[entry_id] = (
+                    WrittenFacts(self.engine.history.factors(entry_id), self.keys.load(entry_id)),
+                    tuple(r["subject"] for r in requests if r and r.get("subject")),
+                ) if entry.kind == "edit" else None
+        written = [w for i in applied if (w := self._written[i]) is not None]
+        edits = [facts for facts, _ in written]
+        self.subjects = tuple(dict.fromkeys(s for _, subjects in written for s in subjects))
         layers = sorted({layer for w in edits for layer in w.keys})
         cov = self._covariances(self.engine.host.model, layers) if layers else None
         self.gate.set(edits, cov)
