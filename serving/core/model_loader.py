@@ -110,7 +110,9 @@ def load_model(settings: Settings) -> tuple[PreTrainedModel, PreTrainedTokenizer
     started = time.perf_counter()
     try:
         tokenizer = AutoTokenizer.from_pretrained(source)
-        model = AutoModelForCausalLM.from_pretrained(source, dtype=resolve_dtype(settings, device))
+        # use_kernels=False: transformers 5 would otherwise fetch layer kernels from the hub at run time
+        # (on CUDA, with the `kernels` package installed), and fail when offline.
+        model = AutoModelForCausalLM.from_pretrained(source, dtype=resolve_dtype(settings, device), use_kernels=False)
     except OSError as exc:
         raise ModelNotFoundError(f"cannot load model {settings.model!r}: {exc}") from exc
     if tokenizer.pad_token is None:
