@@ -8,8 +8,9 @@ piece by piece through a queue.
 
 One scheduler thread owns the batch (``serving.core.batch.KVBatch``). Requests join between steps,
 up to ``max_batch``; finished, cancelled and timed-out ones leave between steps. A request that
-finds ``max_queue`` others waiting is refused at once with :class:`OverloadedError` (503 with
-``Retry-After``).
+finds the batch full and ``max_queue`` others waiting for a place is refused at once with
+:class:`OverloadedError` (503 with ``Retry-After``); a burst that arrives while a step runs waits
+for the batch's free places, and only what is beyond them counts against ``max_queue``.
 
 Weights never change under an answer: the scheduler holds the model's read lock while its batch
 runs. When a weight change waits for the lock, no request joins any more; the ones in flight
@@ -133,8 +134,8 @@ class _Request:
 class Decoder:
     """Decodes submitted prompts in one continuous batch on a scheduler thread.
 
-    ``max_batch``: requests decoding together; ``max_queue``: requests waiting to join, past which
-    :meth:`submit` refuses; ``timeout``: seconds from submission after which a waiting request fails
+    ``max_batch``: requests decoding together; ``max_queue``: requests waiting beyond the batch's
+    free places, past which :meth:`submit` refuses; ``timeout``: seconds from submission after which a waiting request fails
     with :class:`OverloadedError` and a decoding one ends with ``finish_reason`` ``"length"``.
     """
 
@@ -146,6 +147,7 @@ class Decoder:
         self._eos = stop_token_ids(host.model, host.tokenizer)
         self._waiting: deque[_Request] = deque()
         self._running: list[_Request] = []
+        self._joining = 0  # taken from the queue, being prefilled, not yet in _running
         self._cond = threading.Condition()
         self._closed = False
         self._thread = threading.Thread(target=self._loop, name="palimpsest-batch", daemon=True)
@@ -153,13 +155,14 @@ class Decoder:
 
     def submit(self, ids: list[int], params: SamplingParams) -> Generation:
         """Queue a decode of the prompt ``ids``; its pieces arrive through the returned handle.
-        Raises :class:`OverloadedError` when ``max_queue`` requests are already waiting."""
+        Raises :class:`OverloadedError` when the batch is full and ``max_queue`` requests already wait."""
         generation = Generation()
         now = time.monotonic()
         with self._cond:
             if self._closed:
                 raise UnavailableError("the server is shutting down; send the request again")
-            if len(self._waiting) >= self.max_queue:
+            free = max(0, self.max_batch - len(self._running) - self._joining)
+            if len(self._waiting) >= self.max_queue + free:
                 self.metrics.rejected.labels("queue_full").inc()
                 raise OverloadedError(f"the server is busy ({len(self._waiting)} requests waiting to decode); "
                                       f"retry in {self.retry_after} s", self.retry_after)
@@ -207,6 +210,7 @@ class Decoder:
                         f"the request waited {self.timeout:.0f} s to decode; retry later", self.retry_after))
                 else:
                     joining.append(request)
+            self._joining = len(joining)
             self.metrics.queue_depth.set(len(self._waiting))
         if not joining:
             return
@@ -223,11 +227,15 @@ class Decoder:
         try:
             logits = batch.join(prompts, outside)
         except Exception as exc:
+            with self._cond:
+                self._joining = 0
             for request in joining:
                 request.generation.put(exc)
             return
         offset = len(batch) - len(prompts)
-        self._running.extend(joining)
+        with self._cond:
+            self._running.extend(joining)
+            self._joining = 0
         self._advance(joining, logits, offset)
         self._settle(batch)
 

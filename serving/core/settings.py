@@ -76,7 +76,8 @@ class Settings(BaseSettings):
     decode_batch: int = Field(0, ge=0)
     """Requests decoding together in one batch (continuous batching); 0: 16 on the CPU, 64 on CUDA."""
     decode_queue: int = Field(32, ge=0)
-    """Requests waiting to join the batch; past it a completion is refused at once with 503 and ``Retry-After``."""
+    """Requests waiting beyond the batch's free places; past it a completion is refused at once with 503
+    and ``Retry-After``."""
     request_timeout: float = Field(300.0, gt=0)
     """Seconds a completion may take from its arrival: one still waiting then fails with 503, one
     decoding ends with ``finish_reason`` ``length``."""

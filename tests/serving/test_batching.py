@@ -172,6 +172,22 @@ def test_past_the_queue_bound_a_request_is_refused_with_retry_after(host):
         decoder.close()
 
 
+def test_a_burst_takes_the_free_places_of_the_batch_before_the_queue_bound_counts(host):
+    _rows_per_step(host, delay=0.05)
+    decoder = Decoder(host, max_batch=3, max_queue=1)
+    try:
+        first = decoder.submit(_ids(host, PROMPTS[0]), SamplingParams(200, 0.0))
+        next(iter(first))
+        # two free places and one queue place, whether or not the scheduler admits them meanwhile
+        burst = [decoder.submit(_ids(host, PROMPTS[1]), SamplingParams(200, 0.0)) for _ in range(3)]
+        with pytest.raises(OverloadedError):
+            decoder.submit(_ids(host, PROMPTS[1]), SamplingParams(3, 0.0))
+        for generation in [first, *burst]:
+            generation.cancel()
+    finally:
+        decoder.close()
+
+
 def test_a_cancelled_request_frees_its_slot_within_a_step(host):
     rows = _rows_per_step(host, delay=0.02)
     decoder = Decoder(host, max_batch=1)
