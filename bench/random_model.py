@@ -1,0 +1,30 @@
+"""A model directory with random bf16 weights in another model's architecture (its config and tokenizer).
+
+    python bench/random_model.py SRC_DIR DST_DIR
+
+For timing runs on a machine the real weights cannot reach: a step costs the same, the answers are
+noise (and never end early).
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from pathlib import Path
+
+import torch
+from transformers import AutoConfig, AutoModelForCausalLM
+
+
+def main(src: Path, dst: Path) -> None:
+    torch.manual_seed(0)
+    model = AutoModelForCausalLM.from_config(AutoConfig.from_pretrained(src), dtype=torch.bfloat16)
+    model.save_pretrained(dst)
+    for path in src.iterdir():
+        if path.is_file() and path.name != "config.json" and path.suffix != ".safetensors":
+            shutil.copy(path, dst / path.name)
+    print(f"{sum(p.numel() for p in model.parameters())} random parameters -> {dst}")
+
+
+if __name__ == "__main__":
+    main(Path(sys.argv[1]), Path(sys.argv[2]))
