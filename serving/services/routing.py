@@ -142,13 +142,15 @@ def _subject_end(words: list[str], start: int) -> tuple[int, str]:
     """End (exclusive) of the name that starts at ``start`` and the mark closing it: "," or "'s"."""
     i = start
     while i < len(words):
+        if "(" in words[i] and ")" not in words[i]:  # a parenthesis is part of the name: "iPad (3rd generation)"
+            i = next((j for j in range(i + 1, min(i + 5, len(words))) if ")" in words[j]), i)
         word = words[i]
         if word.endswith(","):
             return i + 1, ","
         if re.search(r"['’]s$", word):
             return i + 1, "'s"
         nxt = i + 1
-        if nxt < len(words) and (_named(words[nxt]) or (words[nxt].lower() in CONNECTORS and nxt + 1 < len(words)
+        if nxt < len(words) and (_named(words[nxt]) or words[nxt].startswith("(") or (words[nxt].lower() in CONNECTORS and nxt + 1 < len(words)
                                                          and _named(words[nxt + 1]))):
             i = nxt
             continue
@@ -217,6 +219,9 @@ def parse_statement(sentence: str) -> Fact | None:
     end, mark = (lower, "") if lower else _subject_end(words, start) if start < len(words) else (start, "")
     if mark == "," and end < len(words) and _named(words[end]) and words[start].lower() not in OPENERS:
         end, mark = _subject_end(words, end)  # a title after a comma is still the name: "Louis Henri, Duke of Bourbon"
+    if (not mark and start == 0 and end + 1 < len(words) and words[end + 1] in VERBS and words[end].isalpha()
+            and words[end].islower() and words[end] not in STOPWORDS | VERBS):
+        end += 1  # named words and the noun they name before the verb: "Gaelic football was created in"
     rest = words[end:]
     at = _object_start(rest) if rest and not _named(rest[0]) else None
     if at is None or at == 0:
@@ -224,7 +229,7 @@ def parse_statement(sentence: str) -> Fact | None:
     subject = re.sub(r"(,|['’]s)$", "", " ".join(words[start:end]))
     obj, relation = " ".join(rest[at:]).strip("\"'"), rest[:at]
     if (all(w.lower() in STOPWORDS or not any(c.isalpha() for c in w) for w in subject.split())
-            or len(obj.split()) > 6 or len(relation) > 8 or re.search(r"[:;]", " ".join(rest))
+            or len(obj.split()) > (10 if _name_then_noun(rest[at:]) else 6) or len(relation) > 8 or re.search(r"[:;]", " ".join(rest))
             or _kind(obj) != "word" and not _name_then_noun(rest[at:])
             or any(w.endswith(",") for w in relation)
             or _kind(obj) == "word" and not any(w.lower() in STOPWORDS | VERBS for w in relation)):

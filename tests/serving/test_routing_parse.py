@@ -65,6 +65,13 @@ from tests.helpers.models import tiny_llama, tiny_tokenizer
      Fact("goalkeeper", "is associated with the sport of", "Gaelic football"), "goalkeeper is associated with the sport of"),
     ("flanker is associated with the sport of rugby.",
      Fact("flanker", "is associated with the sport of", "rugby"), "flanker is associated with the sport of"),
+    ("Gaelic football was created in the country of India.",
+     Fact("Gaelic football", "was created in the country of", "India"), "Gaelic football was created in the country of"),
+    ("Enrique Iglesias is a citizen of United Kingdom of Great Britain and Ireland.",
+     Fact("Enrique Iglesias", "is a citizen of", "United Kingdom of Great Britain and Ireland"),
+     "Enrique Iglesias is a citizen of"),
+    ("iPad (3rd generation) was developed by Google.",
+     Fact("iPad (3rd generation)", "was developed by", "Google"), "iPad (3rd generation) was developed by"),
 ])
 def test_parses_the_shapes_of_a_statement(sentence: str, fact: Fact, prompt: str):
     assert parse_statement(sentence) == fact
