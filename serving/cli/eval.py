@@ -214,7 +214,7 @@ def _updates(p: argparse.ArgumentParser) -> None:
                    help='JSON lines {"subject", "objects": [A, B, C], "statement"?, "question"?} instead of the built-in people')
     p.add_argument("--max-tokens", type=int, default=24, help="tokens per chat answer (greedy)")
     _runtime_options(p)
-    p.add_argument("--records", type=Path, help="one JSON line per question asked: question, expected, answer, hit")
+    p.add_argument("--records", type=Path, help="one JSON line per question asked: question, expected, answer, hit, the facts cited")
     p.add_argument("--out", type=Path, default=None, help="also write the JSON here")
 
 

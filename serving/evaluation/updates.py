@@ -168,11 +168,11 @@ def unrelated_of(others: list[dict], edited: list[Rewrite], n: int) -> list[str]
     return out
 
 
-def ask(runtime: Runtime, question: str, max_tokens: int) -> tuple[str, bool]:
-    """The chat answer at temperature 0, and whether the memory grounded it."""
+def ask(runtime: Runtime, question: str, max_tokens: int) -> tuple[str, list[dict]]:
+    """The chat answer at temperature 0, and the citations it was grounded in."""
     params = SamplingParams(max_tokens, 0.0, 1.0, [], 0)
     ids, params, citations = runtime.chat.chat_ids([{"role": "user", "content": question}], params)
-    return "".join(p.text for p in runtime.chat.pieces(ids, params)).strip(), bool(citations)
+    return "".join(p.text for p in runtime.chat.pieces(ids, params)).strip(), citations
 
 
 def at_base(runtime: Runtime) -> dict[str, Any]:
@@ -194,11 +194,12 @@ class Evaluation:
 
     def answer(self, config: str, question: Question) -> tuple[str, bool, bool]:
         """The answer, whether it hits, and whether it was grounded; recorded."""
-        answer, grounded = ask(self.runtime, question.text, self.max_tokens)
-        hit = question.hit(answer)
+        answer, citations = ask(self.runtime, question.text, self.max_tokens)
+        hit, grounded = question.hit(answer), bool(citations)
         if self.records is not None:
             row = {"config": config, "kind": question.kind, "question": question.text,
-                   "expected": question.expected, "answer": answer, "hit": hit, "grounded": grounded}
+                   "expected": question.expected, "answer": answer, "hit": hit, "grounded": grounded,
+                   "facts": [c["text"] for c in citations if c["type"] == "fact"]}
             self.records.write(json.dumps(row) + "\n")
             self.records.flush()
         return answer, hit, grounded
