@@ -49,7 +49,19 @@ class Guidance:
     Subject-anchored copying: ``anchored`` holds facts that answer the question, each as its
     sentence's token ids at the start of an answer and the index where its subject ends. An answer
     that so far is that sentence's start, through the subject at least, goes on with the sentence:
-    "Mira Kettering" continues " works for Ambercott Logistics.", not " is a logistics company"."""
+    "Mira Kettering" continues " works for Ambercott Logistics.", not " is a logistics company".
+
+    Answer substitution: ``answer`` holds the token ids (after a space) of the one object the question
+    asks for, reached from a subject the question names. Until the answer has named it, a capitalised
+    word that neither the question nor a shown fact holds (``foreign``), chosen anywhere but at a
+    sentence's start (after a ``breaks`` token), is replaced by that object, and the object is spelled
+    out: "The CEO of the developer of Visual Basic Script was born in the United States" becomes
+    "… born in Antarctica" when the facts chain Visual Basic Script to Antarctica. Chain closing:
+    ``closings`` holds, for each fact of that chain, its subject's token ids and the chain's
+    sentences from that fact on. An answer that ends a sentence without the object, having named a
+    subject of the chain, goes on with the chain from the last such subject: "The CEO of Frontier
+    Developments was born in Nigeria." goes on with "Nigeria is located in the continent of Antarctica."
+    """
 
     plain_ids: list[int]
     scale: float = 2.0
@@ -57,6 +69,10 @@ class Guidance:
     copy_from: tuple[tuple[tuple[int, ...], int], ...] = ()
     copy_min: int = 3
     anchored: tuple[tuple[tuple[int, ...], int], ...] = ()
+    answer: tuple[int, ...] = ()
+    foreign: torch.Tensor | None = field(default=None, compare=False)
+    breaks: torch.Tensor | None = field(default=None, compare=False)
+    closings: tuple[tuple[tuple[int, ...], tuple[int, ...]], ...] = ()
 
 
 @functools.lru_cache(maxsize=4)
@@ -68,6 +84,71 @@ def continues_word(tokenizer: PreTrainedTokenizerBase) -> torch.Tensor:
     if not any(p and p[0] in "Ġ▁" for p in pieces):
         return torch.zeros(len(pieces), dtype=torch.bool)
     return torch.tensor([bool(p) and p[0] not in "Ġ▁" and p[0].isalnum() for p in pieces])
+
+
+@functools.lru_cache(maxsize=4)
+def name_starts(tokenizer: PreTrainedTokenizerBase) -> torch.Tensor:
+    """Per token id: whether the token starts a new word with a capital letter (" Berlin", " U" of
+    " U.S."); none in a vocabulary without space markers."""
+    pieces = tokenizer.convert_ids_to_tokens(list(range(len(tokenizer))))
+    return torch.tensor([len(p) > 1 and p[0] in "Ġ▁" and p[1].isupper() for p in pieces])
+
+
+@functools.lru_cache(maxsize=4)
+def sentence_breaks(tokenizer: PreTrainedTokenizerBase) -> torch.Tensor:
+    """Per token id: whether a capitalised word after it may start a sentence or a line (". ", ":")."""
+    pieces = tokenizer.convert_ids_to_tokens(list(range(len(tokenizer))))
+    return torch.tensor([p.rstrip("Ġ▁").endswith((".", "!", "?", ":", '"')) or "Ċ" in p or "\n" in p
+                         for p in pieces])
+
+
+def _holds(generated: Sequence[int], ids: tuple[int, ...]) -> bool:
+    n = len(ids)
+    return any(tuple(generated[i:i + n]) == ids for i in range(len(generated) - n + 1))
+
+
+def answer_token(generated: Sequence[int], guidance: Guidance) -> int | None:
+    """The next token of ``guidance.answer`` when the generated tokens end with its first k (but not
+    all) and do not hold it whole yet; None otherwise."""
+    answer = guidance.answer
+    if len(answer) < 2 or _holds(generated, answer):
+        return None
+    for k in range(min(len(answer) - 1, len(generated)), 0, -1):
+        if tuple(generated[-k:]) == answer[:k]:
+            return answer[k]
+    return None
+
+
+def _after_break(generated: Sequence[int], at: int, guidance: Guidance) -> bool:
+    """Whether the generated token before index ``at`` ends a sentence (``guidance.breaks``)."""
+    return (guidance.breaks is not None and 0 < at <= len(generated)
+            and generated[at - 1] < len(guidance.breaks) and bool(guidance.breaks[generated[at - 1]]))
+
+
+def closing_token(generated: Sequence[int], guidance: Guidance) -> int | None:
+    """The next token of a chain closing (see :class:`Guidance`): one in progress since a sentence
+    break, or, right after a break, the first of the closing from the last chain subject the answer
+    holds; None once the answer holds ``guidance.answer``."""
+    if not guidance.closings or _holds(generated, guidance.answer):
+        return None
+    n = len(generated)
+    for _, ids in guidance.closings:
+        for k in range(min(len(ids) - 1, n - 1), 0, -1):
+            if tuple(generated[n - k:]) == ids[:k] and _after_break(generated, n - k, guidance):
+                return ids[k]
+    if _after_break(generated, n, guidance):
+        for subject, ids in reversed(guidance.closings):
+            if subject and _holds(generated, subject):
+                return ids[0]
+    return None
+
+
+def _substitutes(token: int, generated: Sequence[int], guidance: Guidance) -> bool:
+    """Whether answer substitution replaces the chosen ``token`` (see :class:`Guidance`)."""
+    return (bool(guidance.answer) and guidance.foreign is not None and guidance.breaks is not None
+            and len(generated) > 0 and token < len(guidance.foreign) and bool(guidance.foreign[token])
+            and not (generated[-1] < len(guidance.breaks) and guidance.breaks[generated[-1]])
+            and not _holds(generated, guidance.answer))
 
 
 def copied_token(
@@ -106,20 +187,29 @@ def contrast(
     """Next-token scores under ``guidance``, from the grounded and the plain prompt's logits
     (vocabulary,) and the tokens generated so far; ``continues``: :func:`continues_word` of the
     tokenizer (on the CPU: only the best token's entry is read)."""
+    vocabulary = grounded.shape[-1]
     copy = anchored_token(generated, guidance.anchored)
     if copy is None:
         copy = copied_token(generated, guidance.copy_from, guidance.copy_min)
-    if copy is not None and copy < grounded.shape[-1]:
-        chosen = torch.full(grounded.shape, float("-inf"), device=grounded.device)
-        chosen[copy] = 0.0
-        return chosen
-    g = torch.log_softmax(grounded.float(), dim=-1)
-    best = int(g.argmax())
-    if best < len(continues) and continues[best]:
-        return g
-    u = torch.log_softmax(plain.float(), dim=-1)
-    mixed = guidance.scale * (g - u) + u
-    return mixed.masked_fill(g < g.max() + math.log(guidance.plausibility), float("-inf"))
+    if copy is None:
+        copy = answer_token(generated, guidance)
+    if copy is None:
+        copy = closing_token(generated, guidance)
+    if copy is None or copy >= vocabulary:
+        g = torch.log_softmax(grounded.float(), dim=-1)
+        best = int(g.argmax())
+        if best < len(continues) and continues[best]:
+            scores = g
+        else:
+            u = torch.log_softmax(plain.float(), dim=-1)
+            scores = (guidance.scale * (g - u) + u).masked_fill(g < g.max() + math.log(guidance.plausibility),
+                                                                float("-inf"))
+        if not _substitutes(int(scores.argmax()), generated, guidance) or guidance.answer[0] >= vocabulary:
+            return scores
+        copy = guidance.answer[0]
+    chosen = torch.full(grounded.shape, float("-inf"), device=grounded.device)
+    chosen[copy] = 0.0
+    return chosen
 
 
 class _Contrast:

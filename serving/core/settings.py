@@ -104,6 +104,10 @@ class Settings(BaseSettings):
     grounding_anchor: bool = True
     """Subject-anchored copying on grounded answers (with the contrast on): an answer that starts with
     the subject of a shown fact the question asks about goes on with that fact's sentence."""
+    grounding_substitute: bool = True
+    """Answer substitution on grounded answers (with the contrast on): when the shown facts chain a
+    subject the question names to the one object it asks for, a name the answer would take from
+    neither the question nor the facts becomes that object."""
 
     edit_layer: int | None = None
     """ROME's edit layer; default: ``editing.arch.default_layer``."""

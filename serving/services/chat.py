@@ -9,12 +9,14 @@ from typing import Any
 from serving.core.decoding import Generation
 from serving.core.engine import Engine
 from serving.core.errors import InvalidInputError
-from serving.core.generation import Guidance, Piece, SamplingParams
+from serving.core.generation import Guidance, Piece, SamplingParams, sentence_breaks
 
 from serving.services.grounding import (
     Grounding,
     GroundingConfig,
+    Substitution,
     anchored_sources,
+    answer_substitution,
     chain,
     fact_sentence,
     fact_sources,
@@ -100,10 +102,14 @@ class ChatService:
         if grounding and self.config.contrast > 0:
             plain = self.encode(self._template(plain), params.max_tokens)
             tokenizer = self.engine.host.tokenizer
-            anchored = anchored_sources(tokenizer, grounding.facts, _question(messages)) if self.config.anchor else ()
+            question = _question(messages)
+            anchored = anchored_sources(tokenizer, grounding.facts, question) if self.config.anchor else ()
+            sub = answer_substitution(tokenizer, grounding.facts, question) if self.config.substitute else Substitution()
             params = replace(params, guidance=Guidance(plain, 1.0 + self.config.contrast, self.config.plausibility,
                                                        fact_sources(tokenizer, grounding.facts),
-                                                       self.config.copy, anchored))
+                                                       self.config.copy, anchored, sub.answer, sub.foreign,
+                                                       sentence_breaks(tokenizer) if sub.answer else None,
+                                                       sub.closings))
         return ids, params, grounding.citations()
 
     def _template(self, messages: list[dict[str, str]]) -> str:

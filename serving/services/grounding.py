@@ -18,11 +18,13 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, NamedTuple
 
 import numpy as np
+import torch
 
-from memory.facts import FactHit, normalize_relation, relation_group
+from memory.facts import FUNCTIONAL_RELATIONS, FactHit, normalize_relation, relation_group
+from serving.core.generation import name_starts
 from serving.services.routing import VERBS
 
 Format = Literal["passages", "facts", "ike", "recall", "note"]
@@ -90,6 +92,10 @@ class GroundingConfig:
     """Subject-anchored copying (with the contrast on): an answer that starts with a shown fact's
     sentence through its subject goes on with that sentence, when the question asks about the fact's
     relation and the fact is the last of its chain (``anchored_sources``)."""
+    substitute: bool = True
+    """Answer substitution (with the contrast on): when the facts chain a subject the question names
+    to the one object it asks for, a name the answer would take from neither the question nor the
+    facts becomes that object (``answer_substitution``, ``serving.core.generation.Guidance``)."""
 
     def __post_init__(self) -> None:
         if not (-1.0 <= self.fact_min <= self.fact_alone <= 1.0 and -1.0 <= self.passage_min <= 1.0):
@@ -121,8 +127,12 @@ def _words(text: str) -> list[str]:
 
 
 def names(question: str, subject: str) -> bool:
-    """The question names the subject: all its words, or all but one of three or more, in order-free match."""
+    """The question names the subject: all its words, or all but one of three or more, in order-free
+    match; a parenthesis in the subject may be left out ("Kira Osei (born 1990)")."""
     asked = set(_words(question))
+    bare = re.sub(r"\s*\([^)]*\)", "", subject).strip()
+    if bare and bare != subject and names(question, bare):
+        return True
     words = [w for w in _words(subject) if len(w) > 1] or _words(subject)
     missing = sum(w not in asked for w in words)
     return bool(words) and (missing == 0 or (len(words) >= 3 and missing == 1))
@@ -189,6 +199,60 @@ def anchored_sources(tokenizer, facts: list[FactHit], question: str) -> tuple[tu
     return tuple(sources)
 
 
+def asked_chain(facts: list[FactHit], question: str) -> list[FactHit]:
+    """The facts from a subject the question names to the one object it asks for, in order (each
+    fact's subject the object of the one before; the last one's relation asked about, its object no
+    shown fact's subject); empty when there is none, several with different objects, or the question
+    asks for a relation none of the facts has (a hop the memory does not hold)."""
+    if not covers(facts, question):
+        return []
+    subjects = {f.subject.lower() for f in facts}
+    by_object = {f.object.lower(): f for f in facts}
+    found: dict[str, list[FactHit]] = {}
+    for fact in facts:
+        if fact.object.lower() in subjects or not asks_about(question, fact.relation):
+            continue
+        path = [fact]
+        while not names(question, path[0].subject) and path[0].subject.lower() in by_object:
+            link = by_object[path[0].subject.lower()]
+            if link in path:
+                break
+            path.insert(0, link)
+        if names(question, path[0].subject):
+            found.setdefault(fact.object.lower(), path)
+    return next(iter(found.values())) if len(found) == 1 else []
+
+
+class Substitution(NamedTuple):
+    """``Guidance.answer``, ``Guidance.foreign`` and ``Guidance.closings`` for one question."""
+
+    answer: tuple[int, ...] = ()
+    foreign: torch.Tensor | None = None
+    closings: tuple[tuple[tuple[int, ...], tuple[int, ...]], ...] = ()
+
+
+def answer_substitution(tokenizer, facts: list[FactHit], question: str) -> Substitution:
+    """For a question over the shown facts (:func:`asked_chain`): the asked object's token ids after a
+    space; the capitalised word starts that neither the question nor a shown fact holds (nor " I");
+    and for each fact of the chain, its subject's token ids (after a space) with the chain's sentences
+    from that fact on. Empty when no single object is asked for."""
+    path = asked_chain(facts, question)
+    if not path:
+        return Substitution()
+    foreign = name_starts(tokenizer).clone()
+    texts = [question, "I"] + [part for f in facts for part in (f.subject, f.object)]
+    for word in {w for text in texts for w in re.findall(r"[^\s,;()]+", text)}:
+        ids = tokenizer(" " + word, add_special_tokens=False)["input_ids"]
+        if ids and ids[0] < len(foreign):
+            foreign[ids[0]] = False
+
+    def ids(text: str) -> tuple[int, ...]:
+        return tuple(tokenizer(" " + text, add_special_tokens=False)["input_ids"])
+
+    closings = tuple((ids(f.subject), ids(" ".join(fact_sentence(g) for g in path[i:]))) for i, f in enumerate(path))
+    return Substitution(ids(path[-1].object), foreign, closings)
+
+
 def _split(tokenizer, lead: str, sentence: str, at: int) -> tuple[tuple[int, ...], int]:
     """``lead + sentence`` as token ids, and the index of the first token that differs from those of
     ``lead + sentence[:at]`` stripped (the whole length when ``at`` < 0)."""
@@ -217,36 +281,73 @@ def _stem(word: str) -> str:
     return word[:5]
 
 
+SHORT_WORDS = frozenset({"ceo"})
+"""Words of three letters or fewer that still name a relation."""
+
+
 def _stems(text: str) -> set[str]:
-    return {_stem(w) for w in _words(text) if len(w) > 3 and w not in STOPWORDS}
+    return {_stem(w) for w in _words(text) if (len(w) > 3 and w not in STOPWORDS) or w in SHORT_WORDS}
 
 
 def asks_about(question: str, relation: str) -> bool:
-    """The question mentions the relation: a word of it or of its group ("married to": spouse),
-    compared by their first five letters after an inflection ending (citizen/citizenship,
+    """The question mentions the relation: a word of it, of its group's name ("married to": spouse)
+    or of its group's other phrasings ("chief executive officer of": CEO), compared by their first five letters after an inflection ending (citizen/citizenship,
     performed/performer, work/works)."""
     asked = _stems(question)
     group = relation_group(normalize_relation(relation))
-    return bool(asked & _stems(relation)) or (group is not None and bool(asked & _stems(group)))
+    if group is None:
+        return bool(asked & _stems(relation))
+    return bool(asked & (_stems(relation) | _stems(group) | (_GROUP_STEMS[group] - _GENERIC_STEMS)))
+
+
+GENERIC = frozenset("city country place located location situated based lies state head member official sports".split())
+"""Relation words that questions use for other hops too ("the country where X is a citizen")."""
+
+
+_GROUP_STEMS = {group: _stems(group + " " + re.sub(r"[^a-z]+", " ", pattern)) for group, pattern in FUNCTIONAL_RELATIONS}
+
+
+def _relation_stems(relation: str) -> set[str]:
+    """The stems of a relation's words and of its functional group's name and patterns."""
+    group = relation_group(normalize_relation(relation))
+    return _stems(relation) | _GROUP_STEMS.get(group, set())
+
+
+_GENERIC_STEMS = _stems(" ".join(GENERIC))
+RELATION_STEMS = frozenset(set().union(*_GROUP_STEMS.values()) - _GENERIC_STEMS)
+"""Stems of the functional relations' words: a question that uses one asks for that relation."""
+
+
+def covers(facts: list[FactHit], question: str) -> bool:
+    """Every functional relation the question asks for (``RELATION_STEMS``, e.g. "continent", "born")
+    is one of the facts' relations: the facts can answer it, with no hop missing."""
+    asked = _stems(question) & RELATION_STEMS
+    return asked <= set().union(*(_relation_stems(f.relation) for f in facts)) if asked else True
 
 
 def chain(seeds: list[FactHit], about, score, config: GroundingConfig, question: str) -> list[FactHit]:
     """Follow objects to the facts whose relation the question asks about: ``about(entity) -> facts``,
-    ``score(facts) -> cosines with the question``. A single-hop question adds nothing: the facts
+    ``score(facts) -> cosines with the question``; a fact whose relation the question leaves unsaid is
+    followed when the fact after it is asked about. A single-hop question adds nothing: the facts
     about its answer are about something it did not ask."""
     chosen = list(seeds)
     seen = {f.id for f in chosen}
     frontier = [f.object for f in seeds]
     for _ in range(config.hops):
-        candidates = [f for entity in frontier for f in about(entity)
-                      if f.id not in seen and asks_about(question, f.relation)]
-        if not candidates:
-            break
-        cos = score(candidates)
-        best = candidates[int(np.argmax(cos))]
-        chosen.append(best)
-        seen.add(best.id)
-        frontier = [best.object]
+        reachable = [f for entity in frontier for f in about(entity) if f.id not in seen]
+        candidates = [f for f in reachable if asks_about(question, f.relation)]
+        if candidates:
+            links = [candidates[int(np.argmax(score(candidates)))]]
+        else:  # a link the question leaves unsaid ("the country to which X belongs": citizen of),
+            # taken only when a fact after it is one the question asks about
+            bridged = [(f, g) for f in reachable for g in about(f.object)
+                       if g.id not in seen and g.id != f.id and asks_about(question, g.relation)]
+            if not bridged or len(chosen) + 2 > config.max_facts:
+                break
+            links = list(bridged[int(np.argmax(score([g for _, g in bridged])))])
+        chosen += links
+        seen.update(f.id for f in links)
+        frontier = [links[-1].object]
         if len(chosen) >= config.max_facts:
             break
     return chosen[: config.max_facts]

@@ -94,6 +94,17 @@ def test_a_chain_of_facts_is_followed(runtime):
     assert [f.object for f in grounding.facts] == ["Kettle & Finch"]
 
 
+def test_a_link_the_question_leaves_unsaid_is_followed_to_one_it_asks_about(runtime):
+    runtime.memory.add_facts([("Ilse Varga", "works for", "Kettle & Finch")])
+    runtime.memory.add_facts([("Kettle & Finch", "was founded by", "Oren Maddox")])
+    runtime.memory.add_facts([("Oren Maddox", "is a citizen of", "Oskarland")])
+    grounding = runtime.chat.retrieve("What is the citizenship of the person behind Ilse Varga's employer?", None, 3)
+    assert [f.object for f in grounding.facts] == ["Kettle & Finch", "Oren Maddox", "Oskarland"]
+    # no asked fact after the unsaid link: it is not followed
+    grounding = runtime.chat.retrieve("Which company employs Ilse Varga?", None, 3)
+    assert [f.object for f in grounding.facts] == ["Kettle & Finch"]
+
+
 def test_a_routed_edit_is_also_a_memory_fact_and_one_revert_undoes_both(runtime):
     engine = runtime.engine
     outcome = runtime.updates.apply(Update(fact=Fact("paris", "is located in", "rome"), route="edit"))

@@ -1,0 +1,127 @@
+"""Answer substitution: when the shown facts chain a subject the question names to the one object it
+asks for, a name the answer takes from neither the question nor the facts becomes that object."""
+
+from __future__ import annotations
+
+import torch
+from tokenizers import Tokenizer, decoders, models, pre_tokenizers
+from transformers import PreTrainedTokenizerFast
+
+from memory.facts import FactHit
+from serving.core.generation import Guidance, closing_token, contrast, name_starts, sentence_breaks
+from serving.services.grounding import answer_substitution, asked_chain, covers, fact_sentence, names
+
+WORDS = ("In which continent was the CEO of developer Visual Basic Script born ? Frontier Developments "
+         "Charles Koch Nigeria Antarctica United States is in located I . , The").split()
+
+
+def spaced_tokenizer() -> PreTrainedTokenizerFast:
+    """Whole words, each at a word's start ("ĠNigeria") and not (for an answer's first word)."""
+    vocab = {"<unk>": 0, "<eos>": 1, "Ċ": 2}
+    for word in WORDS:
+        vocab.setdefault(word, len(vocab))
+        vocab.setdefault("Ġ" + word, len(vocab))
+    backend = Tokenizer(models.WordLevel(vocab=vocab, unk_token="<unk>"))
+    backend.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)
+    backend.decoder = decoders.ByteLevel()
+    return PreTrainedTokenizerFast(tokenizer_object=backend, unk_token="<unk>", eos_token="<eos>")
+
+
+def _fact(i: int, subject: str, relation: str, obj: str) -> FactHit:
+    return FactHit(f"f{i}", f"e{i}", subject, relation, obj, 0.5, "2026-12-04", None, None)
+
+
+CHAIN = [
+    _fact(1, "Visual Basic Script", "was developed by", "Frontier Developments"),
+    _fact(2, "Frontier Developments", "CEO of", "Charles Koch"),
+    _fact(3, "Charles Koch", "was born in", "Nigeria"),
+    _fact(4, "Nigeria", "is located in the continent of", "Antarctica"),
+]
+QUESTION = "In which continent was the CEO of the developer of Visual Basic Script born?"
+
+
+def test_the_asked_object_ends_a_chain_that_starts_at_a_subject_the_question_names():
+    assert asked_chain(CHAIN, QUESTION) == CHAIN
+    assert asked_chain(CHAIN[1:], QUESTION) == []  # the chain no longer reaches Visual Basic Script
+    # only the first hop is shown: the question asks for a continent and a birthplace none of them has
+    assert asked_chain(CHAIN[:1], QUESTION) == []
+    assert asked_chain(CHAIN[:1], "Who is the developer of Visual Basic Script?") == CHAIN[:1]
+    assert asked_chain(CHAIN, "In which continent is Zanzibar?") == []
+    other = _fact(5, "Visual Basic Script", "is located in the continent of", "Europe")
+    assert asked_chain([*CHAIN, other], QUESTION) == []  # two different objects asked for
+    assert asked_chain([*CHAIN, _fact(6, "Visual Basic Script", "costs", "nothing")], QUESTION) == CHAIN
+
+
+def test_the_facts_cover_a_question_when_they_hold_every_functional_relation_it_asks_for():
+    assert covers(CHAIN, QUESTION)
+    assert not covers(CHAIN[:3], QUESTION)  # no continent
+    works = [_fact(7, "Ilse Varga", "works for", "Kettle & Finch")]
+    assert covers(works, "Which company employs Ilse Varga?")
+    assert not covers(works, "In which city is the company Ilse Varga works for headquartered?")
+    assert covers(works, "In which country does Ilse Varga work?")  # "country" asks for nothing by itself
+
+
+def test_a_parenthesis_of_a_subject_may_be_left_out_of_the_question():
+    assert names("Where does Kira Osei live?", "Kira Osei (born 1990)")
+    assert names("Who developed the iPad (3rd generation)?", "iPad (3rd generation)")
+    assert not names("Where is Accra?", "Kira Osei (born 1990)")
+
+
+def test_foreign_names_are_the_capitalised_words_of_neither_the_question_nor_the_facts():
+    tok = spaced_tokenizer()
+    answer, foreign, _ = answer_substitution(tok, CHAIN, QUESTION)
+    ids = tok.convert_tokens_to_ids
+    assert answer == (ids("ĠAntarctica"),)
+    assert bool(foreign[ids("ĠUnited")]) and bool(foreign[ids("ĠStates")])
+    for held in ("ĠVisual", "ĠCEO", "ĠCharles", "ĠNigeria", "ĠAntarctica", "ĠI"):
+        assert not foreign[ids(held)], held
+    assert not foreign[ids("Ġborn")] and not foreign[ids("United")]  # lower case; no word start
+    assert answer_substitution(tok, CHAIN, "In which continent is Zanzibar?") == ((), None, ())
+
+
+def _logits(tok, best: str) -> torch.Tensor:
+    logits = torch.zeros(len(tok))
+    logits[tok.convert_tokens_to_ids(best)] = 5.0
+    return logits
+
+
+def test_a_foreign_name_in_the_answer_becomes_the_asked_object_spelled_out():
+    tok = spaced_tokenizer()
+    ids = tok.convert_tokens_to_ids
+    answer = (ids("ĠCharles"), ids("ĠKoch"))
+    foreign = name_starts(tok).clone()
+    foreign[[ids("ĠVisual"), ids("ĠCharles"), ids("ĠKoch")]] = False
+    guidance = Guidance([], 2.0, 0.1, answer=answer, foreign=foreign, breaks=sentence_breaks(tok))
+    continues = torch.zeros(len(tok), dtype=torch.bool)
+    said = [ids("The"), ids("ĠCEO"), ids("Ġis")]
+
+    def chosen(generated, best):
+        return int(contrast(_logits(tok, best), torch.zeros(len(tok)), guidance, continues, generated).argmax())
+
+    assert chosen(said, "ĠUnited") == ids("ĠCharles")
+    assert chosen([*said, ids("ĠCharles")], "ĠUnited") == ids("ĠKoch")  # the object is spelled out
+    assert chosen([*said, *answer], "ĠUnited") == ids("ĠUnited")  # named once: left alone
+    assert chosen(said, "ĠVisual") == ids("ĠVisual")  # a name the question or a fact holds
+    assert chosen(said, "Ġlocated") == ids("Ġlocated")  # not a name
+    assert chosen([*said, ids(".")], "ĠUnited") == ids("ĠUnited")  # a new sentence may start with anything
+    assert chosen([], "United") == ids("United")  # nor at the answer's start
+    off = Guidance([], 2.0, 0.1)
+    assert int(contrast(_logits(tok, "ĠUnited"), torch.zeros(len(tok)), off, continues, said).argmax()) == ids("ĠUnited")
+
+
+def test_an_answer_that_stops_at_a_link_of_the_chain_goes_on_with_the_rest_of_it():
+    tok = spaced_tokenizer()
+    sub = answer_substitution(tok, CHAIN, QUESTION)
+    assert [tok.decode(ids) for _, ids in sub.closings][2:] == [
+        " " + fact_sentence(CHAIN[2]) + " " + fact_sentence(CHAIN[3]), " " + fact_sentence(CHAIN[3])]
+    guidance = Guidance([], answer=sub.answer, foreign=sub.foreign, breaks=sentence_breaks(tok), closings=sub.closings)
+    ids = tok.convert_tokens_to_ids
+    stopped = [ids("The"), ids("ĠCEO"), ids("Ġis"), ids("ĠCharles"), ids("ĠKoch"), ids("Ġborn"), ids("ĠNigeria"), ids(".")]
+    out = list(stopped)
+    while (token := closing_token(out, guidance)) is not None:
+        out.append(token)
+    # from the last chain subject the answer named (Nigeria), the rest of the chain up to its object
+    assert tok.decode(out[len(stopped):]) == " " + fact_sentence(CHAIN[3]).rstrip(".")
+    assert closing_token(stopped[:-1], guidance) is None  # mid-sentence: left to the model
+    assert closing_token([ids("The"), ids("ĠCEO"), ids(".")], guidance) is None  # no chain subject named
+    assert closing_token([*stopped[:-2], ids("ĠAntarctica"), ids(".")], guidance) is None  # answered
