@@ -56,7 +56,10 @@ class Guidance:
     word that neither the question nor a shown fact holds (``foreign``), chosen anywhere but at a
     sentence's start (after a ``breaks`` token), is replaced by that object, and the object is spelled
     out: "The CEO of the developer of Visual Basic Script was born in the United States" becomes
-    "… born in Antarctica" when the facts chain Visual Basic Script to Antarctica. Chain closing:
+    "… born in Antarctica" when the facts chain Visual Basic Script to Antarctica. A foreign name
+    before the sentence's first verb (``verbs``) stands where the question's subject belongs: it
+    becomes ``subject``, the chain's first subject ("The capital of the United States" asked about
+    India reads "The capital of India"), unless the sentence holds it already. Chain closing:
     ``closings`` holds, for each fact of that chain, its subject's token ids and the chain's
     sentences from that fact on. An answer that ends a sentence without the object, having named a
     subject of the chain, goes on with the chain from the last such subject: "The CEO of Frontier
@@ -73,6 +76,8 @@ class Guidance:
     foreign: torch.Tensor | None = field(default=None, compare=False)
     breaks: torch.Tensor | None = field(default=None, compare=False)
     closings: tuple[tuple[tuple[int, ...], tuple[int, ...]], ...] = ()
+    subject: tuple[int, ...] = ()
+    verbs: torch.Tensor | None = field(default=None, compare=False)
 
 
 @functools.lru_cache(maxsize=4)
@@ -143,6 +148,33 @@ def closing_token(generated: Sequence[int], guidance: Guidance) -> int | None:
     return None
 
 
+def _sentence(generated: Sequence[int], guidance: Guidance) -> Sequence[int]:
+    """The generated tokens since the last sentence break."""
+    at = len(generated)
+    while at > 0 and not _after_break(generated, at, guidance):
+        at -= 1
+    return generated[at:]
+
+
+def _in_subject(generated: Sequence[int], guidance: Guidance) -> bool:
+    """Whether the sentence in progress is still before its first verb and lacks ``guidance.subject``."""
+    sentence = _sentence(generated, guidance)
+    return (bool(guidance.subject) and guidance.verbs is not None and not _holds(sentence, guidance.subject)
+            and not any(t < len(guidance.verbs) and guidance.verbs[t] for t in sentence))
+
+
+def subject_token(generated: Sequence[int], guidance: Guidance) -> int | None:
+    """The next token of ``guidance.subject`` when the sentence in progress ends with its first k
+    (but not all) tokens and does not hold it whole; None otherwise."""
+    subject, sentence = guidance.subject, _sentence(generated, guidance)
+    if len(subject) < 2 or not guidance.answer or _holds(generated, guidance.answer) or _holds(sentence, subject):
+        return None
+    for k in range(min(len(subject) - 1, len(sentence)), 0, -1):
+        if tuple(sentence[-k:]) == subject[:k]:
+            return subject[k]
+    return None
+
+
 def _substitutes(token: int, generated: Sequence[int], guidance: Guidance) -> bool:
     """Whether answer substitution replaces the chosen ``token`` (see :class:`Guidance`)."""
     return (bool(guidance.answer) and guidance.foreign is not None and guidance.breaks is not None
@@ -188,13 +220,17 @@ def contrast(
     (vocabulary,) and the tokens generated so far; ``continues``: :func:`continues_word` of the
     tokenizer (on the CPU: only the best token's entry is read)."""
     vocabulary = grounded.shape[-1]
+    # a chain closing or a substituted name in progress goes before fact copying, which would end
+    # "The capital of Tang Empire" with the "." of another fact, "… is a citizen of Tang Empire."
     copy = anchored_token(generated, guidance.anchored)
     if copy is None:
-        copy = copied_token(generated, guidance.copy_from, guidance.copy_min)
+        copy = closing_token(generated, guidance)
     if copy is None:
         copy = answer_token(generated, guidance)
     if copy is None:
-        copy = closing_token(generated, guidance)
+        copy = subject_token(generated, guidance)
+    if copy is None:
+        copy = copied_token(generated, guidance.copy_from, guidance.copy_min)
     if copy is None or copy >= vocabulary:
         g = torch.log_softmax(grounded.float(), dim=-1)
         best = int(g.argmax())
@@ -204,9 +240,11 @@ def contrast(
             u = torch.log_softmax(plain.float(), dim=-1)
             scores = (guidance.scale * (g - u) + u).masked_fill(g < g.max() + math.log(guidance.plausibility),
                                                                 float("-inf"))
-        if not _substitutes(int(scores.argmax()), generated, guidance) or guidance.answer[0] >= vocabulary:
+        if not _substitutes(int(scores.argmax()), generated, guidance):
             return scores
-        copy = guidance.answer[0]
+        copy = (guidance.subject if _in_subject(generated, guidance) else guidance.answer)[0]
+        if copy >= vocabulary:
+            return scores
     chosen = torch.full(grounded.shape, float("-inf"), device=grounded.device)
     chosen[copy] = 0.0
     return chosen

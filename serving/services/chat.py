@@ -109,7 +109,7 @@ class ChatService:
                                                        fact_sources(tokenizer, grounding.facts),
                                                        self.config.copy, anchored, sub.answer, sub.foreign,
                                                        sentence_breaks(tokenizer) if sub.answer else None,
-                                                       sub.closings))
+                                                       sub.closings, sub.subject, sub.verbs))
         return ids, params, grounding.citations()
 
     def _template(self, messages: list[dict[str, str]]) -> str:

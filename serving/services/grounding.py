@@ -16,6 +16,7 @@ Nothing passes: the question is answered as if the memory were empty.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass, field
 from typing import Literal, NamedTuple
@@ -224,18 +225,29 @@ def asked_chain(facts: list[FactHit], question: str) -> list[FactHit]:
 
 
 class Substitution(NamedTuple):
-    """``Guidance.answer``, ``Guidance.foreign`` and ``Guidance.closings`` for one question."""
+    """``Guidance.answer``, ``foreign``, ``closings``, ``subject`` and ``verbs`` for one question."""
 
     answer: tuple[int, ...] = ()
     foreign: torch.Tensor | None = None
     closings: tuple[tuple[tuple[int, ...], tuple[int, ...]], ...] = ()
+    subject: tuple[int, ...] = ()
+    verbs: torch.Tensor | None = None
+
+
+@functools.lru_cache(maxsize=4)
+def verb_tokens(tokenizer) -> torch.Tensor:
+    """Per token id: whether the token is a verb of a statement ("is", " was", " lives", " plays")."""
+    words = AUXILIARIES | VERBS
+    pieces = tokenizer.convert_ids_to_tokens(list(range(len(tokenizer))))
+    return torch.tensor([p.lstrip("Ġ▁").lower() in words for p in pieces])
 
 
 def answer_substitution(tokenizer, facts: list[FactHit], question: str) -> Substitution:
     """For a question over the shown facts (:func:`asked_chain`): the asked object's token ids after a
     space; the capitalised word starts that neither the question nor a shown fact holds (nor " I");
-    and for each fact of the chain, its subject's token ids (after a space) with the chain's sentences
-    from that fact on. Empty when no single object is asked for."""
+    for each fact of the chain, its subject's token ids (after a space) with the chain's sentences
+    from that fact on; the chain's first subject; and the verb tokens. Empty when no single object
+    is asked for."""
     path = asked_chain(facts, question)
     if not path:
         return Substitution()
@@ -250,7 +262,7 @@ def answer_substitution(tokenizer, facts: list[FactHit], question: str) -> Subst
         return tuple(tokenizer(" " + text, add_special_tokens=False)["input_ids"])
 
     closings = tuple((ids(f.subject), ids(" ".join(fact_sentence(g) for g in path[i:]))) for i, f in enumerate(path))
-    return Substitution(ids(path[-1].object), foreign, closings)
+    return Substitution(ids(path[-1].object), foreign, closings, ids(path[0].subject), verb_tokens(tokenizer))
 
 
 def _split(tokenizer, lead: str, sentence: str, at: int) -> tuple[tuple[int, ...], int]:

@@ -9,10 +9,10 @@ from transformers import PreTrainedTokenizerFast
 
 from memory.facts import FactHit
 from serving.core.generation import Guidance, closing_token, contrast, name_starts, sentence_breaks
-from serving.services.grounding import answer_substitution, asked_chain, covers, fact_sentence, names
+from serving.services.grounding import answer_substitution, asked_chain, covers, fact_sentence, names, verb_tokens
 
 WORDS = ("In which continent was the CEO of developer Visual Basic Script born ? Frontier Developments "
-         "Charles Koch Nigeria Antarctica United States is in located I . , The").split()
+         "Charles Koch Nigeria Antarctica United States is in located I . , The capital India Grosseto Delhi").split()
 
 
 def spaced_tokenizer() -> PreTrainedTokenizerFast:
@@ -69,14 +69,14 @@ def test_a_parenthesis_of_a_subject_may_be_left_out_of_the_question():
 
 def test_foreign_names_are_the_capitalised_words_of_neither_the_question_nor_the_facts():
     tok = spaced_tokenizer()
-    answer, foreign, _ = answer_substitution(tok, CHAIN, QUESTION)
+    answer, foreign = answer_substitution(tok, CHAIN, QUESTION)[:2]
     ids = tok.convert_tokens_to_ids
     assert answer == (ids("ĠAntarctica"),)
     assert bool(foreign[ids("ĠUnited")]) and bool(foreign[ids("ĠStates")])
     for held in ("ĠVisual", "ĠCEO", "ĠCharles", "ĠNigeria", "ĠAntarctica", "ĠI"):
         assert not foreign[ids(held)], held
     assert not foreign[ids("Ġborn")] and not foreign[ids("United")]  # lower case; no word start
-    assert answer_substitution(tok, CHAIN, "In which continent is Zanzibar?") == ((), None, ())
+    assert not answer_substitution(tok, CHAIN, "In which continent is Zanzibar?").answer
 
 
 def _logits(tok, best: str) -> torch.Tensor:
@@ -123,5 +123,34 @@ def test_an_answer_that_stops_at_a_link_of_the_chain_goes_on_with_the_rest_of_it
     # from the last chain subject the answer named (Nigeria), the rest of the chain up to its object
     assert tok.decode(out[len(stopped):]) == " " + fact_sentence(CHAIN[3]).rstrip(".")
     assert closing_token(stopped[:-1], guidance) is None  # mid-sentence: left to the model
+    # a closing in progress goes before fact copying, which here would end the sentence early
+    tail = [ids(w) for w in ("ĠNigeria", "Ġis", "Ġlocated", "Ġin")]
+    copying = Guidance([], copy_from=(((*tail[1:], ids(".")), 3),), answer=sub.answer, foreign=sub.foreign,
+                       breaks=sentence_breaks(tok), closings=sub.closings)
+    scores = contrast(torch.zeros(len(tok)), torch.zeros(len(tok)), copying, torch.zeros(len(tok), dtype=torch.bool),
+                      [*stopped, *tail])
+    assert int(scores.argmax()) == ids("Ġthe")
     assert closing_token([ids("The"), ids("ĠCEO"), ids(".")], guidance) is None  # no chain subject named
     assert closing_token([*stopped[:-2], ids("ĠAntarctica"), ids(".")], guidance) is None  # answered
+
+
+def test_a_foreign_name_before_the_verb_becomes_the_subject_the_question_names():
+    tok = spaced_tokenizer()
+    ids = tok.convert_tokens_to_ids
+    capital = [_fact(8, "India", "capital of", "Grosseto")]
+    sub = answer_substitution(tok, capital, "What is the capital of India?")
+    assert sub.subject == (ids("ĠIndia"),) and sub.answer == (ids("ĠGrosseto"),)
+    assert bool(sub.verbs[ids("Ġis")]) and not sub.verbs[ids("Ġcapital")]
+    guidance = Guidance([], answer=sub.answer, foreign=sub.foreign, breaks=sentence_breaks(tok),
+                        closings=sub.closings, subject=sub.subject, verbs=sub.verbs)
+    continues = torch.zeros(len(tok), dtype=torch.bool)
+
+    def chosen(generated, best):
+        return int(contrast(_logits(tok, best), torch.zeros(len(tok)), guidance, continues, generated).argmax())
+
+    opening = [ids("The"), ids("Ġcapital"), ids("Ġof")]
+    assert chosen(opening, "ĠUnited") == ids("ĠIndia")  # before the verb: the subject's place
+    with_subject = [*opening, ids("ĠIndia"), ids("Ġis")]
+    assert chosen(with_subject, "ĠDelhi") == ids("ĠGrosseto")  # after it: the object's
+    assert chosen([*opening, ids("ĠUnited"), ids("Ġis")], "ĠDelhi") == ids("ĠGrosseto")
+    assert verb_tokens(tok) is sub.verbs  # cached per tokenizer
