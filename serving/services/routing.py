@@ -106,11 +106,14 @@ class RouterConfig:
     """Share of the framings that must name the same entity for the model to state it (2 of 3) ..."""
     specificity: float = 1.0
     """... and share of the made-up control subjects that must not get that entity."""
+    word_agreement: float = 1.0
+    """The share for an answer in lower-case words (a role, a genre: "captain", "musical"), which the
+    model also says of people and bands it does not know."""
     max_statement_chars: int = 300
 
     def __post_init__(self) -> None:
-        if not 0.0 < self.agreement <= 1.0 or not 0.0 <= self.specificity <= 1.0:
-            raise ValueError("router agreement must be in (0, 1] and specificity in [0, 1]")
+        if not 0.0 < self.agreement <= 1.0 or not 0.0 < self.word_agreement <= 1.0 or not 0.0 <= self.specificity <= 1.0:
+            raise ValueError("router agreement and word_agreement must be in (0, 1] and specificity in [0, 1]")
 
 
 def sentences(text: str) -> list[str]:
@@ -308,7 +311,8 @@ def decide_fact(fact: Fact, probe: Probe, config: RouterConfig) -> Decision:
         return Decision("memory", f"the model already answers {probe.answer.strip()!r}; kept in memory as a source",
                         fact, probe)
     said = f"{probe.answer.strip()!r} ({probe.agreement:.0%} of the framings, {probe.specificity:.0%} of made-up subjects differ)"
-    if probe.agreement >= config.agreement and probe.specificity >= config.specificity:
+    needed = config.word_agreement if _kind(probe.answer.strip()) == "word" else config.agreement
+    if probe.agreement >= needed and probe.specificity >= config.specificity:
         return Decision("edit", f"the model states {fact.subject!r}'s object: {said}; "
                                 f"the weights are rewritten to {fact.object!r}", fact, probe)
     return Decision("memory", f"the model does not state {fact.subject!r}'s object: {said} is a guess; "

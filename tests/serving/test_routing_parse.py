@@ -107,6 +107,15 @@ def test_stated_when_the_framings_agree_and_made_up_subjects_differ():
     assert classify({"text": "The Eiffel Tower is located in Rome."}, lambda f: probe).route == "edit"
 
 
+def test_a_role_word_said_in_two_framings_of_three_is_a_guess_but_in_all_three_is_stated():
+    fact = Fact("Ysolde Carrick", "plays in the position of", "linebacker")
+    two = read_probe(fact, (" a captain. He is a", " the captain of the Royal Irish", ""), _controls(" a"))
+    assert (two.answer, two.agreement, two.specificity) == ("captain", 2 / 3, 1.0)
+    assert classify({"fact": fact.__dict__}, lambda f: two).route == "memory"
+    three = read_probe(fact, (" a captain.", " the captain of the team", " a captain"), _controls(" a"))
+    assert classify({"fact": fact.__dict__}, lambda f: three).route == "edit"
+
+
 def test_generic_text_names_nothing():
     fact = Fact("Zorbina Quell", "speaks", "Hungarian")
     probe = read_probe(fact, (" about the importance of", " of the \"moral", " Zorbina Quell."), _controls(""))
