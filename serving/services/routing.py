@@ -386,7 +386,8 @@ def probe_model(model: Any, tokenizer: Any, fact: Fact, tokens: int = 6) -> Prob
     name (``agreement``, the chat answer first on ties), checked against the made-up
     ``CONTROL_SUBJECTS`` in the same prompt (``specificity``): an entity they get too ("the
     University of California" after "teaches at") is the relation's default, not knowledge of the
-    subject. :func:`decide_fact` edits when 2 of 3 framings agree and no control gets the entity.
+    subject. :func:`decide_fact` edits when 2 of 3 framings agree (all 3 for lower-case words) and no
+    control gets the entity.
     """
     answers = (_greedy(model, tokenizer, fact.prompt, tokens), _greedy(model, tokenizer, "Fact: " + fact.prompt, tokens),
                _chat_answer(model, tokenizer, fact.prompt, tokens))
