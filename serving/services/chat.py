@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from dataclasses import replace
 from typing import Any
 
+from memory.facts import FactHit
 from serving.core.decoding import Generation
 from serving.core.engine import Engine
 from serving.core.errors import InvalidInputError
@@ -22,6 +23,7 @@ from serving.services.grounding import (
     fact_sources,
     grounded_messages,
     mentions,
+    names,
     select_facts,
 )
 from serving.services.edits import EditService
@@ -51,10 +53,18 @@ class ChatService:
         store, config = self.memory.store, self.config
         hits = store.search_facts(question, k=8)
         facts = hits[:k] if memory else select_facts(question, hits, config)
-        if facts and config.hops:
+        # a fact about a subject the question names, below the gate because the question does not ask
+        # its relation ("the director of Get Back" after "Get Back was performed by Madonna"), grounds
+        # it when its chain goes on to a fact the question asks about
+        named = [h for h in hits if names(question, h.subject)] if not facts and memory is None else []
+        if config.hops and (facts or named):
             q = store.embedder.encode([question])[0]
-            facts = chain(facts, store.facts_about,
-                          lambda cands: store.embedder.encode([fact_sentence(f) for f in cands]) @ q, config, question)
+
+            def follow(seeds: list[FactHit]) -> list[FactHit]:
+                return chain(seeds, store.facts_about,
+                             lambda cands: store.embedder.encode([fact_sentence(f) for f in cands]) @ q, config, question)
+
+            facts = follow(facts) if facts else next((f for f in map(follow, ([h] for h in named)) if len(f) > 1), [])
         passages: list[dict[str, Any]] = []
         best = max((p["score"] for p in store.dense_search(question, 2 * k) if "fact" not in p["metadata"]), default=None)
         if best is not None and (memory or best >= config.passage_min):

@@ -11,6 +11,9 @@ A question is grounded only when the memory holds something about it:
              without the model's own decomposition)
     passages = the PageRank top-k, kept only when the best dense cosine reaches passage_min
 
+No fact past the gate: a fact about a subject the question names whose chain reaches a fact the
+question asks about grounds it (``ChatService.retrieve``).
+
 Nothing passes: the question is answered as if the memory were empty.
 """
 

@@ -3,6 +3,8 @@ on the tiny Llama through the real HTTP app (invented facts, no shared data)."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 from fastapi.testclient import TestClient
 
@@ -92,6 +94,16 @@ def test_a_chain_of_facts_is_followed(runtime):
     assert [f.object for f in grounding.facts] == ["Kettle & Finch", "Brindlemoor"]
     grounding = runtime.chat.retrieve("Who does Ilse Varga work for?", None, 3)
     assert [f.object for f in grounding.facts] == ["Kettle & Finch"]
+
+
+def test_a_named_subject_below_the_gate_grounds_only_a_chain_to_an_asked_fact(runtime):
+    runtime.chat.config = replace(runtime.chat.config, fact_min=0.99, fact_alone=0.99)  # no fact passes the gate
+    runtime.memory.add_facts([("Get Back", "was performed by", "Marla Quint")])
+    runtime.memory.add_facts([("Marla Quint", "is a citizen of", "Oskarland")])
+    grounding = runtime.chat.retrieve("Which country is the singer of Get Back a citizen of?", None, 3)
+    assert [f.object for f in grounding.facts] == ["Marla Quint", "Oskarland"]
+    assert not runtime.chat.retrieve("When was Get Back released?", None, 3)  # no asked fact after it
+    assert not runtime.chat.retrieve("Which country is the singer of Get Back a citizen of?", False, 3)
 
 
 def test_a_link_the_question_leaves_unsaid_is_followed_to_one_it_asks_about(runtime):
