@@ -349,14 +349,17 @@ def chain(seeds: list[FactHit], about, score, config: GroundingConfig, question:
     seen = {f.id for f in chosen}
     frontier = [f.object for f in seeds]
     for _ in range(config.hops):
-        reachable = [f for entity in frontier for f in about(entity) if f.id not in seen]
+        # forward only: a fact that ends at the entity ("Gaelic football was created in India") is
+        # about something else that shares the answer
+        reachable = [f for entity in frontier for f in about(entity)
+                     if f.id not in seen and f.object.lower() != entity.lower()]
         candidates = [f for f in reachable if asks_about(question, f.relation)]
         if candidates:
             links = [candidates[int(np.argmax(score(candidates)))]]
         else:  # a link the question leaves unsaid ("the country to which X belongs": citizen of),
             # taken only when a fact after it is one the question asks about
             bridged = [(f, g) for f in reachable for g in about(f.object)
-                       if g.id not in seen and g.id != f.id and asks_about(question, g.relation)]
+                       if g.id not in seen and g.object.lower() != f.object.lower() and asks_about(question, g.relation)]
             if not bridged or len(chosen) + 2 > config.max_facts:
                 break
             links = list(bridged[int(np.argmax(score([g for _, g in bridged])))])

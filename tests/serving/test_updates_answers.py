@@ -106,6 +106,18 @@ def test_a_named_subject_below_the_gate_grounds_only_a_chain_to_an_asked_fact(ru
     assert not runtime.chat.retrieve("Which country is the singer of Get Back a citizen of?", False, 3)
 
 
+def test_a_chain_follows_facts_forward_from_an_object_not_facts_that_end_at_it(runtime):
+    runtime.memory.add_facts([("Ana Ruiz", "plays the position of", "pitcher")])
+    runtime.memory.add_facts([("pitcher", "is associated with the sport of", "rugby union")])
+    runtime.memory.add_facts([("rugby union", "was created in the country of", "Oskarland")])
+    runtime.memory.add_facts([("Gaelic football", "was created in the country of", "Oskarland")])
+    runtime.memory.add_facts([("Oskarland", "capital of", "Brindlemoor")])
+    question = "What is the capital of the country where the sport of Ana Ruiz's position was created?"
+    objects = [f.object for f in runtime.chat.retrieve(question, None, 3).facts]
+    assert objects[-1] == "Brindlemoor" and "rugby union" in objects
+    assert not any(f.subject == "Gaelic football" for f in runtime.chat.retrieve(question, None, 3).facts)
+
+
 def test_a_link_the_question_leaves_unsaid_is_followed_to_one_it_asks_about(runtime):
     runtime.memory.add_facts([("Ilse Varga", "works for", "Kettle & Finch")])
     runtime.memory.add_facts([("Kettle & Finch", "was founded by", "Oren Maddox")])
