@@ -15,9 +15,7 @@ from serving.core.generation import Guidance, Piece, SamplingParams, sentence_br
 from serving.services.grounding import (
     Grounding,
     GroundingConfig,
-    Substitution,
     anchored_sources,
-    answer_substitution,
     chain,
     fact_sentence,
     fact_sources,
@@ -28,6 +26,7 @@ from serving.services.grounding import (
 )
 from serving.services.edits import EditService
 from serving.services.memory import MemoryService
+from serving.services.substitution import Substitution, answer_substitution
 
 
 class ChatService:

@@ -19,16 +19,13 @@ Nothing passes: the question is answered as if the memory were empty.
 
 from __future__ import annotations
 
-import functools
 import re
 from dataclasses import dataclass, field
-from typing import Literal, NamedTuple
+from typing import Literal
 
 import numpy as np
-import torch
 
 from memory.facts import FUNCTIONAL_RELATIONS, FactHit, normalize_relation, relation_group
-from serving.core.generation import name_starts
 from serving.services.routing import VERBS
 
 Format = Literal["passages", "facts", "ike", "recall", "note"]
@@ -99,7 +96,7 @@ class GroundingConfig:
     substitute: bool = True
     """Answer substitution (with the contrast on): when the facts chain a subject the question names
     to the one object it asks for, a name the answer would take from neither the question nor the
-    facts becomes that object (``answer_substitution``, ``serving.core.generation.Guidance``)."""
+    facts becomes that object (``serving.services.substitution``, ``serving.core.generation.Guidance``)."""
 
     def __post_init__(self) -> None:
         if not (-1.0 <= self.fact_min <= self.fact_alone <= 1.0 and -1.0 <= self.passage_min <= 1.0):
@@ -201,71 +198,6 @@ def anchored_sources(tokenizer, facts: list[FactHit], question: str) -> tuple[tu
     for fact in asked:
         sources += [_split(tokenizer, "", f"{lead} {fact.object}.", len(lead)) for lead in ANSWER_LEADS]
     return tuple(sources)
-
-
-def asked_chain(facts: list[FactHit], question: str) -> list[FactHit]:
-    """The facts from a subject the question names to the one object it asks for, in order (each
-    fact's subject the object of the one before; the last one's relation asked about, its object no
-    shown fact's subject); empty when there is none, several with different objects, or the question
-    asks for a relation none of the facts has (a hop the memory does not hold)."""
-    if not covers(facts, question):
-        return []
-    subjects = {f.subject.lower() for f in facts}
-    by_object = {f.object.lower(): f for f in facts}
-    found: dict[str, list[FactHit]] = {}
-    for fact in facts:
-        if fact.object.lower() in subjects or not asks_about(question, fact.relation):
-            continue
-        path = [fact]
-        while not names(question, path[0].subject) and path[0].subject.lower() in by_object:
-            link = by_object[path[0].subject.lower()]
-            if link in path:
-                break
-            path.insert(0, link)
-        if names(question, path[0].subject):
-            found.setdefault(fact.object.lower(), path)
-    return next(iter(found.values())) if len(found) == 1 else []
-
-
-class Substitution(NamedTuple):
-    """``Guidance.answer``, ``foreign``, ``closings``, ``subject`` and ``verbs`` for one question."""
-
-    answer: tuple[int, ...] = ()
-    foreign: torch.Tensor | None = None
-    closings: tuple[tuple[tuple[int, ...], tuple[int, ...]], ...] = ()
-    subject: tuple[int, ...] = ()
-    verbs: torch.Tensor | None = None
-
-
-@functools.lru_cache(maxsize=4)
-def verb_tokens(tokenizer) -> torch.Tensor:
-    """Per token id: whether the token is a verb of a statement ("is", " was", " lives", " plays")."""
-    words = AUXILIARIES | VERBS
-    pieces = tokenizer.convert_ids_to_tokens(list(range(len(tokenizer))))
-    return torch.tensor([p.lstrip("Ġ▁").lower() in words for p in pieces])
-
-
-def answer_substitution(tokenizer, facts: list[FactHit], question: str) -> Substitution:
-    """For a question over the shown facts (:func:`asked_chain`): the asked object's token ids after a
-    space; the capitalised word starts that neither the question nor a shown fact holds (nor " I");
-    for each fact of the chain, its subject's token ids (after a space) with the chain's sentences
-    from that fact on; the chain's first subject; and the verb tokens. Empty when no single object
-    is asked for."""
-    path = asked_chain(facts, question)
-    if not path:
-        return Substitution()
-    foreign = name_starts(tokenizer).clone()
-    texts = [question, "I"] + [part for f in facts for part in (f.subject, f.object)]
-    for word in {w for text in texts for w in re.findall(r"[^\s,;()]+", text)}:
-        ids = tokenizer(" " + word, add_special_tokens=False)["input_ids"]
-        if ids and ids[0] < len(foreign):
-            foreign[ids[0]] = False
-
-    def ids(text: str) -> tuple[int, ...]:
-        return tuple(tokenizer(" " + text, add_special_tokens=False)["input_ids"])
-
-    closings = tuple((ids(f.subject), ids(" ".join(fact_sentence(g) for g in path[i:]))) for i, f in enumerate(path))
-    return Substitution(ids(path[-1].object), foreign, closings, ids(path[0].subject), verb_tokens(tokenizer))
 
 
 def _split(tokenizer, lead: str, sentence: str, at: int) -> tuple[tuple[int, ...], int]:

@@ -9,7 +9,8 @@ from transformers import PreTrainedTokenizerFast
 
 from memory.facts import FactHit
 from serving.core.generation import Guidance, closing_token, contrast, name_starts, sentence_breaks
-from serving.services.grounding import answer_substitution, asked_chain, covers, fact_sentence, names, verb_tokens
+from serving.services.grounding import covers, fact_sentence, names
+from serving.services.substitution import answer_substitution, asked_chain, verb_tokens
 
 WORDS = ("In which continent was the CEO of developer Visual Basic Script born ? Frontier Developments "
          "Charles Koch Nigeria Antarctica United States is in located I . , The capital India Grosseto Delhi").split()
