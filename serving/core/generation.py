@@ -112,16 +112,22 @@ def _holds(generated: Sequence[int], ids: tuple[int, ...]) -> bool:
     return any(tuple(generated[i:i + n]) == ids for i in range(len(generated) - n + 1))
 
 
+def _next_of(tail: Sequence[int], ids: tuple[int, ...], starts_ok=lambda at: True) -> int | None:
+    """``ids[k]`` for the longest k (1 <= k < len(ids)) with ``tail`` ending in ``ids[:k]`` at an
+    index ``starts_ok`` accepts; None when there is none."""
+    n = len(tail)
+    for k in range(min(len(ids) - 1, n), 0, -1):
+        if tuple(tail[n - k:]) == ids[:k] and starts_ok(n - k):
+            return ids[k]
+    return None
+
+
 def answer_token(generated: Sequence[int], guidance: Guidance) -> int | None:
     """The next token of ``guidance.answer`` when the generated tokens end with its first k (but not
     all) and do not hold it whole yet; None otherwise."""
-    answer = guidance.answer
-    if len(answer) < 2 or _holds(generated, answer):
+    if len(guidance.answer) < 2 or _holds(generated, guidance.answer):
         return None
-    for k in range(min(len(answer) - 1, len(generated)), 0, -1):
-        if tuple(generated[-k:]) == answer[:k]:
-            return answer[k]
-    return None
+    return _next_of(generated, guidance.answer)
 
 
 def _after_break(generated: Sequence[int], at: int, guidance: Guidance) -> bool:
@@ -136,12 +142,11 @@ def closing_token(generated: Sequence[int], guidance: Guidance) -> int | None:
     holds; None once the answer holds ``guidance.answer``."""
     if not guidance.closings or _holds(generated, guidance.answer):
         return None
-    n = len(generated)
     for _, ids in guidance.closings:
-        for k in range(min(len(ids) - 1, n - 1), 0, -1):
-            if tuple(generated[n - k:]) == ids[:k] and _after_break(generated, n - k, guidance):
-                return ids[k]
-    if _after_break(generated, n, guidance):
+        token = _next_of(generated, ids, lambda at: _after_break(generated, at, guidance))
+        if token is not None:
+            return token
+    if _after_break(generated, len(generated), guidance):
         for subject, ids in reversed(guidance.closings):
             if subject and _holds(generated, subject):
                 return ids[0]
@@ -169,18 +174,14 @@ def subject_token(generated: Sequence[int], guidance: Guidance) -> int | None:
     subject, sentence = guidance.subject, _sentence(generated, guidance)
     if len(subject) < 2 or not guidance.answer or _holds(generated, guidance.answer) or _holds(sentence, subject):
         return None
-    for k in range(min(len(subject) - 1, len(sentence)), 0, -1):
-        if tuple(sentence[-k:]) == subject[:k]:
-            return subject[k]
-    return None
+    return _next_of(sentence, subject)
 
 
 def _substitutes(token: int, generated: Sequence[int], guidance: Guidance) -> bool:
     """Whether answer substitution replaces the chosen ``token`` (see :class:`Guidance`)."""
     return (bool(guidance.answer) and guidance.foreign is not None and guidance.breaks is not None
             and len(generated) > 0 and token < len(guidance.foreign) and bool(guidance.foreign[token])
-            and not (generated[-1] < len(guidance.breaks) and guidance.breaks[generated[-1]])
-            and not _holds(generated, guidance.answer))
+            and not _after_break(generated, len(generated), guidance) and not _holds(generated, guidance.answer))
 
 
 def copied_token(

@@ -10,7 +10,7 @@ from memory.facts import FactHit
 from serving.core.decoding import Generation
 from serving.core.engine import Engine
 from serving.core.errors import InvalidInputError
-from serving.core.generation import Guidance, Piece, SamplingParams, sentence_breaks
+from serving.core.generation import Guidance, Piece, SamplingParams
 
 from serving.services.grounding import (
     Grounding,
@@ -116,9 +116,7 @@ class ChatService:
             sub = answer_substitution(tokenizer, grounding.facts, question) if self.config.substitute else Substitution()
             params = replace(params, guidance=Guidance(plain, 1.0 + self.config.contrast, self.config.plausibility,
                                                        fact_sources(tokenizer, grounding.facts),
-                                                       self.config.copy, anchored, sub.answer, sub.foreign,
-                                                       sentence_breaks(tokenizer) if sub.answer else None,
-                                                       sub.closings, sub.subject, sub.verbs))
+                                                       self.config.copy, anchored, **sub._asdict()))
         return ids, params, grounding.citations()
 
     def _template(self, messages: list[dict[str, str]]) -> str:

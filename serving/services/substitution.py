@@ -11,7 +11,7 @@ from typing import NamedTuple
 import torch
 
 from memory.facts import FactHit
-from serving.core.generation import name_starts
+from serving.core.generation import name_starts, sentence_breaks
 from serving.services.grounding import AUXILIARIES, asks_about, covers, fact_sentence, names
 from serving.services.routing import VERBS
 
@@ -41,10 +41,11 @@ def asked_chain(facts: list[FactHit], question: str) -> list[FactHit]:
 
 
 class Substitution(NamedTuple):
-    """``Guidance.answer``, ``foreign``, ``closings``, ``subject`` and ``verbs`` for one question."""
+    """The ``Guidance`` fields of answer substitution and chain closing for one question."""
 
     answer: tuple[int, ...] = ()
     foreign: torch.Tensor | None = None
+    breaks: torch.Tensor | None = None
     closings: tuple[tuple[tuple[int, ...], tuple[int, ...]], ...] = ()
     subject: tuple[int, ...] = ()
     verbs: torch.Tensor | None = None
@@ -61,21 +62,22 @@ def verb_tokens(tokenizer) -> torch.Tensor:
 def answer_substitution(tokenizer, facts: list[FactHit], question: str) -> Substitution:
     """For a question over the shown facts (:func:`asked_chain`): the asked object's token ids after a
     space; the capitalised word starts that neither the question nor a shown fact holds (nor " I");
-    for each fact of the chain, its subject's token ids (after a space) with the chain's sentences
+    the sentence breaks; for each fact of the chain, its subject's token ids (after a space) with the chain's sentences
     from that fact on; the chain's first subject; and the verb tokens. Empty when no single object
     is asked for."""
     path = asked_chain(facts, question)
     if not path:
         return Substitution()
-    foreign = name_starts(tokenizer).clone()
-    texts = [question, "I"] + [part for f in facts for part in (f.subject, f.object)]
-    for word in {w for text in texts for w in re.findall(r"[^\s,;()]+", text)}:
-        ids = tokenizer(" " + word, add_special_tokens=False)["input_ids"]
-        if ids and ids[0] < len(foreign):
-            foreign[ids[0]] = False
 
     def ids(text: str) -> tuple[int, ...]:
         return tuple(tokenizer(" " + text, add_special_tokens=False)["input_ids"])
 
+    foreign = name_starts(tokenizer).clone()
+    texts = [question, "I"] + [part for f in facts for part in (f.subject, f.object)]
+    for word in {w for text in texts for w in re.findall(r"[^\s,;()]+", text)}:
+        first = ids(word)[:1]
+        if first and first[0] < len(foreign):
+            foreign[first[0]] = False
     closings = tuple((ids(f.subject), ids(" ".join(fact_sentence(g) for g in path[i:]))) for i, f in enumerate(path))
-    return Substitution(ids(path[-1].object), foreign, closings, ids(path[0].subject), verb_tokens(tokenizer))
+    return Substitution(ids(path[-1].object), foreign, sentence_breaks(tokenizer), closings, ids(path[0].subject),
+                        verb_tokens(tokenizer))
