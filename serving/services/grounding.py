@@ -153,13 +153,15 @@ AUXILIARIES = frozenset("is was are were has had have be been being does did do 
 
 def fact_sentence(fact: FactHit) -> str:
     """The fact as a plain sentence: "capital of" reads "The capital of S is O", "produced by" reads
-    "S is produced by O", a relation with its own verb reads "S relation O" ("plays the position of")."""
+    "S is produced by O", "chief executive is" reads "S's chief executive is O", a relation with its own verb reads "S relation O" ("plays the position of")."""
     relation = fact.relation.strip()
     words = relation.lower().split()
     if words and words[0] not in AUXILIARIES | VERBS and words[-1] == "of":
         text = f"The {relation} {fact.subject} is {fact.object}"
     elif words and words[0] not in AUXILIARIES and words[-1] == "by":
         text = f"{fact.subject} is {relation} {fact.object}"
+    elif len(words) > 1 and words[0] not in AUXILIARIES | VERBS and words[-1] in AUXILIARIES:
+        text = f"{fact.subject}'s {relation} {fact.object}"  # a possessive's relation: "chief executive is"
     else:
         text = f"{fact.subject} {relation} {fact.object}".strip()
     return text if text.endswith(".") else text + "."
@@ -251,7 +253,12 @@ GENERIC = frozenset("city country place located location situated based lies sta
 """Relation words that questions use for other hops too ("the country where X is a citizen")."""
 
 
-_GROUP_STEMS = {group: _stems(group + " " + re.sub(r"[^a-z]+", " ", pattern)) for group, pattern in FUNCTIONAL_RELATIONS}
+ASKED_AS = {"chief executive": "runs running leads leader boss", "birthplace": "hometown"}
+"""Words a question uses for a relation that statements do not phrase it with ("Who runs the company
+that X works for?" asks for its chief executive)."""
+
+_GROUP_STEMS = {group: _stems(f"{group} {re.sub(r'[^a-z]+', ' ', pattern)} {ASKED_AS.get(group, '')}")
+                for group, pattern in FUNCTIONAL_RELATIONS}
 
 
 def _relation_stems(relation: str) -> set[str]:

@@ -47,6 +47,8 @@ FILLERS = frozenset(
     "example part role place way kind type number lot bit variety result time year field area member thing "
     "people person world life work history form set blend mix".split())
 """Nouns that fill generic text ("an example of how", "a blend of"): never a lower-case object."""
+ADVERBS = frozenset("now currently still also recently presently already newly meanwhile today".split())
+"""Time adverbs between a subject and its verb ("Marek Lindqvist now works for"): part of neither."""
 ABBREVIATIONS = frozenset("dr mr mrs ms st jr sr prof no vs mt ft gen col lt sgt rev".split())
 VERBS = frozenset(
     "is was are were has had lives lived works worked plays played speaks spoke belongs belonged became died "
@@ -223,8 +225,10 @@ def parse_statement(sentence: str) -> Fact | None:
     if mark == "," and end < len(words) and _named(words[end]) and words[start].lower() not in OPENERS:
         end, mark = _subject_end(words, end)  # a title after a comma is still the name: "Louis Henri, Duke of Bourbon"
     if (not mark and start == 0 and end + 1 < len(words) and words[end + 1] in VERBS and words[end].isalpha()
-            and words[end].islower() and words[end] not in STOPWORDS | VERBS):
+            and words[end].islower() and words[end] not in STOPWORDS | VERBS | ADVERBS):
         end += 1  # named words and the noun they name before the verb: "Gaelic football was created in"
+    while not mark and len(words) > end + 2 and words[end].lower() in ADVERBS:
+        del words[end]  # "Marek Lindqvist now works for Halvard Freight": the fact is "works for"
     rest = words[end:]
     at = _object_start(rest) if rest and not _named(rest[0]) else None
     if at is None or at == 0:

@@ -25,6 +25,7 @@ def texts(mem: GraphMemory, query: str = QUESTION, k: int = 10, as_of: str | Non
         ("works for", "works for", "employer"),
         ("is employed by", "employed by", "employer"),
         ("has been working for", "working for", "employer"),
+        ("joined", "joined", "employer"),
         ("was born in", "born in", "birthplace"),
         ("is the CEO of", "ceo of", "chief executive"),
         ("'s official language is", "official language", "official language"),

@@ -183,4 +183,12 @@ def test_a_fact_reads_as_a_sentence_by_its_relation():
     assert fact_sentence(fact("David Blatt", "plays the position of", "defender")) == \
         "David Blatt plays the position of defender."
     assert fact_sentence(fact("Jimmy Carter", "is a citizen of", "Peru")) == "Jimmy Carter is a citizen of Peru."
+    assert fact_sentence(fact("Telmark Shipping", "chief executive is", "Dorian Vell")) == \
+        "Telmark Shipping's chief executive is Dorian Vell."
     assert fact_sentence(fact("Ilse Varga", "works for", "Ostrander Mills")) == "Ilse Varga works for Ostrander Mills."
+
+
+def test_a_question_asks_for_a_chief_executive_in_words_statements_do_not_use():
+    assert asks_about("Who runs the company that Priya Okonjo works for?", "chief executive is")
+    assert asks_about("Who leads Telmark Shipping?", "CEO of")
+    assert not asks_about("Who runs the company that Priya Okonjo works for?", "was born in")

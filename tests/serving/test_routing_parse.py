@@ -72,6 +72,10 @@ from tests.helpers.models import tiny_llama, tiny_tokenizer
      "Enrique Iglesias is a citizen of"),
     ("iPad (3rd generation) was developed by Google.",
      Fact("iPad (3rd generation)", "was developed by", "Google"), "iPad (3rd generation) was developed by"),
+    ("Marek Lindqvist now works for Halvard Freight.",
+     Fact("Marek Lindqvist", "works for", "Halvard Freight"), "Marek Lindqvist works for"),
+    ("Odile Marchetti currently lives in Lunevale.",
+     Fact("Odile Marchetti", "lives in", "Lunevale"), "Odile Marchetti lives in"),
 ])
 def test_parses_the_shapes_of_a_statement(sentence: str, fact: Fact, prompt: str):
     assert parse_statement(sentence) == fact
