@@ -40,7 +40,7 @@ FUNCTIONAL_RELATIONS: tuple[tuple[str, str], ...] = (
     ("location", r"(located|situated|based) in|location( of)?|lies in"),
     ("headquarters", r"headquartered in|headquarters( location)?( of| in)?"),
     ("residence", r"lives in|resides in|residence"),
-    ("chief executive", r"ceo( of)?|chief executive( officer)?( of)?"),
+    ("chief executive", r"ceo( of)?|chief executive( officer)?( of)?|(led|run|headed|managed) by"),
     ("head of state", r"head of state( of)?|president of"),
     ("head of government", r"head of government( of)?|prime minister of|mayor of"),
     ("citizenship", r"citizen of|(country of )?citizenship|nationality"),

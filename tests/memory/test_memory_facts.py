@@ -28,6 +28,7 @@ def texts(mem: GraphMemory, query: str = QUESTION, k: int = 10, as_of: str | Non
         ("joined", "joined", "employer"),
         ("was born in", "born in", "birthplace"),
         ("is the CEO of", "ceo of", "chief executive"),
+        ("is led by", "led by", "chief executive"),
         ("'s official language is", "official language", "official language"),
         ("was a painter born in", "painter born in", None),  # document phrasing: not functional
         ("speaks", "speaks", None),
