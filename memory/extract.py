@@ -109,6 +109,8 @@ class _Span:
     start: int
     end: int
     text: str
+    kind: str = "name"
+    """"title" (quoted), "date", "name" or "number"."""
 
 
 def _spans(sentence: str) -> list[_Span]:
@@ -119,8 +121,8 @@ def _spans(sentence: str) -> list[_Span]:
 
     for m in re.finditer(_QUOTED, sentence):
         text = next(g for g in m.groups() if g)
-        taken.append(_Span(m.start(), m.end(), text.strip()))
-    for pattern in (_DATE, _NAME, _NUMBER):
+        taken.append(_Span(m.start(), m.end(), text.strip(), "title"))
+    for pattern, kind in ((_DATE, "date"), (_NAME, "name"), (_NUMBER, "number")):
         for m in re.finditer(pattern, sentence):
             text = m.group(0).rstrip(".") if pattern == _NAME else m.group(0)
             words = text.split()
@@ -133,7 +135,7 @@ def _spans(sentence: str) -> list[_Span]:
             text = " ".join(words)
             start = m.start() + m.group(0).find(words[0])
             if free(start, start + len(text)):
-                taken.append(_Span(start, start + len(text), text))
+                taken.append(_Span(start, start + len(text), text, kind))
     return sorted(taken, key=lambda s: s.start)
 
 
@@ -144,10 +146,30 @@ def _relation(between: str) -> str:
     return " ".join(words) if 0 < len(words) <= 10 else ""
 
 
+_SUBJECT_PRONOUN = re.compile(r"\b(he|she|they)\b", re.IGNORECASE)
+_TITLED = re.compile(r"^\W*(?:the|a|an)\s+([a-z][a-z -]{0,40}?\s+of)\s*$", re.IGNORECASE)
+"""Words before a sentence's first name that make the relation: "The chief executive of" X is Y."""
+
+
+def _pronoun(sentence: str, spans: list[_Span]) -> re.Match | None:
+    """The pronoun that stands for the previous subject: a pronoun opening the sentence ("She
+    painted ..."), or "he", "she" or "they" before any name of it ("In 2019 he joined ...")."""
+    first = re.match(r"\W*(\w+)", sentence)
+    if first and first[1].lower() in _PRONOUNS:
+        return re.compile(r"\w+").search(sentence, first.start(1))
+    match = _SUBJECT_PRONOUN.search(sentence)
+    if match and not any(s.kind in ("name", "title") and s.start < match.start() for s in spans):
+        return match
+    return None
+
+
 class RuleExtractor:
-    """Deterministic OpenIE-lite: spans, and triples between consecutive spans of a sentence."""
+    """Deterministic OpenIE-lite: spans, and triples between consecutive spans of a sentence; a
+    pronoun in subject place stands for the previous sentence's first name."""
 
     name = "rule"
+    version = 2
+    """Part of the extraction cache's key, so passages extracted by older rules are extracted again."""
 
     def extract(self, passages: list[str], progress: Progress | None = None) -> list[Extraction]:
         out = [self._one(p) for p in passages]
@@ -164,16 +186,23 @@ class RuleExtractor:
             entities += [s.text for s in spans]
             if not spans:
                 continue
-            first_word = (re.match(r"\W*(\w+)", sentence) or [None, ""])[1].lower()
-            if subject and first_word in _PRONOUNS and spans[0].start > 0:
-                rel = _relation(sentence[len(first_word) + sentence.lower().find(first_word) : spans[0].start])
+            pronoun = _pronoun(sentence, spans)
+            after = next((s for s in spans if pronoun and s.start >= pronoun.end()), None)
+            if subject and after is not None:
+                rel = _relation(sentence[pronoun.end() : after.start])
                 if rel:
-                    triples.append((subject, rel, spans[0].text))
-            for a, b in zip(spans, spans[1:]):
-                rel = _relation(sentence[a.end : b.start])
+                    triples.append((subject, rel, after.text))
+            for i, (a, b) in enumerate(zip(spans, spans[1:])):
+                if pronoun and a.end <= pronoun.start() < b.start:
+                    continue  # "In 2019 he joined X": the date is not the one who joined
+                titled = _TITLED.match(sentence[: a.start]) if i == 0 else None
+                between = sentence[a.end : b.start].strip().lower()
+                rel = titled[1] if titled and between in ("is", "was", "are", "were") else _relation(sentence[a.end : b.start])
                 if rel:
                     triples.append((a.text, rel, b.text))
-            subject = spans[0].text if first_word not in _PRONOUNS else subject
+            names = [s for s in spans if s.kind in ("name", "title")]
+            if names and not (pronoun and pronoun.start() < names[0].start):
+                subject = names[0].text
         return ground(Extraction(entities, triples), passage)
 
 
@@ -218,7 +247,8 @@ class CachedExtractor:
         self.inner = inner
         self.cache = cache
         self.name = inner.name
-        self.extractor_id = extractor_id or inner.name
+        version = getattr(inner, "version", None)
+        self.extractor_id = (extractor_id or inner.name) + (f":v{version}" if version else "")
 
     def extract(self, passages: list[str], progress: Progress | None = None) -> list[Extraction]:
         keys = [ExtractionCache.key(self.extractor_id, p) for p in passages]

@@ -53,3 +53,19 @@ def test_cache_extracts_each_passage_once_and_persists(tmp_path):
     reloaded = CachedExtractor(CountingExtractor(), ExtractionCache(tmp_path / "cache.jsonl"))
     assert reloaded.extract(["Ada Lind lives in Orvik."]) == first[:1]
     assert reloaded.inner.seen == []
+
+
+def test_a_pronoun_after_a_date_stands_for_the_previous_subject_and_a_title_noun_is_the_relation():
+    text = ("Marek Lindqvist is a data scientist from Ravensholt. In 2019 he joined Corvane Analytics, a firm "
+            "headquartered in Oslo. The chief executive of Corvane Analytics is Dagny Moe.")
+    triples = RuleExtractor().extract([text])[0].triples
+    assert ("Marek Lindqvist", "joined", "Corvane Analytics") in triples
+    assert ("Corvane Analytics", "chief executive of", "Dagny Moe") in triples
+    assert not any(s == "2019" for s, _, _ in triples)  # the date did not join anything
+    later = RuleExtractor().extract(["In 2024 Marek Lindqvist left Corvane Analytics. He now works for Halvard Freight."])[0]
+    assert ("Marek Lindqvist", "now works for", "Halvard Freight") in later.triples  # the name, not the date, is the subject
+
+
+def test_the_cache_key_changes_with_the_rule_extractors_version(tmp_path):
+    cached = CachedExtractor(RuleExtractor(), ExtractionCache(tmp_path / "c.jsonl"), "rule:model")
+    assert cached.extractor_id == f"rule:model:v{RuleExtractor.version}"

@@ -129,6 +129,21 @@ def test_a_link_the_question_leaves_unsaid_is_followed_to_one_it_asks_about(runt
     assert [f.object for f in grounding.facts] == ["Kettle & Finch"]
 
 
+def test_a_document_chains_through_a_pronoun_and_a_newer_document_replaces_the_employer(client, runtime):
+    text = ("Marek Lindqvist is a data scientist from Ravensholt. In 2019 he joined Corvane Analytics, a firm "
+            "headquartered in Oslo. The chief executive of Corvane Analytics is Dagny Moe.")
+    assert client.post("/v1/memory/documents", json={"documents": [{"text": text}]}).status_code == 201
+    grounding = runtime.chat.retrieve("Who is the CEO of the company Marek Lindqvist works for?", None, 3)
+    assert [f.object for f in grounding.facts][-2:] == ["Corvane Analytics", "Dagny Moe"]
+    later = client.post("/v1/memory/documents", json={"documents": [
+        {"text": "In 2024 Marek Lindqvist left Corvane Analytics. He now works for Halvard Freight."}]})
+    objects = [f.object for f in runtime.chat.retrieve("Who does Marek Lindqvist work for?", None, 3).facts]
+    assert "Halvard Freight" in objects and "Corvane Analytics" not in objects  # "joined" is superseded
+    client.post(f"/v1/history/{later.json()['entry']['id']}/revert")
+    objects = [f.object for f in runtime.chat.retrieve("Who does Marek Lindqvist work for?", None, 3).facts]
+    assert "Corvane Analytics" in objects and "Halvard Freight" not in objects
+
+
 def test_a_routed_edit_is_also_a_memory_fact_and_one_revert_undoes_both(runtime):
     engine = runtime.engine
     outcome = runtime.updates.apply(Update(fact=Fact("paris", "is located in", "rome"), route="edit"))
