@@ -44,7 +44,7 @@ FUNCTIONAL_RELATIONS: tuple[tuple[str, str], ...] = (
     ("head of state", r"head of state( of)?|president of"),
     ("head of government", r"head of government( of)?|prime minister of|mayor of"),
     ("citizenship", r"citizen of|(country of )?citizenship|nationality"),
-    ("employer", r"(works?|worked|working) (for|at)|employed (by|at)|employer|employee of|joined"),
+    ("employer", r"(works?|worked|working) (for|at)|employed (by|at)|employer|employee of|joined|took job (at|with)|hired by"),
     ("spouse", r"spouse( of)?|married to|wife of|husband of"),
     ("position", r"plays? (position( of)?|as)|(playing )?position( played)?( of)?"),
     ("team", r"plays? for|member of sports team"),

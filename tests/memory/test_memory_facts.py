@@ -26,6 +26,7 @@ def texts(mem: GraphMemory, query: str = QUESTION, k: int = 10, as_of: str | Non
         ("is employed by", "employed by", "employer"),
         ("has been working for", "working for", "employer"),
         ("joined", "joined", "employer"),
+        ("took a job at", "took job at", "employer"),
         ("was born in", "born in", "birthplace"),
         ("is the CEO of", "ceo of", "chief executive"),
         ("is led by", "led by", "chief executive"),
