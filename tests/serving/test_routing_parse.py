@@ -163,3 +163,11 @@ def test_the_answer_has_the_object_kind():
 def test_probe_runs_on_a_tiny_model():
     probe = probe_model(tiny_llama(), tiny_tokenizer(), Fact("paris", "is located in", "rome"), tokens=3)
     assert len(probe.answers) == 3 and 0.0 <= probe.agreement <= 1.0 and 0.0 <= probe.specificity <= 1.0
+
+
+def test_a_place_the_model_gives_any_made_up_company_is_its_default_not_knowledge():
+    fact = Fact("Pellucid Games", "is headquartered in", "Kestrelford")
+    probe = read_probe(fact, (" New York City, with a", " New York City, and is", " Pellucid, New"),
+                       lambda subject: " New York City." if subject == "Halbrook Systems" else " the town of Sengle")
+    assert "New York City".startswith(probe.answer) and probe.specificity < 1.0
+    assert classify({"text": "Pellucid Games is headquartered in Kestrelford."}, lambda f: probe).route == "memory"
