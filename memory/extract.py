@@ -146,6 +146,8 @@ def _relation(between: str) -> str:
     return " ".join(words) if 0 < len(words) <= 10 else ""
 
 
+_IRREGULAR = frozenset("became left won led ran took went made held built wrote sold bought".split())
+"""Past tenses a coordinated verb may take without "-ed" ("... and became ...")."""
 _SUBJECT_PRONOUN = re.compile(r"\b(he|she|they)\b", re.IGNORECASE)
 _TITLED = re.compile(r"^\W*(?:the|a|an)\s+([a-z][a-z -]{0,40}?\s+of)\s*$", re.IGNORECASE)
 """Words before a sentence's first name that make the relation: "The chief executive of" X is Y."""
@@ -192,15 +194,20 @@ class RuleExtractor:
                 rel = _relation(sentence[pronoun.end() : after.start])
                 if rel:
                     triples.append((subject, rel, after.text))
+            names = [s for s in spans if s.kind in ("name", "title")]
+            lead = next((s for s in spans if s.kind not in ("date", "number")), None)
+            actor = subject if pronoun else lead.text if lead is not None and lead.kind == "name" else None
             for i, (a, b) in enumerate(zip(spans, spans[1:])):
                 if pronoun and a.end <= pronoun.start() < b.start:
                     continue  # "In 2019 he joined X": the date is not the one who joined
                 titled = _TITLED.match(sentence[: a.start]) if i == 0 else None
                 between = sentence[a.end : b.start].strip().lower()
                 rel = titled[1] if titled and between in ("is", "was", "are", "were") else _relation(sentence[a.end : b.start])
-                if rel:
+                verb = re.fullmatch(r"(?:and|but|then)\s+(([a-z]+)\b.*)", rel)
+                if verb and actor and a.text != actor and (verb[2].endswith(("ed", "s")) or verb[2] in _IRREGULAR):
+                    triples.append((actor, verb[1], b.text))  # "X left A and joined B": X joined B
+                elif rel:
                     triples.append((a.text, rel, b.text))
-            names = [s for s in spans if s.kind in ("name", "title")]
             if names and not (pronoun and pronoun.start() < names[0].start):
                 subject = names[0].text
         return ground(Extraction(entities, triples), passage)

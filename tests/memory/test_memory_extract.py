@@ -69,3 +69,11 @@ def test_a_pronoun_after_a_date_stands_for_the_previous_subject_and_a_title_noun
 def test_the_cache_key_changes_with_the_rule_extractors_version(tmp_path):
     cached = CachedExtractor(RuleExtractor(), ExtractionCache(tmp_path / "c.jsonl"), "rule:model")
     assert cached.extractor_id == f"rule:model:v{RuleExtractor.version}"
+
+
+def test_a_coordinated_verb_belongs_to_the_sentences_subject():
+    triples = RuleExtractor().extract(["In 2024 Marek Lindqvist left Corvane Analytics and joined Halvard Freight."])[0].triples
+    assert ("Marek Lindqvist", "joined", "Halvard Freight") in triples
+    assert not any(s == "Corvane Analytics" for s, _, _ in triples)  # the company did not join anything
+    pair = RuleExtractor().extract(["Anna Berg and Olaf Dahl founded Kettle Labs."])[0].triples
+    assert ("Olaf Dahl", "founded", "Kettle Labs") in pair and not any(s == "Anna Berg" and r != "and" for s, r, _ in pair)
