@@ -53,7 +53,7 @@ class Guidance:
 
     Answer substitution: ``answer`` holds the token ids (after a space) of the one object the question
     asks for, reached from a subject the question names. Until the answer has named it, a capitalised
-    word that neither the question nor a shown fact holds (``foreign``), chosen anywhere but at a
+    word that neither the question nor a fact of the chain holds (``foreign``), chosen anywhere but at a
     sentence's start (after a ``breaks`` token), is replaced by that object, and the object is spelled
     out: "The CEO of the developer of Visual Basic Script was born in the United States" becomes
     "… born in Antarctica" when the facts chain Visual Basic Script to Antarctica. A foreign name

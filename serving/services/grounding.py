@@ -129,14 +129,34 @@ def _words(text: str) -> list[str]:
 
 def names(question: str, subject: str) -> bool:
     """The question names the subject: all its words, or all but one of three or more, in order-free
-    match; a parenthesis in the subject may be left out ("Kira Osei (born 1990)")."""
+    match, or a part of a capitalised name (:func:`_named_in_part`); a parenthesis in the subject may
+    be left out ("Kira Osei (born 1990)")."""
     asked = set(_words(question))
     bare = re.sub(r"\s*\([^)]*\)", "", subject).strip()
     if bare and bare != subject and names(question, bare):
         return True
     words = [w for w in _words(subject) if len(w) > 1] or _words(subject)
     missing = sum(w not in asked for w in words)
-    return bool(words) and (missing == 0 or (len(words) >= 3 and missing == 1))
+    return bool(words) and (missing == 0 or (len(words) >= 3 and missing == 1)) or _named_in_part(question, subject)
+
+
+_LEADS = frozenset("in on at of for to from by the a an what which who whom whose where when how why does did "
+                   "do is was are were has had".split())
+"""Words that may open a question in capitals before a name ("In", "Who")."""
+
+
+def _named_in_part(question: str, subject: str) -> bool:
+    """A name the question writes is part of a subject in capitalised words: "Lindqvist" or "Marek's"
+    of "Marek Lindqvist" (not "United States" of "United Kingdom": the whole name must belong)."""
+    own = subject.split()
+    if len(own) < 2 or not all(w[:1].isupper() for w in own):
+        return False
+    own_words = {w.lower() for w in own}
+    for span in re.findall(r"[A-Z][\w-]*(?:\s+[A-Z][\w-]*)*", question):
+        parts = [p for p in span.split() if p.lower() not in _LEADS]
+        if parts and all(p.lower() in own_words for p in parts) and any(len(p) >= 4 for p in parts):
+            return True
+    return False
 
 
 def mentions(question: str, subject: str) -> bool:

@@ -61,7 +61,8 @@ def verb_tokens(tokenizer) -> torch.Tensor:
 
 def answer_substitution(tokenizer, facts: list[FactHit], question: str) -> Substitution:
     """For a question over the shown facts (:func:`asked_chain`): the asked object's token ids after a
-    space; the capitalised word starts that neither the question nor a shown fact holds (nor " I");
+    space; the capitalised word starts that neither the question nor a fact of the chain holds (nor " I"): an
+    object of a shown fact off the chain ("from Ravensholt" for the employer's city) is foreign too;
     the sentence breaks; for each fact of the chain, its subject's token ids (after a space) with the chain's sentences
     from that fact on; the chain's first subject; and the verb tokens. Empty when no single object
     is asked for."""
@@ -73,7 +74,7 @@ def answer_substitution(tokenizer, facts: list[FactHit], question: str) -> Subst
         return tuple(tokenizer(" " + text, add_special_tokens=False)["input_ids"])
 
     foreign = name_starts(tokenizer).clone()
-    texts = [question, "I"] + [part for f in facts for part in (f.subject, f.object)]
+    texts = [question, "I"] + [part for f in path for part in (f.subject, f.object)]
     for word in {w for text in texts for w in re.findall(r"[^\s,;()]+", text)}:
         first = ids(word)[:1]
         if first and first[0] < len(foreign):

@@ -1,5 +1,5 @@
 """Answer substitution: when the shown facts chain a subject the question names to the one object it
-asks for, a name the answer takes from neither the question nor the facts becomes that object."""
+asks for, a name the answer takes from neither the question nor the chain's facts becomes that object."""
 
 from __future__ import annotations
 
@@ -68,7 +68,15 @@ def test_a_parenthesis_of_a_subject_may_be_left_out_of_the_question():
     assert not names("Where is Accra?", "Kira Osei (born 1990)")
 
 
-def test_foreign_names_are_the_capitalised_words_of_neither_the_question_nor_the_facts():
+def test_a_question_names_a_person_by_one_part_of_the_name():
+    assert names("Where does Lindqvist work?", "Marek Lindqvist")
+    assert names("Who is Marek's employer?", "Marek Lindqvist")
+    assert not names("What is the capital of United States?", "United Kingdom")  # the whole name must belong
+    assert not names("Who wrote Hamlet?", "Marek Lindqvist")
+    assert not names("Where is Oslo?", "University of Oslo")  # not a name in capitals throughout
+
+
+def test_foreign_names_are_the_capitalised_words_of_neither_the_question_nor_the_chain():
     tok = spaced_tokenizer()
     answer, foreign = answer_substitution(tok, CHAIN, QUESTION)[:2]
     ids = tok.convert_tokens_to_ids
@@ -78,6 +86,10 @@ def test_foreign_names_are_the_capitalised_words_of_neither_the_question_nor_the
         assert not foreign[ids(held)], held
     assert not foreign[ids("Ġborn")] and not foreign[ids("United")]  # lower case; no word start
     assert not answer_substitution(tok, CHAIN, "In which continent is Zanzibar?").answer
+    # a shown fact off the chain: its object is not the answer, so it is foreign too
+    off = _fact(8, "Visual Basic Script", "was designed in", "Grosseto")
+    foreign = answer_substitution(tok, [*CHAIN, off], QUESTION).foreign
+    assert bool(foreign[ids("ĠGrosseto")]) and not foreign[ids("ĠNigeria")]
 
 
 def _logits(tok, best: str) -> torch.Tensor:
