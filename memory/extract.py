@@ -203,9 +203,9 @@ class RuleExtractor:
                 titled = _TITLED.match(sentence[: a.start]) if i == 0 else None
                 between = sentence[a.end : b.start].strip().lower()
                 rel = titled[1] if titled and between in ("is", "was", "are", "were") else _relation(sentence[a.end : b.start])
-                verb = re.fullmatch(r"(?:and|but|then)\s+(([a-z]+)\b.*)", rel)
-                if verb and actor and a.text != actor and (verb[2].endswith(("ed", "s")) or verb[2] in _IRREGULAR):
-                    triples.append((actor, verb[1], b.text))  # "X left A and joined B": X joined B
+                verb = re.fullmatch(r"(and|but|then|to)\s+(([a-z]+)\b.*)", rel)
+                if verb and actor and a.text != actor and (verb[1] == "to" or verb[3].endswith(("ed", "s")) or verb[3] in _IRREGULAR):
+                    triples.append((actor, verb[2], b.text))  # "X left A and joined B" / "to join B": X joined B
                 elif rel:
                     triples.append((a.text, rel, b.text))
             if names and not (pronoun and pronoun.start() < names[0].start):

@@ -13,6 +13,10 @@ ingest with the same relation and a different object:
     ingest B: Ilse Varga | works for | Kettle & Finch     A invalid from B's valid_from, superseded by B
     remove B                                              A current again (nothing of B is left)
 
+A fact that *ends* one (`ENDING_RELATIONS`: "left", "resigned from", "no longer works for") invalidates
+the earlier current facts of its group with the same object: "Ilse Varga left Kettle & Finch" ends
+"Ilse Varga works for Kettle & Finch".
+
 So reverting an ingest, or replaying the journal after a restart, yields exactly the state that the
 remaining ingests give.
 """
@@ -44,7 +48,7 @@ FUNCTIONAL_RELATIONS: tuple[tuple[str, str], ...] = (
     ("head of state", r"head of state( of)?|president of"),
     ("head of government", r"head of government( of)?|prime minister of|mayor of"),
     ("citizenship", r"citizen of|(country of )?citizenship|nationality"),
-    ("employer", r"(works?|worked|working) (for|at)|employed (by|at)|employer|employee of|joined|took job (at|with)|hired by"),
+    ("employer", r"(works?|worked|working) (for|at)|employed (by|at)|employer|employee of|join(s|ed)?|took job (at|with)|hired by"),
     ("spouse", r"spouse( of)?|married to|wife of|husband of"),
     ("position", r"plays? (position( of)?|as)|(playing )?position( played)?( of)?"),
     ("team", r"plays? for|member of sports team"),
@@ -58,7 +62,15 @@ such as "was a painter born in" stay multi-valued (conservative). Two relations 
 the same relation; relations of two different groups are different ones, however close their
 embeddings. Everything else ("speaks", "has child", "founded by", "owner of", ...) is multi-valued."""
 
+ENDING_RELATIONS: tuple[tuple[str, str], ...] = (
+    ("employer", r"left|quit|resigned( from)?|retired from|no longer (works?|employed) (for|at|by)"),
+    ("spouse", r"divorced( from)?|no longer married to"),
+    ("residence", r"moved (away )?from|no longer lives in"),
+)
+"""Relations that end the current fact of a functional group with the same object (group, pattern)."""
+
 _GROUPS = tuple((name, re.compile(pattern)) for name, pattern in FUNCTIONAL_RELATIONS)
+_ENDINGS = tuple((name, re.compile(pattern)) for name, pattern in ENDING_RELATIONS)
 _FILLER = frozenset("a an the is are was were am be been being currently now still also".split())
 """Words dropped from relations: articles, auxiliaries and time adverbs ("has/have/had" only before "been")."""
 
@@ -73,6 +85,11 @@ def normalize_relation(relation: str) -> str:
 def relation_group(relation: str) -> str | None:
     """The `FUNCTIONAL_RELATIONS` group a normalised relation belongs to; None: multi-valued."""
     return next((name for name, pattern in _GROUPS if pattern.fullmatch(relation)), None)
+
+
+def ended_group(relation: str) -> str | None:
+    """The functional group whose fact a normalised relation ends ("left": employer); None: none."""
+    return next((name for name, pattern in _ENDINGS if pattern.fullmatch(relation)), None)
 
 
 def parse_time(value: str | None) -> str | None:
@@ -222,6 +239,12 @@ class FactLedger:
             for f in facts:
                 f.invalid_from = f.superseded_by = None
             for i, new in enumerate(facts):
+                ends = ended_group(new.rel)
+                if ends is not None:
+                    for old in facts[:i]:
+                        if old.invalid_from is None and old.o == new.o and relation_group(old.rel) == ends:
+                            old.invalid_from, old.superseded_by = new.valid_from, new.id
+                    continue
                 if not (new.replaces if new.replaces is not None else relation_group(new.rel) is not None):
                     continue
                 for old in facts[:i]:

@@ -77,3 +77,5 @@ def test_a_coordinated_verb_belongs_to_the_sentences_subject():
     assert not any(s == "Corvane Analytics" for s, _, _ in triples)  # the company did not join anything
     pair = RuleExtractor().extract(["Anna Berg and Olaf Dahl founded Kettle Labs."])[0].triples
     assert ("Olaf Dahl", "founded", "Kettle Labs") in pair and not any(s == "Anna Berg" and r != "and" for s, r, _ in pair)
+    moved = RuleExtractor().extract(["Marek Lindqvist left Corvane Analytics to join Halvard Freight."])[0].triples
+    assert ("Marek Lindqvist", "join", "Halvard Freight") in moved

@@ -271,3 +271,17 @@ def test_a_fact_about_its_own_subject_is_removed_cleanly(make_memory):
     assert objects(mem.facts_about("Ilse Varga")) == ["Ilse Varga"]
     assert mem.remove(result.id)
     assert mem.facts_about("Ilse Varga") == [] and mem.snapshot()["lifecycle"] == {"facts": {}, "relations": {}}
+
+
+def test_a_fact_that_ends_one_invalidates_it_and_revert_restores_it(make_memory):
+    mem = make_memory()
+    mem.ingest_facts([OLD], ingest_id="old")
+    mem.ingest_facts([("Ilse Varga", "speaks", "Hungarian")], ingest_id="other")
+    result = mem.ingest_facts([("Ilse Varga", "left", "Ostrander Mills")], ingest_id="left")
+    assert len(result.superseded) == 1
+    assert "Ostrander Mills" not in [f.object for f in mem.facts_about("Ilse Varga") if f.relation == "works for"]
+    assert "Hungarian" in objects(mem.facts_about("Ilse Varga"))  # another relation is not ended
+    mem.remove("left")
+    assert "Ostrander Mills" in objects(mem.facts_about("Ilse Varga"))
+    mem.ingest_facts([("Ilse Varga", "left", "Brask Instruments")], ingest_id="elsewhere")
+    assert "Ostrander Mills" in objects(mem.facts_about("Ilse Varga"))  # another object is not ended
