@@ -148,6 +148,11 @@ def _relation(between: str) -> str:
 
 _IRREGULAR = frozenset("became left won led ran took went made held built wrote sold bought".split())
 """Past tenses a coordinated verb may take without "-ed" ("... and became ...")."""
+def _third_person(verb: re.Match) -> str:
+    """"join" -> "joins", "teach" -> "teaches": the infinitive after "to" as the subject's verb."""
+    return verb[0] + ("es" if verb[2] else "s")
+
+
 _SUBJECT_PRONOUN = re.compile(r"\b(he|she|they)\b", re.IGNORECASE)
 _TITLED = re.compile(r"^\W*(?:the|a|an)\s+([a-z][a-z -]{0,40}?\s+of)\s*$", re.IGNORECASE)
 """Words before a sentence's first name that make the relation: "The chief executive of" X is Y."""
@@ -205,7 +210,8 @@ class RuleExtractor:
                 rel = titled[1] if titled and between in ("is", "was", "are", "were") else _relation(sentence[a.end : b.start])
                 verb = re.fullmatch(r"(and|but|then|to)\s+(([a-z]+)\b.*)", rel)
                 if verb and actor and a.text != actor and (verb[1] == "to" or verb[3].endswith(("ed", "s")) or verb[3] in _IRREGULAR):
-                    triples.append((actor, verb[2], b.text))  # "X left A and joined B" / "to join B": X joined B
+                    rel = verb[2] if verb[1] != "to" else re.sub(r"^([a-z]+?)(s|sh|ch|x|o)?\b", _third_person, verb[2])
+                    triples.append((actor, rel, b.text))  # "X left A and joined B" / "to join B": X joins B
                 elif rel:
                     triples.append((a.text, rel, b.text))
             if names and not (pronoun and pronoun.start() < names[0].start):
