@@ -148,6 +148,9 @@ def _relation(between: str) -> str:
 
 _IRREGULAR = frozenset("became left won led ran took went made held built wrote sold bought".split())
 """Past tenses a coordinated verb may take without "-ed" ("... and became ...")."""
+_COORDINATED = re.compile(r"(and|but|then|to)\s+(([a-z]+)\b.*)")
+
+
 def _third_person(verb: re.Match) -> str:
     """"join" -> "joins", "teach" -> "teaches": the infinitive after "to" as the subject's verb."""
     return verb[0] + ("es" if verb[2] else "s")
@@ -168,6 +171,20 @@ def _pronoun(sentence: str, spans: list[_Span]) -> re.Match | None:
     if match and not any(s.kind in ("name", "title") and s.start < match.start() for s in spans):
         return match
     return None
+
+
+def _pair(sentence: str, a: _Span, b: _Span, first: bool, actor: str | None) -> Triple | None:
+    """The triple of two consecutive spans: the words between them as the relation; "The chief
+    executive of" A "is" B as "chief executive of"; a coordinated verb ("A and joined B", "A to join
+    B") as the ``actor``'s."""
+    titled = _TITLED.match(sentence[: a.start]) if first else None
+    if titled and sentence[a.end : b.start].strip().lower() in ("is", "was", "are", "were"):
+        return a.text, titled[1], b.text
+    rel = _relation(sentence[a.end : b.start])
+    verb = _COORDINATED.fullmatch(rel)
+    if verb and actor and a.text != actor and (verb[1] == "to" or verb[3].endswith(("ed", "s")) or verb[3] in _IRREGULAR):
+        return actor, verb[2] if verb[1] != "to" else re.sub(r"^([a-z]+?)(s|sh|ch|x|o)?\b", _third_person, verb[2]), b.text
+    return (a.text, rel, b.text) if rel else None
 
 
 class RuleExtractor:
@@ -205,15 +222,9 @@ class RuleExtractor:
             for i, (a, b) in enumerate(zip(spans, spans[1:])):
                 if pronoun and a.end <= pronoun.start() < b.start:
                     continue  # "In 2019 he joined X": the date is not the one who joined
-                titled = _TITLED.match(sentence[: a.start]) if i == 0 else None
-                between = sentence[a.end : b.start].strip().lower()
-                rel = titled[1] if titled and between in ("is", "was", "are", "were") else _relation(sentence[a.end : b.start])
-                verb = re.fullmatch(r"(and|but|then|to)\s+(([a-z]+)\b.*)", rel)
-                if verb and actor and a.text != actor and (verb[1] == "to" or verb[3].endswith(("ed", "s")) or verb[3] in _IRREGULAR):
-                    rel = verb[2] if verb[1] != "to" else re.sub(r"^([a-z]+?)(s|sh|ch|x|o)?\b", _third_person, verb[2])
-                    triples.append((actor, rel, b.text))  # "X left A and joined B" / "to join B": X joins B
-                elif rel:
-                    triples.append((a.text, rel, b.text))
+                triple = _pair(sentence, a, b, i == 0, actor)
+                if triple:
+                    triples.append(triple)
             if names and not (pronoun and pronoun.start() < names[0].start):
                 subject = names[0].text
         return ground(Extraction(entities, triples), passage)

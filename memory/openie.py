@@ -102,6 +102,8 @@ class LLMExtractor:
     """
 
     name = "llm"
+    version = RuleExtractor.version
+    """The merged rules' version: part of the extraction cache's key."""
 
     def __init__(
         self,
