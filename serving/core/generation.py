@@ -60,10 +60,12 @@ class Guidance:
     before the sentence's first verb (``verbs``) stands where the question's subject belongs: it
     becomes ``subject``, the chain's first subject ("The capital of the United States" asked about
     India reads "The capital of India"), unless the sentence holds it already. Chain closing:
-    ``closings`` holds, for each fact of that chain, its subject's token ids and the chain's
-    sentences from that fact on. An answer that ends a sentence without the object, having named a
-    subject of the chain, goes on with the chain from the last such subject: "The CEO of Frontier
-    Developments was born in Nigeria." goes on with "Nigeria is located in the continent of Antarctica."
+    ``closings`` holds, for each fact of that chain, its subject's token ids and the chain's last
+    fact's sentence. An answer that ends a sentence without the object, having named a subject of
+    the chain, goes on with that sentence: "The CEO of Frontier Developments was born in Nigeria."
+    goes on with "Nigeria is located in the continent of Antarctica.", and "The CEO of BlackBerry."
+    with "The capital of United States of America is Harrisville." (the links between would spend
+    the answer's tokens before it names the object).
     """
 
     plain_ids: list[int]

@@ -63,8 +63,8 @@ def answer_substitution(tokenizer, facts: list[FactHit], question: str) -> Subst
     """For a question over the shown facts (:func:`asked_chain`): the asked object's token ids after a
     space; the capitalised word starts that neither the question nor a fact of the chain holds (nor " I"): an
     object of a shown fact off the chain ("from Ravensholt" for the employer's city) is foreign too;
-    the sentence breaks; for each fact of the chain, its subject's token ids (after a space) with the chain's sentences
-    from that fact on; the chain's first subject; and the verb tokens. Empty when no single object
+    the sentence breaks; for each fact of the chain, its subject's token ids (after a space) with the chain's last
+    fact's sentence (the answer comes next, not the links between); the chain's first subject; and the verb tokens. Empty when no single object
     is asked for."""
     path = asked_chain(facts, question)
     if not path:
@@ -79,6 +79,6 @@ def answer_substitution(tokenizer, facts: list[FactHit], question: str) -> Subst
         first = ids(word)[:1]
         if first and first[0] < len(foreign):
             foreign[first[0]] = False
-    closings = tuple((ids(f.subject), ids(" ".join(fact_sentence(g) for g in path[i:]))) for i, f in enumerate(path))
+    closings = tuple((ids(f.subject), ids(fact_sentence(path[-1]))) for f in path)
     return Substitution(ids(path[-1].object), foreign, sentence_breaks(tokenizer), closings, ids(path[0].subject),
                         verb_tokens(tokenizer))

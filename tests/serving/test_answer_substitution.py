@@ -125,15 +125,15 @@ def test_a_foreign_name_in_the_answer_becomes_the_asked_object_spelled_out():
 def test_an_answer_that_stops_at_a_link_of_the_chain_goes_on_with_the_rest_of_it():
     tok = spaced_tokenizer()
     sub = answer_substitution(tok, CHAIN, QUESTION)
-    assert [tok.decode(ids) for _, ids in sub.closings][2:] == [
-        " " + fact_sentence(CHAIN[2]) + " " + fact_sentence(CHAIN[3]), " " + fact_sentence(CHAIN[3])]
+    # from any subject of the chain, the chain's last fact: the answer, not the links between
+    assert [tok.decode(ids) for _, ids in sub.closings] == [" " + fact_sentence(CHAIN[3])] * len(CHAIN)
     guidance = Guidance([], answer=sub.answer, foreign=sub.foreign, breaks=sentence_breaks(tok), closings=sub.closings)
     ids = tok.convert_tokens_to_ids
     stopped = [ids("The"), ids("ĠCEO"), ids("Ġis"), ids("ĠCharles"), ids("ĠKoch"), ids("Ġborn"), ids("ĠNigeria"), ids(".")]
     out = list(stopped)
     while (token := closing_token(out, guidance)) is not None:
         out.append(token)
-    # from the last chain subject the answer named (Nigeria), the rest of the chain up to its object
+    # after the last chain subject the answer named (Nigeria), the chain's last fact up to its object
     assert tok.decode(out[len(stopped):]) == " " + fact_sentence(CHAIN[3]).rstrip(".")
     assert closing_token(stopped[:-1], guidance) is None  # mid-sentence: left to the model
     # a closing in progress goes before fact copying, which here would end the sentence early
