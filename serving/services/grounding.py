@@ -173,7 +173,8 @@ AUXILIARIES = frozenset("is was are were has had have be been being does did do 
 
 def fact_sentence(fact: FactHit) -> str:
     """The fact as a plain sentence: "capital of" reads "The capital of S is O", "produced by" reads
-    "S is produced by O", "chief executive is" reads "S's chief executive is O", a relation with its own verb reads "S relation O" ("plays the position of")."""
+    "S is produced by O", "chief executive is" reads "S's chief executive is O", a relation with its
+    own verb reads "S relation O" ("plays the position of")."""
     relation = fact.relation.strip()
     words = relation.lower().split()
     if words and words[0] not in AUXILIARIES | VERBS and words[-1] == "of":

@@ -341,8 +341,8 @@ def classify(update: dict[str, Any], probe: Callable[[Fact], Probe], config: Rou
     return decide_fact(fact, probe(fact), config)
 
 
-CONTROL_SUBJECTS = ("Tomas Vrelk", "Mara Quillon", "Keth Varn", "Anwen Osterby", "the Ulvane", "Orvale Group", "Halbrook Systems",
-                    "Quintor Media")
+CONTROL_SUBJECTS = ("Tomas Vrelk", "Mara Quillon", "Keth Varn", "Anwen Osterby", "the Ulvane",
+                    "Orvale Group", "Halbrook Systems", "Quintor Media")
 """Made-up subjects, people and companies: an entity the model names for them too is its default for
 the relation ("New York City" after "is headquartered in")."""
 

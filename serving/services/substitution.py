@@ -61,11 +61,11 @@ def verb_tokens(tokenizer) -> torch.Tensor:
 
 def answer_substitution(tokenizer, facts: list[FactHit], question: str) -> Substitution:
     """For a question over the shown facts (:func:`asked_chain`): the asked object's token ids after a
-    space; the capitalised word starts that neither the question nor a fact of the chain holds (nor " I"): an
-    object of a shown fact off the chain ("from Ravensholt" for the employer's city) is foreign too;
-    the sentence breaks; for each fact of the chain, its subject's token ids (after a space) with the chain's last
-    fact's sentence (the answer comes next, not the links between); the chain's first subject; and the verb tokens. Empty when no single object
-    is asked for."""
+    space; the capitalised word starts that neither the question nor a fact of the chain holds (nor
+    " I"): an object of a shown fact off the chain ("from Ravensholt" for the employer's city) is
+    foreign too; the sentence breaks; for each fact of the chain, its subject's token ids (after a
+    space) with the chain's last fact's sentence (the answer comes next, not the links between); the
+    chain's first subject; and the verb tokens. Empty when no single object is asked for."""
     path = asked_chain(facts, question)
     if not path:
         return Substitution()
