@@ -60,8 +60,8 @@ class Guidance:
     before the sentence's first verb (``verbs``) stands where the question's subject belongs: it
     becomes ``subject``, the chain's first subject ("The capital of the United States" asked about
     India reads "The capital of India"), unless the sentence holds it already. Chain closing:
-    ``closings`` holds, for each fact of that chain, its subject's token ids and the chain's last
-    fact's sentence. An answer that ends a sentence without the object, having named a subject of
+    ``closing`` holds the chain's last fact's sentence and ``chain_subjects`` the token ids of the
+    chain's subjects. An answer that ends a sentence without the object, having named a subject of
     the chain, goes on with that sentence: "The CEO of Frontier Developments was born in Nigeria."
     goes on with "Nigeria is located in the continent of Antarctica.", and "The CEO of BlackBerry."
     with "The capital of United States of America is Harrisville." (the links between would spend
@@ -77,7 +77,8 @@ class Guidance:
     answer: tuple[int, ...] = ()
     foreign: torch.Tensor | None = field(default=None, compare=False)
     breaks: torch.Tensor | None = field(default=None, compare=False)
-    closings: tuple[tuple[tuple[int, ...], tuple[int, ...]], ...] = ()
+    closing: tuple[int, ...] = ()
+    chain_subjects: tuple[tuple[int, ...], ...] = ()
     subject: tuple[int, ...] = ()
     verbs: torch.Tensor | None = field(default=None, compare=False)
 
@@ -140,18 +141,16 @@ def _after_break(generated: Sequence[int], at: int, guidance: Guidance) -> bool:
 
 def closing_token(generated: Sequence[int], guidance: Guidance) -> int | None:
     """The next token of a chain closing (see :class:`Guidance`): one in progress since a sentence
-    break, or, right after a break, the first of the closing from the last chain subject the answer
-    holds; None once the answer holds ``guidance.answer``."""
-    if not guidance.closings or _holds(generated, guidance.answer):
+    break, or, right after a break when the answer holds a chain subject, its first; None once the
+    answer holds ``guidance.answer``."""
+    if not guidance.closing or _holds(generated, guidance.answer):
         return None
-    for _, ids in guidance.closings:
-        token = _next_of(generated, ids, lambda at: _after_break(generated, at, guidance))
-        if token is not None:
-            return token
-    if _after_break(generated, len(generated), guidance):
-        for subject, ids in reversed(guidance.closings):
-            if subject and _holds(generated, subject):
-                return ids[0]
+    token = _next_of(generated, guidance.closing, lambda at: _after_break(generated, at, guidance))
+    if token is not None:
+        return token
+    if _after_break(generated, len(generated), guidance) and any(
+            subject and _holds(generated, subject) for subject in guidance.chain_subjects):
+        return guidance.closing[0]
     return None
 
 

@@ -1,6 +1,6 @@
 """Answer substitution and chain closing: what a grounded answer is steered to when the shown facts
 chain a subject the question names to the one object it asks for (``serving.core.generation.Guidance``:
-``answer``, ``foreign``, ``closings``, ``subject``, ``verbs``)."""
+``answer``, ``foreign``, ``closing``, ``chain_subjects``, ``subject``, ``verbs``)."""
 
 from __future__ import annotations
 
@@ -46,7 +46,8 @@ class Substitution(NamedTuple):
     answer: tuple[int, ...] = ()
     foreign: torch.Tensor | None = None
     breaks: torch.Tensor | None = None
-    closings: tuple[tuple[tuple[int, ...], tuple[int, ...]], ...] = ()
+    closing: tuple[int, ...] = ()
+    chain_subjects: tuple[tuple[int, ...], ...] = ()
     subject: tuple[int, ...] = ()
     verbs: torch.Tensor | None = None
 
@@ -63,9 +64,9 @@ def answer_substitution(tokenizer, facts: list[FactHit], question: str) -> Subst
     """For a question over the shown facts (:func:`asked_chain`): the asked object's token ids after a
     space; the capitalised word starts that neither the question nor a fact of the chain holds (nor
     " I"): an object of a shown fact off the chain ("from Ravensholt" for the employer's city) is
-    foreign too; the sentence breaks; for each fact of the chain, its subject's token ids (after a
-    space) with the chain's last fact's sentence (the answer comes next, not the links between); the
-    chain's first subject; and the verb tokens. Empty when no single object is asked for."""
+    foreign too; the sentence breaks; the chain's last fact's sentence (after a space: a closing goes
+    on with the answer, not the links between) and the token ids of the chain's subjects; the chain's
+    first subject; and the verb tokens. Empty when no single object is asked for."""
     path = asked_chain(facts, question)
     if not path:
         return Substitution()
@@ -79,6 +80,5 @@ def answer_substitution(tokenizer, facts: list[FactHit], question: str) -> Subst
         first = ids(word)[:1]
         if first and first[0] < len(foreign):
             foreign[first[0]] = False
-    closings = tuple((ids(f.subject), ids(fact_sentence(path[-1]))) for f in path)
-    return Substitution(ids(path[-1].object), foreign, sentence_breaks(tokenizer), closings, ids(path[0].subject),
-                        verb_tokens(tokenizer))
+    return Substitution(ids(path[-1].object), foreign, sentence_breaks(tokenizer), ids(fact_sentence(path[-1])),
+                        tuple(ids(f.subject) for f in path), ids(path[0].subject), verb_tokens(tokenizer))

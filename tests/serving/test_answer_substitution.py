@@ -126,8 +126,10 @@ def test_an_answer_that_stops_at_a_link_of_the_chain_goes_on_with_the_rest_of_it
     tok = spaced_tokenizer()
     sub = answer_substitution(tok, CHAIN, QUESTION)
     # from any subject of the chain, the chain's last fact: the answer, not the links between
-    assert [tok.decode(ids) for _, ids in sub.closings] == [" " + fact_sentence(CHAIN[3])] * len(CHAIN)
-    guidance = Guidance([], answer=sub.answer, foreign=sub.foreign, breaks=sentence_breaks(tok), closings=sub.closings)
+    assert tok.decode(sub.closing) == " " + fact_sentence(CHAIN[3])
+    assert len(sub.chain_subjects) == len(CHAIN)
+    guidance = Guidance([], answer=sub.answer, foreign=sub.foreign, breaks=sentence_breaks(tok), closing=sub.closing,
+                        chain_subjects=sub.chain_subjects)
     ids = tok.convert_tokens_to_ids
     stopped = [ids("The"), ids("ĠCEO"), ids("Ġis"), ids("ĠCharles"), ids("ĠKoch"), ids("Ġborn"), ids("ĠNigeria"), ids(".")]
     out = list(stopped)
@@ -139,7 +141,7 @@ def test_an_answer_that_stops_at_a_link_of_the_chain_goes_on_with_the_rest_of_it
     # a closing in progress goes before fact copying, which here would end the sentence early
     tail = [ids(w) for w in ("ĠNigeria", "Ġis", "Ġlocated", "Ġin")]
     copying = Guidance([], copy_from=(((*tail[1:], ids(".")), 3),), answer=sub.answer, foreign=sub.foreign,
-                       breaks=sentence_breaks(tok), closings=sub.closings)
+                       breaks=sentence_breaks(tok), closing=sub.closing, chain_subjects=sub.chain_subjects)
     scores = contrast(torch.zeros(len(tok)), torch.zeros(len(tok)), copying, torch.zeros(len(tok), dtype=torch.bool),
                       [*stopped, *tail])
     assert int(scores.argmax()) == ids("Ġthe")
@@ -155,7 +157,7 @@ def test_a_foreign_name_before_the_verb_becomes_the_subject_the_question_names()
     assert sub.subject == (ids("ĠIndia"),) and sub.answer == (ids("ĠGrosseto"),)
     assert bool(sub.verbs[ids("Ġis")]) and not sub.verbs[ids("Ġcapital")]
     guidance = Guidance([], answer=sub.answer, foreign=sub.foreign, breaks=sentence_breaks(tok),
-                        closings=sub.closings, subject=sub.subject, verbs=sub.verbs)
+                        closing=sub.closing, chain_subjects=sub.chain_subjects, subject=sub.subject, verbs=sub.verbs)
     continues = torch.zeros(len(tok), dtype=torch.bool)
 
     def chosen(generated, best):
