@@ -31,6 +31,9 @@ def texts(mem: GraphMemory, query: str = QUESTION, k: int = 10, as_of: str | Non
         ("is the CEO of", "ceo of", "chief executive"),
         ("is led by", "led by", "chief executive"),
         ("'s official language is", "official language", "official language"),
+        ("moved to", "moved to", "residence"),
+        ("married", "married", "spouse"),
+        ("are coached by", "coached by", "head coach"),
         ("was a painter born in", "painter born in", None),  # document phrasing: not functional
         ("speaks", "speaks", None),
         ("has child", "has child", None),
@@ -285,3 +288,13 @@ def test_a_fact_that_ends_one_invalidates_it_and_revert_restores_it(make_memory)
     assert "Ostrander Mills" in objects(mem.facts_about("Ilse Varga"))
     mem.ingest_facts([("Ilse Varga", "left", "Brask Instruments")], ingest_id="elsewhere")
     assert "Ostrander Mills" in objects(mem.facts_about("Ilse Varga"))  # another object is not ended
+
+
+def test_a_move_replaces_the_residence_and_revert_restores_it(make_memory):
+    mem = make_memory()
+    mem.ingest_facts([("Wendeline Marsh", "lives in", "Corvallis")], ingest_id="old")
+    result = mem.ingest_facts([("Wendeline Marsh", "moved to", "Tromso")], ingest_id="moved")
+    assert len(result.superseded) == 1
+    assert objects(mem.facts_about("Wendeline Marsh")) == ["Tromso"]
+    mem.remove("moved")
+    assert objects(mem.facts_about("Wendeline Marsh")) == ["Corvallis"]
