@@ -148,6 +148,8 @@ def _relation(between: str) -> str:
 
 _IRREGULAR = frozenset("became left won led ran took went made held built wrote sold bought".split())
 """Past tenses a coordinated verb may take without "-ed" ("... and became ...")."""
+_BARE = frozenset("in on at since from until by".split())
+"""Prepositions that alone relate no name to a date or number."""
 _COORDINATED = re.compile(r"(and|but|then|to)\s+(([a-z]+)\b.*)")
 
 
@@ -176,11 +178,17 @@ def _pronoun(sentence: str, spans: list[_Span]) -> re.Match | None:
 def _pair(sentence: str, a: _Span, b: _Span, first: bool, actor: str | None) -> Triple | None:
     """The triple of two consecutive spans: the words between them as the relation; "The chief
     executive of" A "is" B as "chief executive of"; a coordinated verb ("A and joined B", "A to join
-    B") as the ``actor``'s."""
+    B"), or a verb after a clause between commas ("A, who lives in C, works for B"), as the ``actor``'s."""
     titled = _TITLED.match(sentence[: a.start]) if first else None
     if titled and sentence[a.end : b.start].strip().lower() in ("is", "was", "are", "were"):
         return a.text, titled[1], b.text
-    rel = _relation(sentence[a.end : b.start])
+    rel = re.sub(r"^(?:which|who|that)\s+", "", _relation(sentence[a.end : b.start]))  # "A, which was founded by B"
+    if b.kind in ("date", "number") and rel.lower() in _BARE:
+        return None  # "founded by A in 1994": the date is the founding's, not A's
+    at = sentence.find(actor) if actor else -1
+    if at >= 0 and a.text != actor and sentence[a.end : b.start].lstrip().startswith(",") and "," in sentence[at : a.start] \
+            and re.match(r"[a-z]+(s|ed)\b", rel):
+        return actor, rel, b.text  # the verb after a clause between commas: "A, who lives in C, works for B"
     verb = _COORDINATED.fullmatch(rel)
     if verb and actor and a.text != actor and (verb[1] == "to" or verb[3].endswith(("ed", "s")) or verb[3] in _IRREGULAR):
         return actor, verb[2] if verb[1] != "to" else re.sub(r"^([a-z]+?)(s|sh|ch|x|o)?\b", _third_person, verb[2]), b.text
@@ -192,7 +200,7 @@ class RuleExtractor:
     pronoun in subject place stands for the previous sentence's first name."""
 
     name = "rule"
-    version = 2
+    version = 3
     """Part of the extraction cache's key, so passages extracted by older rules are extracted again."""
 
     def extract(self, passages: list[str], progress: Progress | None = None) -> list[Extraction]:

@@ -79,3 +79,13 @@ def test_a_coordinated_verb_belongs_to_the_sentences_subject():
     assert ("Olaf Dahl", "founded", "Kettle Labs") in pair and not any(s == "Anna Berg" and r != "and" for s, r, _ in pair)
     moved = RuleExtractor().extract(["Marek Lindqvist left Corvane Analytics to join Halvard Freight."])[0].triples
     assert ("Marek Lindqvist", "joins", "Halvard Freight") in moved
+
+
+def test_a_relative_clause_gives_its_verb_and_a_bare_date_relates_nothing():
+    triples = RuleExtractor().extract(["Mirela Dobos works for Anvil Pharma, which was founded by Lionel Grieve in 1994."])[0].triples
+    assert ("Anvil Pharma", "was founded by", "Lionel Grieve") in triples
+    assert not any(o == "1994" for _, _, o in triples)  # the founding's year, not Lionel Grieve's
+    inner = RuleExtractor().extract(["Tomas Hale, who lives in Oslo, works for Brisk Ltd."])[0].triples
+    assert ("Tomas Hale", "works for", "Brisk Ltd") in inner and not any(s == "Oslo" for s, _, _ in inner)
+    apposition = RuleExtractor().extract(["Berlin, located in Germany, hosts Kite Labs."])[0].triples
+    assert ("Berlin", "located in", "Germany") in apposition
