@@ -233,11 +233,17 @@ def _split(tokenizer, lead: str, sentence: str, at: int) -> tuple[tuple[int, ...
 
 def select_facts(question: str, hits: list[FactHit], config: GroundingConfig) -> list[FactHit]:
     """The gate on facts: named subject and fact_min, or fact_alone; the best, and the next ones
-    within ``seed_margin`` of it, ``seeds`` at most."""
+    within ``seed_margin`` of it, ``seeds`` at most. When none of those has a relation the question
+    asks about, the best fact past the gate that has one comes first ("Who founded the company X
+    works for?" starts at "X works for", not at the closer "X is a chemist from")."""
     passed = sorted((h for h in hits
                      if h.score >= config.fact_alone or (h.score >= config.fact_min and names(question, h.subject))),
                     key=lambda h: -h.score)
-    return [h for h in passed if h.score >= passed[0].score - config.seed_margin][: config.seeds]
+    chosen = [h for h in passed if h.score >= passed[0].score - config.seed_margin][: config.seeds]
+    if not any(asks_about(question, h.relation) for h in chosen):
+        asked = next((h for h in passed if asks_about(question, h.relation)), None)
+        chosen = [asked, *chosen][: config.seeds] if asked else chosen
+    return chosen
 
 
 STOPWORDS = frozenset("what which who whom whose where when does did that this with from into about".split())

@@ -19,7 +19,15 @@ from serving.core.generation import (
     copied_token,
     decode_stream,
 )
-from serving.services.grounding import ANSWER_LEADS, anchored_sources, asks_about, fact_sentence, fact_sources
+from serving.services.grounding import (
+    ANSWER_LEADS,
+    GroundingConfig,
+    anchored_sources,
+    asks_about,
+    fact_sentence,
+    fact_sources,
+    select_facts,
+)
 from tests.helpers.models import byte_tokenizer, tiny_tokenizer
 
 GROUNDED = "rome is the capital of italy . the capital of italy is"
@@ -192,3 +200,12 @@ def test_a_question_asks_for_a_chief_executive_in_words_statements_do_not_use():
     assert asks_about("Who runs the company that Priya Okonjo works for?", "chief executive is")
     assert asks_about("Who leads Telmark Shipping?", "CEO of")
     assert not asks_about("Who runs the company that Priya Okonjo works for?", "was born in")
+
+
+def test_the_first_seed_is_a_fact_the_question_asks_about_when_a_closer_one_is_not():
+    chemist = FactHit("f1", "i", "Mirela Dobos", "is a chemist from", "Kestrel Bay", 0.75, "2026-01-01", None, None)
+    works = FactHit("f2", "i", "Mirela Dobos", "works for", "Anvil Pharma", 0.55, "2026-01-01", None, None)
+    question = "Who founded the company Mirela Dobos works for?"
+    assert [f.id for f in select_facts(question, [chemist, works], GroundingConfig())] == ["f2", "f1"]
+    unasked = "Where is Mirela Dobos from?"  # no relation asked ("from" names none): the closest alone
+    assert [f.id for f in select_facts(unasked, [chemist, works], GroundingConfig())] == ["f1"]
