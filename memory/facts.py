@@ -42,16 +42,17 @@ FUNCTIONAL_RELATIONS: tuple[tuple[str, str], ...] = (
     ("continent", r"(located )?(in|on) continent( of)?|continent"),
     ("country", r"(located )?in country( of)?|country"),
     ("location", r"(located|situated|based) in|location( of)?|lies in"),
-    ("headquarters", r"headquartered in|headquarters( location)?( of| in)?"),
+    ("headquarters", r"headquartered in|(has its )?headquarters( location)?( of| in)?|(moved|relocated) (its )?headquarters to"),
     ("residence", r"(lives|living|resides|settled) in|(moved|relocated) to|residence"),
     ("chief executive", r"ceo( of)?|chief executive( officer)?( of)?|(led|run|headed|managed) by"),
     ("head of state", r"head of state( of)?|president of"),
     ("head of government", r"head of government( of)?|prime minister of|mayor of"),
     ("citizenship", r"citizen of|(country of )?citizenship|nationality"),
-    ("employer", r"(works?|worked|working) (for|at)|employed (by|at)|employer|employee of|join(s|ed)?|took job (at|with)|hired by"),
+    ("employer", r"((started|began|went|continues|continued) (to )?)?(works?|worked|working) (for|at)|employed (by|at)|"
+                 r"employer|employee of|join(s|ed)?|took job (at|with)|hired by"),
     ("spouse", r"spouse( of)?|married( to)?|wed|wife of|husband of"),
     ("position", r"plays? (position( of)?|as)|(playing )?position( played)?( of)?"),
-    ("team", r"plays? for|member of sports team"),
+    ("team", r"plays? for|member of sports team|signed (with|for)|(transferred|traded) to"),
     ("head coach", r"coached by|(head )?coach( of)?"),
     ("official language", r"official language( of)?"),
     ("owner", r"owned by|owner"),
@@ -73,13 +74,29 @@ ENDING_RELATIONS: tuple[tuple[str, str], ...] = (
 _GROUPS = tuple((name, re.compile(pattern)) for name, pattern in FUNCTIONAL_RELATIONS)
 _ENDINGS = tuple((name, re.compile(pattern)) for name, pattern in ENDING_RELATIONS)
 _FILLER = frozenset("a an the is are was were am be been being currently now still also".split())
-"""Words dropped from relations: articles, auxiliaries and time adverbs ("has/have/had" only before "been")."""
+"""Words dropped from relations: articles, auxiliaries and time adverbs ("has/have/had" only before a
+participle: "has joined", "has been living in"; "has its headquarters in" keeps it)."""
+_PARTICIPLES = frozenset("been left led run won become made taken gone begun".split())
+
+ROLE_OF = re.compile(
+    r"(?:(?:is|was|became|is now|has been|had been|was appointed|was named|was made|serves as|served as)\s+)?"
+    r"(?:the\s+|a\s+|an\s+)?(?P<role>ceo|chief executive(?: officer)?|head coach|coach|president|chairman|chairwoman|"
+    r"chair|founder|co-founder|director|mayor|captain|manager|owner)\s+of\s+(?P<of>\S.*)", re.IGNORECASE)
+"""A role stated from its holder's side: "X is the CEO of Y" is Y's fact "CEO of" X."""
+
+
+def role_of(text: str) -> tuple[str, str] | None:
+    """The role and what it is of, when ``text`` (a relation and its object) states a role from its
+    holder's side: "is the CEO of Kettle & Finch" gives ("CEO", "Kettle & Finch")."""
+    m = ROLE_OF.fullmatch(text.strip().rstrip("."))
+    return (m["role"], m["of"].strip()) if m else None
 
 
 def normalize_relation(relation: str) -> str:
     """Lower case, possessive 's and punctuation dropped, articles and auxiliaries removed."""
     words = re.findall(r"[a-z0-9&]+", re.sub(r"'s\b", " ", relation.lower()))
-    kept = [w for i, w in enumerate(words) if w not in _FILLER and not (w in ("has", "have", "had") and words[i + 1 : i + 2] == ["been"])]
+    kept = [w for i, w in enumerate(words) if w not in _FILLER and not (
+        w in ("has", "have", "had") and any(n in _PARTICIPLES or n.endswith("ed") for n in words[i + 1 : i + 2]))]
     return " ".join(kept or words)
 
 

@@ -32,11 +32,15 @@ def texts(mem: GraphMemory, query: str = QUESTION, k: int = 10, as_of: str | Non
         ("is led by", "led by", "chief executive"),
         ("'s official language is", "official language", "official language"),
         ("moved to", "moved to", "residence"),
+        ("has joined", "joined", "employer"),
+        ("started working at", "started working at", "employer"),
+        ("signed with", "signed with", "team"),
+        ("has its headquarters in", "has its headquarters in", "headquarters"),
+        ("has child", "has child", None),  # "has" as a verb stays
         ("married", "married", "spouse"),
         ("are coached by", "coached by", "head coach"),
         ("was a painter born in", "painter born in", None),  # document phrasing: not functional
         ("speaks", "speaks", None),
-        ("has child", "has child", None),
     ],
 )
 def test_rule_table(relation, normalised, group):
