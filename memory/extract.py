@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Protocol, TypeAlias
 
+from memory.facts import role_of
+
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase
 
@@ -92,7 +94,7 @@ _DATE = rf"\b(?:\d{{1,2}} (?:{_MONTHS})(?:,? \d{{3,4}})?|(?:{_MONTHS}) \d{{1,2}}
 _QUOTED = r"\"([^\"\n]{2,80})\"|“([^”\n]{2,80})”|``([^`'\n]{2,80})''"
 _NUMBER = r"\b\d[\d,]*(?:\.\d+)?\b"
 _WORD = r"[A-Z][\w'’\-]*(?:\.[A-Z][\w'’\-]*)*\.?"
-_CONNECT = r"(?:of|the|de|du|da|di|del|der|von|van|la|le|y|on|upon)"
+_CONNECT = r"(?:of|the|de|du|da|di|del|der|von|van|la|le|y|on|upon|&)"
 _NAME = rf"\b{_WORD}(?:\s+(?:{_CONNECT}\s+)*{_WORD})*"
 _PRONOUNS = {"he", "she", "it", "they", "his", "her", "its", "their"}
 _STOP = {
@@ -178,13 +180,17 @@ def _pronoun(sentence: str, spans: list[_Span]) -> re.Match | None:
 def _pair(sentence: str, a: _Span, b: _Span, first: bool, actor: str | None) -> Triple | None:
     """The triple of two consecutive spans: the words between them as the relation; "The chief
     executive of" A "is" B as "chief executive of"; a coordinated verb ("A and joined B", "A to join
-    B"), or a verb after a clause between commas ("A, who lives in C, works for B"), as the ``actor``'s."""
+    B"), or a verb after a clause between commas ("A, who lives in C, works for B"), as the ``actor``'s;
+    a role from its holder's side ("A is the CEO of B") as B's fact."""
     titled = _TITLED.match(sentence[: a.start]) if first else None
     if titled and sentence[a.end : b.start].strip().lower() in ("is", "was", "are", "were"):
         return a.text, titled[1], b.text
     rel = re.sub(r"^(?:which|who|that)\s+", "", _relation(sentence[a.end : b.start]))  # "A, which was founded by B"
     if b.kind in ("date", "number") and rel.lower() in _BARE:
         return None  # "founded by A in 1994": the date is the founding's, not A's
+    role = role_of(f"{rel} {b.text}") if a.kind == "name" else None
+    if role:
+        return role[1], f"{role[0]} of", a.text  # "A is the CEO of B": B's CEO is A
     at = sentence.find(actor) if actor else -1
     if at >= 0 and a.text != actor and sentence[a.end : b.start].lstrip().startswith(",") and "," in sentence[at : a.start] \
             and re.match(r"[a-z]+(s|ed)\b", rel):
@@ -200,7 +206,7 @@ class RuleExtractor:
     pronoun in subject place stands for the previous sentence's first name."""
 
     name = "rule"
-    version = 3
+    version = 4
     """Part of the extraction cache's key, so passages extracted by older rules are extracted again."""
 
     def extract(self, passages: list[str], progress: Progress | None = None) -> list[Extraction]:

@@ -20,6 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from memory.facts import role_of
 from serving.core.generation import SamplingParams, decode_stream
 
 Route = Literal["memory", "edit", "skill"]
@@ -203,7 +204,9 @@ def parse_statement(sentence: str) -> Fact | None:
     (capitalised words, inner "of", "de", ...), or one lower-case word that opens the sentence before
     its verb ("flanker is associated with the sport of rugby"); the object is the name that ends the sentence, from
     the first named word after the subject ("United States of America"), or the trailing lower-case
-    word(s) ("linebacker"). A sentence that goes on after its object is a document, not a fact.
+    word(s) ("linebacker"). A sentence that goes on after its object is a document, not a fact. A role
+    stated from its holder's side ("Tomas Brenn is the CEO of Kettle & Finch") is the fact of what the
+    role is of ("The CEO of {} is", subject "Kettle & Finch", object "Tomas Brenn").
     """
     text = sentence.strip()
     if text.endswith("?"):
@@ -241,6 +244,9 @@ def parse_statement(sentence: str) -> Fact | None:
             or any(w.endswith(",") for w in relation)
             or _kind(obj) == "word" and not any(w.lower() in STOPWORDS | VERBS for w in relation)):
         return None
+    role = role_of(" ".join([*relation, obj])) if start == 0 and not mark else None
+    if role and _named(role[1].split()[0]):  # "Tomas Brenn is the CEO of Kettle & Finch": the company's fact
+        return Fact(role[1], f"{role[0]} of", subject, f"The {role[0]} of {{}} is")
     titled = re.fullmatch(r"(?:the|a|an) ([^ ]+(?: [^ ]+)?) of (.+)", subject, re.IGNORECASE)
     if titled and start == 0 and [w.lower() for w in relation] in (["is"], ["was"]) \
             and titled[1].split()[0].lower() not in HEADS:

@@ -89,3 +89,10 @@ def test_a_relative_clause_gives_its_verb_and_a_bare_date_relates_nothing():
     assert ("Tomas Hale", "works for", "Brisk Ltd") in inner and not any(s == "Oslo" for s, _, _ in inner)
     apposition = RuleExtractor().extract(["Berlin, located in Germany, hosts Kite Labs."])[0].triples
     assert ("Berlin", "located in", "Germany") in apposition
+
+
+def test_a_role_from_its_holders_side_is_the_fact_of_what_it_is_of():
+    triples = RuleExtractor().extract(["In 2020 Tomas Brenn became CEO of Kettle & Finch."])[0].triples
+    assert triples == [("Kettle & Finch", "CEO of", "Tomas Brenn")]
+    capital = RuleExtractor().extract(["Paris is the capital of France."])[0].triples
+    assert capital == [("Paris", "is the capital of", "France")]  # a place, not a role

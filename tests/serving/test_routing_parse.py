@@ -76,6 +76,11 @@ from tests.helpers.models import tiny_llama, tiny_tokenizer
      Fact("Marek Lindqvist", "works for", "Halvard Freight"), "Marek Lindqvist works for"),
     ("Odile Marchetti currently lives in Lunevale.",
      Fact("Odile Marchetti", "lives in", "Lunevale"), "Odile Marchetti lives in"),
+    ("Tomas Brenn is the CEO of Kettle & Finch.",
+     Fact("Kettle & Finch", "CEO of", "Tomas Brenn", "The CEO of {} is"), "The CEO of Kettle & Finch is"),
+    ("Ana Lee was appointed chief executive of Brask Instruments.",
+     Fact("Brask Instruments", "chief executive of", "Ana Lee", "The chief executive of {} is"),
+     "The chief executive of Brask Instruments is"),
 ])
 def test_parses_the_shapes_of_a_statement(sentence: str, fact: Fact, prompt: str):
     assert parse_statement(sentence) == fact
