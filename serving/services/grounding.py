@@ -196,7 +196,7 @@ def fact_sources(tokenizer, facts: list[FactHit]) -> tuple[tuple[tuple[int, ...]
     for fact in facts:
         sentence = fact_sentence(fact)
         for lead in (" ", ""):
-            sources.append(_split(tokenizer, lead, sentence, sentence.rfind(fact.object)))
+            sources.append(split_ids(tokenizer, lead, sentence, sentence.rfind(fact.object)))
     return tuple(sources)
 
 
@@ -217,13 +217,13 @@ def anchored_sources(tokenizer, facts: list[FactHit], question: str) -> tuple[tu
     for fact in asked:
         sentence = fact_sentence(fact)
         at = sentence.find(fact.subject)
-        sources.append(_split(tokenizer, "", sentence, at + len(fact.subject) if at >= 0 else -1))
+        sources.append(split_ids(tokenizer, "", sentence, at + len(fact.subject) if at >= 0 else -1))
     for fact in asked:
-        sources += [_split(tokenizer, "", f"{lead} {fact.object}.", len(lead)) for lead in ANSWER_LEADS]
+        sources += [split_ids(tokenizer, "", f"{lead} {fact.object}.", len(lead)) for lead in ANSWER_LEADS]
     return tuple(sources)
 
 
-def _split(tokenizer, lead: str, sentence: str, at: int) -> tuple[tuple[int, ...], int]:
+def split_ids(tokenizer, lead: str, sentence: str, at: int) -> tuple[tuple[int, ...], int]:
     """``lead + sentence`` as token ids, and the index of the first token that differs from those of
     ``lead + sentence[:at]`` stripped (the whole length when ``at`` < 0)."""
     ids = tokenizer(lead + sentence, add_special_tokens=False)["input_ids"]

@@ -12,7 +12,7 @@ import torch
 
 from memory.facts import FactHit
 from serving.core.generation import name_starts, sentence_breaks
-from serving.services.grounding import AUXILIARIES, asks_about, covers, fact_sentence, names
+from serving.services.grounding import AUXILIARIES, asks_about, covers, fact_sentence, names, split_ids
 from serving.services.routing import VERBS
 
 
@@ -82,3 +82,16 @@ def answer_substitution(tokenizer, facts: list[FactHit], question: str) -> Subst
             foreign[first[0]] = False
     return Substitution(ids(path[-1].object), foreign, sentence_breaks(tokenizer), ids(fact_sentence(path[-1])),
                         tuple(ids(f.subject) for f in path), ids(path[0].subject), verb_tokens(tokenizer))
+
+
+def chain_sources(tokenizer, facts: list[FactHit], question: str, longest: int = 3) -> tuple[tuple[tuple[int, ...], int], ...]:
+    """An anchored source (``Guidance.anchored``) for an answer that opens with the subject the
+    question names when the facts chain it to the asked object in 2 to ``longest`` links: the
+    chain's sentences, one after another, through the subject at least. "Where was Ignatius Pell's
+    wife born?" answered "Ignatius Pell" goes on "is married to Rosa Quent. Rosa Quent was born in
+    Valdemora.", not "was born in Valdemora" (the spouse's birthplace given as his)."""
+    path = asked_chain(facts, question)
+    text = " ".join(fact_sentence(f) for f in path)
+    if not 2 <= len(path) <= longest or not text.startswith(path[0].subject):
+        return ()
+    return (split_ids(tokenizer, "", text, len(path[0].subject)),)

@@ -10,7 +10,8 @@ from transformers import PreTrainedTokenizerFast
 from memory.facts import FactHit
 from serving.core.generation import Guidance, closing_token, contrast, name_starts, sentence_breaks
 from serving.services.grounding import covers, fact_sentence, names
-from serving.services.substitution import answer_substitution, asked_chain, verb_tokens
+from serving.services.substitution import answer_substitution, asked_chain, chain_sources, verb_tokens
+from tests.helpers.models import byte_tokenizer
 
 WORDS = ("In which continent was the CEO of developer Visual Basic Script born ? Frontier Developments "
          "Charles Koch Nigeria Antarctica United States is in located I . , The capital India Grosseto Delhi").split()
@@ -169,3 +170,13 @@ def test_a_foreign_name_before_the_verb_becomes_the_subject_the_question_names()
     assert chosen(with_subject, "ĠDelhi") == ids("ĠGrosseto")  # after it: the object's
     assert chosen([*opening, ids("ĠUnited"), ids("Ġis")], "ĠDelhi") == ids("ĠGrosseto")
     assert verb_tokens(tok) is sub.verbs  # cached per tokenizer
+
+
+def test_an_answer_opening_with_the_named_subject_may_go_on_with_the_whole_chain():
+    tok = byte_tokenizer()
+    married = FactHit("f1", "i", "Ignatius Pell", "is married to", "Rosa Quent", 0.8, "2026-01-01", None, None)
+    born = FactHit("f2", "i", "Rosa Quent", "was born in", "Valdemora", 0.7, "2026-01-01", None, None)
+    [(ids, at)] = chain_sources(tok, [married, born], "Where was Ignatius Pell's wife born?")
+    assert tok.decode(ids) == "Ignatius Pell is married to Rosa Quent. Rosa Quent was born in Valdemora."
+    assert tok.decode(ids[:at]).strip() == "Ignatius Pell"
+    assert chain_sources(tok, [married, born], "Who is Ignatius Pell married to?") == ()  # one hop
