@@ -42,12 +42,19 @@ from .host import run_settings, scratch_runtime
 @dataclass(frozen=True)
 class Change:
     """A subject whose object changes twice: ``objects`` are A, B and C in order; ``statement`` (with
-    {subject} and {object}) is each update, ``question`` (with {subject}) what is asked."""
+    {subject} and {object}) is each update, or ``statements`` one per object (a change worded its own
+    way: "has joined", "moved to"); ``question`` (with {subject}) what is asked."""
 
     subject: str
     objects: tuple[str, str, str]
     statement: str = "{subject} works for {object}."
     question: str = "Who does {subject} work for?"
+    statements: tuple[str, ...] = ()
+
+    def update(self, step: int) -> str:
+        """The statement that makes ``objects[step]`` the subject's object."""
+        template = self.statements[step] if self.statements else self.statement
+        return template.format(subject=self.subject, object=self.objects[step])
 
 
 CHANGED_TWICE: tuple[Change, ...] = tuple(Change(person, objects) for person, *objects in (
@@ -63,18 +70,20 @@ CHANGED_TWICE: tuple[Change, ...] = tuple(Change(person, objects) for person, *o
 
 
 def load_changes(path: Path) -> tuple[Change, ...]:
-    """JSON lines of ``{"subject", "objects": [A, B, C], "statement"?, "question"?}`` (templates as in
-    :class:`Change`); ``ValueError`` names the first bad line."""
+    """JSON lines of ``{"subject", "objects": [A, B, C], "statement"?, "statements"?, "question"?}``
+    (templates as in :class:`Change`); ``ValueError`` names the first bad line."""
     changes = []
     for number, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), 1):
         if not line.strip():
             continue
         try:
             row = json.loads(line)
-            change = Change(row["subject"], tuple(row["objects"]), **{k: row[k] for k in ("statement", "question") if k in row})
-            if len(change.objects) != 3 or "{object}" not in change.statement:
-                raise ValueError("three objects and a statement with {object} are needed")
-            change.statement.format(subject="", object=""), change.question.format(subject="")
+            change = Change(row["subject"], tuple(row["objects"]), **{k: row[k] for k in ("statement", "question") if k in row},
+                            statements=tuple(row.get("statements", ())))
+            templates = change.statements or (change.statement,) * 3
+            if len(change.objects) != 3 or len(templates) != 3 or any("{object}" not in t for t in templates):
+                raise ValueError("three objects and statements with {object} are needed")
+            [t.format(subject="", object="") for t in templates], change.question.format(subject="")
         except (KeyError, TypeError, ValueError, IndexError) as exc:
             raise ValueError(f"{path}:{number}: not a change ({exc!r})") from None
         changes.append(change)
@@ -265,7 +274,7 @@ class Evaluation:
         outcome, entries, newest = Outcome(), [], {}
         for step in range(3):
             for i, c in enumerate(changes):
-                entry_id = self.apply(c.statement.format(subject=c.subject, object=c.objects[step]), route, outcome)
+                entry_id = self.apply(c.update(step), route, outcome)
                 entries += [entry_id] if entry_id else []
                 if step == 2 and entry_id:
                     newest[i] = entry_id

@@ -125,8 +125,14 @@ def test_changed_twice_cases_come_from_a_file_and_a_bad_line_is_refused(tmp_path
     first, second = load_changes(args.changed_twice_cases)
     assert first.statement.format(subject=first.subject, object=first.objects[2]) == "Odile Braska lives in Ebbmoor."
     assert second.question.format(subject=second.subject) == "Who does Kasimir Vell work for?"
+    worded = tmp_path / "worded.jsonl"
+    worded.write_text(json.dumps({"subject": "Oskar Tell", "objects": ["Marlow", "Greyport", "Edda"],
+                                  "statements": ["{subject} lives in {object}.", "{subject} moved to {object}.",
+                                                 "{subject} relocated to {object}."]}) + "\n")
+    [change] = load_changes(worded)
+    assert [change.update(step) for step in (1, 2)] == ["Oskar Tell moved to Greyport.", "Oskar Tell relocated to Edda."]
     for bad in ({"subject": "X", "objects": ["A", "B"]}, {"subject": "X", "objects": ["A", "B", "C"], "statement": "{subject}."},
-                {"objects": ["A", "B", "C"]}):
+                {"objects": ["A", "B", "C"]}, {"subject": "X", "objects": ["A", "B", "C"], "statements": ["{subject} is {object}."]}):
         path = tmp_path / "bad.jsonl"
         path.write_text(json.dumps(bad) + "\n")
         with pytest.raises(SystemExit):
