@@ -252,6 +252,8 @@ def parse_statement(sentence: str) -> Fact | None:
             and titled[1].split()[0].lower() not in HEADS:
         # a capitalised relation noun before its subject: "The CEO of Brackwater Analytics is Nadia Ferreira"
         start, subject = len(titled[1].split()) + 2, titled[2]
+    if start == 0 and not mark and relation[0].lower() in ("are", "were") and re.match(r"The [A-Z]", subject):
+        start, subject = 1, subject[4:]  # "The Harlow Kestrels are coached by": the team is "Harlow Kestrels"
     prefix = words[:start]
     template = " ".join([*prefix, "{}" + mark, *relation]) if prefix or mark else ""
     return Fact(subject, _relation(prefix, relation), obj, template)
