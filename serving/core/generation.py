@@ -81,6 +81,16 @@ class Guidance:
     chain_subjects: tuple[tuple[int, ...], ...] = ()
     subject: tuple[int, ...] = ()
     verbs: torch.Tensor | None = field(default=None, compare=False)
+    pieces: tuple[str, ...] | None = field(default=None, compare=False)
+    """The vocabulary's token strings (:func:`token_pieces`), so that an anchored subject may be
+    spelled in other tokens than its source's."""
+
+
+@functools.lru_cache(maxsize=4)
+def token_pieces(tokenizer: PreTrainedTokenizerBase) -> tuple[str, ...]:
+    """Per token id: the token's string in the vocabulary (byte-level or "▁" marked): two token
+    sequences spell the same text when their strings join to the same string."""
+    return tuple(p or "" for p in tokenizer.convert_ids_to_tokens(list(range(len(tokenizer)))))
 
 
 @functools.lru_cache(maxsize=4)
@@ -204,13 +214,38 @@ def copied_token(
     return best
 
 
-def anchored_token(generated: Sequence[int], anchored: tuple[tuple[tuple[int, ...], int], ...]) -> int | None:
+def anchored_token(generated: Sequence[int], anchored: tuple[tuple[tuple[int, ...], int], ...],
+                   pieces: Sequence[str] | None = None) -> int | None:
     """The next token of the first source ``(ids, subject_end)`` whose first ``len(generated)``
-    tokens, ``subject_end`` or more, are the generated ones; None when there is none."""
+    tokens, ``subject_end`` or more, are the generated ones; None when there is none. With the
+    vocabulary's token strings (``pieces``), the subject may be spelled in other tokens than the
+    source's ("No|or" for "N|oor"): the answer's first tokens that spell it count as its ids."""
     n = len(generated)
     for ids, subject_end in anchored:
         if subject_end <= n < len(ids) and tuple(generated) == ids[:n]:
             return ids[n]
+        spelled = _spelled(generated, ids[:subject_end], pieces) if pieces is not None else None
+        if spelled is not None:
+            rest = tuple(generated[spelled:])
+            at = subject_end + len(rest)
+            if at < len(ids) and rest == ids[subject_end:at]:
+                return ids[at]
+    return None
+
+
+def _spelled(generated: Sequence[int], head: Sequence[int], pieces: Sequence[str]) -> int | None:
+    """How many of the generated tokens spell the same text as ``head``; None when none do."""
+    if any(t >= len(pieces) for t in head):
+        return None
+    text, spelled = "".join(pieces[t] for t in head), ""
+    for k, token in enumerate(generated, 1):
+        if token >= len(pieces):
+            return None
+        spelled += pieces[token]
+        if spelled == text:
+            return k
+        if not text.startswith(spelled):
+            return None
     return None
 
 
@@ -224,7 +259,7 @@ def contrast(
     vocabulary = grounded.shape[-1]
     # a chain closing or a substituted name in progress goes before fact copying, which would end
     # "The capital of Tang Empire" with the "." of another fact, "… is a citizen of Tang Empire."
-    copy = anchored_token(generated, guidance.anchored)
+    copy = anchored_token(generated, guidance.anchored, guidance.pieces)
     if copy is None:
         copy = closing_token(generated, guidance)
     if copy is None:

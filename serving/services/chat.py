@@ -10,7 +10,7 @@ from memory.facts import FactHit
 from serving.core.decoding import Generation
 from serving.core.engine import Engine
 from serving.core.errors import InvalidInputError
-from serving.core.generation import Guidance, Piece, SamplingParams
+from serving.core.generation import Guidance, Piece, SamplingParams, token_pieces
 
 from serving.services.grounding import (
     Grounding,
@@ -117,7 +117,8 @@ class ChatService:
             sub = answer_substitution(tokenizer, grounding.facts, question) if self.config.substitute else Substitution()
             params = replace(params, guidance=Guidance(plain, 1.0 + self.config.contrast, self.config.plausibility,
                                                        fact_sources(tokenizer, grounding.facts),
-                                                       self.config.copy, anchored, **sub._asdict()))
+                                                       self.config.copy, anchored, **sub._asdict(),
+                                                       pieces=token_pieces(tokenizer) if anchored else None))
         return ids, params, grounding.citations()
 
     def _template(self, messages: list[dict[str, str]]) -> str:

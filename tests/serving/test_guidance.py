@@ -139,6 +139,16 @@ def test_anchored_token_goes_on_with_a_fact_the_answer_started_through_its_subje
     assert anchored_token([1, 2], ()) is None
 
 
+def test_an_anchored_subject_spelled_in_other_tokens_still_anchors():
+    pieces = ("N", "oor", "No", "or", "ĠH", "add", "ad", "Ġtook", "Ġa", "Ġjob", "Ġis")
+    source = ((0, 1, 4, 5, 6, 7, 8, 9), 5)  # "Noor Haddad took a job", the subject in 5 tokens
+    assert anchored_token([2, 3, 4, 5, 6], (source,), pieces) == 7  # "No|or| H|add|ad": " took"
+    assert anchored_token([2, 3, 4, 5, 6, 7, 8], (source,), pieces) == 9
+    assert anchored_token([2, 3, 4, 5, 6, 10], (source,), pieces) is None  # " is": the answer went its own way
+    assert anchored_token([2, 3, 4, 5], (source,), pieces) is None  # the subject is not said yet
+    assert anchored_token([2, 3, 4, 5, 6], (source,)) is None  # without the pieces, only the source's tokens
+
+
 def test_anchored_sources_are_the_asked_facts_that_end_a_chain():
     byte = byte_tokenizer()
     works = FactHit("f1", "i1", "Ilse Varga", "works for", "Ostrander Mills", 0.9, "2026-01-01", None, None)
