@@ -128,16 +128,17 @@ def _words(text: str) -> list[str]:
 
 
 def names(question: str, subject: str) -> bool:
-    """The question names the subject: all its words, or all but one of three or more, in order-free
-    match, or a part of a capitalised name (:func:`_named_in_part`); a parenthesis in the subject may
+    """The question names the subject: all its words, or all but one of three or more (not the
+    first: "The Beatles" does not name "With the Beatles"), in order-free match, or a part of a capitalised name (:func:`_named_in_part`); a parenthesis in the subject may
     be left out ("Kira Osei (born 1990)")."""
     asked = set(_words(question))
     bare = re.sub(r"\s*\([^)]*\)", "", subject).strip()
     if bare and bare != subject and names(question, bare):
         return True
     words = [w for w in _words(subject) if len(w) > 1] or _words(subject)
-    missing = sum(w not in asked for w in words)
-    return bool(words) and (missing == 0 or (len(words) >= 3 and missing == 1)) or _named_in_part(question, subject)
+    missing = [i for i, w in enumerate(words) if w not in asked]
+    return bool(words) and (not missing or (len(words) >= 3 and len(missing) == 1 and missing[0] > 0)) \
+        or _named_in_part(question, subject)
 
 
 _LEADS = frozenset("in on at of for to from by the a an what which who whom whose where when how why does did "

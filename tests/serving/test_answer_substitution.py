@@ -75,6 +75,8 @@ def test_a_question_names_a_person_by_one_part_of_the_name():
     assert not names("What is the capital of United States?", "United Kingdom")  # the whole name must belong
     assert not names("Who wrote Hamlet?", "Marek Lindqvist")
     assert not names("Where is Oslo?", "University of Oslo")  # not a name in capitals throughout
+    assert names("Where was Kira Osei born?", "Kira Ama Osei")  # all but one word of three
+    assert not names("Who is the director of The Beatles?", "With the Beatles")  # but never the first
 
 
 def test_foreign_names_are_the_capitalised_words_of_neither_the_question_nor_the_chain():
