@@ -26,7 +26,7 @@ from serving.services.grounding import (
 )
 from serving.services.edits import EditService
 from serving.services.memory import MemoryService
-from serving.services.substitution import Substitution, answer_substitution, chain_sources
+from serving.services.substitution import Substitution, answer_substitution, asked_chain, chain_sources
 
 
 class ChatService:
@@ -112,9 +112,11 @@ class ChatService:
             plain = self.encode(self._template(plain), params.max_tokens)
             tokenizer = self.engine.host.tokenizer
             question = _question(messages)
-            anchored = (chain_sources(tokenizer, grounding.facts, question)
+            path = asked_chain(grounding.facts, question)
+            anchored = (chain_sources(tokenizer, path)
                         + anchored_sources(tokenizer, grounding.facts, question)) if self.config.anchor else ()
-            sub = answer_substitution(tokenizer, grounding.facts, question) if self.config.substitute else Substitution()
+            sub = (answer_substitution(tokenizer, grounding.facts, question, path) if self.config.substitute
+                   else Substitution())
             params = replace(params, guidance=Guidance(plain, 1.0 + self.config.contrast, self.config.plausibility,
                                                        fact_sources(tokenizer, grounding.facts),
                                                        self.config.copy, anchored, **sub._asdict(),

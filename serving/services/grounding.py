@@ -129,8 +129,9 @@ def _words(text: str) -> list[str]:
 
 def names(question: str, subject: str) -> bool:
     """The question names the subject: all its words, or all but one of three or more (not the
-    first: "The Beatles" does not name "With the Beatles"), in order-free match, or a part of a capitalised name (:func:`_named_in_part`); a parenthesis in the subject may
-    be left out ("Kira Osei (born 1990)")."""
+    first: "The Beatles" does not name "With the Beatles"), in order-free match, or a part of a
+    capitalised name (:func:`_named_in_part`); a parenthesis in the subject may be left out ("Kira
+    Osei (born 1990)")."""
     asked = set(_words(question))
     bare = re.sub(r"\s*\([^)]*\)", "", subject).strip()
     if bare and bare != subject and names(question, bare):

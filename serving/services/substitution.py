@@ -60,14 +60,13 @@ def verb_tokens(tokenizer) -> torch.Tensor:
     return torch.tensor([p.lstrip("Ġ▁").lower() in words for p in pieces])
 
 
-def answer_substitution(tokenizer, facts: list[FactHit], question: str) -> Substitution:
-    """For a question over the shown facts (:func:`asked_chain`): the asked object's token ids after a
-    space; the capitalised word starts that neither the question nor a fact of the chain holds (nor
+def answer_substitution(tokenizer, facts: list[FactHit], question: str, path: list[FactHit]) -> Substitution:
+    """For a question over the shown facts and their asked chain ``path`` (:func:`asked_chain`): the
+    asked object's token ids after a space; the capitalised word starts that neither the question nor a fact of the chain holds (nor
     " I"): an object of a shown fact off the chain ("from Ravensholt" for the employer's city) is
     foreign too; the sentence breaks; the chain's last fact's sentence (after a space: a closing goes
     on with the answer, not the links between) and the token ids of the chain's subjects; the chain's
     first subject; and the verb tokens. Empty when no single object is asked for."""
-    path = asked_chain(facts, question)
     if not path:
         return Substitution()
 
@@ -84,13 +83,12 @@ def answer_substitution(tokenizer, facts: list[FactHit], question: str) -> Subst
                         tuple(ids(f.subject) for f in path), ids(path[0].subject), verb_tokens(tokenizer))
 
 
-def chain_sources(tokenizer, facts: list[FactHit], question: str, longest: int = 3) -> tuple[tuple[tuple[int, ...], int], ...]:
+def chain_sources(tokenizer, path: list[FactHit], longest: int = 3) -> tuple[tuple[tuple[int, ...], int], ...]:
     """An anchored source (``Guidance.anchored``) for an answer that opens with the subject the
-    question names when the facts chain it to the asked object in 2 to ``longest`` links: the
-    chain's sentences, one after another, through the subject at least. "Where was Ignatius Pell's
-    wife born?" answered "Ignatius Pell" goes on "is married to Rosa Quent. Rosa Quent was born in
-    Valdemora.", not "was born in Valdemora" (the spouse's birthplace given as his)."""
-    path = asked_chain(facts, question)
+    question names when the asked chain ``path`` (:func:`asked_chain`) has 2 to ``longest`` links:
+    the chain's sentences, one after another, through the subject at least. "Where was Ignatius
+    Pell's wife born?" answered "Ignatius Pell" goes on "is married to Rosa Quent. Rosa Quent was
+    born in Valdemora.", not "was born in Valdemora" (the spouse's birthplace given as his)."""
     text = " ".join(fact_sentence(f) for f in path)
     if not 2 <= len(path) <= longest or not text.startswith(path[0].subject):
         return ()

@@ -10,7 +10,7 @@ from transformers import PreTrainedTokenizerFast
 from memory.facts import FactHit
 from serving.core.generation import Guidance, closing_token, contrast, name_starts, sentence_breaks
 from serving.services.grounding import covers, fact_sentence, names
-from serving.services.substitution import answer_substitution, asked_chain, chain_sources, verb_tokens
+from serving.services.substitution import Substitution, answer_substitution, asked_chain, chain_sources, verb_tokens
 from tests.helpers.models import byte_tokenizer
 
 WORDS = ("In which continent was the CEO of developer Visual Basic Script born ? Frontier Developments "
@@ -27,6 +27,10 @@ def spaced_tokenizer() -> PreTrainedTokenizerFast:
     backend.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)
     backend.decoder = decoders.ByteLevel()
     return PreTrainedTokenizerFast(tokenizer_object=backend, unk_token="<unk>", eos_token="<eos>")
+
+
+def _substitution(tok, facts: list[FactHit], question: str) -> Substitution:
+    return answer_substitution(tok, facts, question, asked_chain(facts, question))
 
 
 def _fact(i: int, subject: str, relation: str, obj: str) -> FactHit:
@@ -81,17 +85,17 @@ def test_a_question_names_a_person_by_one_part_of_the_name():
 
 def test_foreign_names_are_the_capitalised_words_of_neither_the_question_nor_the_chain():
     tok = spaced_tokenizer()
-    answer, foreign = answer_substitution(tok, CHAIN, QUESTION)[:2]
+    answer, foreign = _substitution(tok, CHAIN, QUESTION)[:2]
     ids = tok.convert_tokens_to_ids
     assert answer == (ids("ĠAntarctica"),)
     assert bool(foreign[ids("ĠUnited")]) and bool(foreign[ids("ĠStates")])
     for held in ("ĠVisual", "ĠCEO", "ĠCharles", "ĠNigeria", "ĠAntarctica", "ĠI"):
         assert not foreign[ids(held)], held
     assert not foreign[ids("Ġborn")] and not foreign[ids("United")]  # lower case; no word start
-    assert not answer_substitution(tok, CHAIN, "In which continent is Zanzibar?").answer
+    assert not _substitution(tok, CHAIN, "In which continent is Zanzibar?").answer
     # a shown fact off the chain: its object is not the answer, so it is foreign too
     off = _fact(8, "Visual Basic Script", "was designed in", "Grosseto")
-    foreign = answer_substitution(tok, [*CHAIN, off], QUESTION).foreign
+    foreign = _substitution(tok, [*CHAIN, off], QUESTION).foreign
     assert bool(foreign[ids("ĠGrosseto")]) and not foreign[ids("ĠNigeria")]
 
 
@@ -127,7 +131,7 @@ def test_a_foreign_name_in_the_answer_becomes_the_asked_object_spelled_out():
 
 def test_an_answer_that_stops_at_a_link_of_the_chain_goes_on_with_the_rest_of_it():
     tok = spaced_tokenizer()
-    sub = answer_substitution(tok, CHAIN, QUESTION)
+    sub = _substitution(tok, CHAIN, QUESTION)
     # from any subject of the chain, the chain's last fact: the answer, not the links between
     assert tok.decode(sub.closing) == " " + fact_sentence(CHAIN[3])
     assert len(sub.chain_subjects) == len(CHAIN)
@@ -156,7 +160,7 @@ def test_a_foreign_name_before_the_verb_becomes_the_subject_the_question_names()
     tok = spaced_tokenizer()
     ids = tok.convert_tokens_to_ids
     capital = [_fact(8, "India", "capital of", "Grosseto")]
-    sub = answer_substitution(tok, capital, "What is the capital of India?")
+    sub = _substitution(tok, capital, "What is the capital of India?")
     assert sub.subject == (ids("ĠIndia"),) and sub.answer == (ids("ĠGrosseto"),)
     assert bool(sub.verbs[ids("Ġis")]) and not sub.verbs[ids("Ġcapital")]
     guidance = Guidance([], answer=sub.answer, foreign=sub.foreign, breaks=sentence_breaks(tok),
@@ -178,7 +182,7 @@ def test_an_answer_opening_with_the_named_subject_may_go_on_with_the_whole_chain
     tok = byte_tokenizer()
     married = FactHit("f1", "i", "Ignatius Pell", "is married to", "Rosa Quent", 0.8, "2026-01-01", None, None)
     born = FactHit("f2", "i", "Rosa Quent", "was born in", "Valdemora", 0.7, "2026-01-01", None, None)
-    [(ids, at)] = chain_sources(tok, [married, born], "Where was Ignatius Pell's wife born?")
+    [(ids, at)] = chain_sources(tok, asked_chain([married, born], "Where was Ignatius Pell's wife born?"))
     assert tok.decode(ids) == "Ignatius Pell is married to Rosa Quent. Rosa Quent was born in Valdemora."
     assert tok.decode(ids[:at]).strip() == "Ignatius Pell"
-    assert chain_sources(tok, [married, born], "Who is Ignatius Pell married to?") == ()  # one hop
+    assert chain_sources(tok, asked_chain([married, born], "Who is Ignatius Pell married to?")) == ()  # one hop
