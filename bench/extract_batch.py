@@ -1,17 +1,19 @@
 """OpenIE with the hosted model at ingest: one passage at a time against the continuous batch, in one process.
 
     python bench/extract_batch.py --corpus ../shared/data/hipporag/legacy/data/musique_train_corpus.json \
-        --n 32 --batch 16 --threads 1
+        --n 64 --batch 16,32 --threads 2
 
 The same first ``--n`` passages of a HippoRAG corpus (a list of ``{title, text}``) go through
 ``memory.openie.LLMExtractor`` twice, greedy:
 
 - ``one_at_a_time``: the padded ``model.generate`` path with ``batch_size=1`` (ingest before issue 18);
-- ``batched``: ``--batch`` passages in flight through ``serving.core.decoding.Decoder`` (continuous
-  batching, ``max_batch=--batch``), as the server runs it (``serving.services.extraction``).
+- ``batched_<B>``: for each ``--batch`` size B, B passages in flight through
+  ``serving.core.decoding.Decoder`` (continuous batching, ``max_batch=B``), as the server runs it
+  (``serving.services.extraction``).
 
-Prints JSON: seconds, passages/s and triples of each, the ratio of passages/s, and how many passages
-got the same extraction both ways (greedy; float rounding of wider matmuls may flip a near tie).
+Prints JSON: seconds, passages/s and triples of each, each batch size's ratio of passages/s over one
+at a time, and how many passages got the same extraction (greedy; float rounding of wider matmuls
+may flip a near tie).
 """
 
 from __future__ import annotations
@@ -42,24 +44,26 @@ def main() -> None:
     p = model_options(argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter))
     p.add_argument("--corpus", type=Path, required=True, help="HippoRAG corpus JSON")
     p.add_argument("--n", type=int, default=32, help="passages")
-    p.add_argument("--batch", type=int, default=16, help="passages in flight and rows of the continuous batch")
+    p.add_argument("--batch", default="16", help="comma-separated passages in flight (rows of the continuous batch)")
     args = p.parse_args()
     host = load(args)
     passages = [f"{d['title']}: {d['text']}" for d in json.loads(args.corpus.read_text())[: args.n]]
-    decoder = Decoder(host, max_batch=args.batch, max_queue=2 * args.batch, timeout=3600.0)
     runs, found = {}, {}
-    for name, extractor in [
-        ("one_at_a_time", LLMExtractor(host.model, host.tokenizer, LLMExtractorConfig(batch_size=1))),
-        ("batched", LLMExtractor(host.model, host.tokenizer, LLMExtractorConfig(batch_size=args.batch),
-                                 generate=decoder_generate(decoder))),
-    ]:
+    runs["one_at_a_time"], found["one_at_a_time"] = timed(
+        LLMExtractor(host.model, host.tokenizer, LLMExtractorConfig(batch_size=1)), passages)
+    print("one_at_a_time", runs["one_at_a_time"], file=sys.stderr, flush=True)
+    base = runs["one_at_a_time"]["passages_per_s"]
+    for size in (int(b) for b in args.batch.split(",")):
+        decoder = Decoder(host, max_batch=size, max_queue=2 * size, timeout=3600.0)
+        extractor = LLMExtractor(host.model, host.tokenizer, LLMExtractorConfig(batch_size=size),
+                                 generate=decoder_generate(decoder))
+        name = f"batched_{size}"
         runs[name], found[name] = timed(extractor, passages)
+        decoder.close()
+        same = sum(a == b for a, b in zip(found["one_at_a_time"], found[name]))
+        runs[name].update(ratio=round(runs[name]["passages_per_s"] / base, 2), same_extraction=f"{same}/{len(passages)}")
         print(name, runs[name], file=sys.stderr, flush=True)
-    decoder.close()
-    same = sum(a == b for a, b in zip(found["one_at_a_time"], found["batched"]))
-    print(json.dumps({"passages": len(passages), "model": host.model_id, "threads": args.threads, "batch": args.batch,
-                      **runs, "ratio": round(runs["batched"]["passages_per_s"] / runs["one_at_a_time"]["passages_per_s"], 2),
-                      "same_extraction": f"{same}/{len(passages)}"}, indent=2))
+    print(json.dumps({"passages": len(passages), "model": host.model_id, "threads": args.threads, **runs}, indent=2))
 
 
 if __name__ == "__main__":

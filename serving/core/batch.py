@@ -10,7 +10,10 @@ Rows join (their prompts prefilled together) and leave (finished, cancelled) bet
 Each row keeps its own positions (the count of its real tokens), so padding changes no row's
 result: a greedy row gives the tokens it gives alone (up to float rounding of the wider matmuls).
 Columns that every row has padded are trimmed when rows leave. The key/value tensors of padded
-columns are zeroed, so nothing undefined can reach a softmax weight of zero.
+columns are zeroed, so nothing undefined can reach a softmax weight of zero. The cache's keys and
+values are views of buffers with ``ROOM`` free columns, so a step writes its new column in place
+(transformers' ``DynamicLayer`` concatenates, copying the whole cache at every step: a quarter of a
+16-row step on CPU).
 
 Shared prompt prefixes are prefilled once: a joining prompt that starts with at least
 ``MIN_PREFIX`` tokens of a recently joined one (the few-shot head of the OpenIE prompts, a shared
@@ -47,6 +50,9 @@ _Prefix = tuple[bool, tuple[int, ...]]
 MIN_PREFIX = 32
 """Fewest tokens a joining prompt must share with a recent one for their prefix to be reused."""
 
+ROOM = 64
+"""Free columns a cache buffer gets when it is (re)allocated: one copy of the cache per ``ROOM`` steps."""
+
 
 class UnsupportedModelError(InvalidSettingError):
     """The model's KV cache cannot be batched by rows (sliding windows, quantised layers)."""
@@ -64,9 +70,40 @@ def _common(a: list[int], b: list[int]) -> int:
     return lo
 
 
+class _RoomyLayer(DynamicLayer):
+    """A full-attention cache layer whose keys and values view the first columns of buffers with room
+    to grow: an update writes its columns in place, and copies only when the room is used up or the
+    batch replaced ``keys``/``values`` (rows joined or left)."""
+
+    def __init__(self, keys: torch.Tensor, values: torch.Tensor) -> None:
+        super().__init__()
+        self.lazy_initialization(keys, values)
+        self.keys, self.values = keys, values
+        self._buffers: tuple[torch.Tensor, torch.Tensor] | None = None
+        self._views: tuple[torch.Tensor | None, torch.Tensor | None] = (None, None)
+        """What ``update`` last set ``keys``/``values`` to: anything else was set by the batch."""
+
+    def update(self, key_states: torch.Tensor, value_states: torch.Tensor, *args, **kwargs) -> tuple[torch.Tensor, torch.Tensor]:
+        used, new = self.keys.shape[-2], key_states.shape[-2]
+        buffers = self._buffers
+        if buffers is None or self.keys is not self._views[0] or used + new > buffers[0].shape[-2]:
+            buffers = tuple(t.new_empty(*t.shape[:-2], used + new + ROOM, t.shape[-1]) for t in (self.keys, self.values))
+            buffers[0][..., :used, :], buffers[1][..., :used, :] = self.keys, self.values
+            self._buffers = buffers
+        buffers[0][..., used : used + new, :] = key_states
+        buffers[1][..., used : used + new, :] = value_states
+        self._views = self.keys, self.values = buffers[0][..., : used + new, :], buffers[1][..., : used + new, :]
+        return self.keys, self.values
+
+
+def _roomy(cache) -> None:
+    """Give the cache's layers room to grow in place (after ``_check``)."""
+    cache.layers = [_RoomyLayer(layer.keys, layer.values) for layer in cache.layers]
+
+
 def _check(cache) -> None:
     for layer in cache.layers:
-        if type(layer) is not DynamicLayer:
+        if type(layer) not in (DynamicLayer, _RoomyLayer):
             raise UnsupportedModelError(f"batched decoding needs full-attention cache layers, not {type(layer).__name__}")
 
 
@@ -171,6 +208,7 @@ class KVBatch:
         """Add prefilled rows (their cache and mask) after the current ones, padding the narrower side."""
         positions = mask.sum(-1)
         if self.cache is None or len(self) == 0:
+            _roomy(cache)
             self.cache, self.mask, self.positions = cache, mask, positions
             return
         width = mask.shape[1]

@@ -12,6 +12,7 @@ import pytest
 import torch
 
 from editing.gate import EditGate, GateConfig, WrittenFacts
+from serving.core import batch as batch_module
 from serving.core.decoding import Decoder, Generation
 from serving.core.errors import OverloadedError
 from serving.core.generation import Guidance, SamplingParams, decode_stream
@@ -103,6 +104,17 @@ def test_batched_greedy_equals_decoding_alone_with_joins_leaves_and_stop_strings
     finally:
         decoder.close()
     assert max(rows) >= 3, f"never more than {max(rows)} rows in a forward pass: nothing was batched"
+
+
+def test_a_cache_that_outgrows_its_room_and_rows_that_leave_keep_decoding_as_alone(host, monkeypatch):
+    monkeypatch.setattr(batch_module, "ROOM", 3)  # buffers fill up every few steps
+    cases = [(t, SamplingParams(n, 0.0)) for t, n in zip(PROMPTS, [30, 5, 17, 11])]
+    expected = [_alone(host, t, p) for t, p in cases]
+    decoder = Decoder(host, max_batch=8)
+    try:
+        assert _collect_all([decoder.submit(_ids(host, t), p) for t, p in cases]) == expected
+    finally:
+        decoder.close()
 
 
 def test_guided_copying_and_seeded_requests_in_a_batch_equal_decoding_alone(host):
