@@ -134,7 +134,7 @@ def _spans(sentence: str) -> list[_Span]:
                 words.pop()
             if not words:
                 continue
-            text = " ".join(words)
+            text = re.sub(r"['’]s$", "", " ".join(words))  # "Port Averne's" names Port Averne
             start = m.start() + m.group(0).find(words[0])
             if free(start, start + len(text)):
                 taken.append(_Span(start, start + len(text), text, kind))
@@ -143,6 +143,8 @@ def _spans(sentence: str) -> list[_Span]:
 
 def _relation(between: str) -> str:
     words = re.findall(r"[\w'’\-]+", between)
+    if words and words[0] in ("'s", "’s"):
+        words.pop(0)  # "X's mayor is Y": "mayor is"
     while words and words[-1].lower() in ("the", "a", "an"):
         words.pop()
     return " ".join(words) if 0 < len(words) <= 10 else ""
@@ -206,7 +208,7 @@ class RuleExtractor:
     pronoun in subject place stands for the previous sentence's first name."""
 
     name = "rule"
-    version = 4
+    version = 5
     """Part of the extraction cache's key, so passages extracted by older rules are extracted again."""
 
     def extract(self, passages: list[str], progress: Progress | None = None) -> list[Extraction]:

@@ -45,8 +45,8 @@ FUNCTIONAL_RELATIONS: tuple[tuple[str, str], ...] = (
     ("headquarters", r"headquartered in|(has its )?headquarters( location)?( of| in)?|(moved|relocated) (its )?headquarters to"),
     ("residence", r"(lives|living|resides|settled) in|(moved|relocated) to|residence"),
     ("chief executive", r"ceo( of)?|chief executive( officer)?( of)?|(led|run|headed|managed) by"),
-    ("head of state", r"head of state( of)?|president of"),
-    ("head of government", r"head of government( of)?|prime minister of|mayor of"),
+    ("head of state", r"head of state( of)?|president( of)?"),
+    ("head of government", r"head of government( of)?|prime minister( of)?|mayor( of)?"),
     ("citizenship", r"citizen of|(country of )?citizenship|nationality"),
     ("employer", r"((started|began|went|continues|continued) (to )?)?(works?|worked|working) (for|at)|employed (by|at)|"
                  r"employer|employee of|join(s|ed)?|took job (at|with)|hired by"),
@@ -55,7 +55,7 @@ FUNCTIONAL_RELATIONS: tuple[tuple[str, str], ...] = (
     ("team", r"plays? for|member of sports team|signed (with|for)|(transferred|traded) to"),
     ("head coach", r"coached by|(head )?coach( of)?"),
     ("official language", r"official language( of)?"),
-    ("owner", r"owned by|owner"),
+    ("owner", r"owned by|owner( of)?"),
     ("manufacturer", r"(manufactured|produced) by|manufacturer"),
 )
 """Functional relations: (group, pattern) pairs. A relation is functional (one object per subject at a
@@ -80,7 +80,7 @@ _PARTICIPLES = frozenset("been left led run won become made taken gone begun".sp
 
 ROLE_OF = re.compile(
     r"(?:(?:is|was|became|is now|has been|had been|was appointed|was named|was made|serves as|served as)\s+)?"
-    r"(?:the\s+|a\s+|an\s+)?(?P<role>ceo|chief executive(?: officer)?|head coach|coach|president|chairman|chairwoman|"
+    r"(?:the\s+|a\s+|an\s+)?(?:new\s+|current\s+|present\s+|acting\s+|interim\s+)?(?P<role>ceo|chief executive(?: officer)?|head coach|coach|president|chairman|chairwoman|"
     r"chair|founder|co-founder|director|mayor|captain|manager|owner)\s+of\s+(?:the\s+)?(?P<of>\S.*)", re.IGNORECASE)
 """A role stated from its holder's side: "X is the CEO of Y" is Y's fact "CEO of" X."""
 

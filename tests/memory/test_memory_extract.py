@@ -96,3 +96,14 @@ def test_a_role_from_its_holders_side_is_the_fact_of_what_it_is_of():
     assert triples == [("Kettle & Finch", "CEO of", "Tomas Brenn")]
     capital = RuleExtractor().extract(["Paris is the capital of France."])[0].triples
     assert capital == [("Paris", "is the capital of", "France")]  # a place, not a role
+    new = RuleExtractor().extract(["Tobias Reade is the new mayor of Port Averne."])[0].triples
+    assert new == [("Port Averne", "mayor of", "Tobias Reade")]
+    former = RuleExtractor().extract(["Tobias Reade is the former mayor of Port Averne."])[0].triples
+    assert former == [("Tobias Reade", "is the former mayor of", "Port Averne")]  # no longer the holder
+
+
+def test_a_possessive_names_its_owner_and_leaves_the_relation():
+    triples = RuleExtractor().extract(["Port Averne's mayor is Celia Fenwright. Its harbour master is Ivo Lusk."])[0]
+    assert ("Port Averne", "mayor is", "Celia Fenwright") in triples.triples
+    assert ("Port Averne", "harbour master is", "Ivo Lusk") in triples.triples
+    assert "Port Averne" in triples.entities

@@ -39,6 +39,8 @@ def texts(mem: GraphMemory, query: str = QUESTION, k: int = 10, as_of: str | Non
         ("has child", "has child", None),  # "has" as a verb stays
         ("married", "married", "spouse"),
         ("are coached by", "coached by", "head coach"),
+        ("mayor is", "mayor", "head of government"),  # a document's "Its mayor is ..."
+        ("owner of", "owner of", "owner"),  # "X is the owner of Y", from the holder's side
         ("was a painter born in", "painter born in", None),  # document phrasing: not functional
         ("speaks", "speaks", None),
     ],
@@ -215,6 +217,18 @@ def test_document_triples_follow_the_rule_table(make_memory):
     assert "job" not in ids  # its only fact is superseded
     assert "town" in ids  # "Ostrander Mills in Quillby" is still current content
     assert "bio" in ids
+
+
+def test_a_role_a_document_states_with_a_possessive_is_replaced_by_its_new_holder(make_memory):
+    mem = make_memory()
+    mem.ingest_documents([Document("Port Averne is a harbour town. Its mayor is Celia Fenwright.", id="town")],
+                         ingest_id="docs")
+    [old] = mem.search_facts("Who is the mayor of Port Averne?", 5)
+    result = mem.ingest_facts([("Port Averne", "mayor of", "Tobias Reade")], ingest_id="new")
+    assert result.superseded == [old.id]
+    assert objects(mem.search_facts("Who is the mayor of Port Averne?", 5)) == ["Tobias Reade"]
+    assert mem.remove("new")
+    assert objects(mem.search_facts("Who is the mayor of Port Averne?", 5)) == ["Celia Fenwright"]
 
 
 def test_superseded_facts_do_not_seed_retrieval(make_memory, monkeypatch):

@@ -82,6 +82,8 @@ from tests.helpers.models import tiny_llama, tiny_tokenizer
      Fact("Harlow Kestrels", "head coach of", "Ines Marchal", "The head coach of {} is"), "The head coach of Harlow Kestrels is"),
     ("The Harlow Kestrels are coached by Pavel Drozd.",
      Fact("Harlow Kestrels", "are coached by", "Pavel Drozd", "The {} are coached by"), "The Harlow Kestrels are coached by"),
+    ("Tobias Reade is the new mayor of Port Averne.",
+     Fact("Port Averne", "mayor of", "Tobias Reade", "The mayor of {} is"), "The mayor of Port Averne is"),
     ("Ana Lee was appointed chief executive of Brask Instruments.",
      Fact("Brask Instruments", "chief executive of", "Ana Lee", "The chief executive of {} is"),
      "The chief executive of Brask Instruments is"),
