@@ -275,7 +275,14 @@ def asks_about(question: str, relation: str) -> bool:
     group = relation_group(normalize_relation(relation))
     if group is None:
         return bool(asked & _stems(relation))
+    if group == "location" and PLACE_ASKED.search(question) and not asked & _OTHER_PLACE_STEMS:
+        return True  # "In which town is the lab where X works?" asks where the lab is
     return bool(asked & (_stems(relation) | _stems(group) | (_GROUP_STEMS[group] - _GENERIC_STEMS)))
+
+
+PLACE_ASKED = re.compile(r"\b(?:in|at)\s+(?:which|what)\s+(?:town|city|village|country|state|region|place)\b|"
+                         r"^\W*(?:which|what)\s+(?:town|city|village|country|state|region)\s+(?:is|was)\b", re.IGNORECASE)
+"""A question for the place something is in, with no word of the relation ("In which town is ...")."""
 
 
 GENERIC = frozenset("city country place located location situated based lies state head member official sports".split())
@@ -297,6 +304,9 @@ def _relation_stems(relation: str) -> set[str]:
 
 
 _GENERIC_STEMS = _stems(" ".join(GENERIC))
+_OTHER_PLACE_STEMS = set().union(*(_GROUP_STEMS[g] for g in ("birthplace", "death place", "capital", "headquarters",
+                                                             "residence"))) - _GENERIC_STEMS
+"""Words of the other place-valued relations: "In which city was X born?" asks for no location."""
 RELATION_STEMS = frozenset(set().union(*_GROUP_STEMS.values()) - _GENERIC_STEMS)
 """Stems of the functional relations' words: a question that uses one asks for that relation."""
 

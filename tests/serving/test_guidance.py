@@ -192,6 +192,15 @@ def test_a_question_asks_about_a_relation_in_any_inflection():
     assert not asks_about("Who is the head coach of X?", "is headquartered in")
 
 
+
+def test_a_question_for_the_town_something_is_in_asks_for_its_location():
+    assert asks_about("In which town is the lab where Marisol Quenby works?", "is located in")
+    assert asks_about("In what city does Marisol Quenby work?", "based in")
+    assert not asks_about("In which town was Marisol Quenby born?", "is located in")  # its birthplace
+    assert not asks_about("Where does Marisol Quenby work?", "is located in")  # the employer, not its town
+    assert not asks_about("In which town is the lab where Marisol Quenby works?", "was founded by")
+
+
 def test_a_fact_reads_as_a_sentence_by_its_relation():
     def fact(subject: str, relation: str, obj: str) -> FactHit:
         return FactHit("f", "i", subject, relation, obj, 0.9, "2026-01-01", None, None)

@@ -129,6 +129,13 @@ def test_a_link_the_question_leaves_unsaid_is_followed_to_one_it_asks_about(runt
     assert [f.object for f in grounding.facts] == ["Kettle & Finch"]
 
 
+def test_a_question_for_the_town_of_a_link_reaches_its_location(runtime):
+    runtime.memory.add_facts([("Marisol Quenby", "works at", "Halden Marine Lab")])
+    runtime.memory.add_facts([("Halden Marine Lab", "is located in", "Brightwater")])
+    grounding = runtime.chat.retrieve("In which town is the lab where Marisol Quenby works?", None, 3)
+    assert [f.object for f in grounding.facts] == ["Halden Marine Lab", "Brightwater"]
+
+
 def test_a_document_chains_through_a_pronoun_and_a_newer_document_replaces_the_employer(client, runtime):
     text = ("Marek Lindqvist is a data scientist from Ravensholt. In 2019 he joined Corvane Analytics, a firm "
             "headquartered in Oslo. The chief executive of Corvane Analytics is Dagny Moe.")
