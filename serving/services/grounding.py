@@ -196,10 +196,21 @@ def fact_sources(tokenizer, facts: list[FactHit]) -> tuple[tuple[tuple[int, ...]
     (``serving.core.generation.Guidance.copy_from``)."""
     sources = []
     for fact in facts:
-        sentence = fact_sentence(fact)
-        for lead in (" ", ""):
-            sources.append(split_ids(tokenizer, lead, sentence, sentence.rfind(fact.object)))
+        for sentence in fact_wordings(fact):
+            for lead in (" ", ""):
+                sources.append(split_ids(tokenizer, lead, sentence, sentence.rfind(fact.object)))
     return tuple(sources)
+
+
+def fact_wordings(fact: FactHit) -> list[str]:
+    """The fact's sentence, and for a possessive's relation also as "The <noun> of S is O", the way
+    an answer tends to say it ("Kestrel Works's founder is Edda Varr": "The founder of Kestrel Works
+    is Edda Varr")."""
+    sentence = fact_sentence(fact)
+    words = fact.relation.split()
+    if sentence.startswith(f"{fact.subject}'s ") and len(words) > 1:
+        return [sentence, f"The {' '.join(words[:-1])} of {fact.subject} {words[-1]} {fact.object}."]
+    return [sentence]
 
 
 ANSWER_LEADS = ("The answer is", "The answer is:", "The correct answer is")

@@ -127,6 +127,16 @@ def test_fact_sources_start_copying_at_the_object():
                                                                     " The capital of Germany is", "The capital of Germany is"]
 
 
+def test_a_possessives_fact_is_also_copied_as_the_answer_words_it():
+    byte = byte_tokenizer()
+    founder = FactHit("f1", "i1", "Kestrel Works", "founder is", "Edda Varr", 0.9, "2026-01-01", None, None)
+    sources = fact_sources(byte, [founder])
+    assert [byte.decode(ids[:start]) for ids, start in sources] == [
+        " Kestrel Works's founder is", "Kestrel Works's founder is",
+        " The founder of Kestrel Works is", "The founder of Kestrel Works is"]
+    assert {byte.decode(ids[start:]) for ids, start in sources} == {" Edda Varr."}
+
+
 def test_anchored_token_goes_on_with_a_fact_the_answer_started_through_its_subject():
     anchored = (((1, 2, 3, 4, 5), 2), ((1, 9, 8), 2))
     assert anchored_token([1, 2], anchored) == 3  # the subject (1 2) said: the relation follows
