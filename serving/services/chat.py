@@ -118,7 +118,7 @@ class ChatService:
             sub = (answer_substitution(tokenizer, grounding.facts, question, path) if self.config.substitute
                    else Substitution())
             params = replace(params, guidance=Guidance(plain, 1.0 + self.config.contrast, self.config.plausibility,
-                                                       fact_sources(tokenizer, grounding.facts),
+                                                       fact_sources(tokenizer, grounding.facts, question),
                                                        self.config.copy, anchored, **sub._asdict(),
                                                        pieces=token_pieces(tokenizer) if anchored else None))
         return ids, params, grounding.citations()

@@ -190,13 +190,16 @@ def fact_sentence(fact: FactHit) -> str:
     return text if text.endswith(".") else text + "."
 
 
-def fact_sources(tokenizer, facts: list[FactHit]) -> tuple[tuple[tuple[int, ...], int], ...]:
+def fact_sources(tokenizer, facts: list[FactHit], question: str = "") -> tuple[tuple[tuple[int, ...], int], ...]:
     """Each fact's sentence as token ids, as it reads inside an answer (after a space) and at its
     start, with the index where its object starts: what fact copying may copy
-    (``serving.core.generation.Guidance.copy_from``)."""
+    (``serving.core.generation.Guidance.copy_from``). A fact the question asks about is also worded
+    as an answer tends to word it (``fact_wordings``): only then, since "The founder of X is" ends
+    like "The chief executive of X is"."""
     sources = []
     for fact in facts:
-        for sentence in fact_wordings(fact):
+        wordings = fact_wordings(fact) if asks_about(question, fact.relation) else [fact_sentence(fact)]
+        for sentence in wordings:
             for lead in (" ", ""):
                 sources.append(split_ids(tokenizer, lead, sentence, sentence.rfind(fact.object)))
     return tuple(sources)

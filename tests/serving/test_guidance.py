@@ -130,11 +130,14 @@ def test_fact_sources_start_copying_at_the_object():
 def test_a_possessives_fact_is_also_copied_as_the_answer_words_it():
     byte = byte_tokenizer()
     founder = FactHit("f1", "i1", "Kestrel Works", "founder is", "Edda Varr", 0.9, "2026-01-01", None, None)
-    sources = fact_sources(byte, [founder])
+    sources = fact_sources(byte, [founder], "Who founded Kestrel Works?")
     assert [byte.decode(ids[:start]) for ids, start in sources] == [
         " Kestrel Works's founder is", "Kestrel Works's founder is",
         " The founder of Kestrel Works is", "The founder of Kestrel Works is"]
     assert {byte.decode(ids[start:]) for ids, start in sources} == {" Edda Varr."}
+    # asked for another relation, "The chief executive of Kestrel Works is" must not go on with the founder
+    other = fact_sources(byte, [founder], "Who is the chief executive of Kestrel Works?")
+    assert [byte.decode(ids[:start]) for ids, start in other] == [" Kestrel Works's founder is", "Kestrel Works's founder is"]
 
 
 def test_anchored_token_goes_on_with_a_fact_the_answer_started_through_its_subject():
