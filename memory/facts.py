@@ -80,7 +80,8 @@ _PARTICIPLES = frozenset("been left led run won become made taken gone begun".sp
 
 ROLE_OF = re.compile(
     r"(?:(?:is|was|became|is now|has been|had been|was appointed|was named|was made|serves as|served as)\s+)?"
-    r"(?:the\s+|a\s+|an\s+)?(?:new\s+|current\s+|present\s+|acting\s+|interim\s+)?(?P<role>ceo|chief executive(?: officer)?|head coach|coach|president|chairman|chairwoman|"
+    r"(?:the\s+|a\s+|an\s+)?(?:new\s+|current\s+|present\s+|acting\s+|interim\s+)?"
+    r"(?P<role>ceo|chief executive(?: officer)?|head coach|coach|president|chairman|chairwoman|"
     r"chair|founder|co-founder|director|mayor|captain|manager|owner)\s+of\s+(?:the\s+)?(?P<of>\S.*)", re.IGNORECASE)
 """A role stated from its holder's side: "X is the CEO of Y" is Y's fact "CEO of" X."""
 

@@ -83,7 +83,8 @@ class _RoomyLayer(DynamicLayer):
         self._views: tuple[torch.Tensor | None, torch.Tensor | None] = (None, None)
         """What ``update`` last set ``keys``/``values`` to: anything else was set by the batch."""
 
-    def update(self, key_states: torch.Tensor, value_states: torch.Tensor, *args, **kwargs) -> tuple[torch.Tensor, torch.Tensor]:
+    def update(self, key_states: torch.Tensor, value_states: torch.Tensor, *args, **kwargs
+               ) -> tuple[torch.Tensor, torch.Tensor]:
         used, new = self.keys.shape[-2], key_states.shape[-2]
         buffers = self._buffers
         if buffers is None or self.keys is not self._views[0] or used + new > buffers[0].shape[-2]:
