@@ -98,13 +98,13 @@ class _RoomyLayer(DynamicLayer):
 
 
 def _roomy(cache) -> None:
-    """Give the cache's layers room to grow in place (after ``_check``)."""
+    """Give a freshly prefilled cache's layers (checked by ``_check``) room to grow in place."""
     cache.layers = [_RoomyLayer(layer.keys, layer.values) for layer in cache.layers]
 
 
 def _check(cache) -> None:
     for layer in cache.layers:
-        if type(layer) not in (DynamicLayer, _RoomyLayer):
+        if type(layer) is not DynamicLayer:
             raise UnsupportedModelError(f"batched decoding needs full-attention cache layers, not {type(layer).__name__}")
 
 

@@ -173,6 +173,11 @@ def mentions(question: str, subject: str) -> bool:
 AUXILIARIES = frozenset("is was are were has had have be been being does did do will can".split())
 
 
+def _possessive(words: list[str]) -> bool:
+    """A possessive's relation ("chief executive is", "founder is"): a noun, then "is"/"was"."""
+    return len(words) > 1 and words[0] not in AUXILIARIES | VERBS and words[-1] in AUXILIARIES
+
+
 def fact_sentence(fact: FactHit) -> str:
     """The fact as a plain sentence: "capital of" reads "The capital of S is O", "produced by" reads
     "S is produced by O", "chief executive is" reads "S's chief executive is O", a relation with its
@@ -183,8 +188,8 @@ def fact_sentence(fact: FactHit) -> str:
         text = f"The {relation} {fact.subject} is {fact.object}"
     elif words and words[0] not in AUXILIARIES and words[-1] == "by":
         text = f"{fact.subject} is {relation} {fact.object}"
-    elif len(words) > 1 and words[0] not in AUXILIARIES | VERBS and words[-1] in AUXILIARIES:
-        text = f"{fact.subject}'s {relation} {fact.object}"  # a possessive's relation: "chief executive is"
+    elif _possessive(words):
+        text = f"{fact.subject}'s {relation} {fact.object}"
     else:
         text = f"{fact.subject} {relation} {fact.object}".strip()
     return text if text.endswith(".") else text + "."
@@ -211,7 +216,7 @@ def fact_wordings(fact: FactHit) -> list[str]:
     is Edda Varr")."""
     sentence = fact_sentence(fact)
     words = fact.relation.split()
-    if sentence.startswith(f"{fact.subject}'s ") and len(words) > 1:
+    if _possessive([w.lower() for w in words]):
         return [sentence, f"The {' '.join(words[:-1])} of {fact.subject} {words[-1]} {fact.object}."]
     return [sentence]
 
