@@ -5,8 +5,8 @@
 # MODEL_DIR: a model directory; when it holds no weights (config and tokenizer only, what fits the
 # device tool's 64 MiB), bench/random_model.py fills it with random bf16 weights first.
 # SKILLS_DIR: ssr_superni/ (only the pe, sum and qg files are read). Outputs go to $OUT. Where the
-# embedder package is missing, set PALIMPSEST_EMBEDDER to a folder holding its 1_Pooling/config.json:
-# neither check loads the embedder itself.
+# embedder package is missing, set PALIMPSEST_EMBEDDER to a copy of its model folder: the server loads
+# it at start-up, and without weights there it gets random ones too (chat without memory never uses it).
 set -u
 MODEL=$1; SKILLS=$2; LEVELS=${3:-1,4,16,64}; TOKENS=${4:-64}; NTRAIN=${5:-200}
 DEVICE=${DEVICE:-cuda}; PY=${PY:-python3}; OUT=${OUT:-/tmp/device_check}; mkdir -p "$OUT"
@@ -14,6 +14,11 @@ export PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1
 if ! ls "$MODEL"/*.safetensors >/dev/null 2>&1; then
   $PY bench/random_model.py "$MODEL" /tmp/random_model || exit 1
   MODEL=/tmp/random_model
+fi
+EMBEDDER=${PALIMPSEST_EMBEDDER:-}
+if [ -n "$EMBEDDER" ] && ! ls "$EMBEDDER"/*.safetensors >/dev/null 2>&1; then
+  $PY bench/random_model.py "$EMBEDDER" /tmp/random_embedder || exit 1
+  export PALIMPSEST_EMBEDDER=/tmp/random_embedder
 fi
 $PY -c "import torch, transformers; print('torch', torch.__version__, 'transformers', transformers.__version__, 'cuda', torch.cuda.is_available())"
 timeout 240 $PY bench/serve_load.py --model "$MODEL" --device "$DEVICE" --dtype bfloat16 --levels "$LEVELS" \
