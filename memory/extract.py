@@ -163,8 +163,9 @@ def _third_person(verb: re.Match) -> str:
 
 
 _SUBJECT_PRONOUN = re.compile(r"\b(he|she|they)\b", re.IGNORECASE)
-_TITLED = re.compile(r"^\W*(?:the|a|an)\s+([a-z][a-z -]{0,40}?\s+of)\s*$", re.IGNORECASE)
-"""Words before a sentence's first name that make the relation: "The chief executive of" X is Y."""
+_TITLED = re.compile(r"^\W*(?:the|a|an)\s+([a-z][a-z -]{0,40}?\s+of)(?:\s+(?:the|a|an))?\s*$", re.IGNORECASE)
+"""Words before a sentence's first name that make the relation: "The chief executive of" X is Y,
+"The head coach of the" X is Y."""
 
 
 def _pronoun(sentence: str, spans: list[_Span]) -> re.Match | None:
@@ -208,7 +209,7 @@ class RuleExtractor:
     pronoun in subject place stands for the previous sentence's first name."""
 
     name = "rule"
-    version = 5
+    version = 6
     """Part of the extraction cache's key, so passages extracted by older rules are extracted again."""
 
     def extract(self, passages: list[str], progress: Progress | None = None) -> list[Extraction]:

@@ -20,6 +20,7 @@ from serving.services.grounding import (
     fact_sentence,
     fact_sources,
     grounded_messages,
+    inverse_seeds,
     mentions,
     names,
     select_facts,
@@ -56,14 +57,21 @@ class ChatService:
         # its relation ("the director of Get Back" after "Get Back was performed by Madonna"), grounds
         # it when its chain goes on to a fact the question asks about
         named = [h for h in hits if names(question, h.subject)] if not facts and memory is None else []
-        if config.hops and (facts or named):
+        # else "Which company does Ana Brisk run?": a fact that ends at what the question names
+        inverse = inverse_seeds(question, hits, config) if not facts and memory is None else []
+        if config.hops and (facts or named or inverse):
             q = store.embedder.encode([question])[0]
 
-            def follow(seeds: list[FactHit]) -> list[FactHit]:
+            def follow(seeds: list[FactHit], inverse: bool = False) -> list[FactHit]:
                 return chain(seeds, store.facts_about,
-                             lambda cands: store.embedder.encode([fact_sentence(f) for f in cands]) @ q, config, question)
+                             lambda cands: store.embedder.encode([fact_sentence(f) for f in cands]) @ q, config,
+                             question, inverse)
 
             facts = follow(facts) if facts else next((f for f in map(follow, ([h] for h in named)) if len(f) > 1), [])
+            if not facts and inverse:
+                facts = follow(inverse, inverse=True)
+        elif inverse:
+            facts = inverse
         passages: list[dict[str, Any]] = []
         best = max((p["score"] for p in store.dense_search(question, 2 * k) if "fact" not in p["metadata"]), default=None)
         if best is not None and (memory or best >= config.passage_min):
@@ -113,7 +121,7 @@ class ChatService:
             tokenizer = self.engine.host.tokenizer
             question = _question(messages)
             path = asked_chain(grounding.facts, question)
-            anchored = (chain_sources(tokenizer, path)
+            anchored = (chain_sources(tokenizer, path, question)
                         + anchored_sources(tokenizer, grounding.facts, question)) if self.config.anchor else ()
             sub = (answer_substitution(tokenizer, grounding.facts, question, path) if self.config.substitute
                    else Substitution())

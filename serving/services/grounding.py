@@ -12,7 +12,8 @@ A question is grounded only when the memory holds something about it:
     passages = the PageRank top-k, kept only when the best dense cosine reaches passage_min
 
 No fact past the gate: a fact about a subject the question names whose chain reaches a fact the
-question asks about grounds it (``ChatService.retrieve``).
+question asks about grounds it; else a fact that ends at what the question names, with a relation
+it asks about (``inverse_seeds``), followed from its subject (``ChatService.retrieve``).
 
 Nothing passes: the question is answered as if the memory were empty.
 """
@@ -203,11 +204,37 @@ def fact_sources(tokenizer, facts: list[FactHit], question: str = "") -> tuple[t
     like "The chief executive of X is"."""
     sources = []
     for fact in facts:
-        wordings = fact_wordings(fact) if asks_about(question, fact.relation) else [fact_sentence(fact)]
+        if inverse_entry(fact, question):
+            # asked for its subject: copying into the object the question names ends "The company
+            # that Ana Brisk" with the fact's full stop, and so would copying into the subject end
+            # "The founder of Glasswing Studios": the inverse wording without its full stop
+            inverse = inverse_wording(fact)
+            wordings, answer = ([inverse.rstrip(".")], fact.subject) if inverse else ([], "")
+        else:
+            wordings = fact_wordings(fact) if asks_about(question, fact.relation) else [fact_sentence(fact)]
+            answer = fact.object
         for sentence in wordings:
             for lead in (" ", ""):
-                sources.append(split_ids(tokenizer, lead, sentence, sentence.rfind(fact.object)))
+                sources.append(split_ids(tokenizer, lead, sentence, sentence.rfind(answer)))
     return tuple(sources)
+
+
+def inverse_entry(fact: FactHit, question: str) -> bool:
+    """The question names the fact's object, not its subject: it asks for the subject (or goes on from it)."""
+    return names(question, fact.object) and not names(question, fact.subject)
+
+
+def inverse_wording(fact: FactHit) -> str | None:
+    """The fact said from its object, for a noun's relation: "Tobias Reade is the mayor of Port
+    Averne." ("mayor of"), "Ana Brisk is the chief executive of Kestrel Works." ("chief executive is");
+    None for a verb's relation."""
+    words = fact.relation.split()
+    lower = [w.lower() for w in words]
+    if lower and lower[0] not in AUXILIARIES | VERBS and lower[-1] == "of":
+        return f"{fact.object} is the {fact.relation.strip()} {fact.subject}."
+    if _possessive(lower):
+        return f"{fact.object} {words[-1]} the {' '.join(words[:-1])} of {fact.subject}."
+    return None
 
 
 def fact_wordings(fact: FactHit) -> list[str]:
@@ -228,19 +255,27 @@ a number ("The answer is 3."): an anchored fact's object follows them instead.""
 
 def anchored_sources(tokenizer, facts: list[FactHit], question: str) -> tuple[tuple[tuple[int, ...], int], ...]:
     """The facts an answer may restate from its start (``Guidance.anchored``): each shown fact whose
-    relation the question asks about and whose object no other shown fact is about (the last link
+    relation the question asks about and whose answer no other shown fact is about (the last link
     of a chain: an answer that states the first hop of a two-hop question must stay free to take
-    the second), as token ids at an answer's start with the index where its subject ends; then, for
-    the same facts, each of ``ANSWER_LEADS`` followed by the object, with the index where the lead ends."""
-    subjects = {f.subject.lower() for f in facts}
-    asked = [f for f in facts if f.object.lower() not in subjects and asks_about(question, f.relation)]
+    the second), as token ids at an answer's start with the index where the named entity ends: the
+    subject, or for an :func:`inverse_entry` the object, in its :func:`inverse_wording` ("Ostrin is
+    the capital of Velmora."); then, for the same facts, each of ``ANSWER_LEADS`` followed by the
+    answer (the object; an inverse entry's subject), with the index where the lead ends."""
+    answers = []
     sources = []
-    for fact in asked:
-        sentence = fact_sentence(fact)
-        at = sentence.find(fact.subject)
-        sources.append(split_ids(tokenizer, "", sentence, at + len(fact.subject) if at >= 0 else -1))
-    for fact in asked:
-        sources += [split_ids(tokenizer, "", f"{lead} {fact.object}.", len(lead)) for lead in ANSWER_LEADS]
+    for fact in facts:
+        inverse = inverse_entry(fact, question)
+        answer = fact.subject if inverse else fact.object
+        if not asks_about(question, fact.relation) or any(
+                f is not fact and f.subject.lower() == answer.lower() for f in facts):
+            continue
+        answers.append(answer)
+        sentence, named = (inverse_wording(fact), fact.object) if inverse else (fact_sentence(fact), fact.subject)
+        if sentence is not None:
+            at = sentence.find(named)
+            sources.append(split_ids(tokenizer, "", sentence, at + len(named) if at >= 0 else -1))
+    for answer in answers:
+        sources += [split_ids(tokenizer, "", f"{lead} {answer}.", len(lead)) for lead in ANSWER_LEADS]
     return tuple(sources)
 
 
@@ -267,6 +302,16 @@ def select_facts(question: str, hits: list[FactHit], config: GroundingConfig) ->
     return chosen
 
 
+def inverse_seeds(question: str, hits: list[FactHit], config: GroundingConfig) -> list[FactHit]:
+    """Facts that end at what the question names, whose relation it asks about, with fact_min: the
+    question asks for their subject ("Which company does Ana Brisk run?" after "The chief executive
+    of Kestrel Works is Ana Brisk"). The best, and the next ones within ``seed_margin``, ``seeds`` at most."""
+    passed = sorted((h for h in hits if h.score >= config.fact_min and names(question, h.object)
+                     and not names(question, h.subject) and asks_about(question, h.relation)),
+                    key=lambda h: -h.score)
+    return [h for h in passed if h.score >= passed[0].score - config.seed_margin][: config.seeds]
+
+
 STOPWORDS = frozenset("what which who whom whose where when does did that this with from into about".split())
 
 
@@ -278,7 +323,7 @@ def _stem(word: str) -> str:
     return word[:5]
 
 
-SHORT_WORDS = frozenset({"ceo"})
+SHORT_WORDS = frozenset({"ceo", "run"})
 """Words of three letters or fewer that still name a relation."""
 
 
@@ -337,14 +382,16 @@ def covers(facts: list[FactHit], question: str) -> bool:
     return asked <= set().union(*(_relation_stems(f.relation) for f in facts)) if asked else True
 
 
-def chain(seeds: list[FactHit], about, score, config: GroundingConfig, question: str) -> list[FactHit]:
+def chain(seeds: list[FactHit], about, score, config: GroundingConfig, question: str,
+          inverse: bool = False) -> list[FactHit]:
     """Follow objects to the facts whose relation the question asks about: ``about(entity) -> facts``,
     ``score(facts) -> cosines with the question``; a fact whose relation the question leaves unsaid is
     followed when the fact after it is asked about. A single-hop question adds nothing: the facts
-    about its answer are about something it did not ask."""
+    about its answer are about something it did not ask. ``inverse``: the seeds are
+    :func:`inverse_seeds`, followed from their subjects."""
     chosen = list(seeds)
     seen = {f.id for f in chosen}
-    frontier = [f.object for f in seeds]
+    frontier = [f.subject if inverse else f.object for f in seeds]
     for _ in range(config.hops):
         # forward only: a fact that ends at the entity ("Gaelic football was created in India") is
         # about something else that shares the answer

@@ -183,6 +183,8 @@ def _relation(prefix: list[str], rest: list[str]) -> str:
     """The relation as the memory stores it: "capital of", "produced by", "located in"."""
     if prefix and prefix[0].lower() in ("the", "a", "an"):
         prefix = prefix[1:]
+    if len(prefix) > 1 and prefix[-1].lower() in ("the", "a", "an"):
+        prefix = prefix[:-1]  # "The head coach of the Marrow Falcons": "head coach of"
     if prefix and prefix[0].lower() not in OPENERS:
         for i, word in enumerate(prefix[:-1]):
             if word.lower() in ("that", "which", "who") and prefix[i + 1].endswith("ed"):

@@ -12,7 +12,16 @@ import torch
 
 from memory.facts import FactHit
 from serving.core.generation import name_starts, sentence_breaks
-from serving.services.grounding import AUXILIARIES, asks_about, covers, fact_sentence, names, split_ids
+from serving.services.grounding import (
+    AUXILIARIES,
+    asks_about,
+    covers,
+    fact_sentence,
+    inverse_entry,
+    inverse_wording,
+    names,
+    split_ids,
+)
 from serving.services.routing import VERBS
 
 
@@ -20,14 +29,16 @@ def asked_chain(facts: list[FactHit], question: str) -> list[FactHit]:
     """The facts from a subject the question names to the one object it asks for, in order (each
     fact's subject the object of the one before; the last one's relation asked about, its object no
     shown fact's subject); empty when there is none, several with different objects, or the question
-    asks for a relation none of the facts has (a hop the memory does not hold)."""
+    asks for a relation none of the facts has (a hop the memory does not hold). The chain may also
+    enter through an inverse link (``inverse_entry``): "Who founded the company that Ana Brisk runs?"
+    goes from "Kestrel Works's chief executive is Ana Brisk" to "Kestrel Works was founded by Edda Varr"."""
     if not covers(facts, question):
         return []
     subjects = {f.subject.lower() for f in facts}
     by_object = {f.object.lower(): f for f in facts}
     found: dict[str, list[FactHit]] = {}
     for fact in facts:
-        if fact.object.lower() in subjects or not asks_about(question, fact.relation):
+        if fact.object.lower() in subjects or not asks_about(question, fact.relation) or inverse_entry(fact, question):
             continue
         path = [fact]
         while not names(question, path[0].subject) and path[0].subject.lower() in by_object:
@@ -35,7 +46,11 @@ def asked_chain(facts: list[FactHit], question: str) -> list[FactHit]:
             if link in path:
                 break
             path.insert(0, link)
-        if names(question, path[0].subject):
+        if not names(question, path[0].subject):
+            entry = next((f for f in facts if f not in path and f.subject.lower() == path[0].subject.lower()
+                          and inverse_entry(f, question)), None)
+            path = [entry, *path] if entry else path
+        if names(question, path[0].subject) or inverse_entry(path[0], question):
             found.setdefault(fact.object.lower(), path)
     return next(iter(found.values())) if len(found) == 1 else []
 
@@ -84,13 +99,16 @@ def answer_substitution(tokenizer, facts: list[FactHit], question: str, path: li
                         tuple(ids(f.subject) for f in path), ids(path[0].subject), verb_tokens(tokenizer))
 
 
-def chain_sources(tokenizer, path: list[FactHit], longest: int = 3) -> tuple[tuple[tuple[int, ...], int], ...]:
+def chain_sources(tokenizer, path: list[FactHit], question: str, longest: int = 3) -> tuple[tuple[tuple[int, ...], int], ...]:
     """An anchored source (``Guidance.anchored``) for an answer that opens with the subject the
     question names when the asked chain ``path`` (:func:`asked_chain`) has 2 to ``longest`` links:
-    the chain's sentences, one after another, through the subject at least. "Where was Ignatius
+    the chain's sentences, one after another, through the subject at least (an inverse entry said
+    from its object: "Ana Brisk is the chief executive of Kestrel Works. Kestrel Works was founded by …"). "Where was Ignatius
     Pell's wife born?" answered "Ignatius Pell" goes on "is married to Rosa Quent. Rosa Quent was
     born in Valdemora.", not "was born in Valdemora" (the spouse's birthplace given as his)."""
-    text = " ".join(fact_sentence(f) for f in path)
-    if not 2 <= len(path) <= longest or not text.startswith(path[0].subject):
+    first = inverse_wording(path[0]) if path and inverse_entry(path[0], question) else None
+    text = " ".join([first or fact_sentence(path[0]), *(fact_sentence(f) for f in path[1:])]) if path else ""
+    named = path[0].object if first else path[0].subject if path else ""
+    if not 2 <= len(path) <= longest or not text.startswith(named):
         return ()
-    return (split_ids(tokenizer, "", text, len(path[0].subject)),)
+    return (split_ids(tokenizer, "", text, len(named)),)

@@ -61,6 +61,8 @@ def test_a_pronoun_after_a_date_stands_for_the_previous_subject_and_a_title_noun
     triples = RuleExtractor().extract([text])[0].triples
     assert ("Marek Lindqvist", "joined", "Corvane Analytics") in triples
     assert ("Corvane Analytics", "chief executive of", "Dagny Moe") in triples
+    titled = RuleExtractor().extract(["The head coach of the Marrow Falcons is Petra Ilves."])[0].triples
+    assert titled == [("Marrow Falcons", "head coach of", "Petra Ilves")]  # the article is not the relation's
     assert not any(s == "2019" for s, _, _ in triples)  # the date did not join anything
     later = RuleExtractor().extract(["In 2024 Marek Lindqvist left Corvane Analytics. He now works for Halvard Freight."])[0]
     assert ("Marek Lindqvist", "now works for", "Halvard Freight") in later.triples  # the name, not the date, is the subject

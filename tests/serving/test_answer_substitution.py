@@ -182,7 +182,7 @@ def test_an_answer_opening_with_the_named_subject_may_go_on_with_the_whole_chain
     tok = byte_tokenizer()
     married = FactHit("f1", "i", "Ignatius Pell", "is married to", "Rosa Quent", 0.8, "2026-01-01", None, None)
     born = FactHit("f2", "i", "Rosa Quent", "was born in", "Valdemora", 0.7, "2026-01-01", None, None)
-    [(ids, at)] = chain_sources(tok, asked_chain([married, born], "Where was Ignatius Pell's wife born?"))
+    [(ids, at)] = chain_sources(tok, asked_chain([married, born], q := "Where was Ignatius Pell's wife born?"), q)
     assert tok.decode(ids) == "Ignatius Pell is married to Rosa Quent. Rosa Quent was born in Valdemora."
     assert tok.decode(ids[:at]).strip() == "Ignatius Pell"
-    assert chain_sources(tok, asked_chain([married, born], "Who is Ignatius Pell married to?")) == ()  # one hop
+    assert chain_sources(tok, asked_chain([married, born], q := "Who is Ignatius Pell married to?"), q) == ()  # one hop

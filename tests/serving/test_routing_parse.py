@@ -80,6 +80,8 @@ from tests.helpers.models import tiny_llama, tiny_tokenizer
      Fact("Kettle & Finch", "CEO of", "Tomas Brenn", "The CEO of {} is"), "The CEO of Kettle & Finch is"),
     ("Ines Marchal is the head coach of the Harlow Kestrels.",
      Fact("Harlow Kestrels", "head coach of", "Ines Marchal", "The head coach of {} is"), "The head coach of Harlow Kestrels is"),
+    ("The capital of the Republic of Velmora is Ostrin.",
+     Fact("Republic of Velmora", "capital of", "Ostrin", "The capital of the {} is"), "The capital of the Republic of Velmora is"),
     ("The Harlow Kestrels are coached by Pavel Drozd.",
      Fact("Harlow Kestrels", "are coached by", "Pavel Drozd", "The {} are coached by"), "The Harlow Kestrels are coached by"),
     ("Tobias Reade is the new mayor of Port Averne.",
