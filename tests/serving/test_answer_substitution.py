@@ -9,7 +9,7 @@ from transformers import PreTrainedTokenizerFast
 
 from memory.facts import FactHit
 from serving.core.generation import Guidance, closing_token, contrast, name_starts, sentence_breaks
-from serving.services.grounding import covers, fact_sentence, names
+from serving.services.grounding import anchored_sources, covers, fact_sentence, fact_sources, names
 from serving.services.substitution import Substitution, answer_substitution, asked_chain, chain_sources, verb_tokens
 from tests.helpers.models import byte_tokenizer
 
@@ -186,3 +186,30 @@ def test_an_answer_opening_with_the_named_subject_may_go_on_with_the_whole_chain
     assert tok.decode(ids) == "Ignatius Pell is married to Rosa Quent. Rosa Quent was born in Valdemora."
     assert tok.decode(ids[:at]).strip() == "Ignatius Pell"
     assert chain_sources(tok, asked_chain([married, born], q := "Who is Ignatius Pell married to?"), q) == ()  # one hop
+
+
+def test_a_fact_that_ends_at_the_named_entity_enters_the_chain_and_its_subject_is_the_answer():
+    tok = byte_tokenizer()
+    runs = FactHit("f1", "i", "Kestrel Works", "chief executive of", "Ana Brisk", 0.7, "2026-01-01", None, None)
+    founded = FactHit("f2", "i", "Kestrel Works", "was founded by", "Edda Varr", 0.6, "2026-01-01", None, None)
+    question = "Who founded the company that Ana Brisk runs?"
+    assert asked_chain([runs, founded], question) == [runs, founded]
+    [(ids, at)] = chain_sources(tok, [runs, founded], question)
+    assert tok.decode(ids) == "Ana Brisk is the chief executive of Kestrel Works. Kestrel Works was founded by Edda Varr."
+    assert tok.decode(ids[:at]).strip() == "Ana Brisk"
+    # one inverse fact: its answer is the subject, so no object is substituted for it
+    assert asked_chain([runs], "Which company does Ana Brisk run?") == []
+
+
+def test_an_inverse_fact_is_copied_and_announced_with_its_subject_not_the_named_object():
+    tok = byte_tokenizer()
+    capital = FactHit("f1", "i", "Velmora", "capital of", "Ostrin", 0.7, "2026-01-01", None, None)
+    question = "Ostrin is the capital of which country?"
+    anchored = [tok.decode(ids) for ids, _ in anchored_sources(tok, [capital], question)]
+    assert "Ostrin is the capital of Velmora." in anchored and "The answer is Velmora." in anchored
+    assert not any("Ostrin." in text for text in anchored)
+    copies = [(tok.decode(ids[:at]), tok.decode(ids[at:])) for ids, at in fact_sources(tok, [capital], question)]
+    assert copies and all(head.strip() == "Ostrin is the capital of" and tail.strip() == "Velmora" for head, tail in copies)
+    # asked forward, the same fact copies its object
+    forward = [tok.decode(ids[at:]) for ids, at in fact_sources(tok, [capital], "What is the capital of Velmora?")]
+    assert forward and all(tail.strip() == "Ostrin." for tail in forward)

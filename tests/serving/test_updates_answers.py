@@ -136,6 +136,16 @@ def test_a_question_for_the_town_of_a_link_reaches_its_location(runtime):
     assert [f.object for f in grounding.facts] == ["Halden Marine Lab", "Brightwater"]
 
 
+def test_a_question_that_names_a_facts_object_and_asks_its_relation_goes_on_from_its_subject(runtime):
+    runtime.memory.add_facts([("Kestrel Works", "chief executive of", "Ana Brisk")])
+    runtime.memory.add_facts([("Kestrel Works", "was founded by", "Edda Varr")])
+    grounding = runtime.chat.retrieve("Who founded the company that Ana Brisk runs?", None, 3)
+    assert [(f.subject, f.object) for f in grounding.facts] == [("Kestrel Works", "Ana Brisk"), ("Kestrel Works", "Edda Varr")]
+    grounding = runtime.chat.retrieve("Which company does Ana Brisk run?", None, 3)
+    assert [f.object for f in grounding.facts] == ["Ana Brisk"]
+    assert not runtime.chat.retrieve("Where was Ana Brisk born?", None, 3)  # named, but not its relation
+
+
 def test_a_document_chains_through_a_pronoun_and_a_newer_document_replaces_the_employer(client, runtime):
     text = ("Marek Lindqvist is a data scientist from Ravensholt. In 2019 he joined Corvane Analytics, a firm "
             "headquartered in Oslo. The chief executive of Corvane Analytics is Dagny Moe.")
