@@ -323,7 +323,7 @@ def _stem(word: str) -> str:
     return word[:5]
 
 
-SHORT_WORDS = frozenset({"ceo", "run"})
+SHORT_WORDS = frozenset({"ceo", "run", "led"})
 """Words of three letters or fewer that still name a relation."""
 
 
@@ -353,7 +353,7 @@ GENERIC = frozenset("city country place located location situated based lies sta
 """Relation words that questions use for other hops too ("the country where X is a citizen")."""
 
 
-ASKED_AS = {"chief executive": "runs running leads leader boss", "birthplace": "hometown"}
+ASKED_AS = {"chief executive": "run runs running led leads leader boss", "birthplace": "hometown"}
 """Words a question uses for a relation that statements do not phrase it with ("Who runs the company
 that X works for?" asks for its chief executive)."""
 
