@@ -99,16 +99,20 @@ def answer_substitution(tokenizer, facts: list[FactHit], question: str, path: li
                         tuple(ids(f.subject) for f in path), ids(path[0].subject), verb_tokens(tokenizer))
 
 
-def chain_sources(tokenizer, path: list[FactHit], question: str, longest: int = 3) -> tuple[tuple[tuple[int, ...], int], ...]:
+def chain_sources(
+    tokenizer, path: list[FactHit], question: str, longest: int = 3
+) -> tuple[tuple[tuple[int, ...], int], ...]:
     """An anchored source (``Guidance.anchored``) for an answer that opens with the subject the
     question names when the asked chain ``path`` (:func:`asked_chain`) has 2 to ``longest`` links:
-    the chain's sentences, one after another, through the subject at least (an inverse entry said
-    from its object: "Ana Brisk is the chief executive of Kestrel Works. Kestrel Works was founded by …"). "Where was Ignatius
+    the chain's sentences, one after another, through the subject at least. "Where was Ignatius
     Pell's wife born?" answered "Ignatius Pell" goes on "is married to Rosa Quent. Rosa Quent was
-    born in Valdemora.", not "was born in Valdemora" (the spouse's birthplace given as his)."""
-    first = inverse_wording(path[0]) if path and inverse_entry(path[0], question) else None
-    text = " ".join([first or fact_sentence(path[0]), *(fact_sentence(f) for f in path[1:])]) if path else ""
-    named = path[0].object if first else path[0].subject if path else ""
-    if not 2 <= len(path) <= longest or not text.startswith(named):
+    born in Valdemora.", not "was born in Valdemora" (the spouse's birthplace given as his). An
+    inverse entry is said from its object ("Ana Brisk is the chief executive of Kestrel Works.")."""
+    if not 2 <= len(path) <= longest:
+        return ()
+    first = inverse_wording(path[0]) if inverse_entry(path[0], question) else None
+    named = path[0].object if first else path[0].subject
+    text = " ".join([first or fact_sentence(path[0]), *(fact_sentence(f) for f in path[1:])])
+    if not text.startswith(named):
         return ()
     return (split_ids(tokenizer, "", text, len(named)),)

@@ -195,7 +195,8 @@ def test_a_fact_that_ends_at_the_named_entity_enters_the_chain_and_its_subject_i
     question = "Who founded the company that Ana Brisk runs?"
     assert asked_chain([runs, founded], question) == [runs, founded]
     [(ids, at)] = chain_sources(tok, [runs, founded], question)
-    assert tok.decode(ids) == "Ana Brisk is the chief executive of Kestrel Works. Kestrel Works was founded by Edda Varr."
+    assert tok.decode(ids) == ("Ana Brisk is the chief executive of Kestrel Works. "
+                               "Kestrel Works was founded by Edda Varr.")
     assert tok.decode(ids[:at]).strip() == "Ana Brisk"
     # one inverse fact: its answer is the subject, so no object is substituted for it
     assert asked_chain([runs], "Which company does Ana Brisk run?") == []
@@ -209,7 +210,8 @@ def test_an_inverse_fact_is_copied_and_announced_with_its_subject_not_the_named_
     assert "Ostrin is the capital of Velmora." in anchored and "The answer is Velmora." in anchored
     assert not any("Ostrin." in text for text in anchored)
     copies = [(tok.decode(ids[:at]), tok.decode(ids[at:])) for ids, at in fact_sources(tok, [capital], question)]
-    assert copies and all(head.strip() == "Ostrin is the capital of" and tail.strip() == "Velmora" for head, tail in copies)
+    assert copies and all(head.strip() == "Ostrin is the capital of" and tail.strip() == "Velmora"
+                          for head, tail in copies)
     # asked forward, the same fact copies its object
     forward = [tok.decode(ids[at:]) for ids, at in fact_sources(tok, [capital], "What is the capital of Velmora?")]
     assert forward and all(tail.strip() == "Ostrin." for tail in forward)

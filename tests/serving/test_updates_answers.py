@@ -140,7 +140,8 @@ def test_a_question_that_names_a_facts_object_and_asks_its_relation_goes_on_from
     runtime.memory.add_facts([("Kestrel Works", "chief executive of", "Ana Brisk")])
     runtime.memory.add_facts([("Kestrel Works", "was founded by", "Edda Varr")])
     grounding = runtime.chat.retrieve("Who founded the company that Ana Brisk runs?", None, 3)
-    assert [(f.subject, f.object) for f in grounding.facts] == [("Kestrel Works", "Ana Brisk"), ("Kestrel Works", "Edda Varr")]
+    assert [(f.subject, f.object) for f in grounding.facts] == [("Kestrel Works", "Ana Brisk"),
+                                                                ("Kestrel Works", "Edda Varr")]
     for question in ("Which company does Ana Brisk run?", "Which company is led by Ana Brisk?"):
         assert [f.object for f in runtime.chat.retrieve(question, None, 3).facts] == ["Ana Brisk"]
     assert not runtime.chat.retrieve("Where was Ana Brisk born?", None, 3)  # named, but not its relation
