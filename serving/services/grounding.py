@@ -174,6 +174,11 @@ def mentions(question: str, subject: str) -> bool:
 AUXILIARIES = frozenset("is was are were has had have be been being does did do will can".split())
 
 
+def _noun_of(words: list[str]) -> bool:
+    """A noun's relation that ends in "of" ("capital of", "head coach of")."""
+    return bool(words) and words[0] not in AUXILIARIES | VERBS and words[-1] == "of"
+
+
 def _possessive(words: list[str]) -> bool:
     """A possessive's relation ("chief executive is", "founder is"): a noun, then "is"/"was"."""
     return len(words) > 1 and words[0] not in AUXILIARIES | VERBS and words[-1] in AUXILIARIES
@@ -185,7 +190,7 @@ def fact_sentence(fact: FactHit) -> str:
     own verb reads "S relation O" ("plays the position of")."""
     relation = fact.relation.strip()
     words = relation.lower().split()
-    if words and words[0] not in AUXILIARIES | VERBS and words[-1] == "of":
+    if _noun_of(words):
         text = f"The {relation} {fact.subject} is {fact.object}"
     elif words and words[0] not in AUXILIARIES and words[-1] == "by":
         text = f"{fact.subject} is {relation} {fact.object}"
@@ -230,7 +235,7 @@ def inverse_wording(fact: FactHit) -> str | None:
     None for a verb's relation."""
     words = fact.relation.split()
     lower = [w.lower() for w in words]
-    if lower and lower[0] not in AUXILIARIES | VERBS and lower[-1] == "of":
+    if _noun_of(lower):
         return f"{fact.object} is the {fact.relation.strip()} {fact.subject}."
     if _possessive(lower):
         return f"{fact.object} {words[-1]} the {' '.join(words[:-1])} of {fact.subject}."
@@ -295,7 +300,7 @@ def select_facts(question: str, hits: list[FactHit], config: GroundingConfig) ->
     passed = sorted((h for h in hits
                      if h.score >= config.fact_alone or (h.score >= config.fact_min and names(question, h.subject))),
                     key=lambda h: -h.score)
-    chosen = [h for h in passed if h.score >= passed[0].score - config.seed_margin][: config.seeds]
+    chosen = _best(passed, config)
     if not any(asks_about(question, h.relation) for h in chosen):
         asked = next((h for h in passed if asks_about(question, h.relation)), None)
         chosen = [asked, *chosen][: config.seeds] if asked else chosen
@@ -306,9 +311,13 @@ def inverse_seeds(question: str, hits: list[FactHit], config: GroundingConfig) -
     """Facts that end at what the question names, whose relation it asks about, with fact_min: the
     question asks for their subject ("Which company does Ana Brisk run?" after "The chief executive
     of Kestrel Works is Ana Brisk"). The best, and the next ones within ``seed_margin``, ``seeds`` at most."""
-    passed = sorted((h for h in hits if h.score >= config.fact_min and names(question, h.object)
-                     and not names(question, h.subject) and asks_about(question, h.relation)),
-                    key=lambda h: -h.score)
+    passed = sorted((h for h in hits if h.score >= config.fact_min and inverse_entry(h, question)
+                     and asks_about(question, h.relation)), key=lambda h: -h.score)
+    return _best(passed, config)
+
+
+def _best(passed: list[FactHit], config: GroundingConfig) -> list[FactHit]:
+    """The best of facts sorted best first, and the next ones within ``seed_margin``, ``seeds`` at most."""
     return [h for h in passed if h.score >= passed[0].score - config.seed_margin][: config.seeds]
 
 
