@@ -103,6 +103,15 @@ def _prompts(text: str) -> str:
     return text
 
 
+def _qa_configs(text: str) -> str:
+    from serving.evaluation.qa import CONFIGS
+
+    unknown = [s for s in (s.strip() for s in text.split(",")) if s and s not in CONFIGS]
+    if unknown or not text.strip(", "):
+        raise argparse.ArgumentTypeError(f"unknown configuration {unknown}; choose from {','.join(CONFIGS)}")
+    return text
+
+
 def _runtime_options(p: argparse.ArgumentParser) -> None:
     """What ``serving.evaluation.host.scratch_runtime`` reads: the runtime's home, model and extractor."""
     p.add_argument("--extractor", default="rule", choices=["rule", "llm"], help="the memory's extractor")
@@ -119,6 +128,8 @@ def _qa(p: argparse.ArgumentParser) -> None:
     p.add_argument("--subset", action="store_true", help="ingest only the passages shown with the N questions")
     p.add_argument("--prompts", default="default", type=_prompts,
                    help="comma-separated, from default (the question alone) and short (asks for a short answer)")
+    p.add_argument("--configs", default="closed_book,gate,forced", type=_qa_configs,
+                   help="comma-separated, from closed_book, gate and forced (ratios need closed_book)")
     p.add_argument("--max-tokens", type=int, default=32, help="tokens per chat answer (greedy)")
     _runtime_options(p)
     p.add_argument("--records", type=Path, help="one JSON line per answer: prompt, config, answer, scores, citations")

@@ -156,15 +156,16 @@ def evaluate(
     prompts: tuple[str, ...] = ("default",),
     max_tokens: int = 32,
     records: TextIO | None = None,
+    configs: tuple[str, ...] = tuple(CONFIGS),
 ) -> dict[str, Any]:
-    """Per prompt: each configuration's mean scores and the memory configurations' ratios over
-    closed-book. The runtime's memory holds the corpus already."""
+    """Per prompt: each configuration's mean scores and, with closed-book among them, the memory
+    configurations' ratios over it. The runtime's memory holds the corpus already."""
     report: dict[str, Any] = {}
     for prompt in prompts:
-        rows: dict[str, list[dict]] = {c: [] for c in CONFIGS}
+        rows: dict[str, list[dict]] = {c: [] for c in configs}
         for i, item in enumerate(items):
-            for config, memory in CONFIGS.items():
-                answer, citations = ask(runtime, item.question, memory, prompt, max_tokens)
+            for config in configs:
+                answer, citations = ask(runtime, item.question, CONFIGS[config], prompt, max_tokens)
                 cited = sorted(cited_passages(citations))
                 row = {"prompt": prompt, "config": config, "question": item.question, "gold": item.answers,
                        "answer": answer, **score_answer(answer, item.answers), "grounded": bool(citations),
@@ -176,9 +177,10 @@ def evaluate(
             _log(f"[{prompt}] {i + 1}/{len(items)}: " + ", ".join(
                 f"{c} f1 {_mean([r['f1'] for r in rs])}" for c, rs in rows.items()))
         result = {c: summarize(rs) for c, rs in rows.items()}
-        closed = result["closed_book"]
-        result["ratios"] = {f"{c}/closed_book": {m: _ratio(result[c][m], closed[m]) for m in ("f1", "em", "contains")}
-                            for c in CONFIGS if c != "closed_book"}
+        if "closed_book" in result:
+            closed = result["closed_book"]
+            result["ratios"] = {f"{c}/closed_book": {m: _ratio(result[c][m], closed[m]) for m in ("f1", "em", "contains")}
+                                for c in configs if c != "closed_book"}
         report[prompt] = result
     return report
 
@@ -190,6 +192,7 @@ def _log(message: str) -> None:
 def run(args: argparse.Namespace) -> dict:
     """The report of ``palimpsest eval qa`` (options as in ``serving.cli.eval``)."""
     prompts = tuple(p.strip() for p in args.prompts.split(",") if p.strip())
+    configs = tuple(c for c in CONFIGS if c in {c.strip() for c in args.configs.split(",")})
     stop = None if args.n is None else args.offset + args.n
     questions = json.loads(Path(args.questions).read_text(encoding="utf-8"))[args.offset : stop]
     items, documents = load_items(questions, load_corpus(Path(args.corpus)), args.subset)
@@ -198,7 +201,7 @@ def run(args: argparse.Namespace) -> dict:
             raise ConflictError(f"the memory under {runtime.settings.home} is not empty; give an empty --home")
         started = time.perf_counter()
         ingest_s = ingest(runtime, documents)
-        report = evaluate(runtime, items, prompts, args.max_tokens, records)
+        report = evaluate(runtime, items, prompts, args.max_tokens, records, configs)
         stats = runtime.memory.stats()
     return {
         "questions": f"{args.offset}..{args.offset + len(items) - 1} of {Path(args.questions).name}",

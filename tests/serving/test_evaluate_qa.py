@@ -67,6 +67,7 @@ def test_evaluation_asks_each_question_three_ways_and_scores_the_citations(tmp_p
         records = tmp_path / "records.jsonl"
         with records.open("w") as out:
             report = evaluate(runtime, items, ("default", "short"), max_tokens=3, records=out)
+        gate_only = evaluate(runtime, items[:1], max_tokens=2, configs=("gate",))
     finally:
         runtime.close()
     rows = [json.loads(line) for line in records.read_text().splitlines()]
@@ -80,6 +81,7 @@ def test_evaluation_asks_each_question_three_ways_and_scores_the_citations(tmp_p
         assert set(result["ratios"]) == {"gate/closed_book", "forced/closed_book"}
         for config in CONFIGS:
             assert 0.0 <= result[config]["f1"] <= 1.0 and result[config]["n"] == len(QUESTIONS)
+    assert set(gate_only["default"]) == {"gate"} and gate_only["default"]["gate"]["n"] == 1  # no ratios
     forced = [r for r in rows if r["config"] == "forced"]
     assert all(r["cited"] and set(r["supporting"]) <= {"c0", "c1", "c2", "c3", "c4", "c5", "c6", "c7"} for r in forced)
 
@@ -89,5 +91,7 @@ def test_the_command_is_registered():
                                       "--prompts", "default,short", "--threads", "1"])
     assert args.module == "serving.evaluation.qa" and args.prompts == "default,short"
     assert args.max_tokens == 32 and args.extractor == "rule" and not args.subset and args.n == 30
-    with pytest.raises(SystemExit):
-        build_parser().parse_args(["eval", "qa", "--questions", "q.json", "--corpus", "c.json", "--prompts", "terse"])
+    assert args.configs == "closed_book,gate,forced"
+    for bad in (["--prompts", "terse"], ["--configs", "gate,open_book"]):
+        with pytest.raises(SystemExit):
+            build_parser().parse_args(["eval", "qa", "--questions", "q.json", "--corpus", "c.json", *bad])
