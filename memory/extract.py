@@ -180,6 +180,38 @@ def _pronoun(sentence: str, spans: list[_Span]) -> re.Match | None:
     return None
 
 
+_DEFINITE = re.compile(r"^\W*the\s+([a-z]+)(?=['’]s\b|\s+(?:is|was|are|were|has|had|[a-z]+ed)\b)", re.IGNORECASE)
+"""A sentence that opens with "The <noun>" before its verb or a possessive: "The dam was designed by ...",
+"The company's chief executive is ..."."""
+_CLASS = re.compile(r"^\s*(?:is|was|are|were)\s+(?:a|an|the)\s+((?:[\w-]+\s+){0,3}?)([a-z]+)\s*(?:$|[,.;(]|\b(?:in|of|on|at|near|for|from|by|that|which|who|with|based|located|founded|created|built|made|set|known|and)\b)")
+"""What a name is said to be in "<name> is a <adjectives> <noun>": "Marrow Lake is a reservoir in ..."."""
+
+
+def _definite(sentence: str, known: list[tuple[str, str | None]]) -> tuple[re.Match, str] | None:
+    """A sentence-opening "The <noun>" and the name it stands for: the latest name of the passage
+    ending in that noun ("Tessary Dam" for "The dam"), else the latest said to be one ("Marrow Lake is
+    a reservoir": "The reservoir")."""
+    match = _DEFINITE.match(sentence)
+    if not match:
+        return None
+    noun = match[1].lower()
+    for test in (lambda name, kind: name.split()[-1].lower() == noun, lambda name, kind: kind == noun):
+        found = next((name for name, kind in reversed(known) if test(name, kind)), None)
+        if found:
+            return match, found
+    return None
+
+
+def _kinds(sentence: str, spans: list[_Span]) -> list[tuple[str, str | None]]:
+    """The sentence's names, each with the noun it is said to be ("reservoir"), or None."""
+    out = []
+    for s in spans:
+        if s.kind in ("name", "title"):
+            kind = _CLASS.match(sentence[s.end :])
+            out.append((s.text, kind[2].lower() if kind else None))
+    return out
+
+
 def _pair(sentence: str, a: _Span, b: _Span, first: bool, actor: str | None) -> Triple | None:
     """The triple of two consecutive spans: the words between them as the relation; "The chief
     executive of" A "is" B as "chief executive of"; a coordinated verb ("A and joined B", "A to join
@@ -206,10 +238,11 @@ def _pair(sentence: str, a: _Span, b: _Span, first: bool, actor: str | None) -> 
 
 class RuleExtractor:
     """Deterministic OpenIE-lite: spans, and triples between consecutive spans of a sentence; a
-    pronoun in subject place stands for the previous sentence's first name."""
+    pronoun in subject place stands for the previous sentence's first name, and a sentence-opening
+    "The <noun>" for the name it describes (``_definite``)."""
 
     name = "rule"
-    version = 6
+    version = 7
     """Part of the extraction cache's key, so passages extracted by older rules are extracted again."""
 
     def extract(self, passages: list[str], progress: Progress | None = None) -> list[Extraction]:
@@ -222,20 +255,24 @@ class RuleExtractor:
         entities: list[str] = []
         triples: list[Triple] = []
         subject: str | None = None
+        known: list[tuple[str, str | None]] = []
         for sentence in re.split(r"(?<=[.!?;])\s+|\n+", passage):
             spans = _spans(sentence)
             entities += [s.text for s in spans]
             if not spans:
                 continue
-            pronoun = _pronoun(sentence, spans)
+            pronoun, referent = _pronoun(sentence, spans), subject
+            if pronoun is None and (found := _definite(sentence, known)):
+                pronoun, referent = found
+            known += _kinds(sentence, spans)
             after = next((s for s in spans if pronoun and s.start >= pronoun.end()), None)
-            if subject and after is not None:
+            if referent and after is not None:
                 rel = _relation(sentence[pronoun.end() : after.start])
                 if rel:
-                    triples.append((subject, rel, after.text))
+                    triples.append((referent, rel, after.text))
             names = [s for s in spans if s.kind in ("name", "title")]
             lead = next((s for s in spans if s.kind not in ("date", "number")), None)
-            actor = subject if pronoun else lead.text if lead is not None and lead.kind == "name" else None
+            actor = referent if pronoun else lead.text if lead is not None and lead.kind == "name" else None
             for i, (a, b) in enumerate(zip(spans, spans[1:])):
                 if pronoun and a.end <= pronoun.start() < b.start:
                     continue  # "In 2019 he joined X": the date is not the one who joined

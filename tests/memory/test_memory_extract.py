@@ -109,3 +109,14 @@ def test_a_possessive_names_its_owner_and_leaves_the_relation():
     assert ("Port Averne", "mayor is", "Celia Fenwright") in triples.triples
     assert ("Port Averne", "harbour master is", "Ivo Lusk") in triples.triples
     assert "Port Averne" in triples.entities
+
+
+def test_a_sentence_opening_with_the_noun_of_a_name_is_about_that_name():
+    dam = RuleExtractor().extract(["Marrow Lake is a reservoir. It was made when the Tessary Dam was built. "
+                                   "The dam was designed by Hugo Rennick."])[0].triples
+    assert ("Tessary Dam", "was designed by", "Hugo Rennick") in dam  # "Dam" ends the name
+    company = RuleExtractor().extract(["Kestrel Works is a British engineering company based in Leeds. "
+                                       "The company's chief executive is Ana Brisk."])[0].triples
+    assert ("Kestrel Works", "chief executive is", "Ana Brisk") in company  # said to be a company
+    unknown = RuleExtractor().extract(["Kestrel Works is based in Leeds. The band was formed by Ivo Lusk."])[0].triples
+    assert all(t[0] != "Kestrel Works" or t[2] != "Ivo Lusk" for t in unknown)  # no name is a band
