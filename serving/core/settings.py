@@ -94,6 +94,9 @@ class Settings(BaseSettings):
     """Cosine a stored fact needs with the question, when the question names its subject, to ground it."""
     grounding_passage_min: float = 0.45
     """Dense cosine the best document passage needs with the question for passages to be shown."""
+    grounding_sentences: int = Field(3, ge=0, le=64)
+    """Sentences shown of each document passage: its first and those closest to the question (0: the
+    whole passage)."""
     grounding_contrast: float = Field(1.0, ge=0.0, le=10.0)
     """Context-aware decoding on grounded answers: how far each token is pushed away from what the
     model would say without the grounding (alpha; 0 turns it off, and a grounded answer then costs

@@ -26,6 +26,7 @@ from serving.services.grounding import (
     select_facts,
 )
 from serving.services.edits import EditService
+from serving.services.excerpts import excerpt_passages
 from serving.services.memory import MemoryService
 from serving.services.substitution import Substitution, answer_substitution, asked_chain, chain_sources
 
@@ -76,6 +77,8 @@ class ChatService:
         best = max((p["score"] for p in store.dense_search(question, 2 * k) if "fact" not in p["metadata"]), default=None)
         if best is not None and (memory or best >= config.passage_min):
             passages = [p for p in store.search(question, 2 * k) if "fact" not in p["metadata"]][:k]
+            passages = excerpt_passages(passages, store.embedder.encode([question])[0], store.embedder.encode,
+                                        config.sentences)
         return Grounding(facts, passages)
 
     def ground(

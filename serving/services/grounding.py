@@ -68,6 +68,9 @@ class GroundingConfig:
     """Cosine a fact needs when the question does not name its subject."""
     passage_min: float = 0.45
     """Dense cosine the best passage needs for passages to be shown."""
+    sentences: int = 3
+    """Sentences shown of each passage: its first and those closest to the question (0: the whole
+    passage); see ``serving.services.excerpts``."""
     hops: int = 3
     """Most facts added by following objects to their own facts."""
     seeds: int = 2
@@ -102,8 +105,8 @@ class GroundingConfig:
     def __post_init__(self) -> None:
         if not (-1.0 <= self.fact_min <= self.fact_alone <= 1.0 and -1.0 <= self.passage_min <= 1.0):
             raise ValueError("need -1 <= fact_min <= fact_alone <= 1 and -1 <= passage_min <= 1")
-        if self.hops < 0 or self.max_facts < 1 or self.seeds < 1:
-            raise ValueError("hops must be >= 0, and max_facts and seeds >= 1")
+        if self.hops < 0 or self.max_facts < 1 or self.seeds < 1 or self.sentences < 0:
+            raise ValueError("hops and sentences must be >= 0, and max_facts and seeds >= 1")
         if self.contrast < 0 or not 0 < self.plausibility <= 1 or self.copy < 0:
             raise ValueError("need contrast >= 0, 0 < plausibility <= 1 and copy >= 0")
 
