@@ -301,13 +301,31 @@ def select_facts(question: str, hits: list[FactHit], config: GroundingConfig) ->
     asks about, the best fact past the gate that has one comes first ("Who founded the company X
     works for?" starts at "X works for", not at the closer "X is a chemist from")."""
     passed = sorted((h for h in hits
-                     if h.score >= config.fact_alone or (h.score >= config.fact_min and names(question, h.subject))),
+                     if (h.score >= config.fact_alone or (h.score >= config.fact_min and names(question, h.subject)))
+                     and (not asks_when(question) or is_time(h.object))),
                     key=lambda h: -h.score)
     chosen = _best(passed, config)
     if not any(asks_about(question, h.relation) for h in chosen):
         asked = next((h for h in passed if asks_about(question, h.relation)), None)
         chosen = [asked, *chosen][: config.seeds] if asked else chosen
     return chosen
+
+
+_WHEN = re.compile(r"^\W*(?:when\b|(?:in|during|since)\s+(?:what|which)\s+(?:year|decade|century|month)\b"
+                   r"|(?:what|which)\s+(?:year|decade|century|month|date)\b|how long ago\b)", re.I)
+_TIME = re.compile(r"\d|\b(?:january|february|march|april|may|june|july|august|september|october|november"
+                   r"|december|century|decade)\b", re.I)
+
+
+def asks_when(question: str) -> bool:
+    """The question asks for a time ("When was X founded?", "In what year ..."): a fact whose object
+    is no time ("X was founded by Cistercian monks") does not answer it."""
+    return bool(_WHEN.match(question))
+
+
+def is_time(text: str) -> bool:
+    """A year, a date, a month or a century."""
+    return bool(_TIME.search(text))
 
 
 def inverse_seeds(question: str, hits: list[FactHit], config: GroundingConfig) -> list[FactHit]:

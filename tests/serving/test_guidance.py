@@ -241,3 +241,12 @@ def test_the_first_seed_is_a_fact_the_question_asks_about_when_a_closer_one_is_n
     assert [f.id for f in select_facts(question, [chemist, works], GroundingConfig())] == ["f2", "f1"]
     unasked = "Where is Mirela Dobos from?"  # no relation asked ("from" names none): the closest alone
     assert [f.id for f in select_facts(unasked, [chemist, works], GroundingConfig())] == ["f1"]
+
+
+def test_a_question_for_a_time_passes_only_facts_that_name_one():
+    monks = FactHit("f1", "i", "Saint Aubry Abbey", "was founded by", "Cistercian monks", 0.8, "2026-01-01", None, None)
+    year = FactHit("f2", "i", "Saint Aubry Abbey", "was founded in", "1147", 0.6, "2026-01-01", None, None)
+    assert [f.id for f in select_facts("When was Saint Aubry Abbey founded?", [monks], GroundingConfig())] == []
+    assert [f.id for f in select_facts("In what year was Saint Aubry Abbey founded?", [monks, year],
+                                       GroundingConfig())] == ["f2"]
+    assert [f.id for f in select_facts("Who founded Saint Aubry Abbey?", [monks, year], GroundingConfig())][0] == "f1"
