@@ -166,12 +166,19 @@ def _named_in_part(question: str, subject: str) -> bool:
 
 
 def mentions(question: str, subject: str) -> bool:
-    """The question names the subject (:func:`names`), or one of its capitalised words of four or
-    more letters ("Messi" of "Lionel Messi"): generous, as it only decides whether the weight edits
-    about the subject may act on the answer."""
-    asked = set(_words(question))
-    return names(question, subject) or any(
-        w[0].isupper() and len(w) >= 4 and w.lower() in asked for w in re.findall(r"[A-Za-z0-9]+", subject))
+    """The question names the subject (:func:`names`), or writes one of its capitalised words of four
+    or more letters in a name of no other capitalised word ("Messi" of "Lionel Messi"; not the
+    "Philharmonic" of "Berlin Philharmonic" for "Harwick Philharmonic"): generous, as it only decides
+    whether the weight edits about the subject may act on the answer."""
+    if names(question, subject):
+        return True
+    own = {w.lower() for w in re.findall(r"[A-Za-z0-9]+", subject)}
+    capitals = {w.lower() for w in re.findall(r"[A-Za-z0-9]+", subject) if w[0].isupper() and len(w) >= 4}
+    for span in re.findall(r"[A-Z][\w-]*(?:\s+[A-Z][\w-]*)*", question):
+        parts = [p.lower() for p in re.findall(r"[A-Za-z0-9]+", span)]
+        if capitals & set(parts) and all(p in own or p in _LEADS for p in parts):
+            return True
+    return False
 
 
 AUXILIARIES = frozenset("is was are were has had have be been being does did do will can".split())

@@ -26,6 +26,7 @@ from serving.services.grounding import (
     asks_about,
     fact_sentence,
     fact_sources,
+    mentions,
     select_facts,
 )
 from tests.helpers.models import byte_tokenizer, tiny_tokenizer
@@ -250,3 +251,10 @@ def test_a_question_for_a_time_passes_only_facts_that_name_one():
     assert [f.id for f in select_facts("In what year was Saint Aubry Abbey founded?", [monks, year],
                                        GroundingConfig())] == ["f2"]
     assert [f.id for f in select_facts("Who founded Saint Aubry Abbey?", [monks, year], GroundingConfig())][0] == "f1"
+
+
+def test_an_edited_subject_is_mentioned_by_its_own_names_not_by_a_word_another_name_shares():
+    assert mentions("Where does Messi play?", "Lionel Messi") and mentions("What is Messi's sport?", "Lionel Messi")
+    assert mentions("Who leads Harwick?", "Harwick Philharmonic")
+    assert not mentions("Who conducts the Berlin Philharmonic?", "Harwick Philharmonic")
+    assert not mentions("Where was Messina founded?", "Lionel Messi")
