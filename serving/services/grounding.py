@@ -184,9 +184,14 @@ def mentions(question: str, subject: str) -> bool:
 AUXILIARIES = frozenset("is was are were has had have be been being does did do will can".split())
 
 
+_PLACE_PREPOSITIONS = frozenset("in at on for from to with by into".split())
+
+
 def _noun_of(words: list[str]) -> bool:
-    """A noun's relation that ends in "of" ("capital of", "head coach of")."""
-    return bool(words) and words[0] not in AUXILIARIES | VERBS and words[-1] == "of"
+    """A noun's relation that ends in "of" ("capital of", "head coach of"); not a verb's that says
+    where ("play in the city of")."""
+    return bool(words) and words[0] not in AUXILIARIES | VERBS and words[-1] == "of" \
+        and not _PLACE_PREPOSITIONS & set(words[:-1])
 
 
 def _possessive(words: list[str]) -> bool:
@@ -274,7 +279,8 @@ def anchored_sources(tokenizer, facts: list[FactHit], question: str) -> tuple[tu
     of a chain: an answer that states the first hop of a two-hop question must stay free to take
     the second), as token ids at an answer's start with the index where the named entity ends: the
     subject, or for an :func:`inverse_entry` the object, in its :func:`inverse_wording` ("Ostrin is
-    the capital of Velmora."); then, for the same facts, each of ``ANSWER_LEADS`` followed by the
+    the capital of Velmora."), or a verb's fact whole from the answer's first token when the question
+    asks for its subject (:func:`asks_subject`); then, for the same facts, each of ``ANSWER_LEADS`` followed by the
     answer (the object; an inverse entry's subject), with the index where the lead ends."""
     answers = []
     sources = []
@@ -286,12 +292,22 @@ def anchored_sources(tokenizer, facts: list[FactHit], question: str) -> tuple[tu
             continue
         answers.append(answer)
         sentence, named = (inverse_wording(fact), fact.object) if inverse else (fact_sentence(fact), fact.subject)
+        if sentence is None and asks_subject(question, fact.relation):
+            sentence, named = fact_sentence(fact), ""  # "Who works for X?": the fact's sentence is the answer
         if sentence is not None:
             at = sentence.find(named)
             sources.append(split_ids(tokenizer, "", sentence, at + len(named) if at >= 0 else -1))
     for answer in answers:
         sources += [split_ids(tokenizer, "", f"{lead} {answer}.", len(lead)) for lead in ANSWER_LEADS]
     return tuple(sources)
+
+
+def asks_subject(question: str, relation: str) -> bool:
+    """The question's wh-word stands in the subject's place, before the relation's first word ("Who
+    works for X?", "Which company produces X?")."""
+    words, first = _words(question), _words(relation)[:1]
+    return bool(words and first) and words[0] in ("who", "what", "which") and \
+        _stem(first[0]) in {_stem(w) for w in words[1:3]}
 
 
 def split_ids(tokenizer, lead: str, sentence: str, at: int) -> tuple[tuple[int, ...], int]:

@@ -215,3 +215,14 @@ def test_an_inverse_fact_is_copied_and_announced_with_its_subject_not_the_named_
     # asked forward, the same fact copies its object
     forward = [tok.decode(ids[at:]) for ids, at in fact_sources(tok, [capital], "What is the capital of Velmora?")]
     assert forward and all(tail.strip() == "Ostrin." for tail in forward)
+
+
+def test_a_verbs_fact_asked_for_its_subject_is_the_answer_from_its_first_token():
+    tok = byte_tokenizer()
+    works = FactHit("f1", "i", "Odile Marchetti", "works for", "Brask Instruments", 0.7, "2026-01-01", None, None)
+    anchored = {tok.decode(ids): at for ids, at in anchored_sources(tok, [works], "Who works for Brask Instruments?")}
+    assert anchored["Odile Marchetti works for Brask Instruments."] == 0
+    assert "The answer is Odile Marchetti." in anchored
+    # not asked with the wh-word in the subject's place: only the announced answer
+    other = [tok.decode(ids) for ids, _ in anchored_sources(tok, [works], "Is anyone at Brask Instruments working?")]
+    assert "Odile Marchetti works for Brask Instruments." not in other

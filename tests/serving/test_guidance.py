@@ -227,6 +227,7 @@ def test_a_fact_reads_as_a_sentence_by_its_relation():
     assert fact_sentence(fact("Telmark Shipping", "chief executive is", "Dorian Vell")) == \
         "Telmark Shipping's chief executive is Dorian Vell."
     assert fact_sentence(fact("Ilse Varga", "works for", "Ostrander Mills")) == "Ilse Varga works for Ostrander Mills."
+    assert fact_sentence(fact("Varna Owls", "play in the city of", "Tolsk")) == "Varna Owls play in the city of Tolsk."
 
 
 def test_a_question_asks_for_a_chief_executive_in_words_statements_do_not_use():
