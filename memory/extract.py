@@ -212,6 +212,18 @@ def _kinds(sentence: str, spans: list[_Span]) -> list[tuple[str, str | None]]:
     return out
 
 
+_DATED = re.compile(r"((?:(?:is|was|are|were)\s+)?[a-z]+ed)\s+(?:in|on)$")
+"""The verb before a date: "founded in" 1962 by B."""
+
+
+def _dated_by(sentence: str, a: _Span, date: _Span, agent: _Span) -> Triple | None:
+    """"A, founded in 1962 by B": A's "founded by" B, the date between them left out."""
+    if a.kind not in ("name", "title") or date.kind not in ("date", "number") or agent.kind != "name":
+        return None
+    verb = _DATED.search(_relation(sentence[a.end : date.start]))
+    return (a.text, f"{verb[1]} by", agent.text) if verb and _relation(sentence[date.end : agent.start]) == "by" else None
+
+
 def _pair(sentence: str, a: _Span, b: _Span, first: bool, actor: str | None) -> Triple | None:
     """The triple of two consecutive spans: the words between them as the relation; "The chief
     executive of" A "is" B as "chief executive of"; a coordinated verb ("A and joined B", "A to join
@@ -221,8 +233,10 @@ def _pair(sentence: str, a: _Span, b: _Span, first: bool, actor: str | None) -> 
     if titled and sentence[a.end : b.start].strip().lower() in ("is", "was", "are", "were"):
         return a.text, titled[1], b.text
     rel = re.sub(r"^(?:which|who|that)\s+", "", _relation(sentence[a.end : b.start]))  # "A, which was founded by B"
-    if b.kind in ("date", "number") and rel.lower() in _BARE:
-        return None  # "founded by A in 1994": the date is the founding's, not A's
+    if rel.startswith("whose "):
+        rel = rel[len("whose ") :]  # "A, whose president is B": A's "president is" fact
+    if (b.kind in ("date", "number") or a.kind in ("date", "number")) and rel.lower() in _BARE:
+        return None  # "founded by A in 1994": the date is the founding's, not A's; nor is A 1994's
     role = role_of(f"{rel} {b.text}") if a.kind == "name" else None
     if role:
         return role[1], f"{role[0]} of", a.text  # "A is the CEO of B": B's CEO is A
@@ -242,7 +256,7 @@ class RuleExtractor:
     "The <noun>" for the name it describes (``_definite``)."""
 
     name = "rule"
-    version = 7
+    version = 8
     """Part of the extraction cache's key, so passages extracted by older rules are extracted again."""
 
     def extract(self, passages: list[str], progress: Progress | None = None) -> list[Extraction]:
@@ -276,7 +290,8 @@ class RuleExtractor:
             for i, (a, b) in enumerate(zip(spans, spans[1:])):
                 if pronoun and a.end <= pronoun.start() < b.start:
                     continue  # "In 2019 he joined X": the date is not the one who joined
-                triple = _pair(sentence, a, b, i == 0, actor)
+                dated = _dated_by(sentence, spans[i - 1], a, b) if i > 0 else None
+                triple = dated or _pair(sentence, a, b, i == 0, actor)
                 if triple:
                     triples.append(triple)
             if names and not (pronoun and pronoun.start() < names[0].start):

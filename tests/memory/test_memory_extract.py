@@ -120,3 +120,11 @@ def test_a_sentence_opening_with_the_noun_of_a_name_is_about_that_name():
     assert ("Kestrel Works", "chief executive is", "Ana Brisk") in company  # said to be a company
     unknown = RuleExtractor().extract(["Kestrel Works is based in Leeds. The band was formed by Ivo Lusk."])[0].triples
     assert all(t[0] != "Kestrel Works" or t[2] != "Ivo Lusk" for t in unknown)  # no name is a band
+
+
+def test_an_agent_after_a_date_is_the_named_things_and_whose_is_a_possessive():
+    press = RuleExtractor().extract(["Corrin Press is a publishing house founded in 1962 by Ada Lorne."])[0].triples
+    assert ("Corrin Press", "founded by", "Ada Lorne") in press
+    assert not any(s == "1962" for s, _, _ in press)  # the year founded nothing
+    club = RuleExtractor().extract(["The race is organised by the Pell Sailing Club, whose president is Dana Voss."])[0]
+    assert ("Pell Sailing Club", "president is", "Dana Voss") in club.triples
