@@ -325,7 +325,7 @@ def select_facts(question: str, hits: list[FactHit], config: GroundingConfig) ->
     works for?" starts at "X works for", not at the closer "X is a chemist from")."""
     passed = sorted((h for h in hits
                      if (h.score >= config.fact_alone or (h.score >= config.fact_min and names(question, h.subject)))
-                     and (not asks_when(question) or is_time(h.object))),
+                     and fits_question(question, h.object)),
                     key=lambda h: -h.score)
     chosen = _best(passed, config)
     if not any(asks_about(question, h.relation) for h in chosen):
@@ -336,19 +336,20 @@ def select_facts(question: str, hits: list[FactHit], config: GroundingConfig) ->
 
 _WHEN = re.compile(r"^\W*(?:when\b|(?:in|during|since)\s+(?:what|which)\s+(?:year|decade|century|month)\b"
                    r"|(?:what|which)\s+(?:year|decade|century|month|date)\b|how long ago\b)", re.I)
-_TIME = re.compile(r"\d|\b(?:january|february|march|april|may|june|july|august|september|october|november"
-                   r"|december|century|decade)\b", re.I)
+_WHO = re.compile(r"^\W*(?:who|whom)\b", re.I)
+_MONTHS = re.compile(r"\b(?:january|february|march|april|may|june|july|august|september|october|november"
+                     r"|december)\b")
 
 
-def asks_when(question: str) -> bool:
-    """The question asks for a time ("When was X founded?", "In what year ..."): a fact whose object
-    is no time ("X was founded by Cistercian monks") does not answer it."""
-    return bool(_WHEN.match(question))
-
-
-def is_time(text: str) -> bool:
-    """A year, a date, a month or a century."""
-    return bool(_TIME.search(text))
+def fits_question(question: str, obj: str) -> bool:
+    """A fact's object can answer the question's wh-word: a time for "When ..." or "In what year ..."
+    ("X was founded by Cistercian monks" does not say when), and for "Who ..." anything but a bare
+    date or number ("X was founded in 1962" does not say who)."""
+    lower = obj.lower()
+    bare_time = bool(re.search(r"\d", lower)) and not re.search(r"[a-z]", _MONTHS.sub("", lower))
+    if _WHEN.match(question):
+        return bare_time or bool(_MONTHS.search(lower) or re.search(r"\b(?:century|decade)\b", lower))
+    return not (_WHO.match(question) and bare_time)
 
 
 def inverse_seeds(question: str, hits: list[FactHit], config: GroundingConfig) -> list[FactHit]:
