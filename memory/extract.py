@@ -214,14 +214,17 @@ def _kinds(sentence: str, spans: list[_Span]) -> list[tuple[str, str | None]]:
 
 _DATED = re.compile(r"((?:(?:is|was|are|were)\s+)?[a-z]+ed)\s+(?:in|on)$")
 """The verb before a date: "founded in" 1962 by B."""
+_AGENT = re.compile(r"by(?:\s+(?:the|a|an)\s+[a-z][a-z -]*)?")
+"""What comes between the date and the agent: "by", or "by the architect"."""
 
 
-def _dated_by(sentence: str, a: _Span, date: _Span, agent: _Span) -> Triple | None:
-    """"A, founded in 1962 by B": A's "founded by" B, the date between them left out."""
-    if a.kind not in ("name", "title") or date.kind not in ("date", "number") or agent.kind != "name":
+def _dated_by(subject: str, before: str, date: _Span, agent: _Span, between: str) -> Triple | None:
+    """"A, founded in 1962 by B" (``before`` the date, ``between`` it and B): A's "founded by" B, the
+    date left out; A may be a pronoun's or a "The <noun>"'s name."""
+    if date.kind not in ("date", "number") or agent.kind != "name":
         return None
-    verb = _DATED.search(_relation(sentence[a.end : date.start]))
-    return (a.text, f"{verb[1]} by", agent.text) if verb and _relation(sentence[date.end : agent.start]) == "by" else None
+    verb = _DATED.search(_relation(before))
+    return (subject, f"{verb[1]} by", agent.text) if verb and _AGENT.fullmatch(_relation(between)) else None
 
 
 def _pair(sentence: str, a: _Span, b: _Span, first: bool, actor: str | None) -> Triple | None:
@@ -235,7 +238,8 @@ def _pair(sentence: str, a: _Span, b: _Span, first: bool, actor: str | None) -> 
     rel = re.sub(r"^(?:which|who|that)\s+", "", _relation(sentence[a.end : b.start]))  # "A, which was founded by B"
     if rel.startswith("whose "):
         rel = rel[len("whose ") :]  # "A, whose president is B": A's "president is" fact
-    if (b.kind in ("date", "number") or a.kind in ("date", "number")) and rel.lower() in _BARE:
+    if b.kind in ("date", "number") and rel.lower() in _BARE or a.kind in ("date", "number") and rel.split()[:1] \
+            and rel.split()[0].lower() in _BARE:
         return None  # "founded by A in 1994": the date is the founding's, not A's; nor is A 1994's
     role = role_of(f"{rel} {b.text}") if a.kind == "name" else None
     if role:
@@ -256,7 +260,7 @@ class RuleExtractor:
     "The <noun>" for the name it describes (``_definite``)."""
 
     name = "rule"
-    version = 8
+    version = 9
     """Part of the extraction cache's key, so passages extracted by older rules are extracted again."""
 
     def extract(self, passages: list[str], progress: Progress | None = None) -> list[Extraction]:
@@ -290,7 +294,13 @@ class RuleExtractor:
             for i, (a, b) in enumerate(zip(spans, spans[1:])):
                 if pronoun and a.end <= pronoun.start() < b.start:
                     continue  # "In 2019 he joined X": the date is not the one who joined
-                dated = _dated_by(sentence, spans[i - 1], a, b) if i > 0 else None
+                if pronoun and referent and pronoun.end() <= a.start and (i == 0 or spans[i - 1].end <= pronoun.start()):
+                    owner, start = referent, pronoun.end()  # "It was founded in 1962 by B"
+                elif i > 0 and spans[i - 1].kind in ("name", "title"):
+                    owner, start = spans[i - 1].text, spans[i - 1].end
+                else:
+                    owner, start = None, 0
+                dated = _dated_by(owner, sentence[start : a.start], a, b, sentence[a.end : b.start]) if owner else None
                 triple = dated or _pair(sentence, a, b, i == 0, actor)
                 if triple:
                     triples.append(triple)

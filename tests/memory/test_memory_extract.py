@@ -126,5 +126,8 @@ def test_an_agent_after_a_date_is_the_named_things_and_whose_is_a_possessive():
     press = RuleExtractor().extract(["Corrin Press is a publishing house founded in 1962 by Ada Lorne."])[0].triples
     assert ("Corrin Press", "founded by", "Ada Lorne") in press
     assert not any(s == "1962" for s, _, _ in press)  # the year founded nothing
+    tower = RuleExtractor().extract(["Ostrel Tower is a lighthouse. It was built in 1874 by the architect Jan Oss."])[0]
+    assert ("Ostrel Tower", "was built by", "Jan Oss") in tower.triples  # a pronoun's, and "by the <role>"
+    assert not any(s == "1874" for s, _, _ in tower.triples)
     club = RuleExtractor().extract(["The race is organised by the Pell Sailing Club, whose president is Dana Voss."])[0]
     assert ("Pell Sailing Club", "president is", "Dana Voss") in club.triples
