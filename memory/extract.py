@@ -212,7 +212,8 @@ def _kinds(sentence: str, spans: list[_Span]) -> list[tuple[str, str | None]]:
     return out
 
 
-_DATED = re.compile(r"((?:(?:is|was|are|were)\s+)?[a-z]+ed)\s+(?:in|on)$")
+_DATED = re.compile(r"((?:(?:is|was|are|were)\s+)?(?:[a-z]+ed|built|made|held|written|won|set|begun|led|sold|"
+                    r"bought|drawn|given|taken|sung|run))\s+(?:in|on)$")
 """The verb before a date: "founded in" 1962 by B."""
 _AGENT = re.compile(r"by(?:\s+(?:the|a|an)\s+[a-z][a-z -]*)?")
 """What comes between the date and the agent: "by", or "by the architect"."""
