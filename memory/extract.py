@@ -70,11 +70,18 @@ def sanitize(extraction: Extraction, keep: Callable[[str], bool] = lambda phrase
             continue
         s, r, o = (x.strip() for x in t)
         key = (normalize(s), normalize(r), normalize(o))
-        if not all(key) or key in seen or not (keep(s) and keep(o)):
+        if not all(key) or key in seen or not (keep(s) and keep(o)) or _names_an_argument(key):
             continue
         seen.add(key)
         triples.append((s, r, o))
     return Extraction(entities, triples)
+
+
+def _names_an_argument(key: tuple[str, str, str]) -> bool:
+    """The relation holds the subject or the object ("Calder Cup" / "The Calder Cup" / "Agnes
+    Morrow", a model's malformed triple): it relates nothing."""
+    s, r, o = (f" {k} " for k in key)
+    return s in r or o in r
 
 
 Progress = Callable[[int], None]
