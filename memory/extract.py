@@ -190,7 +190,9 @@ def _pronoun(sentence: str, spans: list[_Span]) -> re.Match | None:
 _DEFINITE = re.compile(r"^\W*the\s+([a-z]+)(?=['’]s\b|\s+(?:is|was|are|were|has|had|[a-z]+ed)\b)", re.IGNORECASE)
 """A sentence that opens with "The <noun>" before its verb or a possessive: "The dam was designed by ...",
 "The company's chief executive is ..."."""
-_CLASS = re.compile(r"^\s*(?:is|was|are|were)\s+(?:a|an|the)\s+((?:[\w-]+\s+){0,3}?)([a-z]+)\s*(?:$|[,.;(]|\b(?:in|of|on|at|near|for|from|by|that|which|who|with|based|located|founded|created|built|made|set|known|and)\b)")
+_CLASS = re.compile(r"^\s*(?:is|was|are|were)\s+(?:a|an|the)\s+((?:[\w-]+\s+){0,3}?)([a-z]+)\s*"
+                    r"(?:$|[,.;(]|\b(?:in|of|on|at|near|for|from|by|that|which|who|with|based|located|founded"
+                    r"|created|built|made|set|known|and)\b)")
 """What a name is said to be in "<name> is a <adjectives> <noun>": "Marrow Lake is a reservoir in ..."."""
 
 
@@ -302,7 +304,8 @@ class RuleExtractor:
             for i, (a, b) in enumerate(zip(spans, spans[1:])):
                 if pronoun and a.end <= pronoun.start() < b.start:
                     continue  # "In 2019 he joined X": the date is not the one who joined
-                if pronoun and referent and pronoun.end() <= a.start and (i == 0 or spans[i - 1].end <= pronoun.start()):
+                if pronoun and referent and pronoun.end() <= a.start and (
+                        i == 0 or spans[i - 1].end <= pronoun.start()):
                     owner, start = referent, pronoun.end()  # "It was founded in 1962 by B"
                 elif i > 0 and spans[i - 1].kind in ("name", "title"):
                     owner, start = spans[i - 1].text, spans[i - 1].end

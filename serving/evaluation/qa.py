@@ -179,8 +179,9 @@ def evaluate(
         result = {c: summarize(rs) for c, rs in rows.items()}
         if "closed_book" in result:
             closed = result["closed_book"]
-            result["ratios"] = {f"{c}/closed_book": {m: _ratio(result[c][m], closed[m]) for m in ("f1", "em", "contains")}
-                                for c in configs if c != "closed_book"}
+            result["ratios"] = {
+                f"{c}/closed_book": {m: _ratio(result[c][m], closed[m]) for m in ("f1", "em", "contains")}
+                for c in configs if c != "closed_book"}
         report[prompt] = result
     return report
 

@@ -14,7 +14,7 @@ from collections.abc import Callable
 import numpy as np
 
 _END = re.compile(r"[.!?][\"'”’)\]]*(?=\s+[\"'“‘(\[]?[A-Z0-9])")
-_ABBREVIATIONS = frozenset({"Mr", "Mrs", "Ms", "Dr", "St", "Jr", "Sr", "Mt", "Ft", "Gen", "Col", "Lt", "Prof", "vs", "No"})
+_ABBREVIATIONS = frozenset("Mr Mrs Ms Dr St Jr Sr Mt Ft Gen Col Lt Prof vs No".split())
 
 
 def sentences(text: str) -> list[str]:

@@ -19,7 +19,8 @@ def test_grounding_drops_what_is_not_in_the_passage():
     assert grounded.entities == ["Bruno Kessa", "tour of estel"]
     assert grounded.triples == [("Bruno Kessa", "won", "Tour of Estel")]
     assert ground(Extraction(["Kess"]), passage).entities == []  # word boundaries, not substrings
-    named = Extraction([], [("Calder Cup", "The Calder Cup", "Agnes Morrow"), ("Bruno Kessa", "won the Tour of Estel", "Tour of Estel")])
+    named = Extraction([], [("Calder Cup", "The Calder Cup", "Agnes Morrow"),
+                            ("Bruno Kessa", "won the Tour of Estel", "Tour of Estel")])
     assert ground(named, "The Calder Cup is run by Agnes Morrow. " + passage).triples == []  # the relation names an argument
 
 
