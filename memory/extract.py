@@ -270,7 +270,7 @@ class RuleExtractor:
     "The <noun>" for the name it describes (``_definite``)."""
 
     name = "rule"
-    version = 9
+    version = 10
     """Part of the extraction cache's key, so passages extracted by older rules are extracted again."""
 
     def extract(self, passages: list[str], progress: Progress | None = None) -> list[Extraction]:
@@ -317,7 +317,20 @@ class RuleExtractor:
                     triples.append(triple)
             if names and not (pronoun and pronoun.start() < names[0].start):
                 subject = names[0].text
+        full = _full_names(entities)
+        triples = [(full.get(s, s), r, full.get(o, o)) for s, r, o in triples if full.get(s, s) != full.get(o, o)]
         return ground(Extraction(entities, triples), passage)
+
+
+def _full_names(names: list[str]) -> dict[str, str]:
+    """A one-word name that ends exactly one longer name of the passage stands for it ("Castell was
+    born in Tarrow" after "Nina Castell")."""
+    longer: dict[str, set[str]] = {}
+    for name in names:
+        words = name.split()
+        if len(words) > 1 and words[-1][:1].isupper():
+            longer.setdefault(words[-1], set()).add(name)
+    return {word: next(iter(full)) for word, full in longer.items() if len(full) == 1 and word in names}
 
 
 # ---- cache -------------------------------------------------------------------------------------

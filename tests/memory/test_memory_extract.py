@@ -134,3 +134,10 @@ def test_an_agent_after_a_date_is_the_named_things_and_whose_is_a_possessive():
     assert not any(s == "1874" for s, _, _ in tower.triples)
     club = RuleExtractor().extract(["The race is organised by the Pell Sailing Club, whose president is Dana Voss."])[0]
     assert ("Pell Sailing Club", "president is", "Dana Voss") in club.triples
+
+
+def test_a_surname_alone_stands_for_the_one_full_name_of_the_passage_that_ends_in_it():
+    novel = RuleExtractor().extract(["Quarry Lane is a novel by Nina Castell. Castell was born in Tarrow."])[0].triples
+    assert ("Nina Castell", "was born in", "Tarrow") in novel
+    two = RuleExtractor().extract(["Paul Smith met John Smith. Smith was born in Leeds."])[0].triples
+    assert ("Smith", "was born in", "Leeds") in two  # which Smith is not known
