@@ -320,18 +320,20 @@ def split_ids(tokenizer, lead: str, sentence: str, at: int) -> tuple[tuple[int, 
 
 def select_facts(question: str, hits: list[FactHit], config: GroundingConfig) -> list[FactHit]:
     """The gate on facts: named subject and fact_min, or fact_alone; the best, and the next ones
-    within ``seed_margin`` of it, ``seeds`` at most. When none of those has a relation the question
-    asks about, the best fact past the gate that has one comes first ("Who founded the company X
-    works for?" starts at "X works for", not at the closer "X is a chemist from")."""
+    within ``seed_margin`` of it, ``seeds`` at most; of those, only the ones whose relation the
+    question asks about when there are any. When there are none, the best fact past the gate that
+    has one comes first ("Who founded the company X works for?" starts at "X works for", not at the
+    closer "X is a chemist from")."""
     passed = sorted((h for h in hits
                      if (h.score >= config.fact_alone or (h.score >= config.fact_min and names(question, h.subject)))
                      and fits_question(question, h.object)),
                     key=lambda h: -h.score)
     chosen = _best(passed, config)
-    if not any(asks_about(question, h.relation) for h in chosen):
-        asked = next((h for h in passed if asks_about(question, h.relation)), None)
-        chosen = [asked, *chosen][: config.seeds] if asked else chosen
-    return chosen
+    asked = [h for h in chosen if asks_about(question, h.relation)]
+    if asked:
+        return asked  # "When was X opened?" shows "X was opened in 1889", not also "X closed in 1957"
+    first = next((h for h in passed if asks_about(question, h.relation)), None)
+    return [first, *chosen][: config.seeds] if first else chosen
 
 
 _WHEN = re.compile(r"^\W*(?:when\b|(?:in|during|since)\s+(?:what|which)\s+(?:year|decade|century|month)\b"

@@ -259,3 +259,11 @@ def test_an_edited_subject_is_mentioned_by_its_own_names_not_by_a_word_another_n
     assert mentions("Who leads Harwick?", "Harwick Philharmonic")
     assert not mentions("Who conducts the Berlin Philharmonic?", "Harwick Philharmonic")
     assert not mentions("Where was Messina founded?", "Lionel Messi")
+
+
+def test_of_the_facts_past_the_gate_only_those_the_question_asks_about_are_shown():
+    opened = FactHit("f1", "i", "Morrow Line", "was opened in", "1889", 0.7, "2026-01-01", None, None)
+    closed = FactHit("f2", "i", "Morrow Line", "closed in", "1957", 0.72, "2026-01-01", None, None)
+    assert [f.id for f in select_facts("When was the Morrow Line opened?", [opened, closed], GroundingConfig())] == ["f1"]
+    both = select_facts("What happened to the Morrow Line?", [opened, closed], GroundingConfig())
+    assert [f.id for f in both] == ["f2", "f1"]  # neither asked: the closest first
