@@ -280,8 +280,8 @@ def anchored_sources(tokenizer, facts: list[FactHit], question: str) -> tuple[tu
     the second), as token ids at an answer's start with the index where the named entity ends: the
     subject, or for an :func:`inverse_entry` the object, in its :func:`inverse_wording` ("Ostrin is
     the capital of Velmora."), or a verb's fact whole from the answer's first token when the question
-    asks for its subject (:func:`asks_subject`); then, for the same facts, each of ``ANSWER_LEADS`` followed by the
-    answer (the object; an inverse entry's subject), with the index where the lead ends."""
+    asks for its subject (:func:`asks_subject`); then, for the same facts, each of ``ANSWER_LEADS``
+    followed by the answer (the object; an inverse entry's subject), with the index where the lead ends."""
     answers = []
     sources = []
     for fact in facts:
