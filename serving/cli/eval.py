@@ -10,6 +10,7 @@ import importlib
 import json
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from editing.config import CovarianceConfig
@@ -94,22 +95,19 @@ def _memory(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", type=Path, default=None, help="also write the JSON here")
 
 
-def _prompts(text: str) -> str:
-    from serving.evaluation.qa import PROMPTS
+def _qa_list(name: str, what: str) -> Callable[[str], str]:
+    """An argparse type for a comma-separated list of ``serving.evaluation.qa.<name>`` (imported on use)."""
 
-    unknown = [s for s in (s.strip() for s in text.split(",")) if s and s not in PROMPTS]
-    if unknown or not text.strip(", "):
-        raise argparse.ArgumentTypeError(f"unknown prompt {unknown}; choose from {','.join(PROMPTS)}")
-    return text
+    def check(text: str) -> str:
+        from serving.evaluation import qa
 
+        allowed = getattr(qa, name)
+        unknown = [s for s in (s.strip() for s in text.split(",")) if s and s not in allowed]
+        if unknown or not text.strip(", "):
+            raise argparse.ArgumentTypeError(f"unknown {what} {unknown}; choose from {','.join(allowed)}")
+        return text
 
-def _qa_configs(text: str) -> str:
-    from serving.evaluation.qa import CONFIGS
-
-    unknown = [s for s in (s.strip() for s in text.split(",")) if s and s not in CONFIGS]
-    if unknown or not text.strip(", "):
-        raise argparse.ArgumentTypeError(f"unknown configuration {unknown}; choose from {','.join(CONFIGS)}")
-    return text
+    return check
 
 
 def _runtime_options(p: argparse.ArgumentParser) -> None:
@@ -126,9 +124,9 @@ def _qa(p: argparse.ArgumentParser) -> None:
     p.add_argument("--offset", type=_natural, default=0, help="skip the first K questions (e.g. a tuning split)")
     p.add_argument("--n", type=int, default=None, help="evaluate N questions (after --offset)")
     p.add_argument("--subset", action="store_true", help="ingest only the passages shown with the N questions")
-    p.add_argument("--prompts", default="default", type=_prompts,
+    p.add_argument("--prompts", default="default", type=_qa_list("PROMPTS", "prompt"),
                    help="comma-separated, from default (the question alone) and short (asks for a short answer)")
-    p.add_argument("--configs", default="closed_book,gate,forced", type=_qa_configs,
+    p.add_argument("--configs", default="closed_book,gate,forced", type=_qa_list("CONFIGS", "configuration"),
                    help="comma-separated, from closed_book, gate and forced (ratios need closed_book)")
     p.add_argument("--max-tokens", type=int, default=32, help="tokens per chat answer (greedy)")
     _runtime_options(p)

@@ -193,7 +193,8 @@ def _log(message: str) -> None:
 def run(args: argparse.Namespace) -> dict:
     """The report of ``palimpsest eval qa`` (options as in ``serving.cli.eval``)."""
     prompts = tuple(p.strip() for p in args.prompts.split(",") if p.strip())
-    configs = tuple(c for c in CONFIGS if c in {c.strip() for c in args.configs.split(",")})
+    chosen = {name.strip() for name in args.configs.split(",")}
+    configs = tuple(c for c in CONFIGS if c in chosen)
     stop = None if args.n is None else args.offset + args.n
     questions = json.loads(Path(args.questions).read_text(encoding="utf-8"))[args.offset : stop]
     items, documents = load_items(questions, load_corpus(Path(args.corpus)), args.subset)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import replace
+from functools import cache
 from typing import Any
 
 from memory.facts import FactHit
@@ -60,13 +61,13 @@ class ChatService:
         named = [h for h in hits if names(question, h.subject)] if not facts and memory is None else []
         # else "Which company does Ana Brisk run?": a fact that ends at what the question names
         inverse = inverse_seeds(question, hits, config) if not facts and memory is None else []
+        vector = cache(lambda: store.embedder.encode([question])[0])  # for the chain and the excerpts
         if config.hops and (facts or named or inverse):
-            q = store.embedder.encode([question])[0]
 
             def follow(seeds: list[FactHit], inverse: bool = False) -> list[FactHit]:
                 return chain(seeds, store.facts_about,
-                             lambda cands: store.embedder.encode([fact_sentence(f) for f in cands]) @ q, config,
-                             question, inverse)
+                             lambda cands: store.embedder.encode([fact_sentence(f) for f in cands]) @ vector(),
+                             config, question, inverse)
 
             facts = follow(facts) if facts else next((f for f in map(follow, ([h] for h in named)) if len(f) > 1), [])
             if not facts and inverse:
@@ -77,8 +78,7 @@ class ChatService:
         best = max((p["score"] for p in store.dense_search(question, 2 * k) if "fact" not in p["metadata"]), default=None)
         if best is not None and (memory or best >= config.passage_min):
             passages = [p for p in store.search(question, 2 * k) if "fact" not in p["metadata"]][:k]
-            passages = excerpt_passages(passages, store.embedder.encode([question])[0], store.embedder.encode,
-                                        config.sentences)
+            passages = excerpt_passages(passages, vector(), store.embedder.encode, config.sentences)
         return Grounding(facts, passages)
 
     def ground(

@@ -13,17 +13,20 @@ from collections.abc import Callable
 
 import numpy as np
 
+from serving.services.routing import ABBREVIATIONS
+
 _END = re.compile(r"[.!?][\"'”’)\]]*(?=\s+[\"'“‘(\[]?[A-Z0-9])")
-_ABBREVIATIONS = frozenset("Mr Mrs Ms Dr St Jr Sr Mt Ft Gen Col Lt Prof vs No".split())
 
 
 def sentences(text: str) -> list[str]:
-    """The text's sentences, in order; a period after an initial ("J.") or a title ("Dr.") ends none."""
+    """The text's sentences, in order; a period after an initial ("J.", "U.S.") or a title ("Dr.")
+    ends none. Unlike ``routing.sentences`` (statements), a passage's title line stays with its first
+    sentence, and a sentence ends after its closing quote or bracket."""
     out, start = [], 0
     for m in _END.finditer(text):
         word = re.search(r"(\w+)$", text[start : m.start()])
         if text[m.start()] == "." and word and (
-            (len(word.group(1)) == 1 and word.group(1).isupper()) or word.group(1) in _ABBREVIATIONS
+            (len(word.group(1)) == 1 and word.group(1).isupper()) or word.group(1).lower() in ABBREVIATIONS
         ):
             continue
         out.append(text[start : m.end()].strip())

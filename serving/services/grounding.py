@@ -172,8 +172,9 @@ def mentions(question: str, subject: str) -> bool:
     whether the weight edits about the subject may act on the answer."""
     if names(question, subject):
         return True
-    own = {w.lower() for w in re.findall(r"[A-Za-z0-9]+", subject)}
-    capitals = {w.lower() for w in re.findall(r"[A-Za-z0-9]+", subject) if w[0].isupper() and len(w) >= 4}
+    words = re.findall(r"[A-Za-z0-9]+", subject)
+    own = {w.lower() for w in words}
+    capitals = {w.lower() for w in words if w[0].isupper() and len(w) >= 4}
     for span in re.findall(r"[A-Z][\w-]*(?:\s+[A-Z][\w-]*)*", question):
         parts = [p.lower() for p in re.findall(r"[A-Za-z0-9]+", span)]
         if capitals & set(parts) and all(p in own or p in _LEADS for p in parts):
