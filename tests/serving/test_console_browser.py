@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+import torch
 
 from tests.helpers import models
 
@@ -40,8 +41,15 @@ def browser() -> Iterator:
 
 @pytest.fixture
 def console(start_server, tmp_path) -> str:
-    """A keyed server on the tiny Llama with a context long enough for the console's chat (128 new tokens)."""
-    model_dir = models.save_model_dir(models.tiny_llama(max_position_embeddings=1024), tmp_path / "tiny-llama")
+    """A keyed server on the tiny Llama with a context long enough for the console's chat (128 new tokens).
+
+    The special tokens' rows (<unk>, <pad>, <eos>) are zero, so their logits are 0 while some word's is
+    positive: the greedy answer is words on any CPU's numerics, never an empty or unprinted stream.
+    """
+    model = models.tiny_llama(max_position_embeddings=1024)
+    with torch.no_grad():
+        model.get_input_embeddings().weight[:3] = 0
+    model_dir = models.save_model_dir(model, tmp_path / "tiny-llama")
     return start_server(tmp_path / "home", PALIMPSEST_MODEL=str(model_dir), PALIMPSEST_MEMORY_EXTRACTOR="rule",
                         PALIMPSEST_API_KEY=KEY, PALIMPSEST_GUARD="false", PALIMPSEST_EDIT_COVARIANCE="identity")
 
