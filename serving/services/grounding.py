@@ -373,11 +373,13 @@ STOPWORDS = frozenset("what which who whom whose where when does did that this w
 
 
 def _stem(word: str) -> str:
-    """The word's first five letters after an inflection ending: works, worked, working: "work"."""
+    """The word's first five letters after an inflection ending and a silent "e": works, worked,
+    working: "work"; close, closed: "clos"."""
     for ending in ("ing", "ed", "s"):
         if word.endswith(ending) and len(word) - len(ending) >= 4:
-            return word[: -len(ending)][:5]
-    return word[:5]
+            word = word[: -len(ending)]
+            break
+    return (word[:-1] if len(word) >= 4 and word.endswith("e") else word)[:5]
 
 
 SHORT_WORDS = frozenset({"ceo", "run", "led"})

@@ -204,6 +204,9 @@ def test_a_question_asks_about_a_relation_in_any_inflection():
     assert asks_about("What is the citizenship of X?", "citizen of")
     assert not asks_about("Where was Ilse Varga born?", "works for")
     assert not asks_about("Who is the head coach of X?", "is headquartered in")
+    assert asks_about("When did the Halden Theatre close?", "closed in")  # the base form's silent "e"
+    assert not asks_about("When did the Halden Theatre close?", "opened in")
+    assert asks_about("Where is the Orlen office based?", "is based in")
 
 
 
