@@ -70,7 +70,8 @@ def sanitize(extraction: Extraction, keep: Callable[[str], bool] = lambda phrase
             continue
         s, r, o = (x.strip() for x in t)
         key = (normalize(s), normalize(r), normalize(o))
-        if not all(key) or key in seen or not (keep(s) and keep(o)) or _names_an_argument(key):
+        if not all(key) or key in seen or not (keep(s) and keep(o)) or _names_an_argument(key) \
+                or _is_a_name(r, entities):
             continue
         seen.add(key)
         triples.append((s, r, o))
@@ -82,6 +83,18 @@ def _names_an_argument(key: tuple[str, str, str]) -> bool:
     Morrow", a model's malformed triple): it relates nothing."""
     s, r, o = (f" {k} " for k in key)
     return s in r or o in r
+
+
+def _is_a_name(relation: str, entities: list[str]) -> bool:
+    """The relation is a name, not a verb or a role: one of the passage's entities, or Title-case words
+    ("Hollin Freight" / "Sunniva Rask" / "Jory Thane", a model's malformed triple)."""
+    words = relation.split()
+    return relation in entities or (len(words) >= 2 and all(re.fullmatch(r"[A-Z][a-z]+", w) for w in words)
+                                    and not {w.lower() for w in words} & _LINKS)
+
+
+_LINKS = frozenset("by of in at on for to from with as is was are were".split())
+"""Words that make a Title-case relation a relation after all ("Founded By")."""
 
 
 Progress = Callable[[int], None]
@@ -192,8 +205,9 @@ _DEFINITE = re.compile(r"^\W*the\s+([a-z]+)(?=['’]s\b|\s+(?:is|was|are|were|ha
 "The company's chief executive is ..."."""
 _CLASS = re.compile(r"^\s*(?:is|was|are|were)\s+(?:a|an|the)\s+((?:[\w-]+\s+){0,3}?)([a-z]+)\s*"
                     r"(?:$|[,.;(]|\b(?:in|of|on|at|near|for|from|by|that|which|who|with|based|located|founded"
-                    r"|created|built|made|set|known|and)\b)")
-"""What a name is said to be in "<name> is a <adjectives> <noun>": "Marrow Lake is a reservoir in ..."."""
+                    r"|created|built|made|set|known|and|[a-z]+ed)\b)")
+"""What a name is said to be in "<name> is a <adjectives> <noun>": "Marrow Lake is a reservoir in ...",
+"Hollin Freight is a shipping company headquartered in ..."."""
 
 
 def _definite(sentence: str, known: list[tuple[str, str | None]]) -> tuple[re.Match, str] | None:
@@ -270,7 +284,7 @@ class RuleExtractor:
     "The <noun>" for the name it describes (``_definite``)."""
 
     name = "rule"
-    version = 10
+    version = 11
     """Part of the extraction cache's key, so passages extracted by older rules are extracted again."""
 
     def extract(self, passages: list[str], progress: Progress | None = None) -> list[Extraction]:

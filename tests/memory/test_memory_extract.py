@@ -1,6 +1,6 @@
 """Extraction: deterministic spans and triples, grounding, safe JSON parsing, the cache."""
 
-from memory.extract import CachedExtractor, Extraction, ExtractionCache, RuleExtractor, ground, normalize
+from memory.extract import CachedExtractor, Extraction, ExtractionCache, RuleExtractor, ground, normalize, sanitize
 from memory.openie import parse_json_answer
 
 
@@ -22,6 +22,9 @@ def test_grounding_drops_what_is_not_in_the_passage():
     named = Extraction([], [("Calder Cup", "The Calder Cup", "Agnes Morrow"),
                             ("Bruno Kessa", "won the Tour of Estel", "Tour of Estel")])
     assert ground(named, "The Calder Cup is run by Agnes Morrow. " + passage).triples == []  # the relation names an argument
+    names = Extraction(["Hollin Freight", "Sunniva Rask", "Jory Thane"],
+                       [("Hollin Freight", "Sunniva Rask", "Jory Thane"), ("Hollin Freight", "Founded By", "Jory Thane")])
+    assert sanitize(names).triples == [("Hollin Freight", "Founded By", "Jory Thane")]  # a name relates nothing
 
 
 def test_normalize():
@@ -121,6 +124,9 @@ def test_a_sentence_opening_with_the_noun_of_a_name_is_about_that_name():
     company = RuleExtractor().extract(["Kestrel Works is a British engineering company based in Leeds. "
                                        "The company's chief executive is Ana Brisk."])[0].triples
     assert ("Kestrel Works", "chief executive is", "Ana Brisk") in company  # said to be a company
+    freight = RuleExtractor().extract(["Hollin Freight is a shipping company headquartered in Port Averly. "
+                                       "The company was founded in 1956 by the sailor Jory Thane."])[0].triples
+    assert ("Hollin Freight", "was founded by", "Jory Thane") in freight  # a company, "headquartered in" after it
     unknown = RuleExtractor().extract(["Kestrel Works is based in Leeds. The band was formed by Ivo Lusk."])[0].triples
     assert all(t[0] != "Kestrel Works" or t[2] != "Ivo Lusk" for t in unknown)  # no name is a band
 
