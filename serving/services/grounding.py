@@ -450,6 +450,7 @@ def chain(seeds: list[FactHit], about, score, config: GroundingConfig, question:
     :func:`inverse_seeds`, followed from their subjects."""
     chosen = list(seeds)
     seen = {f.id for f in chosen}
+    asked = _stems(question)
     frontier = [f.subject if inverse else f.object for f in seeds]
     for _ in range(config.hops):
         # forward only: a fact that ends at the entity ("Gaelic football was created in India") is
@@ -457,6 +458,10 @@ def chain(seeds: list[FactHit], about, score, config: GroundingConfig, question:
         reachable = [f for entity in frontier for f in about(entity)
                      if f.id not in seen and f.object.lower() != entity.lower()]
         candidates = [f for f in reachable if asks_about(question, f.relation)]
+        # a relation the chain has already taken is a word of the question spent ("Who runs the
+        # company founded by X?" goes from "founded by" on to its chief executive, not to "founded in")
+        spent = asked & set().union(*(_relation_stems(f.relation) for f in chosen))
+        candidates = [f for f in candidates if not asked & _relation_stems(f.relation) <= spent] or candidates
         if candidates:
             links = [candidates[int(np.argmax(score(candidates)))]]
         else:  # a link the question leaves unsaid ("the country to which X belongs": citizen of),

@@ -147,6 +147,14 @@ def test_a_question_that_names_a_facts_object_and_asks_its_relation_goes_on_from
     assert not runtime.chat.retrieve("Where was Ana Brisk born?", None, 3)  # named, but not its relation
 
 
+def test_a_chain_goes_on_with_a_relation_it_has_not_taken(runtime):
+    runtime.memory.add_facts([("Hollin Freight", "was founded by", "Jory Thane")])
+    runtime.memory.add_facts([("Hollin Freight", "was founded in", "1956")])
+    runtime.memory.add_facts([("Hollin Freight", "chief executive is", "Sunniva Rask")])
+    grounding = runtime.chat.retrieve("Who runs the company founded by Jory Thane?", None, 3)
+    assert [f.object for f in grounding.facts] == ["Jory Thane", "Sunniva Rask"]  # not "founded in" again
+
+
 def test_a_document_chains_through_a_pronoun_and_a_newer_document_replaces_the_employer(client, runtime):
     text = ("Marek Lindqvist is a data scientist from Ravensholt. In 2019 he joined Corvane Analytics, a firm "
             "headquartered in Oslo. The chief executive of Corvane Analytics is Dagny Moe.")
