@@ -1,7 +1,7 @@
 """Extraction: deterministic spans and triples, grounding, safe JSON parsing, the cache."""
 
 from memory.extract import CachedExtractor, Extraction, ExtractionCache, RuleExtractor, ground, normalize, sanitize
-from memory.openie import parse_json_answer
+from memory.openie import parse_json_answer, rules_win
 
 
 def test_rule_extractor_spans_and_triples():
@@ -147,3 +147,12 @@ def test_a_surname_alone_stands_for_the_one_full_name_of_the_passage_that_ends_i
     assert ("Nina Castell", "was born in", "Tarrow") in novel
     two = RuleExtractor().extract(["Paul Smith met John Smith. Smith was born in Leeds."])[0].triples
     assert ("Smith", "was born in", "Leeds") in two  # which Smith is not known
+
+
+def test_a_rule_triple_overrides_the_models_object_for_its_subject_and_relation():
+    ruled = [("Morrow Line", "was opened in", "1889"), ("Morrow Line", "closed in", "1957"),
+             ("Quarry Lane", "is set in the village of", "Ambleby")]
+    guessed = [("The Morrow Line", "opened in", "1957"), ("The Morrow Line", "closed in", "1957"),
+               ("Quarry Lane", "set in", "Tarrow"), ("The Morrow Line", "built by", "Thomas Gale")]
+    assert rules_win(guessed, ruled) == [("The Morrow Line", "closed in", "1957"),  # agrees with the rules
+                                         ("The Morrow Line", "built by", "Thomas Gale")]  # the rules say nothing
