@@ -390,11 +390,22 @@ def _stems(text: str) -> set[str]:
     return {_stem(w) for w in _words(text) if (len(w) > 3 and w not in STOPWORDS) or w in SHORT_WORDS}
 
 
+SAME_DEED = ("author writer wrote written write", "builder built build", "singer sang sung sing")
+"""Words for one deed that share no first letters: "the author of X" asks about "X is a novel by the writer Y"."""
+_SAME_DEED = {stem: group for group in (_stems(words) for words in SAME_DEED) for stem in group}
+
+
+def asked_stems(question: str) -> set[str]:
+    """The question's stems, with the other words of each deed it names (``SAME_DEED``)."""
+    asked = _stems(question)
+    return asked.union(*(_SAME_DEED.get(stem, set()) for stem in asked))
+
+
 def asks_about(question: str, relation: str) -> bool:
     """The question mentions the relation: a word of it, of its group's name ("married to": spouse)
     or of its group's other phrasings ("chief executive officer of": CEO), compared by their first five letters after an inflection ending (citizen/citizenship,
-    performed/performer, work/works)."""
-    asked = _stems(question)
+    performed/performer, work/works), or by a word of the same deed (``SAME_DEED``: author/wrote)."""
+    asked = asked_stems(question)
     group = relation_group(normalize_relation(relation))
     if group is None:
         return bool(asked & _stems(relation))
@@ -450,7 +461,7 @@ def chain(seeds: list[FactHit], about, score, config: GroundingConfig, question:
     :func:`inverse_seeds`, followed from their subjects."""
     chosen = list(seeds)
     seen = {f.id for f in chosen}
-    asked = _stems(question)
+    asked = asked_stems(question)
     frontier = [f.subject if inverse else f.object for f in seeds]
     for _ in range(config.hops):
         # forward only: a fact that ends at the entity ("Gaelic football was created in India") is

@@ -209,6 +209,13 @@ def test_a_question_asks_about_a_relation_in_any_inflection():
     assert asks_about("Where is the Orlen office based?", "is based in")
 
 
+def test_a_question_asks_about_a_deed_in_its_other_words():
+    assert asks_about("Where was the author of Quarry Lane born?", "is a novel by the writer")
+    assert asks_about("Who wrote Quarry Lane?", "was written by")
+    assert asks_about("Who is the builder of the Morrow Line?", "was built by the engineer")
+    assert not asks_about("Where was the author of Quarry Lane born?", "was published in")
+
+
 
 def test_a_question_for_the_town_something_is_in_asks_for_its_location():
     assert asks_about("In which town is the lab where Marisol Quenby works?", "is located in")
