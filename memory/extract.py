@@ -174,6 +174,8 @@ _IRREGULAR = frozenset("became left won led ran took went made held built wrote 
 """Past tenses a coordinated verb may take without "-ed" ("... and became ...")."""
 _BARE = frozenset("in on at since from until by".split())
 """Prepositions that alone relate no name to a date or number."""
+_COPULAS = frozenset("is was are were".split())
+"""What a date or number never is: "X (born 1980) is Welsh" says nothing of 1980."""
 _COORDINATED = re.compile(r"(and|but|then|to)\s+(([a-z]+)\b.*)")
 
 
@@ -263,8 +265,8 @@ def _pair(sentence: str, a: _Span, b: _Span, first: bool, actor: str | None) -> 
     if rel.startswith("whose "):
         rel = rel[len("whose ") :]  # "A, whose president is B": A's "president is" fact
     if b.kind in ("date", "number") and rel.lower() in _BARE or a.kind in ("date", "number") and rel.split()[:1] \
-            and rel.split()[0].lower() in _BARE:
-        return None  # "founded by A in 1994": the date is the founding's, not A's; nor is A 1994's
+            and rel.split()[0].lower() in _BARE | _COPULAS:
+        return None  # "founded by A in 1994": the date is the founding's, not A's; nor is A 1994's, nor is 1994 A
     role = role_of(f"{rel} {b.text}") if a.kind == "name" else None
     if role:
         return role[1], f"{role[0]} of", a.text  # "A is the CEO of B": B's CEO is A
@@ -284,7 +286,7 @@ class RuleExtractor:
     "The <noun>" for the name it describes (``_definite``)."""
 
     name = "rule"
-    version = 11
+    version = 12
     """Part of the extraction cache's key, so passages extracted by older rules are extracted again."""
 
     def extract(self, passages: list[str], progress: Progress | None = None) -> list[Extraction]:
@@ -299,7 +301,7 @@ class RuleExtractor:
         subject: str | None = None
         known: list[tuple[str, str | None]] = []
         for sentence in re.split(r"(?<=[.!?;])\s+|\n+", passage):
-            spans = _spans(sentence)
+            spans, mark = _spans(sentence), len(triples)
             entities += [s.text for s in spans]
             if not spans:
                 continue
@@ -329,11 +331,40 @@ class RuleExtractor:
                 triple = dated or _pair(sentence, a, b, i == 0, actor)
                 if triple:
                     triples.append(triple)
+            if lead is not None and lead is spans[0] and (described := _described(sentence, lead)):
+                _, said, what = described
+                people = " ".join(w for w in what.split() if w[0].isupper())
+                triples = [*triples[:mark], *((lead.text, f"{said} {people} {r}", o)  # not "Norwegian shipping company
+                           if s == people and r.split()[0] in what.split() else (s, r, o)  # headquartered in" Y
+                           for s, r, o in triples[mark:]), described]
             if names and not (pronoun and pronoun.start() < names[0].start):
                 subject = names[0].text
         full = _full_names(entities)
         triples = [(full.get(s, s), r, full.get(o, o)) for s, r, o in triples if full.get(s, s) != full.get(o, o)]
         return ground(Extraction(entities, triples), passage)
+
+
+_DESCRIBED = re.compile(r"\s*(?:\([^)]*\)\s*)?(is|was)\s+(an?)\s+((?:[A-Z][\w-]*\s+)+[a-z][\w-]*(?:\s+[a-z][\w-]*){0,3})")
+"""A name's description of a people's word and a noun: "X (born 1982) is an English retired footballer"."""
+
+
+def _described(sentence: str, lead: _Span) -> Triple | None:
+    """"X is a Welsh cellist": X's "is a" "Welsh cellist", where the span pair gives only "X is Welsh";
+    the noun ends before a preposition or a conjunction, and a participle there is not part of it
+    ("an Austrian film actor and ...", "a shipping company headquartered in ...")."""
+    match = _DESCRIBED.match(sentence, lead.end)
+    if lead.kind != "name" or not match:
+        return None
+    words = match[3].split()
+    first = next(i for i, w in enumerate(words) if w[0].islower())
+    kept = words[:first]
+    for word in words[first:]:
+        if word in _STOP or word in ("who", "which", "whose", "born", "best"):
+            break
+        kept.append(word)
+    while len(kept) > first and kept[-1].endswith("ed"):
+        kept.pop()  # "a shipping company headquartered (in)"
+    return (lead.text, f"{match[1]} {match[2]}", " ".join(kept)) if len(kept) > first else None
 
 
 def _full_names(names: list[str]) -> dict[str, str]:

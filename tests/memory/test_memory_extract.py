@@ -156,3 +156,14 @@ def test_a_rule_triple_overrides_the_models_object_for_its_subject_and_relation(
                ("Quarry Lane", "set in", "Tarrow"), ("The Morrow Line", "built by", "Thomas Gale")]
     assert rules_win(guessed, ruled) == [("The Morrow Line", "closed in", "1957"),  # agrees with the rules
                                          ("The Morrow Line", "built by", "Thomas Gale")]  # the rules say nothing
+
+
+def test_a_description_keeps_its_noun_beside_the_people_word():
+    cellist = RuleExtractor().extract(["Beatrix Collum is a Welsh cellist."])[0].triples
+    assert ("Beatrix Collum", "is a", "Welsh cellist") in cellist and ("Beatrix Collum", "is", "Welsh") in cellist
+    born = RuleExtractor().extract(["Beatrix Collum (born 1980) is a Welsh cellist."])[0].triples
+    assert ("Beatrix Collum", "is a", "Welsh cellist") in born and not any(s == "1980" for s, _, _ in born)
+    company = RuleExtractor().extract(["Hollin Freight is a Norwegian shipping company headquartered in Port Averly."])[0]
+    assert ("Hollin Freight", "is a", "Norwegian shipping company") in company.triples  # the participle is not the noun's
+    assert ("Hollin Freight", "is a Norwegian shipping company headquartered in", "Port Averly") in company.triples
+    assert not any(s == "Norwegian" for s, _, _ in company.triples)  # a people's word is nobody's subject
