@@ -332,11 +332,7 @@ class RuleExtractor:
                 if triple:
                     triples.append(triple)
             if lead is not None and lead is spans[0] and (described := _described(sentence, lead)):
-                _, said, what = described
-                people = " ".join(w for w in what.split() if w[0].isupper())
-                triples = [*triples[:mark], *((lead.text, f"{said} {people} {r}", o)  # not "Norwegian shipping company
-                           if s == people and r.split()[0] in what.split() else (s, r, o)  # headquartered in" Y
-                           for s, r, o in triples[mark:]), described]
+                triples[mark:] = [*_as_described(triples[mark:], described), described]
             if names and not (pronoun and pronoun.start() < names[0].start):
                 subject = names[0].text
         full = _full_names(entities)
@@ -365,6 +361,16 @@ def _described(sentence: str, lead: _Span) -> Triple | None:
     while len(kept) > first and kept[-1].endswith("ed"):
         kept.pop()  # "a shipping company headquartered (in)"
     return (lead.text, f"{match[1]} {match[2]}", " ".join(kept)) if len(kept) > first else None
+
+
+def _as_described(found: list[Triple], described: Triple) -> list[Triple]:
+    """The sentence's triples with the people's word of its description as their subject given back to
+    the name described: "Norwegian" "shipping company headquartered in" Y is X's "is a Norwegian
+    shipping company headquartered in" Y."""
+    name, said, what = described
+    people = " ".join(w for w in what.split() if w[0].isupper())
+    return [(name, f"{said} {people} {r}", o) if s == people and r.split()[0] in what.split() else (s, r, o)
+            for s, r, o in found]
 
 
 def _full_names(names: list[str]) -> dict[str, str]:

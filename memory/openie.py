@@ -101,6 +101,7 @@ def rules_win(guessed: list, ruled: list[Triple]) -> list:
     said: dict[tuple[str, str], set[str]] = {}
     for s, r, o in ruled:
         said.setdefault(key(s, r), set()).add(normalize(o))
+
     def contradicted(t) -> bool:
         if not (isinstance(t, (list, tuple)) and len(t) == 3 and all(isinstance(x, str) for x in t)):
             return False  # left to `sanitize`
