@@ -196,7 +196,48 @@ def _relation(prefix: list[str], rest: list[str]) -> str:
     return " ".join(words)
 
 
+TITLE_WORDS = frozenset("a an the of from to in on at as by for with and or me you my your upon into".split())
+"""Lower-case words inside a work's title ("Free as a Bird", "Letter from Birmingham Jail")."""
+_JOIN = "\u2060"  # a word joiner: not whitespace, so the title splits as one word
+
+
+def _title_span(words: list[str]) -> tuple[int, int] | None:
+    """The words (start, end) of a title that the statement's copula follows and that holds lower-case
+    words, an inner possessive or a leading "In" ("In My Life was performed by X", "The author of
+    Letter from Birmingham Jail is Y"); None when there is no such title."""
+    end = next((i for i, w in enumerate(words) if i and w in ("is", "was", "are", "were")), None)
+    if end is None or any("," in w for w in words[:end]):
+        return None
+    start = 0
+    if words[0].lower() in ("the", "a", "an") and len(words) > 1 and not _named(words[1]):
+        start = max((i + 1 for i, w in enumerate(words[:end]) if w == "of"), default=0)  # "The author of" T
+        if not start:
+            return None
+    title = words[start:end]
+    if len(title) < 2 or not (_named(title[0]) and _named(title[-1])):
+        return None
+    inner = [w for w in title if not _named(w)]
+    if any(w.lower() not in TITLE_WORDS for w in inner):
+        return None
+    titled = (any(w not in CONNECTORS for w in inner) or any(re.search(r"['’]s$", w) for w in title[:-1])
+              or title[0].lower() in OPENERS - {"the", "a", "an"})  # what a name's own "of" or "The" leaves to the parser
+    return (start, end) if titled else None
+
+
 def parse_statement(sentence: str) -> Fact | None:
+    """One fact from one statement, or None when the sentence does not state one; a work's title
+    before the copula is one name (``_title_span``: "Free as a Bird was performed by X")."""
+    words = sentence.strip().split()
+    span = _title_span(words)
+    if span:
+        a, b = span
+        fact = _parse_statement(" ".join([*words[:a], _JOIN.join(words[a:b]), *words[b:]]))
+        if fact:
+            return Fact(*(getattr(fact, k).replace(_JOIN, " ") for k in ("subject", "relation", "object", "template")))
+    return _parse_statement(sentence)
+
+
+def _parse_statement(sentence: str) -> Fact | None:
     """One fact from one statement, or None when the sentence does not state one.
 
     Shapes: ``<Subject> <relation> <object>`` ("Kira Osei lives in Accra"), appositive ``<Subject>,

@@ -90,6 +90,14 @@ from tests.helpers.models import tiny_llama, tiny_tokenizer
     ("Ana Lee was appointed chief executive of Brask Instruments.",
      Fact("Brask Instruments", "chief executive of", "Ana Lee", "The chief executive of {} is"),
      "The chief executive of Brask Instruments is"),
+    ("Songs from Harrow Lane was performed by Ilse Varga.",  # a title with lower-case words is one name
+     Fact("Songs from Harrow Lane", "was performed by", "Ilse Varga"), "Songs from Harrow Lane was performed by"),
+    ("In My Garden was written by Odile Marchetti.",  # "In" opens the title, not the sentence
+     Fact("In My Garden", "was written by", "Odile Marchetti"), "In My Garden was written by"),
+    ("The author of Letters to Orlen is Nina Castell.",
+     Fact("Letters to Orlen", "author of", "Nina Castell", "The author of {} is"), "The author of Letters to Orlen is"),
+    ("A Sailor's Winter was directed by Imre Castellan.",  # an inner possessive is part of the title
+     Fact("A Sailor's Winter", "was directed by", "Imre Castellan"), "A Sailor's Winter was directed by"),
 ])
 def test_parses_the_shapes_of_a_statement(sentence: str, fact: Fact, prompt: str):
     assert parse_statement(sentence) == fact
