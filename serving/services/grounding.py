@@ -142,6 +142,10 @@ def names(question: str, subject: str) -> bool:
         return True
     words = [w for w in _words(subject) if len(w) > 1] or _words(subject)
     missing = [i for i, w in enumerate(words) if w not in asked]
+    if missing and len(words) >= 3:  # all but one: the capitalised words as capitalised ("Which company is Ford
+        written = set(re.findall(r"[A-Za-z0-9]+", question))  # Mustang produced by?" names no Ford Motor Company)
+        missing = [i for i, w in enumerate(re.findall(r"[A-Za-z0-9]+", subject))
+                   if len(w) > 1 and (w not in written if w[:1].isupper() else w.lower() not in asked)]
     return bool(words) and (not missing or (len(words) >= 3 and len(missing) == 1 and missing[0] > 0)) \
         or _named_in_part(question, subject)
 

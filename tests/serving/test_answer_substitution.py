@@ -80,6 +80,8 @@ def test_a_question_names_a_person_by_one_part_of_the_name():
     assert not names("Who wrote Hamlet?", "Marek Lindqvist")
     assert not names("Where is Oslo?", "University of Oslo")  # not a name in capitals throughout
     assert names("Where was Kira Osei born?", "Kira Ama Osei")  # all but one word of three
+    assert not names("Which company is Halvard Mustang produced by?", "Halvard Motor Company")  # "company" is no name
+    assert names("Who founded Halvard Motor Company?", "Halvard Motor Company")
     assert not names("Who is the director of The Beatles?", "With the Beatles")  # but never the first
 
 
