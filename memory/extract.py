@@ -191,9 +191,11 @@ _TITLED = re.compile(r"^\W*(?:the|a|an)\s+([a-z][a-z -]{0,40}?\s+of)(?:\s+(?:the
 
 
 def _pronoun(sentence: str, spans: list[_Span]) -> re.Match | None:
-    """The pronoun that stands for the previous subject: a pronoun opening the sentence ("She
-    painted ..."), or "he", "she" or "they" before any name of it ("In 2019 he joined ...")."""
-    first = re.match(r"\W*(\w+)", sentence)
+    """The pronoun that stands for the previous subject: a pronoun opening the sentence, after an
+    adverb of time at most ("She painted ...", "Today it is owned by ..."), or "he", "she" or "they"
+    before any name of it ("In 2019 he joined ...")."""
+    first = re.match(r"\W*(?:(?:today|now|currently|later|afterwards|since then|then|however|meanwhile),?\s+)?(\w+)",
+                     sentence, re.IGNORECASE)
     if first and first[1].lower() in _PRONOUNS:
         return re.compile(r"\w+").search(sentence, first.start(1))
     match = _SUBJECT_PRONOUN.search(sentence)
@@ -286,7 +288,7 @@ class RuleExtractor:
     "The <noun>" for the name it describes (``_definite``)."""
 
     name = "rule"
-    version = 12
+    version = 13
     """Part of the extraction cache's key, so passages extracted by older rules are extracted again."""
 
     def extract(self, passages: list[str], progress: Progress | None = None) -> list[Extraction]:

@@ -167,3 +167,8 @@ def test_a_description_keeps_its_noun_beside_the_people_word():
     assert ("Hollin Freight", "is a", "Norwegian shipping company") in company.triples  # the participle is not the noun's
     assert ("Hollin Freight", "is a Norwegian shipping company headquartered in", "Port Averly") in company.triples
     assert not any(s == "Norwegian" for s, _, _ in company.triples)  # a people's word is nobody's subject
+
+
+def test_a_pronoun_after_an_adverb_of_time_stands_for_the_previous_subject():
+    castle = RuleExtractor().extract(["Castle Orrin is a ruined castle. Today it is owned by the Welby Trust."])[0]
+    assert ("Castle Orrin", "is owned by", "Welby Trust") in castle.triples
