@@ -172,3 +172,9 @@ def test_a_description_keeps_its_noun_beside_the_people_word():
 def test_a_pronoun_after_an_adverb_of_time_stands_for_the_previous_subject():
     castle = RuleExtractor().extract(["Castle Orrin is a ruined castle. Today it is owned by the Welby Trust."])[0]
     assert ("Castle Orrin", "is owned by", "Welby Trust") in castle.triples
+
+
+def test_the_noun_of_a_name_opens_a_sentence_in_the_present_tense_too():
+    ensemble = RuleExtractor().extract(["The Sundstrom Ensemble is a chamber orchestra based in Rellik. "
+                                        "The ensemble performs at the Ostgate Hall."])[0]
+    assert ("Sundstrom Ensemble", "performs at", "Ostgate Hall") in ensemble.triples
