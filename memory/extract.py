@@ -288,7 +288,7 @@ class RuleExtractor:
     "The <noun>" for the name it describes (``_definite``)."""
 
     name = "rule"
-    version = 14
+    version = 15
     """Part of the extraction cache's key, so passages extracted by older rules are extracted again."""
 
     def extract(self, passages: list[str], progress: Progress | None = None) -> list[Extraction]:
@@ -303,7 +303,7 @@ class RuleExtractor:
         subject: str | None = None
         known: list[tuple[str, str | None]] = []
         for sentence in re.split(r"(?<=[.!?;])\s+|\n+", passage):
-            spans, mark = _spans(sentence), len(triples)
+            spans = _spans(sentence)
             entities += [s.text for s in spans]
             if not spans:
                 continue
@@ -333,46 +333,11 @@ class RuleExtractor:
                 triple = dated or _pair(sentence, a, b, i == 0, actor)
                 if triple:
                     triples.append(triple)
-            if lead is not None and lead is spans[0] and (described := _described(sentence, lead)):
-                triples[mark:] = [*_as_described(triples[mark:], described), described]
             if names and not (pronoun and pronoun.start() < names[0].start):
                 subject = names[0].text
         full = _full_names(entities)
         triples = [(full.get(s, s), r, full.get(o, o)) for s, r, o in triples if full.get(s, s) != full.get(o, o)]
         return ground(Extraction(entities, triples), passage)
-
-
-_DESCRIBED = re.compile(r"\s*(?:\([^)]*\)\s*)?(is|was)\s+(an?)\s+((?:[A-Z][\w-]*\s+)+[a-z][\w-]*(?:\s+[a-z][\w-]*){0,3})")
-"""A name's description of a people's word and a noun: "X (born 1982) is an English retired footballer"."""
-
-
-def _described(sentence: str, lead: _Span) -> Triple | None:
-    """"X is a Welsh cellist": X's "is a" "Welsh cellist", where the span pair gives only "X is Welsh";
-    the noun ends before a preposition or a conjunction, and a participle there is not part of it
-    ("an Austrian film actor and ...", "a shipping company headquartered in ...")."""
-    match = _DESCRIBED.match(sentence, lead.end)
-    if lead.kind != "name" or not match:
-        return None
-    words = match[3].split()
-    first = next(i for i, w in enumerate(words) if w[0].islower())
-    kept = words[:first]
-    for word in words[first:]:
-        if word in _STOP or word in ("who", "which", "whose", "born", "best"):
-            break
-        kept.append(word)
-    while len(kept) > first and kept[-1].endswith("ed"):
-        kept.pop()  # "a shipping company headquartered (in)"
-    return (lead.text, f"{match[1]} {match[2]}", " ".join(kept)) if len(kept) > first else None
-
-
-def _as_described(found: list[Triple], described: Triple) -> list[Triple]:
-    """The sentence's triples with the people's word of its description as their subject given back to
-    the name described: "Norwegian" "shipping company headquartered in" Y is X's "is a Norwegian
-    shipping company headquartered in" Y."""
-    name, said, what = described
-    people = " ".join(w for w in what.split() if w[0].isupper())
-    return [(name, f"{said} {people} {r}", o) if s == people and r.split()[0] in what.split() else (s, r, o)
-            for s, r, o in found]
 
 
 def _full_names(names: list[str]) -> dict[str, str]:
