@@ -343,26 +343,20 @@ def select_facts(question: str, hits: list[FactHit], config: GroundingConfig) ->
 
 _WHEN = re.compile(r"^\W*(?:when\b|(?:in|during|since)\s+(?:what|which)\s+(?:year|decade|century|month)\b"
                    r"|(?:what|which)\s+(?:year|decade|century|month|date)\b|how long ago\b)", re.I)
-_NUMERIC = re.compile(r"^\W*how\s+(?:many|much|old|long|tall|far|high|big|large)\b|\b(?:year|decade|century|date|"
-                      r"number|population|age|height|length|score|capacity|size|percentage|amount|time)s?\b", re.I)
-"""A question whose answer may be a bare number or date."""
-_ENTITY = re.compile(r"^\W*(?:who|whom|where|(?:what|which)\s+(?!(?:is|was|are|were|did|does|do|has|had|happened)\b)"
-                     r"[a-z]+)\b", re.I)
-"""A question for someone, somewhere or a kind of thing ("What nationality ...", not "What happened ...")."""
+_WHO = re.compile(r"^\W*(?:who|whom)\b", re.I)
 _MONTHS = re.compile(r"\b(?:january|february|march|april|may|june|july|august|september|october|november"
                      r"|december)\b")
 
 
 def fits_question(question: str, obj: str) -> bool:
     """A fact's object can answer the question's wh-word: a time for "When ..." or "In what year ..."
-    ("X was founded by Cistercian monks" does not say when); a question for someone, somewhere or a kind
-    of thing takes a bare date or number only when it asks for one ("X was founded in 1962" does not
-    say who, nor "set a national record in 2021" what nationality)."""
+    ("X was founded by Cistercian monks" does not say when), and for "Who ..." anything but a bare
+    date or number ("X was founded in 1962" does not say who)."""
     lower = obj.lower()
     bare_time = bool(re.search(r"\d", lower)) and not re.search(r"[a-z]", _MONTHS.sub("", lower))
     if _WHEN.match(question):
         return bare_time or bool(_MONTHS.search(lower) or re.search(r"\b(?:century|decade)\b", lower))
-    return not (bare_time and _ENTITY.match(question) and not _NUMERIC.search(question))
+    return not (_WHO.match(question) and bare_time)
 
 
 def inverse_seeds(question: str, hits: list[FactHit], config: GroundingConfig) -> list[FactHit]:
