@@ -204,7 +204,8 @@ def _pronoun(sentence: str, spans: list[_Span]) -> re.Match | None:
     return None
 
 
-_DEFINITE = re.compile(r"^\W*the\s+([a-z]+)(?=['’]s\b|\s+(?:is|was|are|were|has|had|[a-z]+ed|[a-z]+s)\b)", re.IGNORECASE)
+_DEFINITE = re.compile(r"^\W*the\s+([a-z]+)(?=['’]s\b|\s+(?:is|was|are|were|has|had|[a-z]+ed|[a-z]+s)\b)",
+                       re.IGNORECASE)
 """A sentence that opens with "The <noun>" before its verb or a possessive: "The dam was designed by ...",
 "The company's chief executive is ...", "The ensemble performs at ..."."""
 _CLASS = re.compile(r"^\s*(?:is|was|are|were)\s+(?:a|an|the)\s+((?:[\w-]+\s+){0,3}?)([a-z]+)\s*"

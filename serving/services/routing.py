@@ -219,8 +219,9 @@ def _title_span(words: list[str]) -> tuple[int, int] | None:
     inner = [w for w in title if not _named(w)]
     if any(w.lower() not in TITLE_WORDS for w in inner):
         return None
+    # a name's own "of" or "The" ("The CEO of Brackwater Analytics") is left to the parser
     titled = (any(w not in CONNECTORS for w in inner) or any(re.search(r"['’]s$", w) for w in title[:-1])
-              or title[0].lower() in OPENERS - {"the", "a", "an"})  # what a name's own "of" or "The" leaves to the parser
+              or title[0].lower() in OPENERS - {"the", "a", "an"})
     return (start, end) if titled else None
 
 

@@ -23,7 +23,8 @@ def test_grounding_drops_what_is_not_in_the_passage():
                             ("Bruno Kessa", "won the Tour of Estel", "Tour of Estel")])
     assert ground(named, "The Calder Cup is run by Agnes Morrow. " + passage).triples == []  # the relation names an argument
     names = Extraction(["Hollin Freight", "Sunniva Rask", "Jory Thane"],
-                       [("Hollin Freight", "Sunniva Rask", "Jory Thane"), ("Hollin Freight", "Founded By", "Jory Thane")])
+                       [("Hollin Freight", "Sunniva Rask", "Jory Thane"),
+                        ("Hollin Freight", "Founded By", "Jory Thane")])
     assert sanitize(names).triples == [("Hollin Freight", "Founded By", "Jory Thane")]  # a name relates nothing
 
 
