@@ -20,6 +20,7 @@ Nothing passes: the question is answered as if the memory were empty.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass, field
 from typing import Literal
@@ -400,10 +401,12 @@ SAME_DEED = ("author writer wrote written write", "builder built build", "singer
 _SAME_DEED = {stem: group for group in (_stems(words) for words in SAME_DEED) for stem in group}
 
 
-def asked_stems(question: str) -> set[str]:
-    """The question's stems, with the other words of each deed it names (``SAME_DEED``)."""
+@functools.lru_cache(maxsize=256)
+def asked_stems(question: str) -> frozenset[str]:
+    """The question's stems, with the other words of each deed it names (``SAME_DEED``); cached, as
+    a chain asks it of one question for every fact it reaches."""
     asked = _stems(question)
-    return asked.union(*(_SAME_DEED.get(stem, set()) for stem in asked))
+    return frozenset(asked.union(*(_SAME_DEED.get(stem, set()) for stem in asked)))
 
 
 def asks_about(question: str, relation: str) -> bool:
