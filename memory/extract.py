@@ -204,8 +204,8 @@ def _pronoun(sentence: str, spans: list[_Span]) -> re.Match | None:
     return None
 
 
-_DEFINITE = re.compile(r"^\W*the\s+([a-z]+)(?=['’]s\b|\s+(?:is|was|are|were|has|had|[a-z]+ed|[a-z]+s)\b)",
-                       re.IGNORECASE)
+_DEFINITE = re.compile(rf"^\W*the\s+([a-z]+)(?=['’]s\b|\s+(?:is|was|are|were|has|had|[a-z]+ed|[a-z]+s|"
+                       rf"{'|'.join(sorted(_IRREGULAR))})\b)", re.IGNORECASE)
 """A sentence that opens with "The <noun>" before its verb or a possessive: "The dam was designed by ...",
 "The company's chief executive is ...", "The ensemble performs at ..."."""
 _CLASS = re.compile(r"^\s*(?:is|was|are|were)\s+(?:a|an|the)\s+((?:[\w-]+\s+){0,3}?)([a-z]+)\s*"
@@ -256,6 +256,39 @@ def _dated_by(subject: str, before: str, date: _Span, agent: _Span, between: str
     return (subject, f"{verb[1]} by", agent.text) if verb and _AGENT.fullmatch(_relation(between)) else None
 
 
+_FUNCTION_WORDS = frozenset("for in of on at by to from with and or but as that which who whose since after before "
+                            "during until is was are were has had".split())
+"""Words after a name that end it as a name, not as a word describing a noun ("an Academy Award for ...")."""
+
+
+def _adjectival(sentence: str, spans: list[_Span]) -> set[int]:
+    """Indexes of the spans that describe the noun after them, from an "a"/"an" on: "a 1974 American
+    comedy film", "an Irish sprinter" (not "an Academy Award for ...")."""
+    out: set[int] = set()
+    for i, span in enumerate(spans):
+        if i in out or not re.search(r"\b(?:a|an)\s+$", sentence[: span.start]):
+            continue
+        k = i
+        while k + 1 < len(spans) and not sentence[spans[k].end : spans[k + 1].start].strip():
+            k += 1
+        noun = re.match(r"\s+([a-z][\w-]*)", sentence[spans[k].end :])
+        if noun and noun[1] not in _FUNCTION_WORDS:
+            out.update(range(i, k + 1))
+    return out
+
+
+_DEMONYM = re.compile(r"(?:[A-Z][a-z]+[ -])*[A-Z][a-z]*(?:an|ese|ish|ch|sh|i|ic|ss|ek)")
+"""A people's adjective: "Hungarian", "Irish", "Dutch", "South Korean", "British-American"."""
+_IS_A = re.compile(r"\s*(is|was|are|were)\s+(?:a|an)\s+(?:[\w-]+\s+)*", re.IGNORECASE)
+
+
+def _nationality(subject: str, between: str, span: _Span) -> Triple | None:
+    """"X is a Hungarian violinist": X's "nationality is" Hungarian."""
+    copula = _IS_A.fullmatch(between)
+    return (subject, f"nationality {copula[1].lower()}", span.text) \
+        if copula and span.kind == "name" and _DEMONYM.fullmatch(span.text) else None
+
+
 def _pair(sentence: str, a: _Span, b: _Span, first: bool, actor: str | None) -> Triple | None:
     """The triple of two consecutive spans: the words between them as the relation; "The chief
     executive of" A "is" B as "chief executive of"; a coordinated verb ("A and joined B", "A to join
@@ -289,7 +322,7 @@ class RuleExtractor:
     "The <noun>" for the name it describes (``_definite``)."""
 
     name = "rule"
-    version = 15
+    version = 16
     """Part of the extraction cache's key, so passages extracted by older rules are extracted again."""
 
     def extract(self, passages: list[str], progress: Progress | None = None) -> list[Extraction]:
@@ -312,15 +345,30 @@ class RuleExtractor:
             if pronoun is None and (found := _definite(sentence, known)):
                 pronoun, referent = found
             known += _kinds(sentence, spans)
-            after = next((s for s in spans if pronoun and s.start >= pronoun.end()), None)
-            if referent and after is not None:
-                rel = _relation(sentence[pronoun.end() : after.start])
-                if rel:
-                    triples.append((referent, rel, after.text))
+            adjectival = _adjectival(sentence, spans)
+            # a year before a noun says nothing of itself ("a 1974 film directed by Y"), a people's name
+            # only its nationality; the names on either side relate across both
+            described = [s for i, s in enumerate(spans) if i in adjectival and s.kind == "name"]
+            spans = [s for i, s in enumerate(spans) if i not in adjectival or s.kind == "name"]
+            for after in (s for s in spans if referent and pronoun and s.start >= pronoun.end()):
+                between = sentence[pronoun.end() : after.start]
+                triple = _nationality(referent, between, after) if after in described else None
+                rel = _relation(between)
+                if triple or rel and after not in described:
+                    triples.append(triple or (referent, rel, after.text))
+                if after not in described:
+                    break  # "It is an American film directed by Y": American, then Y
             names = [s for s in spans if s.kind in ("name", "title")]
             lead = next((s for s in spans if s.kind not in ("date", "number")), None)
             actor = referent if pronoun else lead.text if lead is not None and lead.kind == "name" else None
             for i, (a, b) in enumerate(zip(spans, spans[1:])):
+                while a in described and i > 0:
+                    i, a = i - 1, spans[i - 1]  # "X is an American film directed by Y": X's, not American's
+                if a in described:
+                    continue
+                if b in described and (triple := _nationality(a.text, sentence[a.end : b.start], b)):
+                    triples.append(triple)
+                    continue
                 if pronoun and a.end <= pronoun.start() < b.start:
                     continue  # "In 2019 he joined X": the date is not the one who joined
                 if pronoun and referent and pronoun.end() <= a.start and (

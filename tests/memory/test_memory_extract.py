@@ -173,3 +173,19 @@ def test_the_noun_of_a_name_opens_a_sentence_in_the_present_tense_too():
     ensemble = RuleExtractor().extract(["The Sundstrom Ensemble is a chamber orchestra based in Rellik. "
                                         "The ensemble performs at the Ostgate Hall."])[0]
     assert ("Sundstrom Ensemble", "performs at", "Ostgate Hall") in ensemble.triples
+
+
+def test_a_year_before_a_noun_describes_it_and_the_names_around_it_relate():
+    film = RuleExtractor().extract(["The Amber Corridor is a 1974 American film directed by Halvard Senn. "
+                                    "The film won the Golden Heron in 1975."])[0].triples
+    assert ("Amber Corridor", "is a 1974 American film directed by", "Halvard Senn") in film
+    assert ("Amber Corridor", "won", "Golden Heron") in film  # "The film" with an irregular past tense
+    assert not any("1974" in (s, o) for s, _, o in film)
+
+
+def test_a_peoples_adjective_before_a_noun_is_a_nationality_and_a_name_before_a_preposition_stays_a_name():
+    vasko = RuleExtractor().extract(["Emeric Vasko is a Hungarian violinist. He won an Academy Award for Best Score. "
+                                     "He is an Irish citizen."])[0].triples
+    assert ("Emeric Vasko", "nationality is", "Hungarian") in vasko
+    assert ("Emeric Vasko", "nationality is", "Irish") in vasko
+    assert ("Emeric Vasko", "won", "Academy Award") in vasko
