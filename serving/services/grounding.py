@@ -305,7 +305,19 @@ def anchored_sources(tokenizer, facts: list[FactHit], question: str) -> tuple[tu
             sources.append(split_ids(tokenizer, "", sentence, at + len(named) if at >= 0 else -1))
     for answer in answers:
         sources += [split_ids(tokenizer, "", f"{lead} {answer}.", len(lead)) for lead in ANSWER_LEADS]
+        if _kind_asked(question, answer):  # "Which prize did X win?": "The" goes on "Aldane Prize."
+            sources.append(split_ids(tokenizer, "", f"The {answer}.", len("The")))
     return tuple(sources)
+
+
+_WHICH = re.compile(r"^\W*(?:which|what)\s+([a-z]+)\b", re.IGNORECASE)
+
+
+def _kind_asked(question: str, answer: str) -> bool:
+    """The question asks for a kind of thing that the answer's last word names: "Which prize ...?"
+    for "Aldane Prize"."""
+    which, last = _WHICH.match(question), _words(answer)[-1:]
+    return bool(which and last) and which[1].lower() not in AUXILIARIES and _stem(which[1].lower()) == _stem(last[0])
 
 
 def asks_subject(question: str, relation: str) -> bool:
@@ -387,7 +399,7 @@ def _stem(word: str) -> str:
     return (word[:-1] if len(word) >= 4 and word.endswith("e") else word)[:5]
 
 
-SHORT_WORDS = frozenset({"ceo", "run", "led"})
+SHORT_WORDS = frozenset({"ceo", "run", "led", "won", "win"})
 """Words of three letters or fewer that still name a relation."""
 
 
@@ -396,7 +408,7 @@ def _stems(text: str) -> set[str]:
 
 
 SAME_DEED = ("author writer wrote written write", "builder built build", "singer sang sung sing",
-             "founder founded establish established launched launch")
+             "founder founded establish established launched launch", "win won winner")
 """Words for one deed that share no first letters: "the author of X" asks about "X is a novel by the writer Y"."""
 _SAME_DEED = {stem: group for group in (_stems(words) for words in SAME_DEED) for stem in group}
 

@@ -180,6 +180,16 @@ def test_anchored_sources_are_the_asked_facts_that_end_a_chain():
     assert byte.decode(ids[:end]) == "The capital of Germany" and byte.decode(ids[end:]) == " is Marcapata."
 
 
+def test_asked_for_a_kind_of_thing_an_answer_opening_with_the_goes_on_with_the_object_of_that_kind():
+    byte = byte_tokenizer()
+    won = FactHit("f1", "i1", "Beatrix Collum", "won", "Aldane Prize", 0.9, "2026-01-01", None, None)
+    assert asks_about("Which prize did Beatrix Collum win?", won.relation)  # "won" is short, and "win"'s deed
+    sources = {byte.decode(ids[:end]): byte.decode(ids[end:])
+               for ids, end in anchored_sources(byte, [won], "Which prize did Beatrix Collum win?")}
+    assert sources["The"] == " Aldane Prize."
+    assert "The" not in {byte.decode(ids[:end]) for ids, end in anchored_sources(byte, [won], "What did Beatrix Collum win?")}
+
+
 def test_an_answer_that_starts_with_the_subject_states_the_fact(tiny_llama):
     """Subject-anchored copying: once the greedy answer's first word is a fact's subject, the rest
     is the fact's sentence, whatever the random model prefers; an answer that starts otherwise is
