@@ -311,7 +311,7 @@ def _pair(sentence: str, a: _Span, b: _Span, first: bool, actor: str | None) -> 
             and re.match(r"[a-z]+(s|ed)\b", rel):
         return actor, rel, b.text  # the verb after a clause between commas: "A, who lives in C, works for B"
     verb = _COORDINATED.fullmatch(rel)
-    if verb and actor and a.text != actor and (verb[1] == "to" or verb[3].endswith(("ed", "s")) or verb[3] in _IRREGULAR):
+    if verb and actor and a.text != actor and verb[3] not in ("a", "an", "the") and (verb[1] == "to" or verb[3].endswith(("ed", "s")) or verb[3] in _IRREGULAR):
         return actor, verb[2] if verb[1] != "to" else re.sub(r"^([a-z]+?)(s|sh|ch|x|o)?\b", _third_person, verb[2]), b.text
     return (a.text, rel, b.text) if rel else None
 
@@ -322,7 +322,7 @@ class RuleExtractor:
     "The <noun>" for the name it describes (``_definite``)."""
 
     name = "rule"
-    version = 16
+    version = 17
     """Part of the extraction cache's key, so passages extracted by older rules are extracted again."""
 
     def extract(self, passages: list[str], progress: Progress | None = None) -> list[Extraction]:
@@ -362,6 +362,7 @@ class RuleExtractor:
             lead = next((s for s in spans if s.kind not in ("date", "number")), None)
             actor = referent if pronoun else lead.text if lead is not None and lead.kind == "name" else None
             for i, (a, b) in enumerate(zip(spans, spans[1:])):
+                adjective = a
                 while a in described and i > 0:
                     i, a = i - 1, spans[i - 1]  # "X is an American film directed by Y": X's, not American's
                 if a in described:
@@ -380,6 +381,8 @@ class RuleExtractor:
                     owner, start = None, 0
                 dated = _dated_by(owner, sentence[start : a.start], a, b, sentence[a.end : b.start]) if owner else None
                 triple = dated or _pair(sentence, a, b, i == 0, actor)
+                if triple is None and adjective is not a:  # too long a relation from the name before it
+                    triple = _pair(sentence, adjective, b, False, actor)
                 if triple:
                     triples.append(triple)
             if names and not (pronoun and pronoun.start() < names[0].start):

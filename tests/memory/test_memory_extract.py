@@ -189,3 +189,10 @@ def test_a_peoples_adjective_before_a_noun_is_a_nationality_and_a_name_before_a_
     assert ("Emeric Vasko", "nationality is", "Hungarian") in vasko
     assert ("Emeric Vasko", "nationality is", "Irish") in vasko
     assert ("Emeric Vasko", "won", "Academy Award") in vasko
+
+
+def test_a_description_too_long_for_one_relation_still_relates_what_follows_the_adjective():
+    diogo = RuleExtractor().extract(["Nuno Diogo is a Portuguese professional footballer who plays as a central "
+                                     "defender for Vitoria Club."])[0].triples
+    assert ("Nuno Diogo", "nationality is", "Portuguese") in diogo
+    assert any("central defender" in r and o == "Vitoria Club" for _, r, o in diogo)
