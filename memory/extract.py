@@ -311,7 +311,8 @@ def _pair(sentence: str, a: _Span, b: _Span, first: bool, actor: str | None) -> 
             and re.match(r"[a-z]+(s|ed)\b", rel):
         return actor, rel, b.text  # the verb after a clause between commas: "A, who lives in C, works for B"
     verb = _COORDINATED.fullmatch(rel)
-    if verb and actor and a.text != actor and verb[3] not in ("a", "an", "the") and (verb[1] == "to" or verb[3].endswith(("ed", "s")) or verb[3] in _IRREGULAR):
+    if verb and actor and a.text != actor and verb[3] not in ("a", "an", "the") and (
+            verb[1] == "to" or verb[3].endswith(("ed", "s")) or verb[3] in _IRREGULAR):
         return actor, verb[2] if verb[1] != "to" else re.sub(r"^([a-z]+?)(s|sh|ch|x|o)?\b", _third_person, verb[2]), b.text
     return (a.text, rel, b.text) if rel else None
 
@@ -354,7 +355,7 @@ class RuleExtractor:
                 between = sentence[pronoun.end() : after.start]
                 triple = _nationality(referent, between, after) if after in described else None
                 rel = _relation(between)
-                if triple or rel and after not in described:
+                if triple or (rel and after not in described):
                     triples.append(triple or (referent, rel, after.text))
                 if after not in described:
                     break  # "It is an American film directed by Y": American, then Y

@@ -187,7 +187,8 @@ def test_asked_for_a_kind_of_thing_an_answer_opening_with_the_goes_on_with_the_o
     sources = {byte.decode(ids[:end]): byte.decode(ids[end:])
                for ids, end in anchored_sources(byte, [won], "Which prize did Beatrix Collum win?")}
     assert sources["The"] == " Aldane Prize."
-    assert "The" not in {byte.decode(ids[:end]) for ids, end in anchored_sources(byte, [won], "What did Beatrix Collum win?")}
+    unkinded = anchored_sources(byte, [won], "What did Beatrix Collum win?")
+    assert "The" not in {byte.decode(ids[:end]) for ids, end in unkinded}
 
 
 def test_an_answer_that_starts_with_the_subject_states_the_fact(tiny_llama):
