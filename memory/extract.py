@@ -295,7 +295,7 @@ def _pair(sentence: str, a: _Span, b: _Span, first: bool, actor: str | None) -> 
     B"), or a verb after a clause between commas ("A, who lives in C, works for B"), as the ``actor``'s;
     a role from its holder's side ("A is the CEO of B") as B's fact."""
     titled = _TITLED.match(sentence[: a.start]) if first else None
-    if titled and sentence[a.end : b.start].strip().lower() in ("is", "was", "are", "were"):
+    if titled and sentence[a.end : b.start].strip().lower() in _COPULAS:
         return a.text, titled[1], b.text
     rel = re.sub(r"^(?:which|who|that)\s+", "", _relation(sentence[a.end : b.start]))  # "A, which was founded by B"
     if rel.startswith("whose "):
@@ -315,6 +315,23 @@ def _pair(sentence: str, a: _Span, b: _Span, first: bool, actor: str | None) -> 
             verb[1] == "to" or verb[3].endswith(("ed", "s")) or verb[3] in _IRREGULAR):
         return actor, verb[2] if verb[1] != "to" else re.sub(r"^([a-z]+?)(s|sh|ch|x|o)?\b", _third_person, verb[2]), b.text
     return (a.text, rel, b.text) if rel else None
+
+
+def _referent_triples(sentence: str, referent: str, start: int, spans: list[_Span],
+                      described: list[_Span]) -> list[Triple]:
+    """The referent's triples with the first span after its pronoun (ending at ``start``), through
+    the people's adjectives before it: "It is an American film directed by Y": American, then Y."""
+    out = []
+    for after in (s for s in spans if s.start >= start):
+        between = sentence[start : after.start]
+        if after in described:
+            if triple := _nationality(referent, between, after):
+                out.append(triple)
+            continue
+        if rel := _relation(between):
+            out.append((referent, rel, after.text))
+        break
+    return out
 
 
 class RuleExtractor:
@@ -351,14 +368,8 @@ class RuleExtractor:
             # only its nationality; the names on either side relate across both
             described = [s for i, s in enumerate(spans) if i in adjectival and s.kind == "name"]
             spans = [s for i, s in enumerate(spans) if i not in adjectival or s.kind == "name"]
-            for after in (s for s in spans if referent and pronoun and s.start >= pronoun.end()):
-                between = sentence[pronoun.end() : after.start]
-                triple = _nationality(referent, between, after) if after in described else None
-                rel = _relation(between)
-                if triple or (rel and after not in described):
-                    triples.append(triple or (referent, rel, after.text))
-                if after not in described:
-                    break  # "It is an American film directed by Y": American, then Y
+            if referent and pronoun:
+                triples += _referent_triples(sentence, referent, pronoun.end(), spans, described)
             names = [s for s in spans if s.kind in ("name", "title")]
             lead = next((s for s in spans if s.kind not in ("date", "number")), None)
             actor = referent if pronoun else lead.text if lead is not None and lead.kind == "name" else None
