@@ -78,7 +78,7 @@ def verb_tokens(tokenizer) -> torch.Tensor:
 def answer_substitution(tokenizer, facts: list[FactHit], question: str, path: list[FactHit]) -> Substitution:
     """For a question over the shown facts and their asked chain ``path`` (:func:`asked_chain`): the
     asked object's token ids after a space; the capitalised word starts that neither the question
-    nor a fact of the chain holds (nor " I"): an object of a shown fact off the chain ("from
+    nor a fact of the chain holds (nor " I"; "Danish" of "is a Danish film directed by" is held): an object of a shown fact off the chain ("from
     Ravensholt" for the employer's city) is foreign too; the sentence breaks; the chain's last
     fact's sentence (after a space: a closing goes on with the answer, not the links between) and
     the token ids of the chain's subjects; the chain's first subject; and the verb tokens. Empty
@@ -90,7 +90,7 @@ def answer_substitution(tokenizer, facts: list[FactHit], question: str, path: li
         return tuple(tokenizer(" " + text, add_special_tokens=False)["input_ids"])
 
     foreign = name_starts(tokenizer).clone()
-    texts = [question, "I"] + [part for f in path for part in (f.subject, f.object)]
+    texts = [question, "I"] + [part for f in path for part in (f.subject, f.relation, f.object)]
     for word in {w for text in texts for w in re.findall(r"[^\s,;()]+", text)}:
         first = ids(word)[:1]
         if first and first[0] < len(foreign):

@@ -99,6 +99,10 @@ def test_foreign_names_are_the_capitalised_words_of_neither_the_question_nor_the
     off = _fact(8, "Visual Basic Script", "was designed in", "Grosseto")
     foreign = _substitution(tok, [*CHAIN, off], QUESTION).foreign
     assert bool(foreign[ids("ĠGrosseto")]) and not foreign[ids("ĠNigeria")]
+    # a word of a chain fact's relation is the fact's own ("is a Danish film directed by")
+    described = [*CHAIN[:3], _fact(9, "Nigeria", "is an India state located in the continent of", "Antarctica")]
+    foreign = _substitution(tok, described, QUESTION).foreign
+    assert not foreign[ids("ĠIndia")] and bool(foreign[ids("ĠUnited")])
 
 
 def _logits(tok, best: str) -> torch.Tensor:
