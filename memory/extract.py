@@ -15,7 +15,7 @@ import hashlib
 import json
 import re
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Protocol, TypeAlias
 
@@ -317,6 +317,21 @@ def _pair(sentence: str, a: _Span, b: _Span, first: bool, actor: str | None) -> 
     return (a.text, rel, b.text) if rel else None
 
 
+def _depth(sentence: str, at: int) -> int:
+    """How many parentheses are open at ``at``."""
+    return max(0, sentence.count("(", 0, at) - sentence.count(")", 0, at))
+
+
+def _parenthesised(sentence: str, spans: list[_Span], a: _Span, b: _Span) -> int | None:
+    """The index of the name before the parentheses that hold ``a`` and close before ``b``: "Ana
+    Sousa (born 1960 in Lisbon) is a Portuguese painter" says Ana Sousa is one, not Lisbon; "X
+    (Arabic: Y) (IATA: Z) is ..." says it of X."""
+    if not _depth(sentence, a.start) or _depth(sentence, b.start) or ")" not in sentence[a.end : b.start]:
+        return None
+    return next((k for k in range(len(spans) - 1, -1, -1) if spans[k].end <= a.start
+                 and spans[k].kind in ("name", "title") and not _depth(sentence, spans[k].start)), None)
+
+
 def _referent_triples(sentence: str, referent: str, start: int, spans: list[_Span],
                       described: list[_Span]) -> list[Triple]:
     """The referent's triples with the first span after its pronoun (ending at ``start``), through
@@ -340,7 +355,7 @@ class RuleExtractor:
     "The <noun>" for the name it describes (``_definite``)."""
 
     name = "rule"
-    version = 17
+    version = 18
     """Part of the extraction cache's key, so passages extracted by older rules are extracted again."""
 
     def extract(self, passages: list[str], progress: Progress | None = None) -> list[Extraction]:
@@ -379,6 +394,9 @@ class RuleExtractor:
                     i, a = i - 1, spans[i - 1]  # "X is an American film directed by Y": X's, not American's
                 if a in described:
                     continue
+                if (k := _parenthesised(sentence, spans, a, b)) is not None:
+                    # the name before the parenthesis, its words after it: "A (born 1960 in C) is a B"
+                    i, a = k, replace(spans[k], end=sentence.rfind(")", a.end, b.start) + 1)
                 if b in described and (triple := _nationality(a.text, sentence[a.end : b.start], b)):
                     triples.append(triple)
                     continue

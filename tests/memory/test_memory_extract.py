@@ -196,3 +196,15 @@ def test_a_description_too_long_for_one_relation_still_relates_what_follows_the_
                                      "defender for Vitoria Club."])[0].triples
     assert ("Nuno Diogo", "nationality is", "Portuguese") in diogo
     assert any("central defender" in r and o == "Vitoria Club" for _, r, o in diogo)
+
+
+def test_what_follows_a_parenthesis_is_said_of_the_name_before_it():
+    sousa = RuleExtractor().extract(["Ana Sousa (born 12 May 1960 in Lisbon) is a Portuguese painter. "
+                                     "Karl Brenner (1901–1977) was a German architect who designed the Hallstadt Tower. "
+                                     "Borg Harbour Airport (Arabic: Matar Burj) (IATA: HBE) is an airport in Alexandria."])
+    triples = sousa[0].triples
+    assert ("Ana Sousa", "nationality is", "Portuguese") in triples
+    assert ("Karl Brenner", "nationality was", "German") in triples
+    assert any(s == "Karl Brenner" and o == "Hallstadt Tower" for s, _, o in triples)
+    assert ("Borg Harbour Airport", "is an airport in", "Alexandria") in triples
+    assert not any(s in ("Lisbon", "1977", "HBE", "Arabic") for s, _, _ in triples)
