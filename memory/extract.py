@@ -332,6 +332,23 @@ def _parenthesised(sentence: str, spans: list[_Span], a: _Span, b: _Span) -> int
                  and spans[k].kind in ("name", "title") and not _depth(sentence, spans[k].start)), None)
 
 
+_PARTICIPLES = _IRREGULAR | frozenset("written known given taken drawn sung begun run".split())
+
+
+def _last_clause(between: str) -> str | None:
+    """The relation a description too long for one still gives: its last clause, from a "who",
+    "which" or "that" ("footballer who plays as a defender for": "plays as a defender for"), else
+    from its last participles ("animated comedy film written and directed by": "written and directed by")."""
+    words = re.findall(r"[\w'’\-]+", between)
+    cut = max((k + 1 for k, w in enumerate(words) if w.lower() in ("who", "which", "that")), default=None)
+    if cut is None:
+        participle = [k > 0 and (w.endswith("ed") or w in _PARTICIPLES) for k, w in enumerate(words)]
+        cut = max((k for k, p in enumerate(participle) if p), default=None)
+        while cut is not None and cut >= 2 and words[cut - 1] == "and" and participle[cut - 2]:
+            cut -= 2  # "written and directed by"
+    return _relation(" ".join(words[cut:])) or None if cut is not None else None
+
+
 def _referent_triples(sentence: str, referent: str, start: int, spans: list[_Span],
                       described: list[_Span]) -> list[Triple]:
     """The referent's triples with the first span after its pronoun (ending at ``start``), through
@@ -355,7 +372,7 @@ class RuleExtractor:
     "The <noun>" for the name it describes (``_definite``)."""
 
     name = "rule"
-    version = 18
+    version = 19
     """Part of the extraction cache's key, so passages extracted by older rules are extracted again."""
 
     def extract(self, passages: list[str], progress: Progress | None = None) -> list[Extraction]:
@@ -411,8 +428,10 @@ class RuleExtractor:
                     owner, start = None, 0
                 dated = _dated_by(owner, sentence[start : a.start], a, b, sentence[a.end : b.start]) if owner else None
                 triple = dated or _pair(sentence, a, b, i == 0, actor)
-                if triple is None and adjective is not a:  # too long a relation from the name before it
-                    triple = _pair(sentence, adjective, b, False, actor)
+                if triple is None and adjective is not a and a.kind in ("name", "title"):
+                    # too long a relation from the name before the adjective: its last clause
+                    clause = _last_clause(sentence[adjective.end : b.start])
+                    triple = (a.text, clause, b.text) if clause else None
                 if triple:
                     triples.append(triple)
             if names and not (pronoun and pronoun.start() < names[0].start):

@@ -195,7 +195,11 @@ def test_a_description_too_long_for_one_relation_still_relates_what_follows_the_
     diogo = RuleExtractor().extract(["Nuno Diogo is a Portuguese professional footballer who plays as a central "
                                      "defender for Vitoria Club."])[0].triples
     assert ("Nuno Diogo", "nationality is", "Portuguese") in diogo
-    assert any("central defender" in r and o == "Vitoria Club" for _, r, o in diogo)
+    assert ("Nuno Diogo", "plays as a central defender for", "Vitoria Club") in diogo  # its last clause
+    pell = RuleExtractor().extract(["Gannet Reach is a 1986 American science fiction horror comedy film written and "
+                                    "directed by Ivo Pell."])[0].triples
+    assert ("Gannet Reach", "written and directed by", "Ivo Pell") in pell
+    assert not any(s == "American" for s, _, _ in diogo + pell)
 
 
 def test_what_follows_a_parenthesis_is_said_of_the_name_before_it():
