@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import functools
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 import numpy as np
@@ -287,7 +287,9 @@ def anchored_sources(tokenizer, facts: list[FactHit], question: str) -> tuple[tu
     subject, or for an :func:`inverse_entry` the object, in its :func:`inverse_wording` ("Ostrin is
     the capital of Velmora."), or a verb's fact whole from the answer's first token when the question
     asks for its subject (:func:`asks_subject`); then, for the same facts, each of ``ANSWER_LEADS``
-    followed by the answer (the object; an inverse entry's subject), with the index where the lead ends."""
+    followed by the answer (the object; an inverse entry's subject), with the index where the lead ends.
+    A choice between two names that one shown fact decides (:func:`chosen_option`) is answered from
+    the first token."""
     answers = []
     sources = []
     for fact in facts:
@@ -303,11 +305,35 @@ def anchored_sources(tokenizer, facts: list[FactHit], question: str) -> tuple[tu
         if sentence is not None:
             at = sentence.find(named)
             sources.append(split_ids(tokenizer, "", sentence, at + len(named) if at >= 0 else -1))
+    if chosen := chosen_option(facts, question):
+        sources.append(split_ids(tokenizer, "", chosen, 0))
     for answer in answers:
         sources += [split_ids(tokenizer, "", f"{lead} {answer}.", len(lead)) for lead in ANSWER_LEADS]
         if _kind_asked(question, answer):  # "Which prize did X win?": "The" goes on "Aldane Prize."
             sources.append(split_ids(tokenizer, "", f"The {answer}.", len("The")))
     return tuple(sources)
+
+
+_CHOICE = re.compile(r"^\W*(?i:which|who)\b(.+?),?\s+(?:the\s+)?([A-Z][^,?]*?)\s+or\s+(?:the\s+)?([A-Z][^,?]*?)\s*\?\s*$")
+"""A question that asks which of two names has a property: "Which singer is American, Mark King or Nick Hexum?"."""
+
+
+def chosen_option(facts: list[FactHit], question: str) -> str | None:
+    """The answer to a choice between two names when the shown facts give exactly one of them an
+    object that the question asks for, as a sentence about it: "Which singer is American, Mark King
+    or Nick Hexum?" with "Hexum nationality is American" shown reads "Nick Hexum is American."."""
+    choice = _CHOICE.match(question)
+    if not choice:
+        return None
+    asked = f" {' '.join(_words(choice[1]))} "
+    found = {}
+    for option in choice[2], choice[3]:
+        for fact in facts:
+            if names(option, fact.subject) and f" {' '.join(_words(fact.object))} " in asked:
+                verb = re.fullmatch(r"(?:nationality|citizenship)\s+(is|was)", fact.relation.strip())
+                found[option] = f"{option} {verb[1]} {fact.object}." if verb else \
+                    fact_sentence(replace(fact, subject=option))
+    return next(iter(found.values())) if len(found) == 1 else None
 
 
 _WHICH = re.compile(r"^\W*(?:which|what)\s+([a-z]+)\b", re.IGNORECASE)

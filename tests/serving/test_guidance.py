@@ -24,6 +24,7 @@ from serving.services.grounding import (
     GroundingConfig,
     anchored_sources,
     asks_about,
+    chosen_option,
     fact_sentence,
     fact_sources,
     mentions,
@@ -189,6 +190,24 @@ def test_asked_for_a_kind_of_thing_an_answer_opening_with_the_goes_on_with_the_o
     assert sources["The"] == " Aldane Prize."
     unkinded = anchored_sources(byte, [won], "What did Beatrix Collum win?")
     assert "The" not in {byte.decode(ids[:end]) for ids, end in unkinded}
+
+
+def test_a_choice_between_two_names_is_answered_from_its_first_token_by_the_one_fact_that_decides_it():
+    byte = byte_tokenizer()
+    king = FactHit("f1", "i1", "Mark Kessel", "nationality is", "English", 0.9, "2026-01-01", None, None)
+    hexum = FactHit("f2", "i2", "Hexby", "nationality is", "American", 0.9, "2026-01-01", None, None)
+    formed = FactHit("f3", "i3", "Exley Band", "formed in", "2006", 0.9, "2026-01-01", None, None)
+    question = "Which singer is American, Mark Kessel or Nick Hexby?"
+    assert chosen_option([king, hexum], question) == "Nick Hexby is American."
+    assert chosen_option([king, hexum], "Which singer is English, Mark Kessel or Nick Hexby?") == "Mark Kessel is English."
+    assert chosen_option([king, hexum], "Which singer is Welsh, Mark Kessel or Nick Hexby?") is None  # neither
+    both = FactHit("f4", "i4", "Mark Kessel", "nationality is", "American", 0.9, "2026-01-01", None, None)
+    assert chosen_option([king, hexum, both], question) is None  # both are: no choice
+    assert chosen_option([king, hexum], "Who is Nick Hexby?") is None
+    assert chosen_option([formed], "Which band was formed in 2006, The Exley Band or Circus Row?") == \
+        "The Exley Band formed in 2006."
+    sources = {byte.decode(ids[:end]): byte.decode(ids[end:]) for ids, end in anchored_sources(byte, [king, hexum], question)}
+    assert sources[""] == "Nick Hexby is American."  # from the answer's first token
 
 
 def test_an_answer_that_starts_with_the_subject_states_the_fact(tiny_llama):
