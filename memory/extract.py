@@ -235,7 +235,7 @@ def _kinds(sentence: str, spans: list[_Span]) -> list[tuple[str, str | None]]:
     out = []
     for s in spans:
         if s.kind in ("name", "title"):
-            kind = _CLASS.match(sentence[s.end :])
+            kind = _CLASS.match(re.sub(r"^\s*\([^()]*\)", "", sentence[s.end :]))  # "X (officially Y) is a ..."
             out.append((s.text, kind[2].lower() if kind else None))
     return out
 
@@ -254,6 +254,18 @@ def _dated_by(subject: str, before: str, date: _Span, agent: _Span, between: str
         return None
     verb = _DATED.search(_relation(before))
     return (subject, f"{verb[1]} by", agent.text) if verb and _AGENT.fullmatch(_relation(between)) else None
+
+
+_PLACED = re.compile(r"(?:(?:is|was|were)\s+)?(born|died|founded|established|formed|opened)(?:\s+(?:in|on))?$")
+"""The verb before a date that a place may follow: "born 3 March 1948 in" Bergen."""
+
+
+def _dated_in(subject: str, before: str, date: _Span, place: _Span, between: str) -> Triple | None:
+    """"A (born 3 March 1948 in Bergen)": A's "born in" Bergen, the date left out."""
+    if date.kind not in ("date", "number") or place.kind != "name":
+        return None
+    verb = _PLACED.search(_relation(before))
+    return (subject, f"{verb[1]} in", place.text) if verb and _relation(between) == "in" else None
 
 
 _FUNCTION_WORDS = frozenset("for in of on at by to from with and or but as that which who whose since after before "
@@ -322,6 +334,16 @@ def _depth(sentence: str, at: int) -> int:
     return max(0, sentence.count("(", 0, at) - sentence.count(")", 0, at))
 
 
+def _outer(sentence: str, spans: list[_Span], i: int) -> _Span:
+    """The span before ``spans[i]`` outside any parenthesis after it, ending where the parentheses close."""
+    depth, k = _depth(sentence, spans[i].start), i - 1
+    while k > 0 and _depth(sentence, spans[k].start) > depth:
+        k -= 1
+    if k == i - 1 or _depth(sentence, spans[k].start) > depth:
+        return spans[i - 1]
+    return replace(spans[k], end=sentence.rfind(")", 0, spans[i].start) + 1)
+
+
 def _parenthesised(sentence: str, spans: list[_Span], a: _Span, b: _Span) -> int | None:
     """The index of the name before the parentheses that hold ``a`` and close before ``b``: "Ana
     Sousa (born 1960 in Lisbon) is a Portuguese painter" says Ana Sousa is one, not Lisbon; "X
@@ -372,7 +394,7 @@ class RuleExtractor:
     "The <noun>" for the name it describes (``_definite``)."""
 
     name = "rule"
-    version = 19
+    version = 20
     """Part of the extraction cache's key, so passages extracted by older rules are extracted again."""
 
     def extract(self, passages: list[str], progress: Progress | None = None) -> list[Extraction]:
@@ -422,11 +444,13 @@ class RuleExtractor:
                 if pronoun and referent and pronoun.end() <= a.start and (
                         i == 0 or spans[i - 1].end <= pronoun.start()):
                     owner, start = referent, pronoun.end()  # "It was founded in 1962 by B"
-                elif i > 0 and spans[i - 1].kind in ("name", "title"):
-                    owner, start = spans[i - 1].text, spans[i - 1].end
+                elif i > 0 and (before := _outer(sentence, spans, i)).kind in ("name", "title"):
+                    owner, start = before.text, before.end  # past a parenthesis: "A (born in C) died on ..."
                 else:
                     owner, start = None, 0
-                dated = _dated_by(owner, sentence[start : a.start], a, b, sentence[a.end : b.start]) if owner else None
+                before, between = sentence[start : a.start], sentence[a.end : b.start]
+                dated = (_dated_by(owner, before, a, b, between) or _dated_in(owner, before, a, b, between)) \
+                    if owner else None
                 triple = dated or _pair(sentence, a, b, i == 0, actor)
                 if triple is None and adjective is not a and a.kind in ("name", "title"):
                     # too long a relation from the name before the adjective: its last clause

@@ -212,3 +212,13 @@ def test_what_follows_a_parenthesis_is_said_of_the_name_before_it():
     assert any(s == "Karl Brenner" and o == "Hallstadt Tower" for s, _, o in triples)
     assert ("Borg Harbour Airport", "is an airport in", "Alexandria") in triples
     assert not any(s in ("Lisbon", "1977", "HBE", "Arabic") for s, _, _ in triples)
+
+
+def test_a_place_after_a_date_is_where_it_happened_and_a_kind_is_read_past_a_parenthesis():
+    triples = RuleExtractor().extract(["Maren Tollefsen (born 3 March 1948 in Bergen) died on 2 May 2001 in Voss. "
+                                       "Harrowgate Mills (officially Harrowgate Mills Limited) is a textile company. "
+                                       "The company is owned by Brackwell Holdings."])[0].triples
+    assert ("Maren Tollefsen", "born in", "Bergen") in triples
+    assert ("Maren Tollefsen", "died in", "Voss") in triples  # the name before the parenthesis died
+    assert ("Harrowgate Mills", "is owned by", "Brackwell Holdings") in triples  # "The company"
+    assert not any(s in ("Bergen", "3 March 1948") for s, _, _ in triples)
