@@ -301,6 +301,10 @@ def _nationality(subject: str, between: str, span: _Span) -> Triple | None:
         if copula and span.kind == "name" and _DEMONYM.fullmatch(span.text) else None
 
 
+_DESCRIBED = re.compile(r"^(?:is|was|are|were)\s+(?:a|an|the)\s+(?:[\w'’-]+\s+){1,6}?(?:who|which|that)\s+(?=\w)")
+"""A description before a clause that relates the name itself: "was a British engineer who" designed B."""
+
+
 def _pair(sentence: str, a: _Span, b: _Span, first: bool, actor: str | None) -> Triple | None:
     """The triple of two consecutive spans: the words between them as the relation; "The chief
     executive of" A "is" B as "chief executive of"; a coordinated verb ("A and joined B", "A to join
@@ -310,6 +314,7 @@ def _pair(sentence: str, a: _Span, b: _Span, first: bool, actor: str | None) -> 
     if titled and sentence[a.end : b.start].strip().lower() in _COPULAS:
         return a.text, titled[1], b.text
     rel = re.sub(r"^(?:which|who|that)\s+", "", _relation(sentence[a.end : b.start]))  # "A, which was founded by B"
+    rel = _DESCRIBED.sub("", rel)  # "A was a British engineer who designed B": A "designed" B
     if rel.startswith("whose "):
         rel = rel[len("whose ") :]  # "A, whose president is B": A's "president is" fact
     if b.kind in ("date", "number") and rel.lower() in _BARE or a.kind in ("date", "number") and rel.split()[:1] \
@@ -394,7 +399,7 @@ class RuleExtractor:
     "The <noun>" for the name it describes (``_definite``)."""
 
     name = "rule"
-    version = 20
+    version = 21
     """Part of the extraction cache's key, so passages extracted by older rules are extracted again."""
 
     def extract(self, passages: list[str], progress: Progress | None = None) -> list[Extraction]:
