@@ -314,7 +314,8 @@ def anchored_sources(tokenizer, facts: list[FactHit], question: str) -> tuple[tu
     return tuple(sources)
 
 
-_CHOICE = re.compile(r"^\W*(?i:which|who)\b(.+?),?\s+(?:the\s+)?([A-Z][^,?]*?)\s+or\s+(?:the\s+)?([A-Z][^,?]*?)\s*\?\s*$")
+_CHOICE = re.compile(r"^\W*(?i:which|who)\b(.+?),?\s+(?:the\s+)?([A-Z][^,?]*?)"
+                     r"\s+or\s+(?:the\s+)?([A-Z][^,?]*?)\s*\?\s*$")
 """A question that asks which of two names has a property: "Which singer is American, Mark King or Nick Hexum?"."""
 
 

@@ -78,11 +78,11 @@ def verb_tokens(tokenizer) -> torch.Tensor:
 def answer_substitution(tokenizer, facts: list[FactHit], question: str, path: list[FactHit]) -> Substitution:
     """For a question over the shown facts and their asked chain ``path`` (:func:`asked_chain`): the
     asked object's token ids after a space; the capitalised word starts that neither the question
-    nor a fact of the chain holds (nor " I"; "Danish" of "is a Danish film directed by" is held): an object of a shown fact off the chain ("from
-    Ravensholt" for the employer's city) is foreign too; the sentence breaks; the chain's last
-    fact's sentence (after a space: a closing goes on with the answer, not the links between) and
-    the token ids of the chain's subjects; the chain's first subject; and the verb tokens. Empty
-    when no single object is asked for."""
+    nor a fact of the chain holds (nor " I"; "Danish" of "is a Danish film directed by" is held): an
+    object of a shown fact off the chain ("from Ravensholt" for the employer's city) is foreign too;
+    the sentence breaks; the chain's last fact's sentence (after a space: a closing goes on with the
+    answer, not the links between) and the token ids of the chain's subjects; the chain's first
+    subject; and the verb tokens. Empty when no single object is asked for."""
     if not path:
         return Substitution()
 

@@ -203,10 +203,10 @@ def test_a_description_too_long_for_one_relation_still_relates_what_follows_the_
 
 
 def test_what_follows_a_parenthesis_is_said_of_the_name_before_it():
-    sousa = RuleExtractor().extract(["Ana Sousa (born 12 May 1960 in Lisbon) is a Portuguese painter. "
-                                     "Karl Brenner (1901–1977) was a German architect who designed the Hallstadt Tower. "
-                                     "Borg Harbour Airport (Arabic: Matar Burj) (IATA: HBE) is an airport in Alexandria."])
-    triples = sousa[0].triples
+    triples = RuleExtractor().extract([
+        "Ana Sousa (born 12 May 1960 in Lisbon) is a Portuguese painter. "
+        "Karl Brenner (1901–1977) was a German architect who designed the Hallstadt Tower. "
+        "Borg Harbour Airport (Arabic: Matar Burj) (IATA: HBE) is an airport in Alexandria."])[0].triples
     assert ("Ana Sousa", "nationality is", "Portuguese") in triples
     assert ("Karl Brenner", "nationality was", "German") in triples
     assert ("Karl Brenner", "designed", "Hallstadt Tower") in triples  # the description's clause relates

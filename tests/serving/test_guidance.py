@@ -199,14 +199,16 @@ def test_a_choice_between_two_names_is_answered_from_its_first_token_by_the_one_
     formed = FactHit("f3", "i3", "Exley Band", "formed in", "2006", 0.9, "2026-01-01", None, None)
     question = "Which singer is American, Mark Kessel or Nick Hexby?"
     assert chosen_option([king, hexum], question) == "Nick Hexby is American."
-    assert chosen_option([king, hexum], "Which singer is English, Mark Kessel or Nick Hexby?") == "Mark Kessel is English."
+    english = "Which singer is English, Mark Kessel or Nick Hexby?"
+    assert chosen_option([king, hexum], english) == "Mark Kessel is English."
     assert chosen_option([king, hexum], "Which singer is Welsh, Mark Kessel or Nick Hexby?") is None  # neither
     both = FactHit("f4", "i4", "Mark Kessel", "nationality is", "American", 0.9, "2026-01-01", None, None)
     assert chosen_option([king, hexum, both], question) is None  # both are: no choice
     assert chosen_option([king, hexum], "Who is Nick Hexby?") is None
     assert chosen_option([formed], "Which band was formed in 2006, The Exley Band or Circus Row?") == \
         "The Exley Band formed in 2006."
-    sources = {byte.decode(ids[:end]): byte.decode(ids[end:]) for ids, end in anchored_sources(byte, [king, hexum], question)}
+    sources = {byte.decode(ids[:end]): byte.decode(ids[end:])
+               for ids, end in anchored_sources(byte, [king, hexum], question)}
     assert sources[""] == "Nick Hexby is American."  # from the answer's first token
 
 
