@@ -349,14 +349,15 @@ def _outer(sentence: str, spans: list[_Span], i: int) -> _Span:
     return replace(spans[k], end=sentence.rfind(")", 0, spans[i].start) + 1)
 
 
-def _parenthesised(sentence: str, spans: list[_Span], a: _Span, b: _Span) -> int | None:
-    """The index of the name before the parentheses that hold ``a`` and close before ``b``: "Ana
-    Sousa (born 1960 in Lisbon) is a Portuguese painter" says Ana Sousa is one, not Lisbon; "X
-    (Arabic: Y) (IATA: Z) is ..." says it of X."""
+def _parenthesised(sentence: str, spans: list[_Span], a: _Span, b: _Span) -> tuple[int, _Span] | None:
+    """The index of the name before the parentheses that hold ``a`` and close before ``b``, and that
+    name ending where they close: "Ana Sousa (born 1960 in Lisbon) is a Portuguese painter" says Ana
+    Sousa is one, not Lisbon; "X (Arabic: Y) (IATA: Z) is ..." says it of X."""
     if not _depth(sentence, a.start) or _depth(sentence, b.start) or ")" not in sentence[a.end : b.start]:
         return None
-    return next((k for k in range(len(spans) - 1, -1, -1) if spans[k].end <= a.start
-                 and spans[k].kind in ("name", "title") and not _depth(sentence, spans[k].start)), None)
+    k = next((k for k in range(len(spans) - 1, -1, -1) if spans[k].end <= a.start
+              and spans[k].kind in ("name", "title") and not _depth(sentence, spans[k].start)), None)
+    return None if k is None else (k, replace(spans[k], end=sentence.rfind(")", a.end, b.start) + 1))
 
 
 _PARTICIPLES = _IRREGULAR | frozenset("written known given taken drawn sung begun run".split())
@@ -438,9 +439,8 @@ class RuleExtractor:
                     i, a = i - 1, spans[i - 1]  # "X is an American film directed by Y": X's, not American's
                 if a in described:
                     continue
-                if (k := _parenthesised(sentence, spans, a, b)) is not None:
-                    # the name before the parenthesis, its words after it: "A (born 1960 in C) is a B"
-                    i, a = k, replace(spans[k], end=sentence.rfind(")", a.end, b.start) + 1)
+                if outer := _parenthesised(sentence, spans, a, b):
+                    i, a = outer  # the name before the parenthesis, its words after it: "A (born 1960 in C) is a B"
                 if b in described and (triple := _nationality(a.text, sentence[a.end : b.start], b)):
                     triples.append(triple)
                     continue
@@ -449,8 +449,8 @@ class RuleExtractor:
                 if pronoun and referent and pronoun.end() <= a.start and (
                         i == 0 or spans[i - 1].end <= pronoun.start()):
                     owner, start = referent, pronoun.end()  # "It was founded in 1962 by B"
-                elif i > 0 and (before := _outer(sentence, spans, i)).kind in ("name", "title"):
-                    owner, start = before.text, before.end  # past a parenthesis: "A (born in C) died on ..."
+                elif i > 0 and (prev := _outer(sentence, spans, i)).kind in ("name", "title"):
+                    owner, start = prev.text, prev.end  # past a parenthesis: "A (born in C) died on ..."
                 else:
                     owner, start = None, 0
                 before, between = sentence[start : a.start], sentence[a.end : b.start]
