@@ -473,7 +473,7 @@ async function chat(text) {
   const answer = el("span", {class: "answer"});
   const bubble = el("div", {class: "msg assistant"}, answer);
   $("#chat-log").append(bubble);
-  const body = {messages: conversation, stream: true, max_tokens: 128};
+  const body = {messages: conversation, stream: true, max_tokens: 128, temperature: Number($("#chat-temperature").value)};
   if ($("#chat-memory").value) body.memory = $("#chat-memory").value === "true";
   const response = await fetch("/v1/chat/completions", {method: "POST", headers: headers(true), body: JSON.stringify(body)});
   if (!response.ok) {
