@@ -204,6 +204,23 @@ def _pronoun(sentence: str, spans: list[_Span]) -> re.Match | None:
     return None
 
 
+_OPENING = re.compile(
+    rf"^\W*(?:(?:in|since|from|after|before|during|until|by|between)\s+(?:the\s+)?(?:early\s+|late\s+|mid-?)?"
+    rf"(?:{_DATE}|\d{{3,4}}s?)(?:\s+(?:to|and|until)\s+(?:{_DATE}|\d{{3,4}}))?(?=\s+[a-z])"
+    rf"|(?:in|since|after|before|during|until|following|throughout|under|with)(?:\s+[^\s,;()]+){{1,4}},"
+    rf"|[^,;()]{{1,60}},(?=\s*(?:he|she|they)\s))\s*",
+    re.IGNORECASE)
+"""An adverbial that opens a sentence before its subject: a time ("Since 1990 the foundry ...", "From
+2010 to 2014 he ..."), a phrase of four words at most up to a comma ("After the war, the company ..."), or
+any phrase up to a comma before a pronoun ("A veteran of Bengali cinema, she ...")."""
+
+
+def _without_opening(sentence: str) -> str:
+    """The sentence with an opening adverbial blanked out (offsets kept), so the subject opens it."""
+    match = _OPENING.match(sentence)
+    return " " * match.end() + sentence[match.end():] if match else sentence
+
+
 _DEFINITE = re.compile(rf"^\W*the\s+([a-z]+)(?=['’]s\b|\s+(?:is|was|are|were|has|had|[a-z]+ed|[a-z]+s|"
                        rf"{'|'.join(sorted(_IRREGULAR))})\b)", re.IGNORECASE)
 """A sentence that opens with "The <noun>" before its verb or a possessive: "The dam was designed by ...",
@@ -400,7 +417,7 @@ class RuleExtractor:
     "The <noun>" for the name it describes (``_definite``)."""
 
     name = "rule"
-    version = 21
+    version = 22
     """Part of the extraction cache's key, so passages extracted by older rules are extracted again."""
 
     def extract(self, passages: list[str], progress: Progress | None = None) -> list[Extraction]:
@@ -414,14 +431,16 @@ class RuleExtractor:
         triples: list[Triple] = []
         subject: str | None = None
         known: list[tuple[str, str | None]] = []
-        for sentence in re.split(r"(?<=[.!?;])\s+|\n+", passage):
+        for said in re.split(r"(?<=[.!?;])\s+|\n+", passage):
+            entities += [s.text for s in _spans(said)]
+            sentence = _without_opening(said)
             spans = _spans(sentence)
-            entities += [s.text for s in spans]
             if not spans:
                 continue
             pronoun, referent = _pronoun(sentence, spans), subject
             if pronoun is None and (found := _definite(sentence, known)):
                 pronoun, referent = found
+                subject = referent  # "The academy closed in 1900. It is now ...": the academy
             known += _kinds(sentence, spans)
             adjectival = _adjectival(sentence, spans)
             # a year before a noun says nothing of itself ("a 1974 film directed by Y"), a people's name
@@ -430,7 +449,7 @@ class RuleExtractor:
             spans = [s for i, s in enumerate(spans) if i not in adjectival or s.kind == "name"]
             if referent and pronoun:
                 triples += _referent_triples(sentence, referent, pronoun.end(), spans, described)
-            names = [s for s in spans if s.kind in ("name", "title")]
+            names = [s for s in spans if s.kind in ("name", "title") and s not in described]
             lead = next((s for s in spans if s.kind not in ("date", "number")), None)
             actor = referent if pronoun else lead.text if lead is not None and lead.kind == "name" else None
             for i, (a, b) in enumerate(zip(spans, spans[1:])):

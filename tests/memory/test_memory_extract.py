@@ -222,3 +222,25 @@ def test_a_place_after_a_date_is_where_it_happened_and_a_kind_is_read_past_a_par
     assert ("Maren Tollefsen", "died in", "Voss") in triples  # the name before the parenthesis died
     assert ("Harrowgate Mills", "is owned by", "Brackwell Holdings") in triples  # "The company"
     assert not any(s in ("Bergen", "3 March 1948") for s, _, _ in triples)
+
+
+def test_an_adverbial_opening_a_sentence_leaves_the_subject_after_it():
+    triples = RuleExtractor().extract(["Tallow Bridge is a bridge in Exmoor. "
+                                       "Since 1975 the bridge has been maintained by Devon Council. "
+                                       "Kellan Rusk is a footballer. From 2010 to 2014 he played for Dunmore Rovers. "
+                                       "After the Second World War, Kellan Rusk coached Marl United. "
+                                       "A veteran of Nordic Film, he won the Gull Prize."])[0].triples
+    assert ("Tallow Bridge", "has been maintained by", "Devon Council") in triples
+    assert ("Kellan Rusk", "played for", "Dunmore Rovers") in triples
+    assert ("Kellan Rusk", "coached", "Marl United") in triples
+    assert ("Kellan Rusk", "won", "Gull Prize") in triples  # "he", not Nordic Film
+    assert not any(s in ("1975", "2010", "Second World War", "Nordic Film") for s, _, _ in triples)
+
+
+def test_the_subject_goes_on_with_a_definite_description_and_never_becomes_a_nationality():
+    triples = RuleExtractor().extract(["The Vale Academy is a school in Marl. Graduating students could enroll at "
+                                       "Marl College. The academy closed in 1900. It is now the headquarters of "
+                                       "Marl Museum. Mira Kolb (born 2 May 1970; died 2010) is a German painter. "
+                                       "She studied at Berlin Academy."])[0].triples
+    assert ("Vale Academy", "is now the headquarters of", "Marl Museum") in triples  # "It": the academy
+    assert ("Mira Kolb", "studied at", "Berlin Academy") in triples  # "She": not "German"
