@@ -420,11 +420,14 @@ STOPWORDS = frozenset("what which who whom whose where when does did that this w
 
 
 def _stem(word: str) -> str:
-    """The word's first five letters after an inflection ending and a silent "e": works, worked,
-    working: "work"; close, closed: "clos"."""
+    """The word's first five letters after an inflection ending, a doubled consonant before it and a
+    silent "e": works, worked, working: "work"; owns, owned: "own"; stars, starred: "star"; close,
+    closed: "clos"."""
     for ending in ("ing", "ed", "s"):
-        if word.endswith(ending) and len(word) - len(ending) >= 4:
+        if word.endswith(ending) and len(word) - len(ending) >= 3 and not word.endswith("ss"):
             word = word[: -len(ending)]
+            if ending != "s" and len(word) >= 4 and word[-1] == word[-2] and word[-1] in "bdgmnprt":
+                word = word[:-1]
             break
     return (word[:-1] if len(word) >= 4 and word.endswith("e") else word)[:5]
 

@@ -239,6 +239,9 @@ def test_a_question_asks_about_a_relation_in_any_inflection():
     assert asks_about("When did the Halden Theatre close?", "closed in")  # the base form's silent "e"
     assert not asks_about("When did the Halden Theatre close?", "opened in")
     assert asks_about("Where is the Orlen office based?", "is based in")
+    assert asks_about("Who owns Harrowgate Mills?", "is owned by")  # a three-letter stem: own
+    assert asks_about("Who starred in The Quiet Hour?", "stars")  # a doubled consonant: star
+    assert not asks_about("Who owns Harrowgate Mills?", "officially")
 
 
 def test_a_question_asks_about_a_deed_in_its_other_words():
