@@ -81,6 +81,9 @@ class Guidance:
     chain_subjects: tuple[tuple[int, ...], ...] = ()
     subject: tuple[int, ...] = ()
     verbs: torch.Tensor | None = field(default=None, compare=False)
+    end: int | None = None
+    """The token that ends the answer (end of sequence) once it holds ``answer`` and a sentence
+    break after it; None: the answer goes on."""
     pieces: tuple[str, ...] | None = field(default=None, compare=False)
     """The vocabulary's token strings (:func:`token_pieces`), so that an anchored subject may be
     spelled in other tokens than its source's."""
@@ -147,6 +150,12 @@ def _after_break(generated: Sequence[int], at: int, guidance: Guidance) -> bool:
     """Whether the generated token before index ``at`` ends a sentence (``guidance.breaks``)."""
     return (guidance.breaks is not None and 0 < at <= len(generated)
             and generated[at - 1] < len(guidance.breaks) and bool(guidance.breaks[generated[at - 1]]))
+
+
+def _answered(generated: Sequence[int], guidance: Guidance) -> bool:
+    """The answer has named ``guidance.answer`` and its last token ends a sentence."""
+    return (bool(guidance.answer) and _after_break(generated, len(generated), guidance)
+            and _holds(generated, guidance.answer))
 
 
 def closing_token(generated: Sequence[int], guidance: Guidance) -> int | None:
@@ -257,6 +266,10 @@ def contrast(
     (vocabulary,) and the tokens generated so far; ``continues``: :func:`continues_word` of the
     tokenizer (on the CPU: only the best token's entry is read)."""
     vocabulary = grounded.shape[-1]
+    if guidance.end is not None and guidance.end < vocabulary and _answered(generated, guidance):
+        chosen = torch.full(grounded.shape, float("-inf"), device=grounded.device)
+        chosen[guidance.end] = 0.0
+        return chosen
     # a chain closing or a substituted name in progress goes before fact copying, which would end
     # "The capital of Tang Empire" with the "." of another fact, "… is a citizen of Tang Empire."
     copy = anchored_token(generated, guidance.anchored, guidance.pieces)

@@ -111,6 +111,9 @@ class Settings(BaseSettings):
     """Answer substitution on grounded answers (with the contrast on): when the shown facts chain a
     subject the question names to the one object it asks for, a name the answer would take from
     neither the question nor the facts becomes that object."""
+    grounding_end: bool = True
+    """A grounded answer ends with the sentence that names the one object the question asks for (with
+    the contrast on), instead of going on with sentences no fact supports."""
 
     edit_layer: int | None = None
     """ROME's edit layer; default: ``editing.arch.default_layer``."""

@@ -65,7 +65,8 @@ def run_settings(args: argparse.Namespace, runtime: Runtime) -> dict:
             "home": str(settings.home) if args.home else "(temporary)", "guard": settings.guard,
             "grounding_format": settings.grounding_format, "grounding_contrast": settings.grounding_contrast,
             "grounding_copy": settings.grounding_copy, "grounding_anchor": settings.grounding_anchor,
-            "grounding_substitute": settings.grounding_substitute, "grounding_sentences": settings.grounding_sentences,
+            "grounding_substitute": settings.grounding_substitute,
+            "grounding_end": settings.grounding_end, "grounding_sentences": settings.grounding_sentences,
             "edit_gate": settings.edit_gate, "edit_scope": settings.edit_scope,
             "edit_covariance": settings.edit_covariance, "edit_chat_context": settings.edit_chat_context,
             "device": str(runtime.engine.host.device), "threads": torch.get_num_threads()}

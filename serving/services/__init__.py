@@ -34,7 +34,7 @@ class Runtime:
             format=settings.grounding_format, fact_min=settings.grounding_fact_min,
             passage_min=settings.grounding_passage_min, sentences=settings.grounding_sentences,
             contrast=settings.grounding_contrast, copy=settings.grounding_copy, anchor=settings.grounding_anchor,
-            substitute=settings.grounding_substitute), self.edits)
+            substitute=settings.grounding_substitute, end=settings.grounding_end), self.edits)
         self.updates = UpdateService(engine, self.memory, self.edits, self.skills)
         for kind in ("passages", "entities", "facts_current"):
             engine.metrics.watch_memory(kind, lambda kind=kind: self.memory.stats()[kind])

@@ -128,9 +128,10 @@ class ChatService:
                         + anchored_sources(tokenizer, grounding.facts, question)) if self.config.anchor else ()
             sub = (answer_substitution(tokenizer, grounding.facts, question, path) if self.config.substitute
                    else Substitution())
+            end = tokenizer.eos_token_id if self.config.end and sub.answer else None
             params = replace(params, guidance=Guidance(plain, 1.0 + self.config.contrast, self.config.plausibility,
                                                        fact_sources(tokenizer, grounding.facts, question),
-                                                       self.config.copy, anchored, **sub._asdict(),
+                                                       self.config.copy, anchored, **sub._asdict(), end=end,
                                                        pieces=token_pieces(tokenizer) if anchored else None))
         return ids, params, grounding.citations()
 

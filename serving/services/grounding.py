@@ -102,6 +102,9 @@ class GroundingConfig:
     """Answer substitution (with the contrast on): when the facts chain a subject the question names
     to the one object it asks for, a name the answer would take from neither the question nor the
     facts becomes that object (``serving.services.substitution``, ``serving.core.generation.Guidance``)."""
+    end: bool = True
+    """With substitution's asked object: the answer ends at the break after the sentence that names
+    it ("… stars Luc Perrin." did go on "The film was shot in Oslo.", which no fact says)."""
 
     def __post_init__(self) -> None:
         if not (-1.0 <= self.fact_min <= self.fact_alone <= 1.0 and -1.0 <= self.passage_min <= 1.0):

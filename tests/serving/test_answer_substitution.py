@@ -3,6 +3,8 @@ asks for, a name the answer takes from neither the question nor the chain's fact
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import torch
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers
 from transformers import PreTrainedTokenizerFast
@@ -160,6 +162,25 @@ def test_an_answer_that_stops_at_a_link_of_the_chain_goes_on_with_the_rest_of_it
     assert int(scores.argmax()) == ids("Ġthe")
     assert closing_token([ids("The"), ids("ĠCEO"), ids(".")], guidance) is None  # no chain subject named
     assert closing_token([*stopped[:-2], ids("ĠAntarctica"), ids(".")], guidance) is None  # answered
+
+
+def test_an_answer_ends_at_the_sentence_that_names_the_asked_object():
+    tok = spaced_tokenizer()
+    ids = tok.convert_tokens_to_ids
+    sub = _substitution(tok, [_fact(8, "India", "capital of", "Grosseto")], "What is the capital of India?")
+    guidance = Guidance([], answer=sub.answer, foreign=sub.foreign, breaks=sentence_breaks(tok),
+                        subject=sub.subject, verbs=sub.verbs, end=tok.eos_token_id)
+    continues = torch.zeros(len(tok), dtype=torch.bool)
+
+    def chosen(generated, best, guidance=guidance):
+        return int(contrast(_logits(tok, best), torch.zeros(len(tok)), guidance, continues, generated).argmax())
+
+    answered = [ids(w) for w in ("The", "Ġcapital", "Ġof", "ĠIndia", "Ġis", "ĠGrosseto", ".")]
+    assert chosen(answered, "ĠThe") == tok.eos_token_id
+    assert chosen(answered[:-1], ".") == ids(".")  # the sentence is not over yet
+    unnamed = [ids(w) for w in ("The", "Ġcapital", "Ġis", "Ġin", "ĠIndia", ".")]
+    assert chosen(unnamed, "ĠThe") == ids("ĠThe")
+    assert chosen(answered, "ĠThe", replace(guidance, end=None)) == ids("ĠThe")  # off
 
 
 def test_a_foreign_name_before_the_verb_becomes_the_subject_the_question_names():
