@@ -348,6 +348,8 @@ def _pair(sentence: str, a: _Span, b: _Span, first: bool, actor: str | None) -> 
     if verb and actor and a.text != actor and verb[3] not in ("a", "an", "the") and (
             verb[1] == "to" or verb[3].endswith(("ed", "s")) or verb[3] in _IRREGULAR):
         return actor, verb[2] if verb[1] != "to" else re.sub(r"^([a-z]+?)(s|sh|ch|x|o)?\b", _third_person, verb[2]), b.text
+    if a.kind in ("date", "number") and b.kind in ("date", "number"):
+        return None  # "from 1990 to 1998": a span of time, no fact of either end
     return (a.text, rel, b.text) if rel else None
 
 
@@ -417,7 +419,7 @@ class RuleExtractor:
     "The <noun>" for the name it describes (``_definite``)."""
 
     name = "rule"
-    version = 22
+    version = 23
     """Part of the extraction cache's key, so passages extracted by older rules are extracted again."""
 
     def extract(self, passages: list[str], progress: Progress | None = None) -> list[Extraction]:

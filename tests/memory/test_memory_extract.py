@@ -244,3 +244,9 @@ def test_the_subject_goes_on_with_a_definite_description_and_never_becomes_a_nat
                                        "She studied at Berlin Academy."])[0].triples
     assert ("Vale Academy", "is now the headquarters of", "Marl Museum") in triples  # "It": the academy
     assert ("Mira Kolb", "studied at", "Berlin Academy") in triples  # "She": not "German"
+
+
+def test_two_dates_or_numbers_side_by_side_make_no_fact():
+    triples = RuleExtractor().extract(["Ola Brandt was mayor of Tollbury from 1990 to 1998. The town grew between "
+                                       "2000 and 2008 to 41,000 people."])[0].triples
+    assert not any(s in ("1990", "2000", "2008") for s, _, _ in triples), triples
