@@ -422,10 +422,23 @@ def _best(passed: list[FactHit], config: GroundingConfig) -> list[FactHit]:
 STOPWORDS = frozenset("what which who whom whose where when does did that this with from into about".split())
 
 
+_IRREGULAR = {past: base for base, *pasts in (line.split() for line in """
+    teach taught|buy bought|bring brought|think thought|fight fought|catch caught|seek sought|sell sold
+    tell told|hold held|lead led|find found|make made|leave left|take took taken|go went gone|give gave given
+    speak spoke spoken|become became|begin began begun|run ran|meet met|pay paid|keep kept|know knew known
+    grow grew grown|draw drew drawn|fly flew flown|throw threw thrown|choose chose chosen|drive drove driven
+    ride rode ridden|stand stood|lose lost|send sent|spend spent|sit sat|feel felt|hear heard|see saw seen
+    come came|get got gotten|sing sang sung|win won|write wrote written|build built|bear bore borne|lay laid
+    fall fell fallen|eat ate eaten|break broke broken|steal stole stolen|wear wore worn|swim swam swum
+    """.replace("|", "\n").split("\n") if line.strip()) for past in pasts}
+"""Irregular past forms and their base ("taught": "teach"), so that "Where did X teach?" asks about "taught at"."""
+
+
 def _stem(word: str) -> str:
     """The word's first five letters after an inflection ending, a doubled consonant before it and a
-    silent "e": works, worked, working: "work"; owns, owned: "own"; stars, starred: "star"; close,
-    closed: "clos"."""
+    silent "e", irregular past forms as their base: works, worked, working: "work"; owns, owned:
+    "own"; stars, starred: "star"; close, closed: "clos"; taught: "teach"."""
+    word = _IRREGULAR.get(word, word)
     for ending in ("ing", "ed", "s"):
         if word.endswith(ending) and len(word) - len(ending) >= 3 and not word.endswith("ss"):
             word = word[: -len(ending)]
@@ -440,7 +453,8 @@ SHORT_WORDS = frozenset({"ceo", "run", "led", "won", "win"})
 
 
 def _stems(text: str) -> set[str]:
-    return {_stem(w) for w in _words(text) if (len(w) > 3 and w not in STOPWORDS) or w in SHORT_WORDS}
+    return {_stem(w) for w in _words(text)
+            if (len(w) > 3 and w not in STOPWORDS) or w in SHORT_WORDS or w in _IRREGULAR}
 
 
 SAME_DEED = ("author writer wrote written write", "builder built build", "singer sang sung sing",

@@ -242,6 +242,9 @@ def test_a_question_asks_about_a_relation_in_any_inflection():
     assert asks_about("Who owns Harrowgate Mills?", "is owned by")  # a three-letter stem: own
     assert asks_about("Who starred in The Quiet Hour?", "stars")  # a doubled consonant: star
     assert not asks_about("Who owns Harrowgate Mills?", "officially")
+    assert asks_about("Where did Agnes Moray teach?", "taught at")  # an irregular past as its base
+    assert asks_about("Who did Ilse Varga meet?", "met")
+    assert not asks_about("Where was the Harwick hoard found?", "was founded in")  # found: find, not founded
 
 
 def test_a_question_asks_about_a_deed_in_its_other_words():
