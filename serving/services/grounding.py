@@ -422,15 +422,16 @@ def _best(passed: list[FactHit], config: GroundingConfig) -> list[FactHit]:
 STOPWORDS = frozenset("what which who whom whose where when does did that this with from into about".split())
 
 
-_IRREGULAR = {past: base for base, *pasts in (line.split() for line in """
-    teach taught|buy bought|bring brought|think thought|fight fought|catch caught|seek sought|sell sold
-    tell told|hold held|lead led|find found|make made|leave left|take took taken|go went gone|give gave given
-    speak spoke spoken|become became|begin began begun|run ran|meet met|pay paid|keep kept|know knew known
-    grow grew grown|draw drew drawn|fly flew flown|throw threw thrown|choose chose chosen|drive drove driven
-    ride rode ridden|stand stood|lose lost|send sent|spend spent|sit sat|feel felt|hear heard|see saw seen
-    come came|get got gotten|sing sang sung|win won|write wrote written|build built|bear bore borne|lay laid
-    fall fell fallen|eat ate eaten|break broke broken|steal stole stolen|wear wore worn|swim swam swum
-    """.replace("|", "\n").split("\n") if line.strip()) for past in pasts}
+_IRREGULAR = {past: forms.split()[0] for forms in (
+    "teach taught", "buy bought", "bring brought", "think thought", "fight fought", "catch caught", "seek sought",
+    "sell sold", "tell told", "hold held", "lead led", "make made", "leave left", "take took taken", "go went gone",
+    "give gave given", "speak spoke spoken", "become became", "begin began begun", "run ran", "meet met", "pay paid",
+    "keep kept", "know knew known", "grow grew grown", "draw drew drawn", "fly flew flown", "throw threw thrown",
+    "choose chose chosen", "drive drove driven", "ride rode ridden", "stand stood", "lose lost", "send sent",
+    "spend spent", "sit sat", "feel felt", "hear heard", "see saw seen", "come came", "get got gotten",
+    "sing sang sung", "win won", "write wrote written", "build built", "bear bore borne", "lay laid",
+    "fall fell fallen", "eat ate eaten", "break broke broken", "steal stole stolen", "wear wore worn",
+    "swim swam swum") for past in forms.split()[1:]}
 """Irregular past forms and their base ("taught": "teach"), so that "Where did X teach?" asks about "taught at"."""
 
 
