@@ -308,6 +308,9 @@ def anchored_sources(tokenizer, facts: list[FactHit], question: str) -> tuple[tu
         if sentence is not None:
             at = sentence.find(named)
             sources.append(split_ids(tokenizer, "", sentence, at + len(named) if at >= 0 else -1))
+            if named and at == 0 and re.search(rf"\bthe\s+{re.escape(named)}", question, re.IGNORECASE):
+                # "Who stars in The Quiet Orchard?" answered "The Quiet Orchard": the title with its article
+                sources.append(split_ids(tokenizer, "", f"The {sentence}", len("The ") + len(named)))
     if chosen := chosen_option(facts, question):
         sources.append(split_ids(tokenizer, "", chosen, 0))
     for answer in answers:

@@ -181,6 +181,19 @@ def test_anchored_sources_are_the_asked_facts_that_end_a_chain():
     assert byte.decode(ids[:end]) == "The capital of Germany" and byte.decode(ids[end:]) == " is Marcapata."
 
 
+def test_a_title_the_question_names_with_its_article_anchors_with_it():
+    byte = byte_tokenizer()
+    stars = FactHit("f1", "i1", "Quiet Orchard", "stars", "Giulia Serra", 0.7, "2026-01-01", None, None)
+
+    def sources(question: str) -> list[tuple[str, str]]:
+        return [(byte.decode(ids[:end]), byte.decode(ids[end:]))
+                for ids, end in anchored_sources(byte, [stars], question)]
+
+    with_article = ("The Quiet Orchard", " stars Giulia Serra.")
+    assert sources("Who stars in The Quiet Orchard?")[:2] == [("Quiet Orchard", " stars Giulia Serra."), with_article]
+    assert with_article not in sources("Who stars in Quiet Orchard?")
+
+
 def test_asked_for_a_kind_of_thing_an_answer_opening_with_the_goes_on_with_the_object_of_that_kind():
     byte = byte_tokenizer()
     won = FactHit("f1", "i1", "Beatrix Collum", "won", "Aldane Prize", 0.9, "2026-01-01", None, None)
