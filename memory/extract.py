@@ -434,9 +434,9 @@ class RuleExtractor:
         subject: str | None = None
         known: list[tuple[str, str | None]] = []
         for said in re.split(r"(?<=[.!?;])\s+|\n+", passage):
-            entities += [s.text for s in _spans(said)]
             sentence = _without_opening(said)
             spans = _spans(sentence)
+            entities += [s.text for s in (spans if sentence is said else _spans(said))]
             if not spans:
                 continue
             pronoun, referent = _pronoun(sentence, spans), subject

@@ -266,13 +266,12 @@ def contrast(
     (vocabulary,) and the tokens generated so far; ``continues``: :func:`continues_word` of the
     tokenizer (on the CPU: only the best token's entry is read)."""
     vocabulary = grounded.shape[-1]
-    if guidance.end is not None and guidance.end < vocabulary and _answered(generated, guidance):
-        chosen = torch.full(grounded.shape, float("-inf"), device=grounded.device)
-        chosen[guidance.end] = 0.0
-        return chosen
-    # a chain closing or a substituted name in progress goes before fact copying, which would end
-    # "The capital of Tang Empire" with the "." of another fact, "… is a citizen of Tang Empire."
-    copy = anchored_token(generated, guidance.anchored, guidance.pieces)
+    # an answer that has named the asked object and ended its sentence ends; else a chain closing or a
+    # substituted name in progress goes before fact copying, which would end "The capital of Tang
+    # Empire" with the "." of another fact, "… is a citizen of Tang Empire."
+    copy = guidance.end if guidance.end is not None and _answered(generated, guidance) else None
+    if copy is None:
+        copy = anchored_token(generated, guidance.anchored, guidance.pieces)
     if copy is None:
         copy = closing_token(generated, guidance)
     if copy is None:

@@ -390,8 +390,7 @@ def select_facts(question: str, hits: list[FactHit], config: GroundingConfig) ->
 _WHEN = re.compile(r"^\W*(?:when\b|(?:in|during|since)\s+(?:what|which)\s+(?:year|decade|century|month)\b"
                    r"|(?:what|which)\s+(?:year|decade|century|month|date)\b|how long ago\b)", re.I)
 _WHO = re.compile(r"^\W*(?:who|whom)\b", re.I)
-_WHERE = re.compile(r"^\W*(?:where\b|(?:in|at|from)\s+(?:what|which)\s+(?:city|town|country|state|place|region)\b)",
-                    re.I)
+_WHERE = re.compile(r"^\W*where\b", re.I)
 _MONTHS = re.compile(r"\b(?:january|february|march|april|may|june|july|august|september|october|november"
                      r"|december)\b")
 
@@ -405,7 +404,7 @@ def fits_question(question: str, obj: str) -> bool:
     bare_time = bool(re.search(r"\d", lower)) and not re.search(r"[a-z]", _MONTHS.sub("", lower))
     if _WHEN.match(question):
         return bare_time or bool(_MONTHS.search(lower) or re.search(r"\b(?:century|decade)\b", lower))
-    return not ((_WHO.match(question) or _WHERE.match(question)) and bare_time)
+    return not ((_WHO.match(question) or _WHERE.match(question) or PLACE_ASKED.search(question)) and bare_time)
 
 
 def inverse_seeds(question: str, hits: list[FactHit], config: GroundingConfig) -> list[FactHit]:
