@@ -232,15 +232,32 @@ _CLASS = re.compile(r"^\s*(?:is|was|are|were)\s+(?:a|an|the)\s+((?:[\w-]+\s+){0,
 "Hollin Freight is a shipping company headquartered in ..."."""
 
 
+_BUSINESSES = frozenset("company firm manufacturer maker carmaker automaker brewery distillery airline publisher retailer "
+                        "bank insurer conglomerate corporation business shipbuilder studio label supplier operator "
+                        "developer producer subsidiary chain".split())
+_SETTLEMENTS = frozenset("town city village port settlement municipality suburb borough".split())
+_KINDS_OF: dict[str, frozenset[str]] = {
+    "company": _BUSINESSES, "firm": _BUSINESSES, "business": _BUSINESSES, "group": _BUSINESSES | {"band", "trio", "duo"},
+    "town": _SETTLEMENTS, "city": _SETTLEMENTS, "village": _SETTLEMENTS, "port": _SETTLEMENTS,
+    "band": frozenset({"group", "trio", "duo", "quartet"}),
+    "book": frozenset({"novel", "memoir", "biography", "collection"}),
+    "film": frozenset({"movie", "documentary", "feature"}),
+}
+"""What a general noun may stand for: "The company" for a name said to be a manufacturer."""
+
+
 def _definite(sentence: str, known: list[tuple[str, str | None]]) -> tuple[re.Match, str] | None:
     """A sentence-opening "The <noun>" and the name it stands for: the latest name of the passage
     ending in that noun ("Tessary Dam" for "The dam"), else the latest said to be one ("Marrow Lake is
-    a reservoir": "The reservoir")."""
+    a reservoir": "The reservoir"), else to be one of its kinds ("X is an aircraft manufacturer": "The
+    company")."""
     match = _DEFINITE.match(sentence)
     if not match:
         return None
     noun = match[1].lower()
-    for test in (lambda name, kind: name.split()[-1].lower() == noun, lambda name, kind: kind == noun):
+    kinds = _KINDS_OF.get(noun, frozenset())
+    for test in (lambda name, kind: name.split()[-1].lower() == noun, lambda name, kind: kind == noun,
+                 lambda name, kind: kind in kinds):
         found = next((name for name, kind in reversed(known) if test(name, kind)), None)
         if found:
             return match, found
@@ -322,6 +339,10 @@ _DESCRIBED = re.compile(r"^(?:is|was|are|were)\s+(?:a|an|the)\s+(?:[\w'’-]+\s+
 """A description before a clause that relates the name itself: "was a British engineer who" designed B."""
 
 
+_PRONOUN_CLAUSE = re.compile(r"(?:where|when|and|but|then|after which)\s+(?:he|she|they)\s+([a-z].*)")
+"""A clause whose own subject is a person's pronoun: "A, where she developed" B."""
+
+
 def _pair(sentence: str, a: _Span, b: _Span, first: bool, actor: str | None) -> Triple | None:
     """The triple of two consecutive spans: the words between them as the relation; "The chief
     executive of" A "is" B as "chief executive of"; a coordinated verb ("A and joined B", "A to join
@@ -337,6 +358,9 @@ def _pair(sentence: str, a: _Span, b: _Span, first: bool, actor: str | None) -> 
     if b.kind in ("date", "number") and rel.lower() in _BARE or a.kind in ("date", "number") and rel.split()[:1] \
             and rel.split()[0].lower() in _BARE | _COPULAS:
         return None  # "founded by A in 1994": the date is the founding's, not A's; nor is A 1994's, nor is 1994 A
+    clause = _PRONOUN_CLAUSE.fullmatch(rel)
+    if clause and actor and a.text != actor:
+        return actor, clause[1], b.text  # "she joined A, where she developed B": she developed B
     role = role_of(f"{rel} {b.text}") if a.kind == "name" else None
     if role:
         return role[1], f"{role[0]} of", a.text  # "A is the CEO of B": B's CEO is A
@@ -366,6 +390,17 @@ def _outer(sentence: str, spans: list[_Span], i: int) -> _Span:
     if k == i - 1 or _depth(sentence, spans[k].start) > depth:
         return spans[i - 1]
     return replace(spans[k], end=sentence.rfind(")", 0, spans[i].start) + 1)
+
+
+def _owner(sentence: str, spans: list[_Span], i: int, described: list[_Span]) -> _Span:
+    """``_outer``, or past the people's adjectives before it: "X is a Dutch maker founded in 1952 by
+    Y" is X's founding, not Dutch's."""
+    prev = _outer(sentence, spans, i)
+    k = spans.index(prev) if prev in spans else -1
+    while prev in described and k > 0:
+        k -= 1
+        prev = spans[k]
+    return prev
 
 
 def _parenthesised(sentence: str, spans: list[_Span], a: _Span, b: _Span) -> tuple[int, _Span] | None:
@@ -419,7 +454,7 @@ class RuleExtractor:
     "The <noun>" for the name it describes (``_definite``)."""
 
     name = "rule"
-    version = 23
+    version = 24
     """Part of the extraction cache's key, so passages extracted by older rules are extracted again."""
 
     def extract(self, passages: list[str], progress: Progress | None = None) -> list[Extraction]:
@@ -470,7 +505,7 @@ class RuleExtractor:
                 if pronoun and referent and pronoun.end() <= a.start and (
                         i == 0 or spans[i - 1].end <= pronoun.start()):
                     owner, start = referent, pronoun.end()  # "It was founded in 1962 by B"
-                elif i > 0 and (prev := _outer(sentence, spans, i)).kind in ("name", "title"):
+                elif i > 0 and (prev := _owner(sentence, spans, i, described)).kind in ("name", "title"):
                     owner, start = prev.text, prev.end  # past a parenthesis: "A (born in C) died on ..."
                 else:
                     owner, start = None, 0

@@ -150,13 +150,13 @@ def test_a_surname_alone_stands_for_the_one_full_name_of_the_passage_that_ends_i
     assert ("Smith", "was born in", "Leeds") in two  # which Smith is not known
 
 
-def test_a_rule_triple_overrides_the_models_object_for_its_subject_and_relation():
+def test_a_rule_triple_overrides_the_models_object_for_its_subject_and_relation_and_its_relation_for_its_names():
     ruled = [("Morrow Line", "was opened in", "1889"), ("Morrow Line", "closed in", "1957"),
-             ("Quarry Lane", "is set in the village of", "Ambleby")]
-    guessed = [("The Morrow Line", "opened in", "1957"), ("The Morrow Line", "closed in", "1957"),
-               ("Quarry Lane", "set in", "Tarrow"), ("The Morrow Line", "built by", "Thomas Gale")]
-    assert rules_win(guessed, ruled) == [("The Morrow Line", "closed in", "1957"),  # agrees with the rules
-                                         ("The Morrow Line", "built by", "Thomas Gale")]  # the rules say nothing
+             ("Quarry Lane", "is set in the village of", "Ambleby"), ("Port Calder", "is twinned with", "Douarnenez")]
+    guessed = [("The Morrow Line", "opened in", "1957"), ("Quarry Lane", "set in", "Tarrow"),
+               ("The Morrow Line", "built by", "Thomas Gale"), ("Port Calder", "located in", "Douarnenez"),
+               ("Douarnenez", "twin town of", "Port Calder")]
+    assert rules_win(guessed, ruled) == [("The Morrow Line", "built by", "Thomas Gale")]  # the rules say nothing
 
 
 def test_a_date_is_nothing_by_a_copula():
@@ -250,3 +250,14 @@ def test_two_dates_or_numbers_side_by_side_make_no_fact():
     triples = RuleExtractor().extract(["Ola Brandt was mayor of Tollbury from 1990 to 1998. The town grew between "
                                        "2000 and 2008 to 41,000 people."])[0].triples
     assert not any(s in ("1990", "2000", "2008") for s, _, _ in triples), triples
+
+
+def test_a_general_noun_stands_for_a_name_of_its_kind_and_a_clause_with_a_pronoun_is_the_persons():
+    maker = RuleExtractor().extract(["Veldhoven Aeroworks is a Dutch aircraft manufacturer founded in 1952 by Pieter "
+                                     "Aalders. Since 2009 the company has been a subsidiary of Stromberg Industries."])[0]
+    assert ("Veldhoven Aeroworks", "has been a subsidiary of", "Stromberg Industries") in maker.triples
+    assert ("Veldhoven Aeroworks", "founded by", "Pieter Aalders") in maker.triples  # not Dutch's
+    chemist = RuleExtractor().extract(["Ottilie Brandt was a chemist. In 1931 she joined Hallesche Farbwerke, "
+                                       "where she developed the dye Brandt Blue."])[0]
+    assert ("Ottilie Brandt", "developed the dye", "Brandt Blue") in chemist.triples
+    assert not any(s == "Hallesche Farbwerke" for s, _, _ in chemist.triples)
