@@ -55,7 +55,7 @@ FUNCTIONAL_RELATIONS: tuple[tuple[str, str], ...] = (
     ("team", r"plays? for|member of sports team|signed (with|for)|(transferred|traded) to"),
     ("head coach", r"coached by|(head )?coach( of)?"),
     ("official language", r"official language( of)?"),
-    ("owner", r"owned by|owner( of)?"),
+    ("owner", r"owned by|owner( of)?|(wholly owned )?subsidiary of"),
     ("manufacturer", r"(manufactured|produced) by|manufacturer"),
 )
 """Functional relations: (group, pattern) pairs. A relation is functional (one object per subject at a

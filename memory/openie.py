@@ -116,6 +116,17 @@ def rules_win(guessed: list, ruled: list[Triple]) -> list:
     return [t for t in guessed if not contradicted(t)]
 
 
+_COPULA = re.compile(r"(?:is|was|are|were)(?: (?:a|an|the))?")
+"""A model triple's relation that says only what the subject is ("Port Calder", "is", "Fishing Town"): a
+description, not a fact a question asks for; the rules read the nationality it may hold."""
+
+
+def guessed_triples(answer: str) -> list[tuple]:
+    """The triples of the model's JSON answer, but those whose relation is only a copula (``_COPULA``)."""
+    return [tuple(t) for t in parse_json_answer(answer, "triples") if isinstance(t, list)
+            and not (len(t) == 3 and isinstance(t[1], str) and _COPULA.fullmatch(normalize(t[1])))]
+
+
 class LLMExtractor:
     """OpenIE with a transformers causal LM: an entity prompt, then a triple prompt, per passage.
 
@@ -207,7 +218,7 @@ class LLMExtractor:
         return ground(Extraction(named), passage).entities
 
     def _extraction(self, passage: str, entities: list[str], answer: str) -> Extraction:
-        triples = [tuple(t) for t in parse_json_answer(answer, "triples") if isinstance(t, list)]
+        triples = guessed_triples(answer)
         ex = Extraction(entities, triples)
         if self.config.merge_rule:
             rule = self.rule.extract([passage])[0]

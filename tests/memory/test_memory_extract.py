@@ -1,7 +1,7 @@
 """Extraction: deterministic spans and triples, grounding, safe JSON parsing, the cache."""
 
 from memory.extract import CachedExtractor, Extraction, ExtractionCache, RuleExtractor, ground, normalize, sanitize
-from memory.openie import parse_json_answer, rules_win
+from memory.openie import guessed_triples, parse_json_answer, rules_win
 
 
 def test_rule_extractor_spans_and_triples():
@@ -261,3 +261,9 @@ def test_a_general_noun_stands_for_a_name_of_its_kind_and_a_clause_with_a_pronou
                                        "where she developed the dye Brandt Blue."])[0]
     assert ("Ottilie Brandt", "developed the dye", "Brandt Blue") in chemist.triples
     assert not any(s == "Hallesche Farbwerke" for s, _, _ in chemist.triples)
+
+
+def test_a_model_triple_that_only_says_what_its_subject_is_is_no_fact():
+    answer = ('{"triples": [["Port Calder", "is", "Fishing Town"], ["Port Calder", "is a", "town"], '
+              '["Port Calder", "lies at", "River Annet"]]}')
+    assert guessed_triples(answer) == [("Port Calder", "lies at", "River Annet")]

@@ -253,6 +253,7 @@ def test_a_question_asks_about_a_relation_in_any_inflection():
     assert not asks_about("When did the Halden Theatre close?", "opened in")
     assert asks_about("Where is the Orlen office based?", "is based in")
     assert asks_about("Who owns Harrowgate Mills?", "is owned by")  # a three-letter stem: own
+    assert asks_about("Which company owns Veldhoven Aeroworks?", "has been a subsidiary of")  # the owner's group
     assert asks_about("Who starred in The Quiet Hour?", "stars")  # a doubled consonant: star
     assert not asks_about("Who owns Harrowgate Mills?", "officially")
     assert asks_about("Where did Agnes Moray teach?", "taught at")  # an irregular past as its base
