@@ -439,8 +439,9 @@ _IRREGULAR = {past: forms.split()[0] for forms in (
 
 def _stem(word: str) -> str:
     """The word's first five letters after an inflection ending, a doubled consonant before it and a
-    silent "e", irregular past forms as their base: works, worked, working: "work"; owns, owned:
-    "own"; stars, starred: "star"; close, closed: "clos"; taught: "teach"."""
+    silent "e", with a "y" for an "i" left at its end, irregular past forms as their base: works, worked,
+    working: "work"; owns, owned: "own"; stars, starred: "star"; close, closed: "clos"; studied,
+    studies: "study"; taught: "teach"."""
     word = _IRREGULAR.get(word, word)
     for ending in ("ing", "ed", "s"):
         if word.endswith(ending) and len(word) - len(ending) >= 3 and not word.endswith("ss"):
@@ -448,7 +449,8 @@ def _stem(word: str) -> str:
             if ending != "s" and len(word) >= 4 and word[-1] == word[-2] and word[-1] in "bdgmnprt":
                 word = word[:-1]
             break
-    return (word[:-1] if len(word) >= 4 and word.endswith("e") else word)[:5]
+    word = word[:-1] if len(word) >= 4 and word.endswith("e") else word
+    return (word[:-1] + "y" if len(word) >= 4 and word.endswith("i") else word)[:5]
 
 
 SHORT_WORDS = frozenset({"ceo", "run", "led", "won", "win"})

@@ -257,6 +257,8 @@ def test_a_question_asks_about_a_relation_in_any_inflection():
     assert asks_about("Who starred in The Quiet Hour?", "stars")  # a doubled consonant: star
     assert not asks_about("Who owns Harrowgate Mills?", "officially")
     assert asks_about("Where did Agnes Moray teach?", "taught at")  # an irregular past as its base
+    assert asks_about("Where did Ottilie Brandt study?", "studied at")  # "studi" is "study"
+    assert asks_about("What does Ottilie Brandt study?", "studies")
     assert asks_about("Who did Ilse Varga meet?", "met")
     assert asks_about("Which company did Ilse Varga found?", "founded")  # "found" is not taken for find's
 
