@@ -277,17 +277,18 @@ def _kinds(sentence: str, spans: list[_Span]) -> list[tuple[str, str | None]]:
 _DATED = re.compile(r"((?:(?:is|was|are|were)\s+)?(?:[a-z]+ed|built|made|held|written|won|set|begun|led|sold|"
                     r"bought|drawn|given|taken|sung|run))\s+(?:in|on)$")
 """The verb before a date: "founded in" 1962 by B."""
-_AGENT = re.compile(r"by(?:\s+(?:the|a|an)\s+[a-z][a-z -]*)?")
-"""What comes between the date and the agent: "by", or "by the architect"."""
+_AGENT = re.compile(r"by(?:\s+([a-z]+ing))?(?:\s+(?:the|a|an)\s+[a-z][a-z -]*)?")
+"""What comes between the date and the agent: "by", "by the architect", or "by damming" (a means)."""
 
 
 def _dated_by(subject: str, before: str, date: _Span, agent: _Span, between: str) -> Triple | None:
     """"A, founded in 1962 by B" (``before`` the date, ``between`` it and B): A's "founded by" B, the
-    date left out; A may be a pronoun's or a "The <noun>"'s name."""
+    date left out ("created in 1936 by damming B": "created by damming"); A may be a pronoun's or a
+    "The <noun>"'s name."""
     if date.kind not in ("date", "number") or agent.kind != "name":
         return None
-    verb = _DATED.search(_relation(before))
-    return (subject, f"{verb[1]} by", agent.text) if verb and _AGENT.fullmatch(_relation(between)) else None
+    verb, by = _DATED.search(_relation(before)), _AGENT.fullmatch(_relation(between))
+    return (subject, f"{verb[1]} by" + (f" {by[1]}" if by[1] else ""), agent.text) if verb and by else None
 
 
 _PLACED = re.compile(r"(?:(?:is|was|were)\s+)?(born|died|founded|established|formed|opened)(?:\s+(?:in|on))?$")
@@ -454,7 +455,7 @@ class RuleExtractor:
     "The <noun>" for the name it describes (``_definite``)."""
 
     name = "rule"
-    version = 24
+    version = 25
     """Part of the extraction cache's key, so passages extracted by older rules are extracted again."""
 
     def extract(self, passages: list[str], progress: Progress | None = None) -> list[Extraction]:

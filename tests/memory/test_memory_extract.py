@@ -267,3 +267,8 @@ def test_a_model_triple_that_only_says_what_its_subject_is_is_no_fact():
     answer = ('{"triples": [["Port Calder", "is", "Fishing Town"], ["Port Calder", "is a", "town"], '
               '["Port Calder", "lies at", "River Annet"]]}')
     assert guessed_triples(answer) == [("Port Calder", "lies at", "River Annet")]
+
+
+def test_a_means_after_a_date_stays_in_the_relation():
+    lake = RuleExtractor().extract(["Lake Ferrow is a reservoir. It was created in 1936 by damming the River Lune."])[0]
+    assert ("Lake Ferrow", "was created by damming", "River Lune") in lake.triples
