@@ -170,7 +170,8 @@ def _relation(between: str) -> str:
     return " ".join(words) if 0 < len(words) <= 10 else ""
 
 
-_IRREGULAR = frozenset("became left won led ran took went made held built wrote sold bought".split())
+_IRREGULAR = frozenset("became left won led ran took went made held built wrote sold bought taught met gave began grew sang "
+                        "drew spoke fought brought".split())
 """Past tenses a coordinated verb may take without "-ed" ("... and became ...")."""
 _BARE = frozenset("in on at since from until by".split())
 """Prepositions that alone relate no name to a date or number."""
@@ -432,6 +433,41 @@ def _last_clause(between: str) -> str | None:
     return _relation(" ".join(words[cut:])) or None if cut is not None else None
 
 
+_DEEDS = ("discovered invented developed designed studied composed patented pioneered coined synthesised synthesized "
+          "isolated translated taught played wrote won").split()
+_COMMON_OBJECT = re.compile(rf"\b({'|'.join(_DEEDS)})\s+(?:the\s+)?([a-z][a-z-]*(?:\s+[a-z][a-z-]*)?)"
+                            rf"(?=\s*(?:[.,;)]|$)|\s+(?:and|in|at|for|with|from|during|while|until)\b)")
+"""A deed whose object is a common noun, which no span reads: "who discovered moraite.", "she studied medicine at"."""
+
+
+_NOT_OBJECTS = frozenset("around together abroad home well there here again away back one two three four five six seven "
+                         "eight nine ten several few both".split())
+"""Adverbs and counts after a deed, which are no object of it."""
+
+
+def _common_objects(sentence: str, spans: list[_Span], described: list[_Span], actor: str | None) -> list[Triple]:
+    """Triples of ``_COMMON_OBJECT`` deeds: done by the name right before the verb (or before its
+    "who"), or by the ``actor`` when a person's pronoun is right before it."""
+    out = []
+    for m in _COMMON_OBJECT.finditer(sentence):
+        words = m[2].split()
+        if words[0] in _STOP | _FUNCTION_WORDS | _NOT_OBJECTS or words[-1] in _STOP | _FUNCTION_WORDS | _NOT_OBJECTS \
+                or words[-1].endswith("ly"):
+            continue  # "played professionally", "played ten seasons"
+        prefix = sentence[: m.start()]
+        names = [s for s in spans if s.end <= m.start() and s.kind in ("name", "title") and s not in described]
+        if re.search(r"\b(?:he|she|they)\s+$", prefix, re.IGNORECASE):
+            doer = actor
+        elif names and re.fullmatch(r"\s*(?:,?\s*who\s+)?", prefix[names[-1].end :]) is not None \
+                or names and re.search(r"\bwho\s+$", prefix):
+            doer = names[-1].text
+        else:
+            doer = None
+        if doer:
+            out.append((doer, m[1], m[2]))
+    return out
+
+
 def _referent_triples(sentence: str, referent: str, start: int, spans: list[_Span],
                       described: list[_Span]) -> list[Triple]:
     """The referent's triples with the first span after its pronoun (ending at ``start``), through
@@ -455,7 +491,7 @@ class RuleExtractor:
     "The <noun>" for the name it describes (``_definite``)."""
 
     name = "rule"
-    version = 25
+    version = 26
     """Part of the extraction cache's key, so passages extracted by older rules are extracted again."""
 
     def extract(self, passages: list[str], progress: Progress | None = None) -> list[Extraction]:
@@ -520,6 +556,7 @@ class RuleExtractor:
                     triple = (a.text, clause, b.text) if clause else None
                 if triple:
                     triples.append(triple)
+            triples += _common_objects(sentence, spans, described, actor)
             if names and not (pronoun and pronoun.start() < names[0].start):
                 subject = names[0].text
         full = _full_names(entities)

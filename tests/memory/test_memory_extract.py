@@ -272,3 +272,16 @@ def test_a_model_triple_that_only_says_what_its_subject_is_is_no_fact():
 def test_a_means_after_a_date_stays_in_the_relation():
     lake = RuleExtractor().extract(["Lake Ferrow is a reservoir. It was created in 1936 by damming the River Lune."])[0]
     assert ("Lake Ferrow", "was created by damming", "River Lune") in lake.triples
+
+
+def test_a_deed_whose_object_is_a_common_noun_is_read_but_not_an_adverb_or_a_count():
+    chemist = RuleExtractor().extract(["Agnes Moray was a Scottish chemist who discovered moraite. She played cello "
+                                       "and taught at Harwick College. She played professionally for ten years."])[0]
+    assert ("Agnes Moray", "discovered", "moraite") in chemist.triples
+    assert ("Agnes Moray", "played", "cello") in chemist.triples
+    assert not any(o in ("professionally", "ten years") for _, _, o in chemist.triples)
+
+
+def test_a_coordinated_irregular_past_is_the_subjects():
+    chemist = RuleExtractor().extract(["Agnes Moray was a chemist. She was born in Dundee and taught at Harwick College."])[0]
+    assert ("Agnes Moray", "taught at", "Harwick College") in chemist.triples
