@@ -143,7 +143,8 @@ def _spans(sentence: str) -> list[_Span]:
 
     for m in re.finditer(_QUOTED, sentence):
         text = next(g for g in m.groups() if g)
-        taken.append(_Span(m.start(), m.end(), text.strip(), "title"))
+        if re.search(r"[^\W\d_]", text):  # a title has a letter: not ", '4':"
+            taken.append(_Span(m.start(), m.end(), text.strip(), "title"))
     for pattern, kind in ((_DATE, "date"), (_NAME, "name"), (_NUMBER, "number")):
         for m in re.finditer(pattern, sentence):
             text = m.group(0).rstrip(".") if pattern == _NAME else m.group(0)
@@ -167,7 +168,8 @@ def _relation(between: str) -> str:
         words.pop(0)  # "X's mayor is Y": "mayor is"
     while words and words[-1].lower() in ("the", "a", "an"):
         words.pop()
-    return " ".join(words) if 0 < len(words) <= 10 else ""
+    latin = all(re.fullmatch(r"[0-9A-Za-z\u00c0-\u024f'’\-]+", w) for w in words)  # not "Bengali: ঋত্বিক"
+    return " ".join(words) if 0 < len(words) <= 10 and latin else ""
 
 
 _IRREGULAR = frozenset("became left won led ran took went made held built wrote sold bought taught met gave began grew sang "
@@ -485,13 +487,25 @@ def _referent_triples(sentence: str, referent: str, start: int, spans: list[_Spa
     return out
 
 
+def _sentences(passage: str) -> list[str]:
+    """The passage cut after ".", "!", "?" or ";" and at line breaks, but not inside parentheses that
+    close soon after: "X (Bengali: Y; born c. 1966) is ..." stays one sentence."""
+    out, start = [], 0
+    for cut in re.finditer(r"(?<=[.!?;])\s+|\n+", passage):
+        if cut[0].strip(" \t") or not _depth(passage[start : cut.start()], cut.start() - start) \
+                or ")" not in passage[cut.end() : cut.end() + 120].split("(")[0]:
+            out.append(passage[start : cut.start()])
+            start = cut.end()
+    return [*out, passage[start:]]
+
+
 class RuleExtractor:
     """Deterministic OpenIE-lite: spans, and triples between consecutive spans of a sentence; a
     pronoun in subject place stands for the previous sentence's first name, and a sentence-opening
     "The <noun>" for the name it describes (``_definite``)."""
 
     name = "rule"
-    version = 26
+    version = 27
     """Part of the extraction cache's key, so passages extracted by older rules are extracted again."""
 
     def extract(self, passages: list[str], progress: Progress | None = None) -> list[Extraction]:
@@ -505,7 +519,7 @@ class RuleExtractor:
         triples: list[Triple] = []
         subject: str | None = None
         known: list[tuple[str, str | None]] = []
-        for said in re.split(r"(?<=[.!?;])\s+|\n+", passage):
+        for said in _sentences(passage):
             sentence = _without_opening(said)
             spans = _spans(sentence)
             entities += [s.text for s in (spans if sentence is said else _spans(said))]

@@ -285,3 +285,11 @@ def test_a_deed_whose_object_is_a_common_noun_is_read_but_not_an_adverb_or_a_cou
 def test_a_coordinated_irregular_past_is_the_subjects():
     chemist = RuleExtractor().extract(["Agnes Moray was a chemist. She was born in Dundee and taught at Harwick College."])[0]
     assert ("Agnes Moray", "taught at", "Harwick College") in chemist.triples
+
+
+def test_a_semicolon_or_abbreviation_inside_parentheses_does_not_end_the_sentence():
+    painter = RuleExtractor().extract(["Anna Berg (née Lund; c. 1901–1980) was a Swedish painter who studied in Paris."])[0]
+    assert ("Anna Berg", "studied in", "Paris") in painter.triples
+    assert ("Anna Berg", "nationality was", "Swedish") in painter.triples
+    open_paren = RuleExtractor().extract(["Ola Dahl (born in Oslo. He later moved to Bergen. He taught at Bergen School."])[0]
+    assert ("Ola Dahl", "taught at", "Bergen School") in open_paren.triples  # never closed: the cuts stay
