@@ -207,15 +207,34 @@ def _pronoun(sentence: str, spans: list[_Span]) -> re.Match | None:
     return None
 
 
+_OPENING_VERBS = "born|founded|established|formed|opened|built|raised|educated"
+_PARTICIPLE_OPENING = re.compile(rf"^\W*({_OPENING_VERBS})\s+(in|on|at)\s+([^,;()]{{1,60}}),", re.IGNORECASE)
+"""A participle that opens a sentence, said of the subject after it: "Founded in 1898, X is ..."."""
 _OPENING = re.compile(
     rf"^\W*(?:(?:in|since|from|after|before|during|until|by|between)\s+(?:the\s+)?(?:early\s+|late\s+|mid-?)?"
     rf"(?:{_DATE}|\d{{3,4}}s?)(?:\s+(?:to|and|until)\s+(?:{_DATE}|\d{{3,4}}))?(?=\s+[a-z])"
-    rf"|(?:in|since|after|before|during|until|following|throughout|under|with)(?:\s+[^\s,;()]+){{1,4}},"
+    rf"|(?:in|since|after|before|during|until|following|throughout|under|with|{_OPENING_VERBS}\s+(?:in|on|at))"
+    rf"(?:\s+[^\s,;()]+){{1,4}},"
     rf"|[^,;()]{{1,60}},(?=\s*(?:he|she|they)\s))\s*",
     re.IGNORECASE)
 """An adverbial that opens a sentence before its subject: a time ("Since 1990 the foundry ...", "From
-2010 to 2014 he ..."), a phrase of four words at most up to a comma ("After the war, the company ..."), or
-any phrase up to a comma before a pronoun ("A veteran of Bengali cinema, she ...")."""
+2010 to 2014 he ..."), a phrase of four words at most up to a comma ("After the war, the company ...",
+"Born in Cork, she ..."), or any phrase up to a comma before a pronoun ("A veteran of Bengali cinema, she ...")."""
+
+
+def _participle_triples(said: str, sentence: str, spans: list[_Span], referent: str | None) -> list[Triple]:
+    """What an opening participle says of the subject after it ("Founded in 1898, X ...": X "founded
+    in" 1898; "Born in Cork, she ...": the pronoun's ``referent`` "born in" Cork)."""
+    opening = _PARTICIPLE_OPENING.match(said)
+    if not opening or sentence is said:
+        return []
+    told = [s for s in _spans(said[: opening.end()]) if opening.start(3) <= s.start]
+    pronoun = _SUBJECT_PRONOUN.match(sentence.lstrip())
+    first = next((s for s in spans if s.kind in ("name", "title")), None)
+    if not pronoun and (first is None or sentence[first.end :].lstrip().startswith(",")):
+        return []  # "Born in Christchurch, New Zealand, X ...": which name is the subject is not clear
+    subject = referent if pronoun else first.text
+    return [(subject, f"{opening[1].lower()} {opening[2].lower()}", told[0].text)] if told and subject else []
 
 
 def _without_opening(sentence: str) -> str:
@@ -440,6 +459,9 @@ _DEEDS = ("discovered invented developed designed studied composed patented pion
 _COMMON_OBJECT = re.compile(rf"\b({'|'.join(_DEEDS)})\s+(?:the\s+)?([a-z][a-z-]*(?:\s+[a-z][a-z-]*)?)"
                             rf"(?=\s*(?:[.,;)]|$)|\s+(?:and|in|at|for|with|from|during|while|until)\b)")
 """A deed whose object is a common noun, which no span reads: "who discovered moraite.", "she studied medicine at"."""
+_ROLE_AS = re.compile(r"\b(plays|played|serves|served|works|worked)\b(?:\s+[^.;,]*?)?\s+as\s+(?:an?\s+|the\s+)?"
+                      r"([a-z][a-z-]*(?:\s+[a-z][a-z-]*)?)(?=\s*(?:[.,;)]|$)|\s+(?:and|in|at|for|with|from|during|until|on)\b)")
+"""A role someone plays or serves as: "plays for Molde FK as a goalkeeper" ("plays as" goalkeeper)."""
 
 
 _NOT_OBJECTS = frozenset("around together abroad home well there here again away back one two three four five six seven "
@@ -451,7 +473,7 @@ def _common_objects(sentence: str, spans: list[_Span], described: list[_Span], a
     """Triples of ``_COMMON_OBJECT`` deeds: done by the name right before the verb (or before its
     "who"), or by the ``actor`` when a person's pronoun is right before it."""
     out = []
-    for m in _COMMON_OBJECT.finditer(sentence):
+    for m in [*_COMMON_OBJECT.finditer(sentence), *_ROLE_AS.finditer(sentence)]:
         words = m[2].split()
         if words[0] in _STOP | _FUNCTION_WORDS | _NOT_OBJECTS or words[-1] in _STOP | _FUNCTION_WORDS | _NOT_OBJECTS \
                 or words[-1].endswith("ly"):
@@ -466,7 +488,7 @@ def _common_objects(sentence: str, spans: list[_Span], described: list[_Span], a
         else:
             doer = None
         if doer:
-            out.append((doer, m[1], m[2]))
+            out.append((doer, m[1] if m.re is _COMMON_OBJECT else f"{m[1]} as", m[2]))
     return out
 
 
@@ -505,7 +527,7 @@ class RuleExtractor:
     "The <noun>" for the name it describes (``_definite``)."""
 
     name = "rule"
-    version = 27
+    version = 28
     """Part of the extraction cache's key, so passages extracted by older rules are extracted again."""
 
     def extract(self, passages: list[str], progress: Progress | None = None) -> list[Extraction]:
@@ -525,6 +547,7 @@ class RuleExtractor:
             entities += [s.text for s in (spans if sentence is said else _spans(said))]
             if not spans:
                 continue
+            triples += _participle_triples(said, sentence, spans, subject)
             pronoun, referent = _pronoun(sentence, spans), subject
             if pronoun is None and (found := _definite(sentence, known)):
                 pronoun, referent = found

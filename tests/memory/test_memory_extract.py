@@ -293,3 +293,14 @@ def test_a_semicolon_or_abbreviation_inside_parentheses_does_not_end_the_sentenc
     assert ("Anna Berg", "nationality was", "Swedish") in painter.triples
     open_paren = RuleExtractor().extract(["Ola Dahl (born in Oslo. He later moved to Bergen. He taught at Bergen School."])[0]
     assert ("Ola Dahl", "taught at", "Bergen School") in open_paren.triples  # never closed: the cuts stay
+
+
+def test_an_opening_participle_is_said_of_the_subject_after_it_and_a_role_played_as_is_read():
+    brewery = RuleExtractor().extract(["Founded in 1898, Hallam Brewery is based in Sheffield."])[0].triples
+    assert ("Hallam Brewery", "founded in", "1898") in brewery and ("Hallam Brewery", "is based in", "Sheffield") in brewery
+    painter = RuleExtractor().extract(["Niamh Foley is a painter. Born in Cork, she moved to London."])[0].triples
+    assert ("Niamh Foley", "born in", "Cork") in painter and not any(s == "Born" for s, _, _ in painter)
+    unclear = RuleExtractor().extract(["Born in Christchurch, New Zealand, Ann Lee moved to Perth."])[0].triples
+    assert not any(r == "born in" for _, r, _ in unclear)
+    keeper = RuleExtractor().extract(["Peter Strand plays for Molde FK as a goalkeeper."])[0].triples
+    assert ("Peter Strand", "plays as", "goalkeeper") in keeper
