@@ -152,11 +152,13 @@ def test_a_surname_alone_stands_for_the_one_full_name_of_the_passage_that_ends_i
 
 def test_a_rule_triple_overrides_the_models_object_for_its_subject_and_relation_and_its_relation_for_its_names():
     ruled = [("Morrow Line", "was opened in", "1889"), ("Morrow Line", "closed in", "1957"),
-             ("Quarry Lane", "is set in the village of", "Ambleby"), ("Port Calder", "is twinned with", "Douarnenez")]
+             ("Quarry Lane", "is set in the village of", "Ambleby"), ("Port Calder", "is twinned with", "Douarnenez"),
+             ("Corvan Ironworks", "is a foundry located in", "Middlefield")]
     guessed = [("The Morrow Line", "opened in", "1957"), ("Quarry Lane", "set in", "Tarrow"),
                ("The Morrow Line", "built by", "Thomas Gale"), ("Port Calder", "located in", "Douarnenez"),
-               ("Douarnenez", "twin town of", "Port Calder")]
-    assert rules_win(guessed, ruled) == [("The Morrow Line", "built by", "Thomas Gale")]  # the rules say nothing
+               ("Douarnenez", "twin town of", "Port Calder"), ("Corvan Ironworks", "located in", "Middlefield")]
+    assert rules_win(guessed, ruled) == [("The Morrow Line", "built by", "Thomas Gale"),  # the rules say nothing
+                                         ("Corvan Ironworks", "located in", "Middlefield")]  # the text's own words
 
 
 def test_a_date_is_nothing_by_a_copula():
