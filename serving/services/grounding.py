@@ -463,7 +463,8 @@ def _stems(text: str) -> set[str]:
 
 
 SAME_DEED = ("author writer wrote written write", "builder built build", "singer sang sung sing",
-             "founder founded establish established launched launch", "win won winner")
+             "founder founded establish established launched launch", "win won winner",
+             "attend attended studied study educated", "create created creator develop developed invent invented")
 """Words for one deed that share no first letters: "the author of X" asks about "X is a novel by the writer Y"."""
 _SAME_DEED = {stem: group for group in (_stems(words) for words in SAME_DEED) for stem in group}
 
@@ -481,6 +482,9 @@ def asks_about(question: str, relation: str) -> bool:
     or of its group's other phrasings ("chief executive officer of": CEO), compared by their first five letters after an inflection ending (citizen/citizenship,
     performed/performer, work/works), or by a word of the same deed (``SAME_DEED``: author/wrote)."""
     asked = asked_stems(question)
+    which = _WHICH.match(question)
+    if which and which[1].lower() not in AUXILIARIES and which[1].lower() in _words(relation):
+        return True  # "What dye did X create?" asks about "developed the dye"
     group = relation_group(normalize_relation(relation))
     if group is None:
         return bool(asked & _stems(relation))

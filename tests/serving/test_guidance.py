@@ -259,6 +259,9 @@ def test_a_question_asks_about_a_relation_in_any_inflection():
     assert asks_about("Where did Agnes Moray teach?", "taught at")  # an irregular past as its base
     assert asks_about("Where did Ottilie Brandt study?", "studied at")  # "studi" is "study"
     assert asks_about("What does Ottilie Brandt study?", "studies")
+    assert asks_about("What dye did Ottilie Brandt create?", "developed the dye")  # the kind asked is in it
+    assert asks_about("Which university did Ottilie Brandt attend?", "studied at")  # one deed
+    assert not asks_about("What dye did Ottilie Brandt sell?", "joined")
     assert asks_about("Who did Ilse Varga meet?", "met")
     assert asks_about("Which company did Ilse Varga found?", "founded")  # "found" is not taken for find's
 
