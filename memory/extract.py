@@ -19,7 +19,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Protocol, TypeAlias
 
-from memory.facts import role_of
+from memory.facts import normalize_relation, relation_group, role_of
 
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase
@@ -387,6 +387,8 @@ def _pair(sentence: str, a: _Span, b: _Span, first: bool, actor: str | None) -> 
     role = role_of(f"{rel} {b.text}") if a.kind == "name" else None
     if role:
         return role[1], f"{role[0]} of", a.text  # "A is the CEO of B": B's CEO is A
+    if actor and a.text != actor and sentence[a.end : b.start].lstrip().startswith(",") and re.match(r"[a-z]+ing\b", rel):
+        return actor, rel, b.text  # "He was elected in 2018, succeeding A": the actor succeeded A
     at = sentence.find(actor) if actor else -1
     if at >= 0 and a.text != actor and sentence[a.end : b.start].lstrip().startswith(",") and "," in sentence[at : a.start] \
             and re.match(r"[a-z]+(s|ed)\b", rel):
@@ -398,6 +400,10 @@ def _pair(sentence: str, a: _Span, b: _Span, first: bool, actor: str | None) -> 
     if a.kind in ("date", "number") and b.kind in ("date", "number"):
         return None  # "from 1990 to 1998": a span of time, no fact of either end
     return (a.text, rel, b.text) if rel else None
+
+
+_LISTED = re.compile(r"\s*(?:,\s*(?:and\s+|or\s+)?|and\s+|or\s+|&\s+)(?:the\s+)?", re.IGNORECASE)
+"""What joins the items of a list: "A, B and C", "A or B"."""
 
 
 def _depth(sentence: str, at: int) -> int:
@@ -527,7 +533,7 @@ class RuleExtractor:
     "The <noun>" for the name it describes (``_definite``)."""
 
     name = "rule"
-    version = 28
+    version = 29
     """Part of the extraction cache's key, so passages extracted by older rules are extracted again."""
 
     def extract(self, passages: list[str], progress: Progress | None = None) -> list[Extraction]:
@@ -586,7 +592,10 @@ class RuleExtractor:
                 before, between = sentence[start : a.start], sentence[a.end : b.start]
                 dated = (_dated_by(owner, before, a, b, between) or _dated_in(owner, before, a, b, between)) \
                     if owner else None
-                triple = dated or _pair(sentence, a, b, i == 0, actor)
+                listed = _LISTED.fullmatch(between) and a.kind == b.kind and triples and triples[-1][2] == a.text \
+                    and relation_group(normalize_relation(triples[-1][1])) is None  # not "born in Porto, Portugal"
+                triple = (triples[-1][0], triples[-1][1], b.text) if listed else \
+                    dated or _pair(sentence, a, b, i == 0, actor)  # "stars A, B and C": B and C too
                 if triple is None and adjective is not a and a.kind in ("name", "title"):
                     # too long a relation from the name before the adjective: its last clause
                     clause = _last_clause(sentence[adjective.end : b.start])

@@ -306,3 +306,16 @@ def test_an_opening_participle_is_said_of_the_subject_after_it_and_a_role_played
     assert not any(r == "born in" for _, r, _ in unclear)
     keeper = RuleExtractor().extract(["Peter Strand plays for Molde FK as a goalkeeper."])[0].triples
     assert ("Peter Strand", "plays as", "goalkeeper") in keeper
+
+
+def test_the_items_of_a_list_share_its_relation_but_a_functional_ones_place_stays_one():
+    series = RuleExtractor().extract(["Lovers of Music is a television series starring Jung Eun-ji, Ji Hyun-woo and "
+                                      "Lee Se-young."])[0].triples
+    assert {o for s, r, o in series if r.endswith("starring")} == {"Jung Eun-ji", "Ji Hyun-woo", "Lee Se-young"}
+    born = RuleExtractor().extract(["Ana Sousa was born in Porto, Portugal."])[0].triples
+    assert born == [("Ana Sousa", "was born in", "Porto")]  # one birthplace: "Portugal" is where Porto is
+
+
+def test_a_participle_after_a_comma_is_the_actors():
+    mayor = RuleExtractor().extract(["Tomas Wren is a politician. He was elected in 2018, succeeding Alice Pym."])[0]
+    assert ("Tomas Wren", "succeeding", "Alice Pym") in mayor.triples
