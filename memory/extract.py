@@ -172,8 +172,8 @@ def _relation(between: str) -> str:
     return " ".join(words) if 0 < len(words) <= 10 and latin else ""
 
 
-_IRREGULAR = frozenset("became left won led ran took went made held built wrote sold bought taught met gave began grew sang "
-                        "drew spoke fought brought".split())
+_IRREGULAR = frozenset("became left won led ran took went made held built wrote sold bought taught met gave began "
+                        "grew sang drew spoke fought brought".split())
 """Past tenses a coordinated verb may take without "-ed" ("... and became ...")."""
 _BARE = frozenset("in on at since from until by".split())
 """Prepositions that alone relate no name to a date or number."""
@@ -254,12 +254,13 @@ _CLASS = re.compile(r"^\s*(?:is|was|are|were)\s+(?:a|an|the)\s+((?:[\w-]+\s+){0,
 "Hollin Freight is a shipping company headquartered in ..."."""
 
 
-_BUSINESSES = frozenset("company firm manufacturer maker carmaker automaker brewery distillery airline publisher retailer "
-                        "bank insurer conglomerate corporation business shipbuilder studio label supplier operator "
-                        "developer producer subsidiary chain".split())
+_BUSINESSES = frozenset("company firm manufacturer maker carmaker automaker brewery distillery airline publisher "
+                        "retailer bank insurer conglomerate corporation business shipbuilder studio label supplier "
+                        "operator developer producer subsidiary chain".split())
 _SETTLEMENTS = frozenset("town city village port settlement municipality suburb borough".split())
 _KINDS_OF: dict[str, frozenset[str]] = {
-    "company": _BUSINESSES, "firm": _BUSINESSES, "business": _BUSINESSES, "group": _BUSINESSES | {"band", "trio", "duo"},
+    "company": _BUSINESSES, "firm": _BUSINESSES, "business": _BUSINESSES,
+    "group": _BUSINESSES | {"band", "trio", "duo"},
     "town": _SETTLEMENTS, "city": _SETTLEMENTS, "village": _SETTLEMENTS, "port": _SETTLEMENTS,
     "band": frozenset({"group", "trio", "duo", "quartet"}),
     "book": frozenset({"novel", "memoir", "biography", "collection"}),
@@ -387,7 +388,8 @@ def _pair(sentence: str, a: _Span, b: _Span, first: bool, actor: str | None) -> 
     role = role_of(f"{rel} {b.text}") if a.kind == "name" else None
     if role:
         return role[1], f"{role[0]} of", a.text  # "A is the CEO of B": B's CEO is A
-    if actor and a.text != actor and sentence[a.end : b.start].lstrip().startswith(",") and re.match(r"[a-z]+ing\b", rel):
+    after_comma = sentence[a.end : b.start].lstrip().startswith(",")
+    if actor and a.text != actor and after_comma and re.match(r"[a-z]+ing\b", rel):
         return actor, rel, b.text  # "He was elected in 2018, succeeding A": the actor succeeded A
     at = sentence.find(actor) if actor else -1
     if at >= 0 and a.text != actor and sentence[a.end : b.start].lstrip().startswith(",") and "," in sentence[at : a.start] \
@@ -466,12 +468,13 @@ _COMMON_OBJECT = re.compile(rf"\b({'|'.join(_DEEDS)})\s+(?:the\s+)?([a-z][a-z-]*
                             rf"(?=\s*(?:[.,;)]|$)|\s+(?:and|in|at|for|with|from|during|while|until)\b)")
 """A deed whose object is a common noun, which no span reads: "who discovered moraite.", "she studied medicine at"."""
 _ROLE_AS = re.compile(r"\b(plays|played|serves|served|works|worked)\b(?:\s+[^.;,]*?)?\s+as\s+(?:an?\s+|the\s+)?"
-                      r"([a-z][a-z-]*(?:\s+[a-z][a-z-]*)?)(?=\s*(?:[.,;)]|$)|\s+(?:and|in|at|for|with|from|during|until|on)\b)")
+                      r"([a-z][a-z-]*(?:\s+[a-z][a-z-]*)?)"
+                      r"(?=\s*(?:[.,;)]|$)|\s+(?:and|in|at|for|with|from|during|until|on)\b)")
 """A role someone plays or serves as: "plays for Molde FK as a goalkeeper" ("plays as" goalkeeper)."""
 
 
-_NOT_OBJECTS = frozenset("around together abroad home well there here again away back one two three four five six seven "
-                         "eight nine ten several few both".split())
+_NOT_OBJECTS = frozenset("around together abroad home well there here again away back one two three four five six "
+                         "seven eight nine ten several few both".split())
 """Adverbs and counts after a deed, which are no object of it."""
 
 
