@@ -392,7 +392,7 @@ def _pair(sentence: str, a: _Span, b: _Span, first: bool, actor: str | None) -> 
     if actor and a.text != actor and after_comma and re.match(r"[a-z]+ing\b", rel):
         return actor, rel, b.text  # "He was elected in 2018, succeeding A": the actor succeeded A
     at = sentence.find(actor) if actor else -1
-    if at >= 0 and a.text != actor and sentence[a.end : b.start].lstrip().startswith(",") and "," in sentence[at : a.start] \
+    if at >= 0 and a.text != actor and after_comma and "," in sentence[at : a.start] \
             and re.match(r"[a-z]+(s|ed)\b", rel):
         return actor, rel, b.text  # the verb after a clause between commas: "A, who lives in C, works for B"
     verb = _COORDINATED.fullmatch(rel)
@@ -557,6 +557,7 @@ class RuleExtractor:
             if not spans:
                 continue
             triples += _participle_triples(said, sentence, spans, subject)
+            first_triple = len(triples)
             pronoun, referent = _pronoun(sentence, spans), subject
             if pronoun is None and (found := _definite(sentence, known)):
                 pronoun, referent = found
@@ -595,7 +596,8 @@ class RuleExtractor:
                 before, between = sentence[start : a.start], sentence[a.end : b.start]
                 dated = (_dated_by(owner, before, a, b, between) or _dated_in(owner, before, a, b, between)) \
                     if owner else None
-                listed = _LISTED.fullmatch(between) and a.kind == b.kind and triples and triples[-1][2] == a.text \
+                listed = _LISTED.fullmatch(between) and a.kind == b.kind and len(triples) > first_triple \
+                    and triples[-1][2] == a.text \
                     and relation_group(normalize_relation(triples[-1][1])) is None  # not "born in Porto, Portugal"
                 triple = (triples[-1][0], triples[-1][1], b.text) if listed else \
                     dated or _pair(sentence, a, b, i == 0, actor)  # "stars A, B and C": B and C too
