@@ -408,6 +408,17 @@ _LISTED = re.compile(r"\s*(?:,\s*(?:and\s+|or\s+)?|and\s+|or\s+|&\s+)(?:the\s+)?
 """What joins the items of a list: "A, B and C", "A or B"."""
 
 
+def _listed(sentence: str, spans: list[_Span], b: _Span) -> bool:
+    """``b`` is an item of a list that goes on from the span before it to an "and", "or" or "&": "A, B
+    and C", not a place and where it is ("in County Kerry, Ireland")."""
+    k = spans.index(b) - 1
+    while k >= 0 and k + 1 < len(spans) and (joiner := _LISTED.fullmatch(sentence[spans[k].end : spans[k + 1].start])):
+        if re.search(r"\b(?:and|or)\b|&", joiner[0], re.IGNORECASE):
+            return True
+        k += 1
+    return False
+
+
 def _depth(sentence: str, at: int) -> int:
     """How many parentheses are open at ``at``."""
     return max(0, sentence.count("(", 0, at) - sentence.count(")", 0, at))
@@ -596,7 +607,7 @@ class RuleExtractor:
                 before, between = sentence[start : a.start], sentence[a.end : b.start]
                 dated = (_dated_by(owner, before, a, b, between) or _dated_in(owner, before, a, b, between)) \
                     if owner else None
-                listed = _LISTED.fullmatch(between) and a.kind == b.kind and len(triples) > first_triple \
+                listed = _listed(sentence, spans, b) and a.kind == b.kind and len(triples) > first_triple \
                     and triples[-1][2] == a.text \
                     and relation_group(normalize_relation(triples[-1][1])) is None  # not "born in Porto, Portugal"
                 triple = (triples[-1][0], triples[-1][1], b.text) if listed else \

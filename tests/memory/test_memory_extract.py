@@ -319,6 +319,8 @@ def test_the_items_of_a_list_share_its_relation_but_a_functional_ones_place_stay
     assert {o for s, r, o in series if r.endswith("starring")} == {"Jung Eun-ji", "Ji Hyun-woo", "Lee Se-young"}
     born = RuleExtractor().extract(["Ana Sousa was born in Porto, Portugal."])[0].triples
     assert born == [("Ana Sousa", "was born in", "Porto")]  # one birthplace: "Portugal" is where Porto is
+    castle = RuleExtractor().extract(["Brennock Castle is a ruined castle in County Kerry, Ireland."])[0].triples
+    assert castle == [("Brennock Castle", "is a ruined castle in", "County Kerry")]  # a place and where it is
     cities = RuleExtractor().extract(["Ada Ek lives in Oslo. Oslo, Bergen and Tromsø are cities."])[0].triples
     assert ("Ada Ek", "lives in", "Bergen") not in cities  # a list goes on a relation of its own sentence only
 
