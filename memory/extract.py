@@ -208,18 +208,23 @@ def _pronoun(sentence: str, spans: list[_Span]) -> re.Match | None:
 
 
 _OPENING_VERBS = "born|founded|established|formed|opened|built|raised|educated"
-_PARTICIPLE_OPENING = re.compile(rf"^\W*({_OPENING_VERBS})\s+(in|on|at)\s+([^,;()]{{1,60}}),", re.IGNORECASE)
-"""A participle that opens a sentence, said of the subject after it: "Founded in 1898, X is ..."."""
+_BY_PARTICIPLE = r"(?:[a-z]+ed|built|written|made|drawn|led|run)\s+by"
+_PARTICIPLE_OPENING = re.compile(rf"^\W*(?:({_OPENING_VERBS})\s+(in|on|at)"
+                                 rf"|({_BY_PARTICIPLE})(?:\s+(?:the|a|an)\s+[a-z]+)?)\s+([^,;()]{{1,60}}),",
+                                 re.IGNORECASE)
+"""A participle that opens a sentence, said of the subject after it: "Founded in 1898, X is ...",
+"Designed by the engineer Walter Pryce, it ..."."""
 _OPENING = re.compile(
     rf"^\W*(?:(?:in|since|from|after|before|during|until|by|between)\s+(?:the\s+)?(?:early\s+|late\s+|mid-?)?"
     rf"(?:{_DATE}|\d{{3,4}}s?)(?:\s+(?:to|and|until)\s+(?:{_DATE}|\d{{3,4}}))?(?=\s+[a-z])"
     rf"|(?:in|since|after|before|during|until|following|throughout|under|with|{_OPENING_VERBS}\s+(?:in|on|at))"
-    rf"(?:\s+[^\s,;()]+){{1,4}},"
+    rf"(?:\s+[^\s,;()]+){{1,4}},|{_BY_PARTICIPLE}(?:\s+[^\s,;()]+){{1,6}},"
     rf"|[^,;()]{{1,60}},(?=\s*(?:he|she|they)\s))\s*",
     re.IGNORECASE)
 """An adverbial that opens a sentence before its subject: a time ("Since 1990 the foundry ...", "From
 2010 to 2014 he ..."), a phrase of four words at most up to a comma ("After the war, the company ...",
-"Born in Cork, she ..."), or any phrase up to a comma before a pronoun ("A veteran of Bengali cinema, she ...")."""
+"Born in Cork, she ...", "Designed by the engineer Y, it ..."), or any phrase up to a comma before a
+pronoun ("A veteran of Bengali cinema, she ...")."""
 
 
 def _participle_triples(said: str, sentence: str, spans: list[_Span], referent: str | None) -> list[Triple]:
@@ -228,13 +233,14 @@ def _participle_triples(said: str, sentence: str, spans: list[_Span], referent: 
     opening = _PARTICIPLE_OPENING.match(said)
     if not opening or sentence is said:
         return []
-    told = [s for s in _spans(said[: opening.end()]) if opening.start(3) <= s.start]
-    pronoun = _SUBJECT_PRONOUN.match(sentence.lstrip())
+    told = [s for s in _spans(said[: opening.end()]) if opening.start(4) <= s.start]
+    pronoun = re.match(r"(?:he|she|they|it)\b", sentence.lstrip(), re.IGNORECASE)
     first = next((s for s in spans if s.kind in ("name", "title")), None)
     if not pronoun and (first is None or sentence[first.end :].lstrip().startswith(",")):
         return []  # "Born in Christchurch, New Zealand, X ...": which name is the subject is not clear
     subject = referent if pronoun else first.text
-    return [(subject, f"{opening[1].lower()} {opening[2].lower()}", told[0].text)] if told and subject else []
+    relation = f"{opening[1]} {opening[2]}" if opening[1] else opening[3]
+    return [(subject, relation.lower(), told[0].text)] if told and subject else []
 
 
 def _without_opening(sentence: str) -> str:
@@ -547,7 +553,7 @@ class RuleExtractor:
     "The <noun>" for the name it describes (``_definite``)."""
 
     name = "rule"
-    version = 30
+    version = 31
     """Part of the extraction cache's key, so passages extracted by older rules are extracted again."""
 
     def extract(self, passages: list[str], progress: Progress | None = None) -> list[Extraction]:

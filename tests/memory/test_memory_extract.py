@@ -309,6 +309,10 @@ def test_an_opening_participle_is_said_of_the_subject_after_it_and_a_role_played
     assert ("Niamh Foley", "born in", "Cork") in painter and not any(s == "Born" for s, _, _ in painter)
     unclear = RuleExtractor().extract(["Born in Christchurch, New Zealand, Ann Lee moved to Perth."])[0].triples
     assert not any(r == "born in" for _, r, _ in unclear)
+    viaduct = RuleExtractor().extract(["The Sorrel Viaduct is a railway viaduct. Designed by the engineer Walter "
+                                       "Pryce, it was completed in 1868."])[0].triples
+    assert ("Sorrel Viaduct", "designed by", "Walter Pryce") in viaduct
+    assert ("Sorrel Viaduct", "was completed in", "1868") in viaduct
     keeper = RuleExtractor().extract(["Peter Strand plays for Molde FK as a goalkeeper."])[0].triples
     assert ("Peter Strand", "plays as", "goalkeeper") in keeper
 
