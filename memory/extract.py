@@ -418,7 +418,7 @@ def _listed(sentence: str, spans: list[_Span], b: _Span) -> bool:
     """``b`` is an item of a list that goes on from the span before it to an "and", "or" or "&": "A, B
     and C", not a place and where it is ("in County Kerry, Ireland")."""
     k = spans.index(b) - 1
-    while k >= 0 and k + 1 < len(spans) and (joiner := _LISTED.fullmatch(sentence[spans[k].end : spans[k + 1].start])):
+    while k + 1 < len(spans) and (joiner := _LISTED.fullmatch(sentence[spans[k].end : spans[k + 1].start])):
         if re.search(r"\b(?:and|or)\b|&", joiner[0], re.IGNORECASE):
             return True
         k += 1
@@ -490,9 +490,10 @@ _ROLE_AS = re.compile(r"\b(plays|played|serves|served|works|worked)\b(?:\s+[^.;,
 """A role someone plays or serves as: "plays for Molde FK as a goalkeeper" ("plays as" goalkeeper)."""
 
 
-_NOT_OBJECTS = frozenset("around together abroad home well there here again away back one two three four five six "
-                         "seven eight nine ten several few both".split())
-"""Adverbs and counts after a deed, which are no object of it."""
+_NOT_OBJECTS = _STOP | _FUNCTION_WORDS | frozenset(
+    "around together abroad home well there here again away back one two three four five six seven eight nine ten "
+    "several few both".split())
+"""Function words, adverbs and counts after a deed, which are no object of it."""
 
 
 def _common_objects(sentence: str, spans: list[_Span], described: list[_Span], actor: str | None) -> list[Triple]:
@@ -501,8 +502,7 @@ def _common_objects(sentence: str, spans: list[_Span], described: list[_Span], a
     out = []
     for m in [*_COMMON_OBJECT.finditer(sentence), *_ROLE_AS.finditer(sentence)]:
         words = m[2].split()
-        if words[0] in _STOP | _FUNCTION_WORDS | _NOT_OBJECTS or words[-1] in _STOP | _FUNCTION_WORDS | _NOT_OBJECTS \
-                or words[-1].endswith("ly"):
+        if words[0] in _NOT_OBJECTS or words[-1] in _NOT_OBJECTS or words[-1].endswith("ly"):
             continue  # "played professionally", "played ten seasons"
         prefix = sentence[: m.start()]
         names = [s for s in spans if s.end <= m.start() and s.kind in ("name", "title") and s not in described]

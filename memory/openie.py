@@ -104,10 +104,9 @@ def rules_win(guessed: list, ruled: list[Triple]) -> list:
         return name(s), " ".join(normalize_relation(r).split()[:2])
 
     said: dict[tuple[str, str], set[str]] = {}
-    for s, r, o in ruled:
-        said.setdefault(key(s, r), set()).add(normalize(o))
     related: dict[frozenset[str], set[str]] = {}
     for s, r, o in ruled:
+        said.setdefault(key(s, r), set()).add(normalize(o))
         related.setdefault(frozenset((name(s), name(o))), set()).update(normalize(r).split())
 
     def contradicted(t) -> bool:
