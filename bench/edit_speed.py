@@ -14,7 +14,8 @@ contexts and key, value optimisation, solve), value steps per edit, the total, a
 totals to the first variant's.
 
 Variants: ``default`` (the settings as shipped), ``mpes`` (``edit_early_stop=most_probable``),
-``plain_stop`` (``edit_stop_on_chat=false``), ``mpes_plain`` (both), ``no_guard`` (the guard off).
+``plain_stop`` (``edit_stop_on_chat=false``), ``mpes_plain`` (both), ``no_guard`` (the guard off),
+``fp32`` (the value optimised in fp32 where the default picks bfloat16).
 """
 from __future__ import annotations
 
@@ -41,6 +42,7 @@ VARIANTS = {
     "plain_stop": {"edit_stop_on_chat": False},
     "mpes_plain": {"edit_early_stop": "most_probable", "edit_stop_on_chat": False},
     "no_guard": {"guard": False},
+    "fp32": {"edit_value_dtype": "float32"},
 }
 
 

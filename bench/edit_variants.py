@@ -11,10 +11,12 @@ good edits the guard's thresholds would revert. Prints the means, the unedited m
 to the first variant, seconds and value steps per edit. Rows go to ``--rows`` as they are made; the
 same command resumes.
 
-Variants: ``rome`` (ROME, the NLL early stop: the old default), ``mpes`` (ENCORE's most-probable
-early stop), ``memit`` (the fact spread over MEMIT's five layers), ``clamp1`` (||δ|| <= 1 ||v||
-instead of 4, a tighter value-norm bound). A variant named ``<variant>+gate`` is that variant's
-edit (reused when the variant ran on the case just before) with the scope gate of ``editing.gate``.
+Variants: ``rome`` (ROME, the NLL early stop, the value optimised in the default precision),
+``fp32`` (the same, the value optimised in fp32 where the default picks bfloat16), ``mpes``
+(ENCORE's most-probable early stop), ``memit`` (the fact spread over MEMIT's five layers),
+``clamp1`` (||δ|| <= 1 ||v|| instead of 4, a tighter value-norm bound). A variant named
+``<variant>+gate`` is that variant's edit (reused when the variant ran on the case just before)
+with the scope gate of ``editing.gate``.
 """
 from __future__ import annotations
 
@@ -49,6 +51,7 @@ def editors(model, tok, layer: int, chat: bool, covs: dict) -> dict:
     memit.value.contexts.chat = chat
     return {
         "rome": lambda r: rome_edit(model, tok, r, rome(chat, layer=layer), covs[layer]),
+        "fp32": lambda r: rome_edit(model, tok, r, rome(chat, layer=layer, value_dtype="float32"), covs[layer]),
         "mpes": lambda r: rome_edit(model, tok, r, rome(chat, layer=layer, early_stop="most_probable"), covs[layer]),
         "clamp1": lambda r: rome_edit(model, tok, r, rome(chat, layer=layer, clamp_norm_factor=1.0), covs[layer]),
         "memit": lambda r: memit_edit(model, tok, [r], memit, covs),

@@ -4,6 +4,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
+ValueDtype = Literal["auto", "float32", "bfloat16"]
+
 
 @dataclass
 class ContextConfig:
@@ -57,6 +59,9 @@ class RomeConfig:
     """When the value optimisation stops. "nll": once the mean target NLL is below
     `early_stop_nll`; "most_probable" (ENCORE's MPES): also stop as soon as every target token is the most probable one in every measured
     context (fewer steps, a smaller value change)."""
+    value_dtype: ValueDtype = "auto"
+    """Precision of the value optimisation's passes (`editing.precision`): "auto" is bfloat16 where
+    the device multiplies it natively, else the model's own; "float32" always the model's own."""
     use_covariance: bool = True
     """u = C^-1 k* when True; u = k* (C = I, EasyEdit's default) when False."""
     mom2_weight: float = 1500.0
@@ -73,6 +78,8 @@ class RomeConfig:
             raise ValueError("RomeConfig weights must be >= 0 and clamp_norm_factor > 0")
         if self.mom2_weight <= 0:
             raise ValueError("RomeConfig.mom2_weight must be > 0")
+        if self.value_dtype not in ("auto", "float32", "bfloat16"):
+            raise ValueError(f"RomeConfig.value_dtype must be auto, float32 or bfloat16, got {self.value_dtype!r}")
 
 
 @dataclass

@@ -18,6 +18,7 @@ from torch import nn
 from editing.arch import EditSite, module
 from editing.config import RomeConfig
 from editing.hooks import capture
+from editing.precision import value_model
 from editing.request import (
     EditRequest,
     Encoded,
@@ -268,6 +269,7 @@ def optimise_values(
 
     Facts share the batch but not the loss: each fact's delta sees only its own rows, and Adam is
     elementwise, so each result is what optimising that fact alone gives (early stop included).
+    The passes run in `config.value_dtype` (`editing.precision`); delta and Adam stay fp32.
     """
     rows_per_fact = sum(len(g) for g in encoded_all[0]) + 1 if encoded_all else 1
     chunk = max(1, MAX_ROWS // rows_per_fact)
@@ -280,6 +282,7 @@ def optimise_values(
 
 def _optimise_chunk(model, tokenizer: Tokenizer, requests, site, encoded_all, targets, v_norms, config) -> list[ValueResult]:
     dev = _device(model)
+    model = value_model(model, config.value_dtype)
     problem = _Problem(model, tokenizer, requests, encoded_all, targets)
     n = len(requests)
     norms = torch.tensor(v_norms, device=dev, dtype=torch.float32)

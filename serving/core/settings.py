@@ -137,6 +137,10 @@ class Settings(BaseSettings):
     edit_early_stop: Literal["nll", "most_probable"] = "nll"
     """When an edit's value optimisation stops (``RomeConfig.early_stop``): once the target's mean NLL
     is small, or also as soon as the target is the most probable continuation everywhere (ENCORE)."""
+    edit_value_dtype: Literal["auto", "float32", "bfloat16"] = "auto"
+    """Precision of an edit's value optimisation (``RomeConfig.value_dtype``): "auto" runs it on a
+    bfloat16 copy of the model where the device multiplies bf16 natively (about half the time per
+    edit on 2 AVX512-BF16 cores); "float32" on the model as loaded."""
     edit_gate: bool = True
     """Scope-gate the applied edits (``editing.gate``): a fact's update acts only where the MLP key is
     like the key it was written for, so answers to unrelated questions stay the base model's."""

@@ -179,6 +179,7 @@ class EditService:
             use_covariance=self.settings.edit_covariance != "identity",
             stop_on_chat=self.settings.edit_stop_on_chat,
             early_stop=self.settings.edit_early_stop,
+            value_dtype=self.settings.edit_value_dtype,
             contexts=ContextConfig(chat=self.settings.edit_chat_context),
         )
         edit_site(host.model, resolved)  # an unknown layer fails here, before any statistics
@@ -207,6 +208,7 @@ class EditService:
         config.value.contexts.chat = self.settings.edit_chat_context
         config.value.stop_on_chat = self.settings.edit_stop_on_chat
         config.value.early_stop = self.settings.edit_early_stop
+        config.value.value_dtype = self.settings.edit_value_dtype
         for layer in chosen:
             edit_site(host.model, layer)
         with self._serial:
