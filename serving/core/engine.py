@@ -144,6 +144,13 @@ class Engine:
             if names:
                 self._rebuild(names)
 
+    def warm_guard(self) -> None:
+        """Score the guard's model-wide probes and fluency on the weights as they are, so that the next
+        change's "before" costs nothing (the server's start-up); nothing without a guard."""
+        if self.guard is not None:
+            with self.host.reading():
+                self.guard.score(self.host.model, self.host.tokenizer, self.guard.probes([]))
+
     def apply_delta(
         self, kind: Kind, summary: str, details: dict[str, Any], delta: Mapping[str, Delta],
         on_recorded: Callable[[HistoryEntry], None] | None = None, computed_on: str | None = None,

@@ -173,6 +173,10 @@ class RegressionGuard:
                               "the change was reverted")
         return verdict
 
+    def scored(self, model: PreTrainedModel) -> bool:
+        """Whether the model-wide scores of ``model``'s current weights are kept (a "before" for free)."""
+        return self._last is not None and self._last[0] == _weights_version(model)
+
     def score(self, model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase,
               probes: dict[str, list[tuple[str, str]]]) -> tuple[dict[str, float], float]:
         """Group scores (plus ``entropy`` and ``perplexity`` with ``fluency``) and the seconds taken.

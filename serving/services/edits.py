@@ -140,22 +140,29 @@ class EditService:
             return {layer: self._cov[layer] for layer in layers}
 
     def prepare_in_background(self) -> threading.Thread | None:
-        """Load or compute the key statistics of the default layers on a snapshot, at a low CPU
-        priority, on a thread of their own (the server's start-up), so the first edit does not pay
-        for them; None when edits use C = I."""
-        if self.settings.edit_covariance == "identity":
+        """Load or compute the key statistics of the default layers on a snapshot, then score the
+        regression guard's model-wide probes, at a low CPU priority, on a thread of their own (the
+        server's start-up), so the first edit pays for neither; None when there is nothing to
+        prepare (C = I and no guard)."""
+        statistics = self.settings.edit_covariance != "identity"
+        if not statistics and self.engine.guard is None:
             return None
 
         def run() -> None:
+            if statistics:
+                try:
+                    snap = self.snapshot()
+                    layers = default_layers(snap.model, self.settings)
+                    _at_low_priority(lambda: self._covariances(snap.model, layers))
+                    log.info("key statistics ready for layers %s", layers)
+                except Exception:  # the first edit computes them then, and reports what fails
+                    log.exception("computing the key statistics at start-up failed")
             try:
-                snap = self.snapshot()
-                layers = default_layers(snap.model, self.settings)
-                _at_low_priority(lambda: self._covariances(snap.model, layers))
-                log.info("key statistics ready for layers %s", layers)
-            except Exception:  # the first edit computes them then, and reports what fails
-                log.exception("computing the key statistics at start-up failed")
+                _at_low_priority(self.engine.warm_guard)
+            except Exception:  # the first change scores them then
+                log.exception("scoring the regression guard's probes at start-up failed")
 
-        thread = threading.Thread(target=run, name="palimpsest-statistics", daemon=True)
+        thread = threading.Thread(target=run, name="palimpsest-prepare", daemon=True)
         thread.start()
         return thread
 

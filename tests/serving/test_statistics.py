@@ -44,3 +44,20 @@ def test_identity_statistics_need_no_preparation(tmp_path: Path):
         assert runtime.edits.prepare_in_background() is None
     finally:
         runtime.close()
+
+
+def test_start_up_scores_the_guard_so_the_first_edit_finds_its_before(tmp_path: Path):
+    model = tiny_llama(num_hidden_layers=4)
+    settings = Settings(home=tmp_path / "home", guard=True, guard_threshold=0.99, edit_covariance="identity",
+                        edit_chat_context=False)
+    runtime = Runtime(Engine(settings, ModelHost(model, tiny_tokenizer(), "tiny", torch.device("cpu"))))
+    try:
+        guard = runtime.engine.guard
+        assert not guard.scored(model)
+        runtime.edits.prepare_in_background().join(timeout=120)
+        assert guard.scored(model)
+        outcome = runtime.edits.edit(EditRequest("the capital of france is", "france", "rome"))
+        assert "general" in outcome.entry.details["guard"]["before"]
+        assert not guard.scored(tiny_llama(num_hidden_layers=4))  # another model's weights are not these
+    finally:
+        runtime.close()
