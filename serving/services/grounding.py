@@ -395,15 +395,19 @@ _MONTHS = re.compile(r"\b(?:january|february|march|april|may|june|july|august|se
                      r"|december)\b")
 
 
+_PERIOD = re.compile(r"\b(?:century|centuries|decade|ages?|era|period|dynasty)\b")
+"""Words of a time that is no date: "the 12th century", "the Bronze Age", "the Edo period"."""
+
+
 def fits_question(question: str, obj: str) -> bool:
     """A fact's object can answer the question's wh-word: a time for "When ..." or "In what year ..."
     ("X was founded by Cistercian monks" does not say when), and for "Who ..." anything but a bare
     date or number ("X was founded in 1962" does not say who), nor for "Where ..." ("X was born 3 March
-    1948" does not say where)."""
+    1948" does not say where). A period answers "When ..." too ("X was raised during the Bronze Age")."""
     lower = obj.lower()
     bare_time = bool(re.search(r"\d", lower)) and not re.search(r"[a-z]", _MONTHS.sub("", lower))
     if _WHEN.match(question):
-        return bare_time or bool(_MONTHS.search(lower) or re.search(r"\b(?:century|decade)\b", lower))
+        return bare_time or bool(_MONTHS.search(lower) or _PERIOD.search(lower))
     return not ((_WHO.match(question) or _WHERE.match(question) or PLACE_ASKED.search(question)) and bare_time)
 
 
@@ -433,7 +437,7 @@ _IRREGULAR = {past: forms.split()[0] for forms in (
     "spend spent", "sit sat", "feel felt", "hear heard", "see saw seen", "come came", "get got gotten",
     "sing sang sung", "win won", "write wrote written", "build built", "bear bore borne", "lay laid",
     "fall fell fallen", "eat ate eaten", "break broke broken", "steal stole stolen", "wear wore worn",
-    "swim swam swum") for past in forms.split()[1:]}
+    "swim swam swum", "die died") for past in forms.split()[1:]}
 """Irregular past forms and their base ("taught": "teach"), so that "Where did X teach?" asks about "taught at"."""
 
 
@@ -453,7 +457,7 @@ def _stem(word: str) -> str:
     return (word[:-1] + "y" if len(word) >= 4 and word.endswith("i") else word)[:5]
 
 
-SHORT_WORDS = frozenset({"ceo", "run", "led", "won", "win"})
+SHORT_WORDS = frozenset({"ceo", "run", "led", "won", "win", "die"})
 """Words of three letters or fewer that still name a relation."""
 
 

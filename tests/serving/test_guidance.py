@@ -263,6 +263,8 @@ def test_a_question_asks_about_a_relation_in_any_inflection():
     assert asks_about("Which university did Ottilie Brandt attend?", "studied at")  # one deed
     assert not asks_about("What dye did Ottilie Brandt sell?", "joined")
     assert asks_about("Who did Ilse Varga meet?", "met")
+    assert asks_about("Where did Teodor Malinov die?", "died in")  # a three-letter base: die
+    assert not asks_about("Where did Teodor Malinov die?", "was born in")
     assert asks_about("Which company did Ilse Varga found?", "founded")  # "found" is not taken for find's
 
 
@@ -320,6 +322,8 @@ def test_a_question_for_a_time_passes_only_facts_that_name_one_and_one_for_a_per
     assert [f.id for f in select_facts("In what year was Saint Aubry Abbey founded?", [monks, year],
                                        GroundingConfig())] == ["f2"]
     assert [f.id for f in select_facts("Who founded Saint Aubry Abbey?", [year, monks], GroundingConfig())] == ["f1"]
+    age = FactHit("f3", "i", "Marrowby Stone", "was raised during", "Bronze Age", 0.8, "2026-01-01", None, None)
+    assert [f.id for f in select_facts("When was the Marrowby Stone raised?", [age], GroundingConfig())] == ["f3"]
 
 
 def test_a_question_for_a_place_passes_no_fact_that_is_a_bare_date():
