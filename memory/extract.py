@@ -518,6 +518,39 @@ def _common_objects(sentence: str, spans: list[_Span], described: list[_Span], a
     return out
 
 
+_NUMBER_WORDS = "one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|fifteen|twenty|thirty|forty|fifty|a hundred"
+_UNITS = ("metres|meters|metre|meter|m|kilometres|kilometers|kilometre|kilometer|km|centimetres|centimeters|cm|"
+          "feet|foot|ft|miles|mile|mi|yards|yard|inches|inch")
+_DIMENSIONS = {"tall": "height", "high": "height", "long": "length", "wide": "width", "deep": "depth"}
+_MEASURE = re.compile(
+    r"\b(?:is|was|are|were|stands|stood|rises|rose|measures|measured|reaches|reached)\s+"
+    r"((?:about|around|approximately|roughly|some|nearly|almost|over|under|more than|less than|up to)\s+)?"
+    rf"(?:{_NUMBER}|\b(?:{_NUMBER_WORDS})\b)[\s-]+(?:{_UNITS})\b(?:\s*\([^()]{{0,40}}\))?"
+    r"\s+(tall|high|long|wide|deep|in (height|length|width|depth|diameter))\b", re.IGNORECASE)
+"""A size said of something: "is about four metres tall", "stands 12 m (39 ft) high", "is 410 km long"."""
+
+
+def _measures(sentence: str, spans: list[_Span], described: list[_Span], actor: str | None) -> list[Triple]:
+    """Sizes (``_MEASURE``) as "height is" and the like: of the name right before the verb (past a
+    parenthesis), or of the ``actor`` after a pronoun, "and" or a clause between commas ("It was
+    raised during the Bronze Age and is about four metres tall")."""
+    out = []
+    for m in _MEASURE.finditer(sentence):
+        prefix = sentence[: m.start()]
+        names = [s for s in spans if s.end <= m.start() and s.kind in ("name", "title") and s not in described]
+        if names and re.fullmatch(r"\s*(?:\([^()]*\)\s*)?", prefix[names[-1].end :]):
+            owner = names[-1].text
+        elif re.search(r"(?:\b(?:it|he|she|they|and|but)|,)\s*$", prefix, re.IGNORECASE):
+            owner = actor
+        else:
+            continue
+        size = sentence[m.start(1) if m[1] else m.start() + m[0].find(" ") + 1 : m.start(2)].strip()
+        size = re.sub(r"\s*\([^()]*\)$", "", size)  # "12 m (39 ft)": the first unit is the passage's own
+        if owner:
+            out.append((owner, f"{_DIMENSIONS.get(m[2].lower(), m[3] or '')} is", size))
+    return out
+
+
 def _referent_triples(sentence: str, referent: str, start: int, spans: list[_Span],
                       described: list[_Span]) -> list[Triple]:
     """The referent's triples with the first span after its pronoun (ending at ``start``), through
@@ -553,7 +586,7 @@ class RuleExtractor:
     "The <noun>" for the name it describes (``_definite``)."""
 
     name = "rule"
-    version = 31
+    version = 32
     """Part of the extraction cache's key, so passages extracted by older rules are extracted again."""
 
     def extract(self, passages: list[str], progress: Progress | None = None) -> list[Extraction]:
@@ -625,6 +658,10 @@ class RuleExtractor:
                 if triple:
                     triples.append(triple)
             triples += _common_objects(sentence, spans, described, actor)
+            if sizes := _measures(sentence, spans, described, actor):
+                numbers = {w for _, _, size in sizes for w in size.split()}  # "X is 330": the size's number
+                triples[first_triple:] = [t for t in triples[first_triple:] if t[1] not in _COPULAS or t[2] not in numbers]
+                triples += sizes
             if names and not (pronoun and pronoun.start() < names[0].start):
                 subject = names[0].text
         full = _full_names(entities)

@@ -285,6 +285,17 @@ def test_a_deed_whose_object_is_a_common_noun_is_read_but_not_an_adverb_or_a_cou
     assert not any(o in ("professionally", "ten years") for _, _, o in chemist.triples)
 
 
+def test_a_size_is_the_measured_things_and_not_a_bare_number():
+    stone, river, tower = RuleExtractor().extract([
+        "The Marrowby Stone is a standing stone. It was raised during the Bronze Age and is about four metres tall.",
+        "The Varn River, which rises in the Kessel Hills, is 410 km long.",
+        "The Eiffel Tower is 330 metres (1,083 ft) tall. The tower was built by Gustave Eiffel."])
+    assert ("Marrowby Stone", "height is", "about four metres") in stone.triples
+    assert ("Varn River", "length is", "410 km") in river.triples
+    assert ("Eiffel Tower", "height is", "330 metres") in tower.triples
+    assert not any(o == "330" for _, _, o in tower.triples)  # "X is 330": the number was the size's
+
+
 def test_a_coordinated_irregular_past_is_the_subjects():
     chemist = RuleExtractor().extract(["Agnes Moray was a chemist. She was born in Dundee and taught at "
                                        "Harwick College."])[0]

@@ -265,6 +265,9 @@ def test_a_question_asks_about_a_relation_in_any_inflection():
     assert asks_about("Who did Ilse Varga meet?", "met")
     assert asks_about("Where did Teodor Malinov die?", "died in")  # a three-letter base: die
     assert not asks_about("Where did Teodor Malinov die?", "was born in")
+    assert asks_about("How tall is the Marrowby Stone?", "height is")  # a size by its adjective
+    assert asks_about("How long is the Varn River?", "length is")
+    assert not asks_about("How tall is the Marrowby Stone?", "length is")
     assert asks_about("Which company did Ilse Varga found?", "founded")  # "found" is not taken for find's
 
 
