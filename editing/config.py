@@ -62,6 +62,9 @@ class RomeConfig:
     value_dtype: ValueDtype = "auto"
     """Precision of the value optimisation's passes (`editing.precision`): "auto" is bfloat16 where
     the device multiplies it natively, else the model's own; "float32" always the model's own."""
+    final_steps: int = 5
+    """With a `value_dtype` other than the model's, the last steps run on the model as loaded: the
+    chat row's thin margin is set on the weights the answers come from."""
     use_covariance: bool = True
     """u = C^-1 k* when True; u = k* (C = I, EasyEdit's default) when False."""
     mom2_weight: float = 1500.0
@@ -78,6 +81,8 @@ class RomeConfig:
             raise ValueError("RomeConfig weights must be >= 0 and clamp_norm_factor > 0")
         if self.mom2_weight <= 0:
             raise ValueError("RomeConfig.mom2_weight must be > 0")
+        if self.final_steps < 0:
+            raise ValueError("RomeConfig.final_steps must be >= 0")
         if self.value_dtype not in ("auto", "float32", "bfloat16"):
             raise ValueError(f"RomeConfig.value_dtype must be auto, float32 or bfloat16, got {self.value_dtype!r}")
 

@@ -269,7 +269,8 @@ def optimise_values(
 
     Facts share the batch but not the loss: each fact's delta sees only its own rows, and Adam is
     elementwise, so each result is what optimising that fact alone gives (early stop included).
-    The passes run in `config.value_dtype` (`editing.precision`); delta and Adam stay fp32.
+    The passes run in `config.value_dtype` (`editing.precision`), the last `config.final_steps` and
+    the final measure on the model as loaded; delta and Adam stay fp32.
     """
     rows_per_fact = sum(len(g) for g in encoded_all[0]) + 1 if encoded_all else 1
     chunk = max(1, MAX_ROWS // rows_per_fact)
@@ -282,8 +283,9 @@ def optimise_values(
 
 def _optimise_chunk(model, tokenizer: Tokenizer, requests, site, encoded_all, targets, v_norms, config) -> list[ValueResult]:
     dev = _device(model)
-    model = value_model(model, config.value_dtype)
-    problem = _Problem(model, tokenizer, requests, encoded_all, targets)
+    work = value_model(model, config.value_dtype)
+    problem = _Problem(work, tokenizer, requests, encoded_all, targets)
+    switch = max(0, config.steps - config.final_steps) if work is not model else -1
     n = len(requests)
     norms = torch.tensor(v_norms, device=dev, dtype=torch.float32)
     delta = torch.zeros(n, model.config.hidden_size, device=dev, dtype=torch.float32, requires_grad=True)
@@ -293,7 +295,10 @@ def _optimise_chunk(model, tokenizer: Tokenizer, requests, site, encoded_all, ta
     nll_start: list[float] = []
     active = torch.ones(n, dtype=torch.bool, device=dev)
     for step in range(config.steps + 1):
-        nll, nll_plain, ess, (top_all, top_plain) = problem.losses(model, site, delta)
+        if step == switch:  # the last steps on the model as loaded: its answers are the ones that count
+            work, problem = model, _Problem(model, tokenizer, requests, encoded_all, targets)
+            problem.keep(active)
+        nll, nll_plain, ess, (top_all, top_plain) = problem.losses(work, site, delta)
         measured = nll.detach() if config.stop_on_chat else nll_plain
         top = (top_all if config.stop_on_chat else top_plain).tolist()
         if kl_init is None:

@@ -48,3 +48,12 @@ def test_edit_optimised_in_bfloat16_writes_the_fact_as_fp32_does(llama, byte_tok
 def test_unknown_value_dtype_is_refused():
     with pytest.raises(ValueError, match="value_dtype"):
         RomeConfig(value_dtype="float16")
+
+
+def test_the_final_steps_run_on_the_model_as_loaded(llama, byte_tokenizer):
+    name = edit_site(llama, 1).param_name
+    fp32 = rome_edit(llama, byte_tokenizer, REQ, dataclasses.replace(CFG, value_dtype="float32")).delta[name]
+    every_step = dataclasses.replace(CFG, value_dtype="bfloat16", final_steps=CFG.steps)
+    assert torch.equal(rome_edit(llama, byte_tokenizer, REQ, every_step).delta[name], fp32)
+    none = dataclasses.replace(CFG, value_dtype="bfloat16", final_steps=0)
+    assert not torch.equal(rome_edit(llama, byte_tokenizer, REQ, none).delta[name], fp32)
