@@ -8,9 +8,10 @@ case's single-hop question and ``--unrelated`` questions of the next cases are a
 ``/v1/chat/completions`` (temperature 0, ``--max-tokens``) before any edit and after the last one.
 An answer counts as drifted when its n-gram entropy (``editing.fluency``) is more than the guard's
 ``entropy_drop`` (10 %) below the same question's answer before the edits: the text repeats
-itself. Prints JSON: per edit its status, seconds and guard fluency; per question the answers
-before and after, whether an edited answer names the new object, and the drift; then every edit
-is reverted, newest first, and the answers must come back word for word.
+itself. Prints JSON: per edit its status (``reverted`` when the guard rejected it, with the
+reason), seconds and guard fluency; per question the answers before and after, whether an edited
+answer names the new object, and the drift; then every applied edit is reverted, newest first, and
+the answers must come back word for word.
 """
 from __future__ import annotations
 
@@ -70,11 +71,14 @@ def main() -> int:
         for request, _, _ in edited:
             started = time.perf_counter()
             r = http.post("/v1/edits", json=request)
-            r.raise_for_status()
-            entry = r.json()["entry"]
+            rejected = r.status_code == 422 and r.json()["error"]["type"] == "regression_guard"
+            if not rejected:
+                r.raise_for_status()
+            entry = r.json()["error"]["entry"] if rejected else r.json()["entry"]
             guard = entry["details"].get("guard", {})
             edits.append({"id": entry["id"], "subject": request["subject"], "status": entry["status"],
-                          "seconds": round(time.perf_counter() - started, 2), "fluency": guard.get("fluency")})
+                          "seconds": round(time.perf_counter() - started, 2), "fluency": guard.get("fluency"),
+                          "reason": guard.get("reason", "")})
             print(json.dumps(edits[-1]), file=sys.stderr, flush=True)
         after = {q: ask(http, q, args.max_tokens) for q in questions}
         for e in reversed(edits):
