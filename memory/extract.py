@@ -162,12 +162,22 @@ def _spans(sentence: str) -> list[_Span]:
     return sorted(taken, key=lambda s: s.start)
 
 
+def _verb(word: str) -> bool:
+    """A copula, "has"/"had", or a past form: what opens a later clause ("... and is a subsidiary of")."""
+    return word in _COPULAS or word in ("has", "had") or word in _IRREGULAR or bool(re.fullmatch(r"[a-z]+ed", word))
+
+
 def _relation(between: str) -> str:
     words = re.findall(r"[\w'’\-]+", between)
     if words and words[0] in ("'s", "’s"):
         words.pop(0)  # "X's mayor is Y": "mayor is"
     while words and words[-1].lower() in ("the", "a", "an"):
         words.pop()
+    later = [i for i, w in enumerate(words[:-1]) if i > 0 and w == "and" and _verb(words[i + 1])
+             and not _verb(words[i - 1]) and not re.fullmatch(r"[a-z-]+en|born", words[i - 1])
+             and words[i - 1] not in _PARTICIPLES]
+    if later:  # "makes frozen seafood and is a subsidiary of": the clause that reaches B, not "written and directed by"
+        words = words[later[-1] + 1 :]
     latin = all(re.fullmatch(r"[0-9A-Za-z\u00c0-\u024f'’\-]+", w) for w in words)  # not "Bengali: ঋত্বিক"
     return " ".join(words) if 0 < len(words) <= 10 and latin else ""
 
@@ -480,7 +490,8 @@ def _last_clause(between: str) -> str | None:
 
 
 _DEEDS = ("discovered invented developed designed studied composed patented pioneered coined synthesised synthesized "
-          "isolated translated taught played wrote won").split()
+          "isolated translated taught played wrote won makes made produces produced manufactures manufactured "
+          "publishes published sells sold brews brewed").split()
 _COMMON_OBJECT = re.compile(rf"\b({'|'.join(_DEEDS)})\s+(?:the\s+)?([a-z][a-z-]*(?:\s+[a-z][a-z-]*)?)"
                             rf"(?=\s*(?:[.,;)]|$)|\s+(?:and|in|at|for|with|from|during|while|until)\b)")
 """A deed whose object is a common noun, which no span reads: "who discovered moraite.", "she studied medicine at"."""
@@ -492,13 +503,15 @@ _ROLE_AS = re.compile(r"\b(plays|played|serves|served|works|worked)\b(?:\s+[^.;,
 
 _NOT_OBJECTS = _STOP | _FUNCTION_WORDS | frozenset(
     "around together abroad home well there here again away back one two three four five six seven eight nine ten "
-    "several few both".split())
+    "several few both once twice".split())
 """Function words, adverbs and counts after a deed, which are no object of it."""
 
 
-def _common_objects(sentence: str, spans: list[_Span], described: list[_Span], actor: str | None) -> list[Triple]:
+def _common_objects(sentence: str, spans: list[_Span], described: list[_Span], actor: str | None,
+                    opening: int | None = None) -> list[Triple]:
     """Triples of ``_COMMON_OBJECT`` deeds: done by the name right before the verb (or before its
-    "who"), or by the ``actor`` when a person's pronoun is right before it."""
+    "who"), or by the ``actor`` when a person's pronoun, or the opening (ending at ``opening``) that
+    stands for the actor ("The company makes frozen seafood"), is right before it."""
     out = []
     for m in [*_COMMON_OBJECT.finditer(sentence), *_ROLE_AS.finditer(sentence)]:
         words = m[2].split()
@@ -506,7 +519,7 @@ def _common_objects(sentence: str, spans: list[_Span], described: list[_Span], a
             continue  # "played professionally", "played ten seasons"
         prefix = sentence[: m.start()]
         names = [s for s in spans if s.end <= m.start() and s.kind in ("name", "title") and s not in described]
-        if re.search(r"\b(?:he|she|they)\s+$", prefix, re.IGNORECASE):
+        if re.search(r"\b(?:he|she|they)\s+$", prefix, re.IGNORECASE) or opening is not None and not prefix[opening:].strip():
             doer = actor
         elif names and re.fullmatch(r"\s*(?:,?\s*who\s+)?", prefix[names[-1].end :]) is not None \
                 or names and re.search(r"\bwho\s+$", prefix):
@@ -530,17 +543,20 @@ _MEASURE = re.compile(
 """A size said of something: "is about four metres tall", "stands 12 m (39 ft) high", "is 410 km long"."""
 
 
-def _measures(sentence: str, spans: list[_Span], described: list[_Span], actor: str | None) -> list[Triple]:
+def _measures(sentence: str, spans: list[_Span], described: list[_Span], actor: str | None,
+              opening: int | None = None) -> list[Triple]:
     """Sizes (``_MEASURE``) as "height is" and the like: of the name right before the verb (past a
-    parenthesis), or of the ``actor`` after a pronoun, "and" or a clause between commas ("It was
-    raised during the Bronze Age and is about four metres tall")."""
+    parenthesis), or of the ``actor`` after a pronoun, the opening that stands for it (ending at
+    ``opening``: "The viaduct is 410 metres long"), "and" or a clause between commas ("It was raised
+    during the Bronze Age and is about four metres tall")."""
     out = []
     for m in _MEASURE.finditer(sentence):
         prefix = sentence[: m.start()]
         names = [s for s in spans if s.end <= m.start() and s.kind in ("name", "title") and s not in described]
         if names and re.fullmatch(r"\s*(?:\([^()]*\)\s*)?", prefix[names[-1].end :]):
             owner = names[-1].text
-        elif re.search(r"(?:\b(?:it|he|she|they|and|but)|,)\s*$", prefix, re.IGNORECASE):
+        elif re.search(r"(?:\b(?:it|he|she|they|and|but)|,)\s*$", prefix, re.IGNORECASE) \
+                or opening is not None and not prefix[opening:].strip():
             owner = actor
         else:
             continue
@@ -586,7 +602,7 @@ class RuleExtractor:
     "The <noun>" for the name it describes (``_definite``)."""
 
     name = "rule"
-    version = 32
+    version = 33
     """Part of the extraction cache's key, so passages extracted by older rules are extracted again."""
 
     def extract(self, passages: list[str], progress: Progress | None = None) -> list[Extraction]:
@@ -604,14 +620,16 @@ class RuleExtractor:
             sentence = _without_opening(said)
             spans = _spans(sentence)
             entities += [s.text for s in (spans if sentence is said else _spans(said))]
-            if not spans:
-                continue
-            triples += _participle_triples(said, sentence, spans, subject)
-            first_triple = len(triples)
             pronoun, referent = _pronoun(sentence, spans), subject
             if pronoun is None and (found := _definite(sentence, known)):
                 pronoun, referent = found
                 subject = referent  # "The academy closed in 1900. It is now ...": the academy
+            if not spans:
+                if pronoun and referent:  # "It brews pale ale."
+                    triples += _common_objects(sentence, [], [], referent, pronoun.end())
+                continue
+            triples += _participle_triples(said, sentence, spans, subject)
+            first_triple = len(triples)
             known += _kinds(sentence, spans)
             adjectival = _adjectival(sentence, spans)
             # a year before a noun says nothing of itself ("a 1974 film directed by Y"), a people's name
@@ -657,10 +675,11 @@ class RuleExtractor:
                     triple = (a.text, clause, b.text) if clause else None
                 if triple:
                     triples.append(triple)
-            triples += _common_objects(sentence, spans, described, actor)
-            if sizes := _measures(sentence, spans, described, actor):
-                numbers = {w for _, _, size in sizes for w in size.split()}  # "X is 330": the size's number
-                triples[first_triple:] = [t for t in triples[first_triple:] if t[1] not in _COPULAS or t[2] not in numbers]
+            triples += _common_objects(sentence, spans, described, actor, pronoun.end() if pronoun else None)
+            if sizes := _measures(sentence, spans, described, actor, pronoun.end() if pronoun else None):
+                numbers = {w for _, _, size in sizes for w in size.split()}  # "X is 330", "330 metres long and ..."
+                triples[first_triple:] = [t for t in triples[first_triple:]
+                                          if t[0] not in numbers and (t[1] not in _COPULAS or t[2] not in numbers)]
                 triples += sizes
             if names and not (pronoun and pronoun.start() < names[0].start):
                 subject = names[0].text
@@ -669,15 +688,22 @@ class RuleExtractor:
         return ground(Extraction(entities, triples), passage)
 
 
+_OF_PLACE = frozenset("of de du des la le del della di".split())
+"""Connectors after which a name's last word is a place it is of ("Orchestre de Lyon"), not a surname."""
+
+
 def _full_names(names: list[str]) -> dict[str, str]:
     """A one-word name that ends exactly one longer name of the passage stands for it ("Castell was
-    born in Tarrow" after "Nina Castell")."""
+    born in Tarrow" after "Nina Castell"), but not a place that ends a thing of it ("born in Lyon"
+    beside "Orchestre de Lyon" or "University of Lyon")."""
     longer: dict[str, set[str]] = {}
     for name in names:
         words = name.split()
         if len(words) > 1 and words[-1][:1].isupper():
             longer.setdefault(words[-1], set()).add(name)
-    return {word: next(iter(full)) for word, full in longer.items() if len(full) == 1 and word in names}
+    places = {name.split()[-1] for name in names if len(name.split()) > 2 and name.split()[-2] in _OF_PLACE}
+    return {word: next(iter(full)) for word, full in longer.items()
+            if len(full) == 1 and word in names and word not in places}
 
 
 # ---- cache -------------------------------------------------------------------------------------

@@ -286,14 +286,40 @@ def test_a_deed_whose_object_is_a_common_noun_is_read_but_not_an_adverb_or_a_cou
 
 
 def test_a_size_is_the_measured_things_and_not_a_bare_number():
-    stone, river, tower = RuleExtractor().extract([
+    stone, river, tower, viaduct = RuleExtractor().extract([
         "The Marrowby Stone is a standing stone. It was raised during the Bronze Age and is about four metres tall.",
         "The Varn River, which rises in the Kessel Hills, is 410 km long.",
-        "The Eiffel Tower is 330 metres (1,083 ft) tall. The tower was built by Gustave Eiffel."])
+        "The Eiffel Tower is 330 metres (1,083 ft) tall. The tower was built by Gustave Eiffel.",
+        "The Corrie Viaduct is a railway bridge. The viaduct is 410 metres long and carries the Highland Main Line."])
     assert ("Marrowby Stone", "height is", "about four metres") in stone.triples
     assert ("Varn River", "length is", "410 km") in river.triples
     assert ("Eiffel Tower", "height is", "330 metres") in tower.triples
     assert not any(o == "330" for _, _, o in tower.triples)  # "X is 330": the number was the size's
+    assert ("Corrie Viaduct", "length is", "410 metres") in viaduct.triples  # "The viaduct" stands for it
+    assert not any("410" in (s, o) for s, _, o in viaduct.triples)
+
+
+def test_a_place_that_ends_a_thing_of_it_is_not_taken_for_a_surname():
+    cellist = RuleExtractor().extract(["Sabine Laurent is a French cellist. She was born in Lyon. Laurent has played "
+                                       "with the Orchestre de Lyon since 2005."])[0]
+    assert ("Sabine Laurent", "was born in", "Lyon") in cellist.triples
+    assert ("Sabine Laurent", "has played with", "Orchestre de Lyon") in cellist.triples
+
+
+def test_a_later_clause_after_and_is_the_relation_but_two_participles_share_one():
+    firm, film = RuleExtractor().extract([
+        "Quillon Foods is a food company. The company makes frozen seafood and is a subsidiary of Maritime Holdings.",
+        "Dark Harbour is a film. It was written and directed by Lena Moss."])
+    assert ("Quillon Foods", "is a subsidiary of", "Maritime Holdings") in firm.triples
+    assert ("Quillon Foods", "makes", "frozen seafood") in firm.triples  # the opening "The company" is the maker
+    assert ("Dark Harbour", "was written and directed by", "Lena Moss") in film.triples
+
+
+def test_a_deed_in_a_sentence_without_names_is_the_pronouns():
+    brewery = RuleExtractor().extract(["Harrow Ales is a brewery in Leeds. It brews pale ale. It made its name "
+                                       "once."])[0]
+    assert ("Harrow Ales", "brews", "pale ale") in brewery.triples
+    assert not any(r == "made" for _, r, _ in brewery.triples)
 
 
 def test_a_coordinated_irregular_past_is_the_subjects():
