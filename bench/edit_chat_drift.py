@@ -102,7 +102,8 @@ def main() -> int:
             "seconds_per_edit": round(sum(e["seconds"] for e in edits) / len(edits), 2),
             "edited_answers_naming_new": f"{sum(hits)}/{len(hits)}",
             "drifted_answers": sum(r["drifted"] for r in rows), "answers": len(rows),
-            "unrelated_unchanged": f"{sum(r['before'] == r['after'] for r in rows if not r['edited'])}/{len(unrelated)}",
+            "unrelated_unchanged":
+                f"{sum(r['before'] == r['after'] for r in rows if not r['edited'])}/{len(unrelated)}",
             "restored_after_reverts": f"{sum(r['restored'] for r in rows)}/{len(rows)}",
         },
     }

@@ -519,7 +519,8 @@ def _common_objects(sentence: str, spans: list[_Span], described: list[_Span], a
             continue  # "played professionally", "played ten seasons"
         prefix = sentence[: m.start()]
         names = [s for s in spans if s.end <= m.start() and s.kind in ("name", "title") and s not in described]
-        if re.search(r"\b(?:he|she|they)\s+$", prefix, re.IGNORECASE) or opening is not None and not prefix[opening:].strip():
+        if re.search(r"\b(?:he|she|they)\s+$", prefix, re.IGNORECASE) \
+                or opening is not None and not prefix[opening:].strip():
             doer = actor
         elif names and re.fullmatch(r"\s*(?:,?\s*who\s+)?", prefix[names[-1].end :]) is not None \
                 or names and re.search(r"\bwho\s+$", prefix):
@@ -531,7 +532,8 @@ def _common_objects(sentence: str, spans: list[_Span], described: list[_Span], a
     return out
 
 
-_NUMBER_WORDS = "one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|fifteen|twenty|thirty|forty|fifty|a hundred"
+_NUMBER_WORDS = ("one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|fifteen|twenty|thirty|forty|fifty"
+                 "|a hundred")
 _UNITS = ("metres|meters|metre|meter|m|kilometres|kilometers|kilometre|kilometer|km|centimetres|centimeters|cm|"
           "feet|foot|ft|miles|mile|mi|yards|yard|inches|inch")
 _DIMENSIONS = {"tall": "height", "high": "height", "long": "length", "wide": "width", "deep": "depth"}
