@@ -113,7 +113,9 @@ _MONTHS = "January|February|March|April|May|June|July|August|September|October|N
 _DATE = rf"\b(?:\d{{1,2}} (?:{_MONTHS})(?:,? \d{{3,4}})?|(?:{_MONTHS}) \d{{1,2}},? \d{{3,4}}|(?:{_MONTHS}) \d{{3,4}})\b"
 _QUOTED = r"\"([^\"\n]{2,80})\"|“([^”\n]{2,80})”|``([^`'\n]{2,80})''"
 _NUMBER = r"\b\d[\d,]*(?:\.\d+)?\b"
-_WORD = r"[A-Z][\w'’\-]*(?:\.[A-Z][\w'’\-]*)*\.?"
+_UPPER = "A-Z" + "".join(c for c in map(chr, range(0xC0, 0x250)) if c.isupper())
+"""Capitals, Latin-1 and Latin Extended ones included ("Łódź", "Émile", "Øresund")."""
+_WORD = rf"[{_UPPER}][\w'’\-]*(?:\.[{_UPPER}][\w'’\-]*)*\.?"
 _CONNECT = r"(?:of|the|de|du|da|di|del|der|von|van|la|le|y|on|upon|&)"
 _NAME = rf"\b{_WORD}(?:\s+(?:{_CONNECT}\s+)*{_WORD})*"
 _PRONOUNS = {"he", "she", "it", "they", "his", "her", "its", "their"}
@@ -282,7 +284,8 @@ _KINDS_OF: dict[str, frozenset[str]] = {
     "book": frozenset({"novel", "memoir", "biography", "collection"}),
     "film": frozenset({"movie", "documentary", "feature"}),
 }
-"""What a general noun may stand for: "The company" for a name said to be a manufacturer."""
+"""What a general noun may stand for: "The company" for a name said to be a manufacturer (or any
+"-maker" or "-builder": "The firm" for a clockmaker)."""
 
 
 def _definite(sentence: str, known: list[tuple[str, str | None]]) -> tuple[re.Match, str] | None:
@@ -296,7 +299,7 @@ def _definite(sentence: str, known: list[tuple[str, str | None]]) -> tuple[re.Ma
     noun = match[1].lower()
     kinds = _KINDS_OF.get(noun, frozenset())
     for test in (lambda name, kind: name.split()[-1].lower() == noun, lambda name, kind: kind == noun,
-                 lambda name, kind: kind in kinds):
+                 lambda name, kind: kind in kinds or "maker" in kinds and (kind or "").endswith(("maker", "builder"))):
         found = next((name for name, kind in reversed(known) if test(name, kind)), None)
         if found:
             return match, found
@@ -461,6 +464,21 @@ def _owner(sentence: str, spans: list[_Span], i: int, described: list[_Span]) ->
     return prev
 
 
+def _placed_before(sentence: str, spans: list[_Span], date: _Span,
+                   described: list[_Span]) -> tuple[_Span, str] | None:
+    """For a date right after "<place> in": the name before the place and the words from it to the
+    place ("X is a clockmaker founded in" London in 1821), so the verb before the place dates it."""
+    k = spans.index(date) if date in spans else -1
+    if k < 2 or date.kind not in ("date", "number"):
+        return None
+    place = spans[k - 1]
+    if not re.fullmatch(r"\s*in\s*", sentence[place.end : date.start]):
+        return None
+    owner = _owner(sentence, spans, k - 1, described)
+    return (owner, sentence[owner.end : place.start]) if owner.kind in ("name", "title") and owner is not place \
+        else None
+
+
 def _parenthesised(sentence: str, spans: list[_Span], a: _Span, b: _Span) -> tuple[int, _Span] | None:
     """The index of the name before the parentheses that hold ``a`` and close before ``b``, and that
     name ending where they close: "Ana Sousa (born 1960 in Lisbon) is a Portuguese painter" says Ana
@@ -604,7 +622,7 @@ class RuleExtractor:
     "The <noun>" for the name it describes (``_definite``)."""
 
     name = "rule"
-    version = 33
+    version = 34
     """Part of the extraction cache's key, so passages extracted by older rules are extracted again."""
 
     def extract(self, passages: list[str], progress: Progress | None = None) -> list[Extraction]:
@@ -666,6 +684,8 @@ class RuleExtractor:
                 before, between = sentence[start : a.start], sentence[a.end : b.start]
                 dated = (_dated_by(owner, before, a, b, between) or _dated_in(owner, before, a, b, between)) \
                     if owner else None
+                if dated is None and (placed := _placed_before(sentence, spans, a, described)):
+                    dated = _dated_by(placed[0].text, placed[1], a, b, between)  # "founded in London in 1821 by B"
                 listed = _listed(sentence, spans, b) and a.kind == b.kind and len(triples) > first_triple \
                     and triples[-1][2] == a.text \
                     and relation_group(normalize_relation(triples[-1][1])) is None  # not "born in Porto, Portugal"

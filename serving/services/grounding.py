@@ -492,6 +492,8 @@ def asks_about(question: str, relation: str) -> bool:
     if which and which[1].lower() not in AUXILIARIES and which[1].lower() in _words(relation):
         return True  # "What dye did X create?" asks about "developed the dye"
     group = relation_group(normalize_relation(relation))
+    if group is None and PART_OF.fullmatch(relation) and PLACE_ASKED.search(question):
+        return True  # "In which country is Lake Vessaro?" asks where Finnmark is, a "region of" Norway
     if group is None:
         return bool(asked & _stems(relation))
     if group == "location" and PLACE_ASKED.search(question) and not asked & _OTHER_PLACE_STEMS:
@@ -502,6 +504,9 @@ def asks_about(question: str, relation: str) -> bool:
 PLACE_ASKED = re.compile(r"\b(?:in|at)\s+(?:which|what)\s+(?:town|city|village|country|state|region|place)\b|"
                          r"^\W*(?:which|what)\s+(?:town|city|village|country|state|region)\s+(?:is|was)\b", re.IGNORECASE)
 """A question for the place something is in, with no word of the relation ("In which town is ...")."""
+PART_OF = re.compile(r"(?:(?:is|was)\s+)?(?:(?:an?|the)\s+)?(?:[\w-]+\s+)?(?:region|province|county|state|district|"
+                     r"department|municipality|territory|part)\s+of", re.IGNORECASE)
+"""A relation that puts a place inside a larger one ("region of", "is a county of"): what a place question asks."""
 
 
 GENERIC = frozenset("city country place located location situated based lies state head member official sports".split())

@@ -322,6 +322,23 @@ def test_a_deed_in_a_sentence_without_names_is_the_pronouns():
     assert not any(r == "made" for _, r, _ in brewery.triples)
 
 
+def test_a_date_after_a_place_is_dated_by_the_verb_before_the_place():
+    firm = RuleExtractor().extract(["Orrin & Pell is a British clockmaker founded in London in 1821 by Samuel Orrin "
+                                    "and James Pell. The firm built the clock of St Aldwyn's Church. Since 1998 it "
+                                    "has been owned by the Hartwell Group."])[0]
+    assert {("Orrin & Pell", "founded by", "Samuel Orrin"), ("Orrin & Pell", "founded by", "James Pell")} \
+        <= set(firm.triples)
+    assert ("Orrin & Pell", "built the clock of", "St Aldwyn's Church") in firm.triples  # "The firm": a -maker
+    assert ("Orrin & Pell", "has been owned by", "Hartwell Group") in firm.triples
+
+
+def test_names_may_open_with_an_accented_capital():
+    director = RuleExtractor().extract(["Tomasz Wierzbicki is a film director. He graduated from the Łódź Film "
+                                        "School. Émile Zola was born in Paris."])[0]
+    assert ("Tomasz Wierzbicki", "graduated from", "Łódź Film School") in director.triples
+    assert ("Émile Zola", "was born in", "Paris") in director.triples
+
+
 def test_a_coordinated_irregular_past_is_the_subjects():
     chemist = RuleExtractor().extract(["Agnes Moray was a chemist. She was born in Dundee and taught at "
                                        "Harwick College."])[0]

@@ -268,6 +268,8 @@ def test_a_question_asks_about_a_relation_in_any_inflection():
     assert asks_about("How tall is the Marrowby Stone?", "height is")  # a size by its adjective
     assert asks_about("How long is the Varn River?", "length is")
     assert not asks_about("How tall is the Marrowby Stone?", "length is")
+    assert asks_about("In which country is Lake Vessaro?", "region of")  # a place inside a larger one
+    assert not asks_about("Who owns Lake Vessaro?", "region of")
     assert asks_about("Which company did Ilse Varga found?", "founded")  # "found" is not taken for find's
 
 
