@@ -377,7 +377,7 @@ def select_facts(question: str, hits: list[FactHit], config: GroundingConfig) ->
     closer "X is a chemist from")."""
     passed = sorted((h for h in hits
                      if (h.score >= config.fact_alone or (h.score >= config.fact_min and names(question, h.subject)))
-                     and fits_question(question, h.object)),
+                     and fits_question(question, h.object, h.relation)),
                     key=lambda h: -h.score)
     chosen = _best(passed, config)
     asked = [h for h in chosen if asks_about(question, h.relation)]
@@ -399,11 +399,14 @@ _PERIOD = re.compile(r"\b(?:century|centuries|decade|ages?|era|period|dynasty)\b
 """Words of a time that is no date: "the 12th century", "the Bronze Age", "the Edo period"."""
 
 
-def fits_question(question: str, obj: str) -> bool:
+def fits_question(question: str, obj: str, relation: str = "") -> bool:
     """A fact's object can answer the question's wh-word: a time for "When ..." or "In what year ..."
     ("X was founded by Cistercian monks" does not say when), and for "Who ..." anything but a bare
     date or number ("X was founded in 1962" does not say who), nor for "Where ..." ("X was born 3 March
-    1948" does not say where). A period answers "When ..." too ("X was raised during the Bronze Age")."""
+    1948" does not say where), nor an agent ("X was founded by B" does not say where). A period answers
+    "When ..." too ("X was raised during the Bronze Age")."""
+    if relation.lower().split()[-1:] == ["by"] and (_WHERE.match(question) or PLACE_ASKED.search(question)):
+        return False
     lower = obj.lower()
     bare_time = bool(re.search(r"\d", lower)) and not re.search(r"[a-z]", _MONTHS.sub("", lower))
     if _WHEN.match(question):

@@ -331,12 +331,16 @@ def test_a_question_for_a_time_passes_only_facts_that_name_one_and_one_for_a_per
     assert [f.id for f in select_facts("When was the Marrowby Stone raised?", [age], GroundingConfig())] == ["f3"]
 
 
-def test_a_question_for_a_place_passes_no_fact_that_is_a_bare_date():
+def test_a_question_for_a_place_passes_no_fact_that_is_a_bare_date_or_an_agent():
     date = FactHit("f1", "i", "Maren Tollefsen", "born", "3 March 1948", 0.8, "2026-01-01", None, None)
     place = FactHit("f2", "i", "Maren Tollefsen", "born in", "Bergen", 0.7, "2026-01-01", None, None)
     for question in ("Where was Maren Tollefsen born?", "In which city was Maren Tollefsen born?"):
         assert [f.id for f in select_facts(question, [date, place], GroundingConfig())] == ["f2"]
     assert [f.id for f in select_facts("When was Maren Tollefsen born?", [date, place], GroundingConfig())] == ["f1"]
+    founder = FactHit("f3", "i", "Orrin & Pell", "founded by", "Samuel Orrin", 0.8, "2026-01-01", None, None)
+    town = FactHit("f4", "i", "Orrin & Pell", "is a clockmaker founded in", "London", 0.7, "2026-01-01", None, None)
+    assert [f.id for f in select_facts("Where was Orrin & Pell founded?", [founder, town], GroundingConfig())] == ["f4"]
+    assert [f.id for f in select_facts("Who founded Orrin & Pell?", [founder, town], GroundingConfig())][0] == "f3"
 
 
 def test_an_edited_subject_is_mentioned_by_its_own_names_not_by_a_word_another_name_shares():
