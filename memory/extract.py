@@ -509,7 +509,7 @@ def _last_clause(between: str) -> str | None:
 
 _DEEDS = ("discovered invented developed designed studied composed patented pioneered coined synthesised synthesized "
           "isolated translated taught played wrote won makes made produces produced manufactures manufactured "
-          "publishes published sells sold brews brewed").split()
+          "publishes published sells sold brews brewed releases released").split()
 _COMMON_OBJECT = re.compile(rf"\b({'|'.join(_DEEDS)})\s+(?:the\s+)?([a-z][a-z-]*(?:\s+[a-z][a-z-]*)?)"
                             rf"(?=\s*(?:[.,;)]|$)|\s+(?:and|in|at|for|with|from|during|while|until)\b)")
 """A deed whose object is a common noun, which no span reads: "who discovered moraite.", "she studied medicine at"."""
@@ -568,7 +568,8 @@ def _measures(sentence: str, spans: list[_Span], described: list[_Span], actor: 
     """Sizes (``_MEASURE``) as "height is" and the like: of the name right before the verb (past a
     parenthesis), or of the ``actor`` after a pronoun, the opening that stands for it (ending at
     ``opening``: "The viaduct is 410 metres long"), "and" or a clause between commas ("It was raised
-    during the Bronze Age and is about four metres tall")."""
+    during the Bronze Age and is about four metres tall"); a verb coordinated after the size is the
+    measured thing's too ("is 5.2 kilometres long and opened in" 2009)."""
     out = []
     for m in _MEASURE.finditer(sentence):
         prefix = sentence[: m.start()]
@@ -582,8 +583,13 @@ def _measures(sentence: str, spans: list[_Span], described: list[_Span], actor: 
             continue
         size = sentence[m.start(1) if m[1] else m.start() + m[0].find(" ") + 1 : m.start(2)].strip()
         size = re.sub(r"\s*\([^()]*\)$", "", size)  # "12 m (39 ft)": the first unit is the passage's own
-        if owner:
-            out.append((owner, f"{_DIMENSIONS.get(m[2].lower(), m[3] or '')} is", size))
+        if not owner:
+            continue
+        out.append((owner, f"{_DIMENSIONS.get(m[2].lower(), m[3] or '')} is", size))
+        after = next((s for s in spans if s.start >= m.end()), None)
+        verb = re.fullmatch(r"\s+and\s+(.+)", sentence[m.end() : after.start]) if after else None
+        if verb and (relation := _relation(verb[1])) and re.match(r"[a-z]+(?:s|ed)\b", relation):
+            out.append((owner, relation, after.text))
     return out
 
 
@@ -622,7 +628,7 @@ class RuleExtractor:
     "The <noun>" for the name it describes (``_definite``)."""
 
     name = "rule"
-    version = 34
+    version = 35
     """Part of the extraction cache's key, so passages extracted by older rules are extracted again."""
 
     def extract(self, passages: list[str], progress: Progress | None = None) -> list[Extraction]:

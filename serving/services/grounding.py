@@ -504,12 +504,14 @@ def asks_about(question: str, relation: str) -> bool:
     return bool(asked & (_stems(relation) | _stems(group) | (_GROUP_STEMS[group] - _GENERIC_STEMS)))
 
 
-PLACE_ASKED = re.compile(r"\b(?:in|at)\s+(?:which|what)\s+(?:town|city|village|country|state|region|place)\b|"
-                         r"^\W*(?:which|what)\s+(?:town|city|village|country|state|region)\s+(?:is|was)\b", re.IGNORECASE)
+PLACE_ASKED = re.compile(r"\b(?:in|at)\s+(?:which|what)\s+(?:town|city|village|country|county|province|state|region|"
+                         r"place)\b|^\W*(?:which|what)\s+(?:town|city|village|country|county|province|state|region)"
+                         r"\s+(?:is|was)\b", re.IGNORECASE)
 """A question for the place something is in, with no word of the relation ("In which town is ...")."""
 PART_OF = re.compile(r"(?:(?:is|was)\s+)?(?:(?:an?|the)\s+)?(?:[\w-]+\s+)?(?:region|province|county|state|district|"
-                     r"department|municipality|territory|part)\s+of", re.IGNORECASE)
-"""A relation that puts a place inside a larger one ("region of", "is a county of"): what a place question asks."""
+                     r"department|municipality|territory|part)\s+of|in", re.IGNORECASE)
+"""A relation that puts a place inside a larger one ("region of", "is a county of", "in"): what a place
+question asks."""
 
 
 GENERIC = frozenset("city country place located location situated based lies state head member official sports".split())

@@ -296,7 +296,11 @@ def test_a_size_is_the_measured_things_and_not_a_bare_number():
     assert ("Eiffel Tower", "height is", "330 metres") in tower.triples
     assert not any(o == "330" for _, _, o in tower.triples)  # "X is 330": the number was the size's
     assert ("Corrie Viaduct", "length is", "410 metres") in viaduct.triples  # "The viaduct" stands for it
+    assert ("Corrie Viaduct", "carries", "Highland Main Line") in viaduct.triples  # a verb after the size
     assert not any("410" in (s, o) for s, _, o in viaduct.triples)
+    tunnel = RuleExtractor().extract(["The Selvik Tunnel is a road tunnel. The tunnel is 5.2 kilometres long and "
+                                      "opened in 2009."])[0]
+    assert ("Selvik Tunnel", "opened in", "2009") in tunnel.triples
 
 
 def test_a_place_that_ends_a_thing_of_it_is_not_taken_for_a_surname():
@@ -319,6 +323,9 @@ def test_a_deed_in_a_sentence_without_names_is_the_pronouns():
     brewery = RuleExtractor().extract(["Harrow Ales is a brewery in Leeds. It brews pale ale. It made its name "
                                        "once."])[0]
     assert ("Harrow Ales", "brews", "pale ale") in brewery.triples
+    label = RuleExtractor().extract(["Fernwood Records is a record label. The label releases folk and bluegrass "
+                                     "music."])[0]
+    assert ("Fernwood Records", "releases", "folk") in label.triples
     assert not any(r == "made" for _, r, _ in brewery.triples)
 
 

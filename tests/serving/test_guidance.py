@@ -270,6 +270,7 @@ def test_a_question_asks_about_a_relation_in_any_inflection():
     assert not asks_about("How tall is the Marrowby Stone?", "length is")
     assert asks_about("In which country is Lake Vessaro?", "region of")  # a place inside a larger one
     assert not asks_about("Who owns Lake Vessaro?", "region of")
+    assert asks_about("In which county is Castle Dunmarrow?", "in")  # "near Ballykeel in County Antrim"
     assert asks_about("Which company did Ilse Varga found?", "founded")  # "found" is not taken for find's
 
 
