@@ -269,8 +269,9 @@ def optimise_values(
 
     Facts share the batch but not the loss: each fact's delta sees only its own rows, and Adam is
     elementwise, so each result is what optimising that fact alone gives (early stop included).
-    The passes run in `config.value_dtype` (`editing.precision`), the last `config.final_steps` and
-    the final measure on the model as loaded; delta and Adam stay fp32.
+    The passes run in `config.value_dtype` (`editing.precision`), the last `config.final_steps` on the
+    model as loaded (a fact that stops early before them stops on the cheaper copy's measure); delta
+    and Adam stay fp32.
     """
     rows_per_fact = sum(len(g) for g in encoded_all[0]) + 1 if encoded_all else 1
     chunk = max(1, MAX_ROWS // rows_per_fact)
