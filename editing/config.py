@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, get_args
 
 ValueDtype = Literal["auto", "float32", "bfloat16"]
 
@@ -83,7 +83,7 @@ class RomeConfig:
             raise ValueError("RomeConfig.mom2_weight must be > 0")
         if self.final_steps < 0:
             raise ValueError("RomeConfig.final_steps must be >= 0")
-        if self.value_dtype not in ("auto", "float32", "bfloat16"):
+        if self.value_dtype not in get_args(ValueDtype):
             raise ValueError(f"RomeConfig.value_dtype must be auto, float32 or bfloat16, got {self.value_dtype!r}")
 
 

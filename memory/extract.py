@@ -525,6 +525,16 @@ _NOT_OBJECTS = _STOP | _FUNCTION_WORDS | frozenset(
 """Function words, adverbs and counts after a deed, which are no object of it."""
 
 
+def _named_before(spans: list[_Span], at: int, described: list[_Span]) -> list[_Span]:
+    """The names and titles that end before ``at``, people's adjectives left out."""
+    return [s for s in spans if s.end <= at and s.kind in ("name", "title") and s not in described]
+
+
+def _right_after(prefix: str, opening: int | None) -> bool:
+    """Only the opening that stands for the actor (ending at ``opening``: "It", "The company") is before."""
+    return opening is not None and not prefix[opening:].strip()
+
+
 def _common_objects(sentence: str, spans: list[_Span], described: list[_Span], actor: str | None,
                     opening: int | None = None) -> list[Triple]:
     """Triples of ``_COMMON_OBJECT`` deeds: done by the name right before the verb (or before its
@@ -536,9 +546,8 @@ def _common_objects(sentence: str, spans: list[_Span], described: list[_Span], a
         if words[0] in _NOT_OBJECTS or words[-1] in _NOT_OBJECTS or words[-1].endswith("ly"):
             continue  # "played professionally", "played ten seasons"
         prefix = sentence[: m.start()]
-        names = [s for s in spans if s.end <= m.start() and s.kind in ("name", "title") and s not in described]
-        if re.search(r"\b(?:he|she|they)\s+$", prefix, re.IGNORECASE) \
-                or opening is not None and not prefix[opening:].strip():
+        names = _named_before(spans, m.start(), described)
+        if re.search(r"\b(?:he|she|they)\s+$", prefix, re.IGNORECASE) or _right_after(prefix, opening):
             doer = actor
         elif names and re.fullmatch(r"\s*(?:,?\s*who\s+)?", prefix[names[-1].end :]) is not None \
                 or names and re.search(r"\bwho\s+$", prefix):
@@ -573,11 +582,11 @@ def _measures(sentence: str, spans: list[_Span], described: list[_Span], actor: 
     out = []
     for m in _MEASURE.finditer(sentence):
         prefix = sentence[: m.start()]
-        names = [s for s in spans if s.end <= m.start() and s.kind in ("name", "title") and s not in described]
+        names = _named_before(spans, m.start(), described)
         if names and re.fullmatch(r"\s*(?:\([^()]*\)\s*)?", prefix[names[-1].end :]):
             owner = names[-1].text
         elif re.search(r"(?:\b(?:it|he|she|they|and|but)|,)\s*$", prefix, re.IGNORECASE) \
-                or opening is not None and not prefix[opening:].strip():
+                or _right_after(prefix, opening):
             owner = actor
         else:
             continue

@@ -8,6 +8,7 @@ from typing import Literal
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from editing.config import ValueDtype
 from memory.embed import default_embedder_path
 
 DEFAULT_MODEL = "SmolLM2-135M-Instruct"
@@ -137,7 +138,7 @@ class Settings(BaseSettings):
     edit_early_stop: Literal["nll", "most_probable"] = "nll"
     """When an edit's value optimisation stops (``RomeConfig.early_stop``): once the target's mean NLL
     is small, or also as soon as the target is the most probable continuation everywhere (ENCORE)."""
-    edit_value_dtype: Literal["auto", "float32", "bfloat16"] = "auto"
+    edit_value_dtype: ValueDtype = "auto"
     """Precision of an edit's value optimisation (``RomeConfig.value_dtype``): "auto" runs it on a
     bfloat16 copy of the model where the device multiplies bf16 natively (about half the time per
     edit on 2 AVX512-BF16 cores); "float32" on the model as loaded."""
