@@ -160,7 +160,8 @@ def _spans(sentence: str) -> list[_Span]:
             text = re.sub(r"['’]s$", "", " ".join(words))  # "Port Averne's" names Port Averne
             start = m.start() + m.group(0).find(words[0])
             if free(start, start + len(text)):
-                taken.append(_Span(start, start + len(text), text, kind))
+                month = kind == "name" and re.fullmatch(_MONTHS, text)  # "held every August": a time, no name
+                taken.append(_Span(start, start + len(text), text, "date" if month else kind))
     return sorted(taken, key=lambda s: s.start)
 
 
@@ -191,7 +192,7 @@ _BARE = frozenset("in on at since from until by".split())
 """Prepositions that alone relate no name to a date or number."""
 _COPULAS = frozenset("is was are were".split())
 """What a date or number never is: "X (born 1980) is Welsh" says nothing of 1980."""
-_COORDINATED = re.compile(r"(and|but|then|to)\s+(([a-z]+)\b.*)")
+_COORDINATED = re.compile(r"(and|but|then|to)\s+(?:(?:later|then|also|soon|eventually|[a-z]+ly)\s+)?(([a-z]+)\b.*)")
 
 
 def _third_person(verb: re.Match) -> str:
@@ -333,16 +334,20 @@ def _dated_by(subject: str, before: str, date: _Span, agent: _Span, between: str
     return (subject, f"{verb[1]} by" + (f" {by[1]}" if by[1] else ""), agent.text) if verb and by else None
 
 
-_PLACED = re.compile(r"(?:(?:is|was|were)\s+)?(born|died|founded|established|formed|opened)(?:\s+(?:in|on))?$")
-"""The verb before a date that a place may follow: "born 3 March 1948 in" Bergen."""
+_PLACED = re.compile(r"(?:(?:is|was|are|were)\s+)?(born|died|[a-z]+ed|built|made|held|won|set|sold|run)"
+                     r"(?:\s+(?:in|on|every|during))?$")
+"""The verb before a date that a place may follow: "born 3 March 1948 in" Bergen, "held every August in"."""
+_PLACE_AFTER = re.compile(r"(?:in|at|near|on)(?:\s+(?:a|an|the)\s+[a-z]+\s+(?:in|of|near|at))?")
+"""What comes between the date and the place: "in", "at a shipyard in", "in the town of"."""
 
 
 def _dated_in(subject: str, before: str, date: _Span, place: _Span, between: str) -> Triple | None:
-    """"A (born 3 March 1948 in Bergen)": A's "born in" Bergen, the date left out."""
+    """"A (born 3 March 1948 in Bergen)": A's "born in" Bergen; "A was built in 1958 at a shipyard in
+    C": A's "built at a shipyard in" C; the date left out."""
     if date.kind not in ("date", "number") or place.kind != "name":
         return None
-    verb = _PLACED.search(_relation(before))
-    return (subject, f"{verb[1]} in", place.text) if verb and _relation(between) == "in" else None
+    verb, where = _PLACED.search(_relation(before)), _PLACE_AFTER.fullmatch(_relation(between))
+    return (subject, f"{verb[1]} {where[0]}", place.text) if verb and where else None
 
 
 _FUNCTION_WORDS = frozenset("for in of on at by to from with and or but as that which who whose since after before "
@@ -637,7 +642,7 @@ class RuleExtractor:
     "The <noun>" for the name it describes (``_definite``)."""
 
     name = "rule"
-    version = 35
+    version = 36
     """Part of the extraction cache's key, so passages extracted by older rules are extracted again."""
 
     def extract(self, passages: list[str], progress: Progress | None = None) -> list[Extraction]:

@@ -393,3 +393,14 @@ def test_the_items_of_a_list_share_its_relation_but_a_functional_ones_place_stay
 def test_a_participle_after_a_comma_is_the_actors():
     mayor = RuleExtractor().extract(["Tomas Wren is a politician. He was elected in 2018, succeeding Alice Pym."])[0]
     assert ("Tomas Wren", "succeeding", "Alice Pym") in mayor.triples
+
+
+def test_a_place_after_a_date_or_month_is_the_deeds_and_a_coordinated_verb_after_an_adverb_the_actors():
+    ship = RuleExtractor().extract(["The Harrow Star was a cargo ship built in 1958 at a shipyard in Sunderland."])[0]
+    assert ("Harrow Star", "built at a shipyard in", "Sunderland") in ship.triples
+    fair = RuleExtractor().extract(["The Velmora Festival is held every August in the town of Kestrup."])[0]
+    assert ("Velmora Festival", "held in the town of", "Kestrup") in fair.triples
+    assert not any(s == "August" for s, _, _ in fair.triples)  # a month is a time, no one's name
+    chemist = RuleExtractor().extract(["Mia Okafor is a chemist. She studied at the University of Ibadan and "
+                                       "later completed her doctorate in Manchester."])[0]
+    assert ("Mia Okafor", "completed her doctorate in", "Manchester") in chemist.triples
