@@ -240,7 +240,8 @@ def fact_sources(tokenizer, facts: list[FactHit], question: str = "") -> tuple[t
             inverse = inverse_wording(fact)
             wordings, answer = ([inverse.rstrip(".")], fact.subject) if inverse else ([], "")
         else:
-            wordings = fact_wordings(fact) if asks_about(question, fact.relation) else [fact_sentence(fact)]
+            asked = asks_about(question, fact.relation, fact.subject)
+            wordings = fact_wordings(fact) if asked else [fact_sentence(fact)]
             answer = fact.object
         for sentence in wordings:
             for lead in (" ", ""):
@@ -298,7 +299,7 @@ def anchored_sources(tokenizer, facts: list[FactHit], question: str) -> tuple[tu
     for fact in facts:
         inverse = inverse_entry(fact, question)
         answer = fact.subject if inverse else fact.object
-        if not asks_about(question, fact.relation) or any(
+        if not asks_about(question, fact.relation, fact.subject) or any(
                 f is not fact and f.subject.lower() == answer.lower() for f in facts):
             continue
         answers.append(answer)
@@ -380,10 +381,10 @@ def select_facts(question: str, hits: list[FactHit], config: GroundingConfig) ->
                      and fits_question(question, h.object, h.relation)),
                     key=lambda h: -h.score)
     chosen = _best(passed, config)
-    asked = [h for h in chosen if asks_about(question, h.relation)]
+    asked = [h for h in chosen if asks_about(question, h.relation, h.subject)]
     if asked:
         return asked  # "When was X opened?" shows "X was opened in 1889", not also "X closed in 1957"
-    first = next((h for h in passed if asks_about(question, h.relation)), None)
+    first = next((h for h in passed if asks_about(question, h.relation, h.subject)), None)
     return [first, *chosen][: config.seeds] if first else chosen
 
 
@@ -403,12 +404,13 @@ def fits_question(question: str, obj: str, relation: str = "") -> bool:
     """A fact's object can answer the question's wh-word: a time for "When ..." or "In what year ..."
     ("X was founded by Cistercian monks" does not say when), and for "Who ..." anything but a bare
     date or number ("X was founded in 1962" does not say who), nor for "Where ..." ("X was born 3 March
-    1948" does not say where), nor an agent ("X was founded by B" does not say where). A period answers
-    "When ..." too ("X was raised during the Bronze Age")."""
+    1948", "X is held every August" do not say where), nor an agent ("X was founded by B" does not say
+    where). A period answers "When ..." too ("X was raised during the Bronze Age")."""
     if relation.lower().split()[-1:] == ["by"] and (_WHERE.match(question) or PLACE_ASKED.search(question)):
         return False
     lower = obj.lower()
-    bare_time = bool(re.search(r"\d", lower)) and not re.search(r"[a-z]", _MONTHS.sub("", lower))
+    bare_time = bool(re.search(r"\d", lower) or _MONTHS.search(lower)) \
+        and not re.search(r"[a-z]", _MONTHS.sub("", lower))
     if _WHEN.match(question):
         return bare_time or bool(_MONTHS.search(lower) or _PERIOD.search(lower))
     return not ((_WHO.match(question) or _WHERE.match(question) or PLACE_ASKED.search(question)) and bare_time)
@@ -419,7 +421,7 @@ def inverse_seeds(question: str, hits: list[FactHit], config: GroundingConfig) -
     question asks for their subject ("Which company does Ana Brisk run?" after "The chief executive
     of Kestrel Works is Ana Brisk"). The best, and the next ones within ``seed_margin``, ``seeds`` at most."""
     passed = sorted((h for h in hits if h.score >= config.fact_min and inverse_entry(h, question)
-                     and asks_about(question, h.relation)), key=lambda h: -h.score)
+                     and asks_about(question, h.relation, h.subject)), key=lambda h: -h.score)
     return _best(passed, config)
 
 
@@ -486,11 +488,13 @@ def asked_stems(question: str) -> frozenset[str]:
     return frozenset(asked.union(*(_SAME_DEED.get(stem, set()) for stem in asked)))
 
 
-def asks_about(question: str, relation: str) -> bool:
+def asks_about(question: str, relation: str, subject: str = "") -> bool:
     """The question mentions the relation: a word of it, of its group's name ("married to": spouse)
     or of its group's other phrasings ("chief executive officer of": CEO), compared by their first five letters after an inflection ending (citizen/citizenship,
-    performed/performer, work/works), or by a word of the same deed (``SAME_DEED``: author/wrote)."""
-    asked = asked_stems(question)
+    performed/performer, work/works), or by a word of the same deed (``SAME_DEED``: author/wrote).
+    The words of the fact's ``subject`` are not asked of it: "Who is the main stage of the Velmora
+    Festival named after?" does not ask about "is an annual music festival held every" August."""
+    asked = asked_stems(question) - _stems(subject)
     which = _WHICH.match(question)
     if which and which[1].lower() not in AUXILIARIES and which[1].lower() in _words(relation):
         return True  # "What dye did X create?" asks about "developed the dye"
@@ -563,7 +567,7 @@ def chain(seeds: list[FactHit], about, score, config: GroundingConfig, question:
         # about something else that shares the answer
         reachable = [f for entity in frontier for f in about(entity)
                      if f.id not in seen and f.object.lower() != entity.lower()]
-        candidates = [f for f in reachable if asks_about(question, f.relation)]
+        candidates = [f for f in reachable if asks_about(question, f.relation, f.subject)]
         # a relation the chain has already taken is a word of the question spent ("Who runs the
         # company founded by X?" goes from "founded by" on to its chief executive, not to "founded in")
         spent = asked & set().union(*(_relation_stems(f.relation) for f in chosen))
@@ -573,7 +577,8 @@ def chain(seeds: list[FactHit], about, score, config: GroundingConfig, question:
         else:  # a link the question leaves unsaid ("the country to which X belongs": citizen of),
             # taken only when a fact after it is one the question asks about
             bridged = [(f, g) for f in reachable for g in about(f.object)
-                       if g.id not in seen and g.object.lower() != f.object.lower() and asks_about(question, g.relation)]
+                       if g.id not in seen and g.object.lower() != f.object.lower()
+                       and asks_about(question, g.relation, g.subject)]
             if not bridged or len(chosen) + 2 > config.max_facts:
                 break
             links = list(bridged[int(np.argmax(score([g for _, g in bridged])))])

@@ -38,7 +38,8 @@ def asked_chain(facts: list[FactHit], question: str) -> list[FactHit]:
     by_object = {f.object.lower(): f for f in facts}
     found: dict[str, list[FactHit]] = {}
     for fact in facts:
-        if fact.object.lower() in subjects or not asks_about(question, fact.relation) or inverse_entry(fact, question):
+        if fact.object.lower() in subjects or not asks_about(question, fact.relation, fact.subject) \
+                or inverse_entry(fact, question):
             continue
         path = [fact]
         while not names(question, path[0].subject) and path[0].subject.lower() in by_object:

@@ -274,6 +274,20 @@ def test_a_question_asks_about_a_relation_in_any_inflection():
     assert asks_about("Which company did Ilse Varga found?", "founded")  # "found" is not taken for find's
 
 
+def test_the_words_that_name_a_facts_subject_are_not_asked_of_its_relation():
+    def fact(relation: str, obj: str, score: float) -> FactHit:
+        return FactHit("f", "i", "Velmora Festival", relation, obj, score, "2026-01-01", None, None)
+
+    held = fact("is an annual music festival held every", "August", 0.77)
+    stage = fact("main stage is named after the jazz pianist", "Ida Brunn", 0.70)
+    question = "Who is the main stage of the Velmora Festival named after?"
+    assert asks_about(question, held.relation) and not asks_about(question, held.relation, held.subject)
+    assert select_facts(question, [held, stage], GroundingConfig()) == [stage]
+    assert asks_about("Which festival is held in Kestrup?", "held in the town of", "Velmora Festival")
+    place = fact("held in the town of", "Kestrup", 0.7)
+    assert select_facts("Where is the Velmora Festival held?", [held, place], GroundingConfig()) == [place]
+
+
 def test_a_question_asks_about_a_deed_in_its_other_words():
     assert asks_about("Where was the author of Quarry Lane born?", "is a novel by the writer")
     assert asks_about("Who wrote Quarry Lane?", "was written by")
