@@ -522,6 +522,9 @@ _ROLE_AS = re.compile(r"\b(plays|played|serves|served|works|worked)\b(?:\s+[^.;,
                       r"([a-z][a-z-]*(?:\s+[a-z][a-z-]*)?)"
                       r"(?=\s*(?:[.,;)]|$)|\s+(?:and|in|at|for|with|from|during|until|on)\b)")
 """A role someone plays or serves as: "plays for Molde FK as a goalkeeper" ("plays as" goalkeeper)."""
+_OWN_WORK = re.compile(r"\b(?:his|her|their)\s+((?:research|work|studies)\s+(?:on|into))\s+(?:the\s+)?"
+                       r"([a-z][a-z-]*(?:\s+[a-z][a-z-]*)?)(?=\s*(?:[.,;)]|$)|\s+(?:and|in|at|for|with|from)\b)")
+"""The actor's own field: "for her research on battery materials" ("research on" battery materials)."""
 
 
 _NOT_OBJECTS = _STOP | _FUNCTION_WORDS | frozenset(
@@ -546,13 +549,14 @@ def _common_objects(sentence: str, spans: list[_Span], described: list[_Span], a
     "who"), or by the ``actor`` when a person's pronoun, or the opening (ending at ``opening``) that
     stands for the actor ("The company makes frozen seafood"), is right before it."""
     out = []
-    for m in [*_COMMON_OBJECT.finditer(sentence), *_ROLE_AS.finditer(sentence)]:
+    for m in [*_COMMON_OBJECT.finditer(sentence), *_ROLE_AS.finditer(sentence), *_OWN_WORK.finditer(sentence)]:
         words = m[2].split()
         if words[0] in _NOT_OBJECTS or words[-1] in _NOT_OBJECTS or words[-1].endswith("ly"):
             continue  # "played professionally", "played ten seasons"
         prefix = sentence[: m.start()]
         names = _named_before(spans, m.start(), described)
-        if re.search(r"\b(?:he|she|they)\s+$", prefix, re.IGNORECASE) or _right_after(prefix, opening):
+        if m.re is _OWN_WORK or re.search(r"\b(?:he|she|they)\s+$", prefix, re.IGNORECASE) \
+                or _right_after(prefix, opening):
             doer = actor
         elif names and re.fullmatch(r"\s*(?:,?\s*who\s+)?", prefix[names[-1].end :]) is not None \
                 or names and re.search(r"\bwho\s+$", prefix):
@@ -560,7 +564,7 @@ def _common_objects(sentence: str, spans: list[_Span], described: list[_Span], a
         else:
             doer = None
         if doer:
-            out.append((doer, m[1] if m.re is _COMMON_OBJECT else f"{m[1]} as", m[2]))
+            out.append((doer, f"{m[1]} as" if m.re is _ROLE_AS else m[1], m[2]))
     return out
 
 
@@ -642,7 +646,7 @@ class RuleExtractor:
     "The <noun>" for the name it describes (``_definite``)."""
 
     name = "rule"
-    version = 36
+    version = 37
     """Part of the extraction cache's key, so passages extracted by older rules are extracted again."""
 
     def extract(self, passages: list[str], progress: Progress | None = None) -> list[Extraction]:

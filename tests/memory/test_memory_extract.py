@@ -404,3 +404,11 @@ def test_a_place_after_a_date_or_month_is_the_deeds_and_a_coordinated_verb_after
     chemist = RuleExtractor().extract(["Mia Okafor is a chemist. She studied at the University of Ibadan and "
                                        "later completed her doctorate in Manchester."])[0]
     assert ("Mia Okafor", "completed her doctorate in", "Manchester") in chemist.triples
+
+
+def test_the_actors_own_research_or_work_on_a_common_noun_is_a_fact():
+    chemist = RuleExtractor().extract(["Mia Okafor is a chemist. In 2019 she won the Davy Medal for her research on "
+                                       "battery materials."])[0]
+    assert ("Mia Okafor", "research on", "battery materials") in chemist.triples
+    other = RuleExtractor().extract(["Mia Okafor is a chemist. Tom Hale praised her work on the history of trade."])[0]
+    assert not any(r == "work on" for _, r, _ in other.triples)  # "history of trade" is more than the rule reads
