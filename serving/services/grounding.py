@@ -404,8 +404,9 @@ def fits_question(question: str, obj: str, relation: str = "") -> bool:
     """A fact's object can answer the question's wh-word: a time for "When ..." or "In what year ..."
     ("X was founded by Cistercian monks" does not say when), and for "Who ..." anything but a bare
     date or number ("X was founded in 1962" does not say who), nor for "Where ..." ("X was born 3 March
-    1948", "X is held every August" do not say where), nor an agent ("X was founded by B" does not say
-    where). A period answers "When ..." too ("X was raised during the Bronze Age")."""
+    1948", "X is held every August" do not say where), nor for "Which dam ..." ("X was formed in
+    1962"), nor an agent ("X was founded by B" does not say where). A period answers "When ..." too
+    ("X was raised during the Bronze Age")."""
     if relation.lower().split()[-1:] == ["by"] and (_WHERE.match(question) or PLACE_ASKED.search(question)):
         return False
     lower = obj.lower()
@@ -413,7 +414,19 @@ def fits_question(question: str, obj: str, relation: str = "") -> bool:
         and not re.search(r"[a-z]", _MONTHS.sub("", lower))
     if _WHEN.match(question):
         return bare_time or bool(_MONTHS.search(lower) or _PERIOD.search(lower))
-    return not ((_WHO.match(question) or _WHERE.match(question) or PLACE_ASKED.search(question)) and bare_time)
+    which = _WHICH.match(question)
+    word = which[1].lower() if which else ""
+    thing = bool(word) and word not in AUXILIARIES | _COUNTED | _IRREGULAR.keys() | _DOINGS \
+        and not word.endswith("ed")  # a noun, not "What happened to ..."
+    return not ((_WHO.match(question) or _WHERE.match(question) or PLACE_ASKED.search(question) or thing)
+                and bare_time)
+
+
+_COUNTED = frozenset("number amount age size height length width depth weight distance population score time day "
+                     "season year percentage rank price temperature capacity elevation".split())
+"""What "What/Which <word> ..." may ask that a bare number or date answers ("What age ...")."""
+_DOINGS = frozenset("happens makes causes means".split())
+"""Verbs that may follow "What" in a question."""
 
 
 def inverse_seeds(question: str, hits: list[FactHit], config: GroundingConfig) -> list[FactHit]:

@@ -288,6 +288,14 @@ def test_the_words_that_name_a_facts_subject_are_not_asked_of_its_relation():
     assert select_facts("Where is the Velmora Festival held?", [held, place], GroundingConfig()) == [place]
 
 
+def test_a_bare_year_answers_no_question_for_a_kind_of_thing():
+    formed = FactHit("f", "i", "Lake Orrin", "was formed in", "1962", 0.8, "2026-01-01", None, None)
+    assert select_facts("Which dam formed Lake Orrin?", [formed], GroundingConfig()) == []
+    assert select_facts("In what year was Lake Orrin formed?", [formed], GroundingConfig()) == [formed]
+    deep = FactHit("f", "i", "Lake Orrin", "depth is", "40", 0.8, "2026-01-01", None, None)
+    assert select_facts("What depth does Lake Orrin reach?", [deep], GroundingConfig()) == [deep]
+
+
 def test_a_question_asks_about_a_deed_in_its_other_words():
     assert asks_about("Where was the author of Quarry Lane born?", "is a novel by the writer")
     assert asks_about("Who wrote Quarry Lane?", "was written by")
