@@ -291,15 +291,17 @@ _KINDS_OF: dict[str, frozenset[str]] = {
 
 def _definite(sentence: str, known: list[tuple[str, str | None]]) -> tuple[re.Match, str] | None:
     """A sentence-opening "The <noun>" and the name it stands for: the latest name of the passage
-    ending in that noun ("Tessary Dam" for "The dam"), else the latest said to be one ("Marrow Lake is
-    a reservoir": "The reservoir"), else to be one of its kinds ("X is an aircraft manufacturer": "The
-    company")."""
+    ending or opening with that noun ("Tessary Dam" for "The dam", "Lake Orrin" for "The lake"), else
+    the latest said to be one ("Marrow Lake is a reservoir": "The reservoir"), else to be one of its
+    kinds ("X is an aircraft manufacturer": "The company")."""
     match = _DEFINITE.match(sentence)
     if not match:
         return None
     noun = match[1].lower()
     kinds = _KINDS_OF.get(noun, frozenset())
-    for test in (lambda name, kind: name.split()[-1].lower() == noun, lambda name, kind: kind == noun,
+    opening = match[1].islower()  # "The lake", not "The Houston Rockets are"
+    for test in (lambda name, kind: name.split()[-1].lower() == noun or opening and name.split()[0].lower() == noun,
+                 lambda name, kind: kind == noun,
                  lambda name, kind: kind in kinds or "maker" in kinds and (kind or "").endswith(("maker", "builder"))):
         found = next((name for name, kind in reversed(known) if test(name, kind)), None)
         if found:
@@ -646,7 +648,7 @@ class RuleExtractor:
     "The <noun>" for the name it describes (``_definite``)."""
 
     name = "rule"
-    version = 37
+    version = 38
     """Part of the extraction cache's key, so passages extracted by older rules are extracted again."""
 
     def extract(self, passages: list[str], progress: Progress | None = None) -> list[Extraction]:

@@ -412,3 +412,12 @@ def test_the_actors_own_research_or_work_on_a_common_noun_is_a_fact():
     assert ("Mia Okafor", "research on", "battery materials") in chemist.triples
     other = RuleExtractor().extract(["Mia Okafor is a chemist. Tom Hale praised her work on the history of trade."])[0]
     assert not any(r == "work on" for _, r, _ in other.triples)  # "history of trade" is more than the rule reads
+
+
+def test_the_noun_that_opens_a_name_stands_for_it_after_the():
+    lake = RuleExtractor().extract(["Lake Orrin is a reservoir in the Highlands. The lake supplies water to the "
+                                    "city of Inverness."])[0]
+    assert ("Lake Orrin", "supplies water to the city of", "Inverness") in lake.triples
+    team = RuleExtractor().extract(["Kemi Ade plays for the Houston Rockets. The Houston Rockets are based in "
+                                    "Houston."])[0]
+    assert not any(r.startswith("Rockets") for _, r, _ in team.triples)  # "The Houston ..." opens a name
