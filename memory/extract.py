@@ -256,6 +256,26 @@ def _participle_triples(said: str, sentence: str, spans: list[_Span], referent: 
     return [(subject, relation.lower(), told[0].text)] if told and subject else []
 
 
+_COMMON_OPENING = re.compile(rf"[{_UPPER}][a-z]{{3,}}(?:tion|sion|ment|ness|ally|ently|ously|ively|antly)")
+"""A capitalised word that opens a sentence as a common noun or an adverb, no name: "Construction began
+in 1959", "Traditionally, the club ..." (not "France", "Sicily", "Florence"; nor "Transition is a novel")."""
+
+
+def _named_spans(sentence: str) -> list[_Span]:
+    """The sentence's spans (:func:`_spans`), less a one-word ``_COMMON_OPENING`` that opens it."""
+    spans = _spans(sentence)
+    if spans and spans[0].kind == "name" and not sentence[: spans[0].start].strip(" \t\"'(") \
+            and _COMMON_OPENING.fullmatch(spans[0].text) \
+            and not re.match(r"\s+(?:is|was)\s+(?:a|an|the)\b", sentence[spans[0].end :]):  # "Transition is a novel"
+        return spans[1:]
+    return spans
+
+
+_CLAUSE = re.compile(r"\s*,?\s*(?:and|but)\s+(the\s+[a-z]+\s+.*)")
+"""A clause of its own about "the <noun>" between two spans: "Construction began in 1959 and the bridge
+was opened by" Queen Elizabeth II."""
+
+
 def _without_opening(sentence: str) -> str:
     """The sentence with an opening adverbial blanked out (offsets kept), so the subject opens it."""
     match = _OPENING.match(sentence)
@@ -421,6 +441,9 @@ def _pair(sentence: str, a: _Span, b: _Span, first: bool, actor: str | None) -> 
     if at >= 0 and a.text != actor and after_comma and "," in sentence[at : a.start] \
             and re.match(r"[a-z]+(s|ed)\b", rel):
         return actor, rel, b.text  # the verb after a clause between commas: "A, who lives in C, works for B"
+    if actor and a.text != actor and re.match(r"(?:is|was|are|were)\b", rel) \
+            and re.match(r"[\sa-z-]*\band\s+(?:is|was|are|were)\b", sentence[a.end : b.start]):
+        return actor, rel, b.text  # "It carries the A92 road and is maintained by B": the actor is
     verb = _COORDINATED.fullmatch(rel)
     if verb and actor and a.text != actor and verb[3] not in ("a", "an", "the") and (
             verb[1] == "to" or verb[3].endswith(("ed", "s")) or verb[3] in _IRREGULAR):
@@ -648,7 +671,7 @@ class RuleExtractor:
     "The <noun>" for the name it describes (``_definite``)."""
 
     name = "rule"
-    version = 38
+    version = 39
     """Part of the extraction cache's key, so passages extracted by older rules are extracted again."""
 
     def extract(self, passages: list[str], progress: Progress | None = None) -> list[Extraction]:
@@ -664,8 +687,8 @@ class RuleExtractor:
         known: list[tuple[str, str | None]] = []
         for said in _sentences(passage):
             sentence = _without_opening(said)
-            spans = _spans(sentence)
-            entities += [s.text for s in (spans if sentence is said else _spans(said))]
+            spans = _named_spans(sentence)
+            entities += [s.text for s in (spans if sentence is said else _named_spans(said))]
             pronoun, referent = _pronoun(sentence, spans), subject
             if pronoun is None and (found := _definite(sentence, known)):
                 pronoun, referent = found
@@ -676,6 +699,7 @@ class RuleExtractor:
                 continue
             triples += _participle_triples(said, sentence, spans, subject)
             first_triple = len(triples)
+            told: tuple[int, str] | None = None  # where a clause "and the <noun> ..." starts, and its name
             known += _kinds(sentence, spans)
             adjectival = _adjectival(sentence, spans)
             # a year before a noun says nothing of itself ("a 1974 film directed by Y"), a people's name
@@ -712,6 +736,10 @@ class RuleExtractor:
                     if owner else None
                 if dated is None and (placed := _placed_before(sentence, spans, a, described)):
                     dated = _dated_by(placed[0].text, placed[1], a, b, between)  # "founded in London in 1821 by B"
+                if dated is None and (clause := _CLAUSE.fullmatch(between)) and (found := _definite(clause[1], known)) \
+                        and (rel := _relation(clause[1][found[0].end() :])):
+                    dated = (found[1], rel, b.text)  # "... and the bridge was opened by B": the bridge's
+                    told = told or (a.end, found[1])
                 listed = _listed(sentence, spans, b) and a.kind == b.kind and len(triples) > first_triple \
                     and triples[-1][2] == a.text \
                     and relation_group(normalize_relation(triples[-1][1])) is None  # not "born in Porto, Portugal"
@@ -729,9 +757,11 @@ class RuleExtractor:
                 triples[first_triple:] = [t for t in triples[first_triple:]
                                           if t[0] not in numbers and (t[1] not in _COPULAS or t[2] not in numbers)]
                 triples += sizes
-            if names and not (pronoun and pronoun.start() < names[0].start):
+            if told and not (names and names[0].start < told[0]):
+                subject = told[1]  # "Construction began in 1959 and the bridge was opened by B. It carries ..."
+            elif names and not (pronoun and pronoun.start() < names[0].start):
                 subject = names[0].text
-        full = _full_names(entities)
+        full = _full_names(entities, passage)
         triples = [(full.get(s, s), r, full.get(o, o)) for s, r, o in triples if full.get(s, s) != full.get(o, o)]
         return ground(Extraction(entities, triples), passage)
 
@@ -740,16 +770,18 @@ _OF_PLACE = frozenset("of de du des la le del della di".split())
 """Connectors after which a name's last word is a place it is of ("Orchestre de Lyon"), not a surname."""
 
 
-def _full_names(names: list[str]) -> dict[str, str]:
+def _full_names(names: list[str], passage: str) -> dict[str, str]:
     """A one-word name that ends exactly one longer name of the passage stands for it ("Castell was
     born in Tarrow" after "Nina Castell"), but not a place that ends a thing of it ("born in Lyon"
-    beside "Orchestre de Lyon" or "University of Lyon")."""
+    beside "Orchestre de Lyon" or "University of Lyon"), nor one the passage names as a place ("a
+    bridge in Scotland" beside "Transport Scotland")."""
     longer: dict[str, set[str]] = {}
     for name in names:
         words = name.split()
         if len(words) > 1 and words[-1][:1].isupper():
             longer.setdefault(words[-1], set()).add(name)
     places = {name.split()[-1] for name in names if len(name.split()) > 2 and name.split()[-2] in _OF_PLACE}
+    places |= {word for word in longer if re.search(rf"\b(?:in|at|near)\s+{re.escape(word)}\b(?!['’]s)", passage)}
     return {word: next(iter(full)) for word, full in longer.items()
             if len(full) == 1 and word in names and word not in places}
 

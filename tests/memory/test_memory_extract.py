@@ -421,3 +421,18 @@ def test_the_noun_that_opens_a_name_stands_for_it_after_the():
     team = RuleExtractor().extract(["Kemi Ade plays for the Houston Rockets. The Houston Rockets are based in "
                                     "Houston."])[0]
     assert not any(r.startswith("Rockets") for _, r, _ in team.triples)  # "The Houston ..." opens a name
+
+
+def test_a_clause_about_the_noun_an_opening_common_noun_and_a_place_that_ends_a_longer_name():
+    bridge = RuleExtractor().extract(["The Corran Bridge is a suspension bridge over the River Tay in Scotland. "
+                                      "Construction began in 1959 and the bridge was opened by Queen Elizabeth II. "
+                                      "It carries the A92 road and is maintained by Transport Scotland."])[0]
+    assert ("Corran Bridge", "was opened by", "Queen Elizabeth II") in bridge.triples  # "and the bridge ..."
+    assert ("Corran Bridge", "carries", "A92") in bridge.triples  # "It": the bridge, not "Construction"
+    assert ("Corran Bridge", "is maintained by", "Transport Scotland") in bridge.triples  # "... road and is"
+    assert ("River Tay", "in", "Scotland") in bridge.triples  # a place, not "Transport Scotland"
+    assert "Construction" not in bridge.entities
+    novel = RuleExtractor().extract(["Transition is a novel by Iain Banks."])[0]
+    assert ("Transition", "is a novel by", "Iain Banks") in novel.triples
+    mayor = RuleExtractor().extract(["Asker is ruled by the conservatives and the mayor is Lene Conradi."])[0]
+    assert any(o == "Lene Conradi" for _, _, o in mayor.triples)  # "the mayor" stands for no name: kept whole
