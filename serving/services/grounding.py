@@ -405,10 +405,11 @@ def fits_question(question: str, obj: str, relation: str = "") -> bool:
     ("X was founded by Cistercian monks" does not say when), and for "Who ..." anything but a bare
     date or number ("X was founded in 1962" does not say who), nor for "Where ..." ("X was born 3 March
     1948", "X is held every August" do not say where), nor for "Which dam ..." ("X was formed in
-    1962"), nor an agent ("X was founded by B" does not say where). A period answers "When ..." too
-    ("X was raised during the Bronze Age")."""
-    if relation.lower().split()[-1:] == ["by"] and (_WHERE.match(question) or PLACE_ASKED.search(question)):
-        return False
+    1962"), nor an agent or a common noun ("X was founded by B", "X taught architecture" do not say
+    where). A period answers "When ..." too ("X was raised during the Bronze Age")."""
+    where = bool(_WHERE.match(question) or PLACE_ASKED.search(question))
+    if where and (relation.lower().split()[-1:] == ["by"] or obj.islower()):
+        return False  # an agent, or a common noun ("taught architecture"), is no place
     lower = obj.lower()
     bare_time = bool(re.search(r"\d", lower) or _MONTHS.search(lower)) \
         and not re.search(r"[a-z]", _MONTHS.sub("", lower))
@@ -418,8 +419,7 @@ def fits_question(question: str, obj: str, relation: str = "") -> bool:
     word = which[1].lower() if which else ""
     thing = bool(word) and word not in AUXILIARIES | _COUNTED | _IRREGULAR.keys() | _DOINGS \
         and not word.endswith("ed")  # a noun, not "What happened to ..."
-    return not ((_WHO.match(question) or _WHERE.match(question) or PLACE_ASKED.search(question) or thing)
-                and bare_time)
+    return not ((_WHO.match(question) or where or thing) and bare_time)
 
 
 _COUNTED = frozenset("number amount age size height length width depth weight distance population score time day "

@@ -288,12 +288,16 @@ def test_the_words_that_name_a_facts_subject_are_not_asked_of_its_relation():
     assert select_facts("Where is the Velmora Festival held?", [held, place], GroundingConfig()) == [place]
 
 
-def test_a_bare_year_answers_no_question_for_a_kind_of_thing():
+def test_a_bare_year_answers_no_question_for_a_kind_of_thing_nor_a_common_noun_one_for_a_place():
     formed = FactHit("f", "i", "Lake Orrin", "was formed in", "1962", 0.8, "2026-01-01", None, None)
     assert select_facts("Which dam formed Lake Orrin?", [formed], GroundingConfig()) == []
     assert select_facts("In what year was Lake Orrin formed?", [formed], GroundingConfig()) == [formed]
     deep = FactHit("f", "i", "Lake Orrin", "depth is", "40", 0.8, "2026-01-01", None, None)
     assert select_facts("What depth does Lake Orrin reach?", [deep], GroundingConfig()) == [deep]
+    taught = FactHit("f", "i", "Ida Solberg", "taught", "architecture", 0.8, "2026-01-01", None, None)
+    school = FactHit("f", "i", "Ida Solberg", "taught architecture at", "Oslo School", 0.7, "2026-01-01", None, None)
+    assert select_facts("Where did Ida Solberg teach architecture?", [taught, school], GroundingConfig()) == [school]
+    assert select_facts("What did Ida Solberg teach?", [taught, school], GroundingConfig())[0] == taught
 
 
 def test_a_question_asks_about_a_deed_in_its_other_words():
