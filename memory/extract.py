@@ -348,11 +348,13 @@ _AGENT = re.compile(r"by(?:\s+([a-z]+ing))?(?:\s+(?:the|a|an)\s+[a-z][a-z -]*)?"
 
 def _dated_by(subject: str, before: str, date: _Span, agent: _Span, between: str) -> Triple | None:
     """"A, founded in 1962 by B" (``before`` the date, ``between`` it and B): A's "founded by" B, the
-    date left out ("created in 1936 by damming B": "created by damming"); A may be a pronoun's or a
-    "The <noun>"'s name."""
+    date left out ("created in 1936 by damming B": "created by damming", "formed in 1962 when the B":
+    "formed when"); A may be a pronoun's or a "The <noun>"'s name."""
     if date.kind not in ("date", "number") or agent.kind != "name":
         return None
     verb, by = _DATED.search(_relation(before)), _AGENT.fullmatch(_relation(between))
+    if verb and re.fullmatch(r"when(?: the)?", _relation(between)):
+        return subject, f"{verb[1]} when", agent.text  # "formed in 1962 when the Orrin Dam was completed"
     return (subject, f"{verb[1]} by" + (f" {by[1]}" if by[1] else ""), agent.text) if verb and by else None
 
 
@@ -671,7 +673,7 @@ class RuleExtractor:
     "The <noun>" for the name it describes (``_definite``)."""
 
     name = "rule"
-    version = 39
+    version = 40
     """Part of the extraction cache's key, so passages extracted by older rules are extracted again."""
 
     def extract(self, passages: list[str], progress: Progress | None = None) -> list[Extraction]:

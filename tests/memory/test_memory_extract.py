@@ -401,6 +401,9 @@ def test_a_place_after_a_date_or_month_is_the_deeds_and_a_coordinated_verb_after
     fair = RuleExtractor().extract(["The Velmora Festival is held every August in the town of Kestrup."])[0]
     assert ("Velmora Festival", "held in the town of", "Kestrup") in fair.triples
     assert not any(s == "August" for s, _, _ in fair.triples)  # a month is a time, no one's name
+    lake = RuleExtractor().extract(["Lake Orrin is a reservoir. It was formed in 1962 when the Orrin Dam was "
+                                    "completed."])[0]
+    assert ("Lake Orrin", "was formed when", "Orrin Dam") in lake.triples
     chemist = RuleExtractor().extract(["Mia Okafor is a chemist. She studied at the University of Ibadan and "
                                        "later completed her doctorate in Manchester."])[0]
     assert ("Mia Okafor", "completed her doctorate in", "Manchester") in chemist.triples
