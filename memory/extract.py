@@ -445,7 +445,7 @@ def _pair(sentence: str, a: _Span, b: _Span, first: bool, actor: str | None) -> 
         return actor, rel, b.text  # the verb after a clause between commas: "A, who lives in C, works for B"
     if actor and a.text != actor and re.match(r"(?:is|was|are|were)\b", rel) \
             and re.match(r"[\sa-z-]*\band\s+(?:is|was|are|were)\b", sentence[a.end : b.start]):
-        return actor, rel, b.text  # "It carries the A92 road and is maintained by B": the actor is
+        return actor, rel, b.text  # "It carries the A92 road and is maintained by B": the actor's
     verb = _COORDINATED.fullmatch(rel)
     if verb and actor and a.text != actor and verb[3] not in ("a", "an", "the") and (
             verb[1] == "to" or verb[3].endswith(("ed", "s")) or verb[3] in _IRREGULAR):
@@ -739,8 +739,8 @@ class RuleExtractor:
                 if dated is None and (placed := _placed_before(sentence, spans, a, described)):
                     dated = _dated_by(placed[0].text, placed[1], a, b, between)  # "founded in London in 1821 by B"
                 if dated is None and (clause := _CLAUSE.fullmatch(between)) and (found := _definite(clause[1], known)) \
-                        and (rel := _relation(clause[1][found[0].end() :])):
-                    dated = (found[1], rel, b.text)  # "... and the bridge was opened by B": the bridge's
+                        and (told_rel := _relation(clause[1][found[0].end() :])):
+                    dated = (found[1], told_rel, b.text)  # "... and the bridge was opened by B": the bridge's
                     told = told or (a.end, found[1])
                 listed = _listed(sentence, spans, b) and a.kind == b.kind and len(triples) > first_triple \
                     and triples[-1][2] == a.text \
