@@ -162,7 +162,21 @@ def _spans(sentence: str) -> list[_Span]:
             if free(start, start + len(text)):
                 month = kind == "name" and re.fullmatch(_MONTHS, text)  # "held every August": a time, no name
                 taken.append(_Span(start, start + len(text), text, "date" if month else kind))
-    return sorted(taken, key=lambda s: s.start)
+    return _numbered(sentence, sorted(taken, key=lambda s: s.start))
+
+
+def _numbered(sentence: str, spans: list[_Span]) -> list[_Span]:
+    """A small number after "the" and right before a name is part of it: "won the 24 Hours of Le Mans"
+    (not a count, "won 2 ACTRA Awards", nor a year, "in 1994 Lars Heding founded ...")."""
+    out: list[_Span] = []
+    for span in spans:
+        last = out[-1] if out else None
+        if last and last.kind == "number" and span.kind == "name" and re.fullmatch(r"\d{1,3}", last.text) \
+                and sentence[last.end : span.start] == " " and re.search(r"\bthe $", sentence[: last.start], re.I):
+            out[-1] = _Span(last.start, span.end, sentence[last.start : span.end], "name")
+        else:
+            out.append(span)
+    return out
 
 
 def _verb(word: str) -> bool:
@@ -673,7 +687,7 @@ class RuleExtractor:
     "The <noun>" for the name it describes (``_definite``)."""
 
     name = "rule"
-    version = 40
+    version = 41
     """Part of the extraction cache's key, so passages extracted by older rules are extracted again."""
 
     def extract(self, passages: list[str], progress: Progress | None = None) -> list[Extraction]:

@@ -439,3 +439,10 @@ def test_a_clause_about_the_noun_an_opening_common_noun_and_a_place_that_ends_a_
     assert ("Transition", "is a novel by", "Iain Banks") in novel.triples
     mayor = RuleExtractor().extract(["Asker is ruled by the conservatives and the mayor is Lene Conradi."])[0]
     assert any(o == "Lene Conradi" for _, _, o in mayor.triples)  # "the mayor" stands for no name: kept whole
+
+
+def test_a_small_number_after_the_opens_the_name_it_stands_before():
+    driver = RuleExtractor().extract(["Mateus Carvalho is a racing driver. He won the 24 Hours of Le Mans in 2021. "
+                                      "He won 2 Spa Trophies."])[0]
+    assert ("Mateus Carvalho", "won", "24 Hours of Le Mans") in driver.triples
+    assert "2 Spa Trophies" not in driver.entities  # a count, not a name
