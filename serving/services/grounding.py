@@ -402,11 +402,11 @@ _PERIOD = re.compile(r"\b(?:century|centuries|decade|ages?|era|period|dynasty)\b
 
 def fits_question(question: str, obj: str, relation: str = "") -> bool:
     """A fact's object can answer the question's wh-word: a time for "When ..." or "In what year ..."
-    ("X was founded by Cistercian monks" does not say when), and for "Who ..." anything but a bare
-    date or number ("X was founded in 1962" does not say who), nor for "Where ..." ("X was born 3 March
-    1948", "X is held every August" do not say where), nor for "Which dam ..." ("X was formed in
-    1962"), nor an agent or a common noun ("X was founded by B", "X taught architecture" do not say
-    where). A period answers "When ..." too ("X was raised during the Bronze Age")."""
+    ("X was founded by Cistercian monks" does not say when). A bare date, month or number does not
+    answer "Who ...", "Where ...", "Which dam ..." or "What does X publish?" ("X was formed in 1962"),
+    and an agent or a common noun answers no place question ("X was founded by B", "X taught
+    architecture" do not say where). A period answers "When ..." too ("X was raised during the Bronze
+    Age")."""
     where = bool(_WHERE.match(question) or PLACE_ASKED.search(question))
     if where and (relation.lower().split()[-1:] == ["by"] or obj.islower()):
         return False  # an agent, or a common noun ("taught architecture"), is no place
@@ -417,14 +417,16 @@ def fits_question(question: str, obj: str, relation: str = "") -> bool:
         return bare_time or bool(_MONTHS.search(lower) or _PERIOD.search(lower))
     which = _WHICH.match(question)
     word = which[1].lower() if which else ""
-    thing = bool(word) and word not in AUXILIARIES | _COUNTED | _IRREGULAR.keys() | _DOINGS \
-        and not word.endswith("ed")  # a noun, not "What happened to ..."
+    thing = bool(word) and word not in AUXILIARIES - _DO | _COUNTED | _IRREGULAR.keys() | _DOINGS \
+        and not word.endswith("ed")  # a noun, not "What happened to ..."; "What does X publish?" is a thing
     return not ((_WHO.match(question) or where or thing) and bare_time)
 
 
 _COUNTED = frozenset("number amount age size height length width depth weight distance population score time day "
                      "season year percentage rank price temperature capacity elevation".split())
 """What "What/Which <word> ..." may ask that a bare number or date answers ("What age ...")."""
+_DO = frozenset("do does did".split())
+"""After "What", what asks for a thing done ("What does X publish?"), never a bare year."""
 _DOINGS = frozenset("happens makes causes means".split())
 """Verbs that may follow "What" in a question."""
 

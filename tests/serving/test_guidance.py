@@ -292,6 +292,9 @@ def test_a_bare_year_answers_no_question_for_a_kind_of_thing_nor_a_common_noun_o
     formed = FactHit("f", "i", "Lake Orrin", "was formed in", "1962", 0.8, "2026-01-01", None, None)
     assert select_facts("Which dam formed Lake Orrin?", [formed], GroundingConfig()) == []
     assert select_facts("In what year was Lake Orrin formed?", [formed], GroundingConfig()) == [formed]
+    house = FactHit("f", "i", "Sundial Press", "is a publisher founded in", "1976", 0.74, "2026-01-01", None, None)
+    poetry = FactHit("f", "i", "Sundial Press", "publishes", "poetry", 0.62, "2026-01-01", None, None)
+    assert select_facts("What does Sundial Press publish?", [house, poetry], GroundingConfig()) == [poetry]
     deep = FactHit("f", "i", "Lake Orrin", "depth is", "40", 0.8, "2026-01-01", None, None)
     assert select_facts("What depth does Lake Orrin reach?", [deep], GroundingConfig()) == [deep]
     taught = FactHit("f", "i", "Ida Solberg", "taught", "architecture", 0.8, "2026-01-01", None, None)
