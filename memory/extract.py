@@ -353,8 +353,9 @@ def _kinds(sentence: str, spans: list[_Span]) -> list[tuple[str, str | None]]:
     return out
 
 
-_DATED = re.compile(r"((?:(?:is|was|are|were)\s+)?(?:[a-z]+ed|built|made|held|written|won|set|begun|led|sold|"
-                    r"bought|drawn|given|taken|sung|run))\s+(?:in|on)$")
+_PAST = r"[a-z]+ed|built|made|held|written|won|set|begun|led|sold|bought|drawn|given|taken|sung|run"
+"""A verb's past form before a date: regular, or one of the irregular ones Wikipedia dates."""
+_DATED = re.compile(rf"((?:(?:is|was|are|were)\s+)?(?:{_PAST}))\s+(?:in|on)$")
 """The verb before a date: "founded in" 1962 by B."""
 _AGENT = re.compile(r"by(?:\s+([a-z]+ing))?(?:\s+(?:the|a|an)\s+[a-z][a-z -]*)?")
 """What comes between the date and the agent: "by", "by the architect", or "by damming" (a means)."""
@@ -366,14 +367,14 @@ def _dated_by(subject: str, before: str, date: _Span, agent: _Span, between: str
     "formed when"); A may be a pronoun's or a "The <noun>"'s name."""
     if date.kind not in ("date", "number") or agent.kind != "name":
         return None
-    verb, by = _DATED.search(_relation(before)), _AGENT.fullmatch(_relation(between))
-    if verb and re.fullmatch(r"when(?: the)?", _relation(between)):
+    verb, link = _DATED.search(_relation(before)), _relation(between)
+    by = _AGENT.fullmatch(link)
+    if verb and re.fullmatch(r"when(?: the)?", link):
         return subject, f"{verb[1]} when", agent.text  # "formed in 1962 when the Orrin Dam was completed"
     return (subject, f"{verb[1]} by" + (f" {by[1]}" if by[1] else ""), agent.text) if verb and by else None
 
 
-_PLACED = re.compile(r"(?:(?:is|was|are|were)\s+)?(born|died|[a-z]+ed|built|made|held|won|set|sold|run)"
-                     r"(?:\s+(?:in|on|every|during))?$")
+_PLACED = re.compile(rf"(?:(?:is|was|are|were)\s+)?(born|{_PAST})(?:\s+(?:in|on|every|during))?$")
 """The verb before a date that a place may follow: "born 3 March 1948 in" Bergen, "held every August in"."""
 _PLACE_AFTER = re.compile(r"(?:in|at|near|on)(?:\s+(?:a|an|the)\s+[a-z]+\s+(?:in|of|near|at))?")
 """What comes between the date and the place: "in", "at a shipyard in", "in the town of"."""
@@ -767,8 +768,9 @@ class RuleExtractor:
                     triple = (a.text, clause, b.text) if clause else None
                 if triple:
                     triples.append(triple)
-            triples += _common_objects(sentence, spans, described, actor, pronoun.end() if pronoun else None)
-            if sizes := _measures(sentence, spans, described, actor, pronoun.end() if pronoun else None):
+            opening = pronoun.end() if pronoun else None
+            triples += _common_objects(sentence, spans, described, actor, opening)
+            if sizes := _measures(sentence, spans, described, actor, opening):
                 numbers = {w for _, _, size in sizes for w in size.split()}  # "X is 330", "330 metres long and ..."
                 triples[first_triple:] = [t for t in triples[first_triple:]
                                           if t[0] not in numbers and (t[1] not in _COPULAS or t[2] not in numbers)]
