@@ -206,7 +206,9 @@ _BARE = frozenset("in on at since from until by".split())
 """Prepositions that alone relate no name to a date or number."""
 _COPULAS = frozenset("is was are were".split())
 """What a date or number never is: "X (born 1980) is Welsh" says nothing of 1980."""
-_COORDINATED = re.compile(r"(and|but|then|to)\s+(?:(?:later|then|also|soon|eventually|[a-z]+ly)\s+)?(([a-z]+)\b.*)")
+_COORDINATED = re.compile(r"(?:(?:with|for|during)\s+(?:[\w'-]+\s+){1,4}?)?"
+                          r"(and|but|then|to)\s+(?:(?:later|then|also|soon|eventually|[a-z]+ly)\s+)?(([a-z]+)\b.*)")
+"""A verb coordinated with the actor's, maybe after a phrase: "A with her two children and writes in" B."""
 
 
 def _third_person(verb: re.Match) -> str:
@@ -364,13 +366,13 @@ _AGENT = re.compile(r"by(?:\s+([a-z]+ing))?(?:\s+(?:the|a|an)\s+[a-z][a-z -]*)?"
 def _dated_by(subject: str, before: str, date: _Span, agent: _Span, between: str) -> Triple | None:
     """"A, founded in 1962 by B" (``before`` the date, ``between`` it and B): A's "founded by" B, the
     date left out ("created in 1936 by damming B": "created by damming", "formed in 1962 when the B":
-    "formed when"); A may be a pronoun's or a "The <noun>"'s name."""
+    "formed when", "recorded in 1957 for B": "recorded for"); A may be a pronoun's or a "The <noun>"'s name."""
     if date.kind not in ("date", "number") or agent.kind != "name":
         return None
     verb, link = _DATED.search(_relation(before)), _relation(between)
     by = _AGENT.fullmatch(link)
-    if verb and re.fullmatch(r"when(?: the)?", link):
-        return subject, f"{verb[1]} when", agent.text  # "formed in 1962 when the Orrin Dam was completed"
+    if verb and (joined := re.fullmatch(r"(when|for)(?: the)?", link)):
+        return subject, f"{verb[1]} {joined[1]}", agent.text  # "formed in 1962 when the Orrin Dam was completed"
     return (subject, f"{verb[1]} by" + (f" {by[1]}" if by[1] else ""), agent.text) if verb and by else None
 
 
@@ -387,6 +389,35 @@ def _dated_in(subject: str, before: str, date: _Span, place: _Span, between: str
         return None
     verb, where = _PLACED.search(_relation(before)), _PLACE_AFTER.fullmatch(_relation(between))
     return (subject, f"{verb[1]} {where[0]}", place.text) if verb and where else None
+
+
+_DEED_PLACE = re.compile(rf"(?:^|\s)((?:is\s+|was\s+|are\s+|were\s+)?(?!located|situated|based|buried)(?:{_PAST}))"
+                         r"\s+(?:in|at)$")
+"""A deed's verb before its place: "founded in" Dublin (not where a thing is: "located in")."""
+
+
+def _placed_by(deed: Triple, place: _Span, agent: _Span, between: str) -> Triple | None:
+    """"A was founded in Dublin by the poet B" (``deed``: A's "founded in" Dublin): A's "founded by" B,
+    not Dublin's "by the poet" B."""
+    verb, by = _DEED_PLACE.search(deed[1]), _AGENT.fullmatch(_relation(between))
+    if deed[2] != place.text or place.kind != "name" or agent.kind != "name" or not verb or not by \
+            or re.match(r"\d", deed[0]):
+        return None
+    return deed[0], f"{verb[1]} by" + (f" {by[1]}" if by[1] else ""), agent.text
+
+
+_ALSO_IS = re.compile(r"\s*,?\s*and\s+((?:the|a|an)\s+(?:[a-z][\w-]*\s+){1,3}?(?:of|for))\s*")
+"""A second description after the place of a first: "X is a stadium in Dundee, Scotland, and the home
+ground of" B."""
+
+
+def _also_is(sentence: str, actor: str | None, a: _Span, b: _Span) -> Triple | None:
+    """"X is a stadium in Dundee, and the home ground of B": X's "is the home ground of" B."""
+    also = _ALSO_IS.fullmatch(sentence[a.end : b.start])
+    at = sentence.rfind(actor, 0, a.start) if actor and a.text != actor else -1
+    copula = re.match(r"\s+(is|was|are|were)\s+(?:a|an|the)\s", sentence[at + len(actor) :]) \
+        if also and at >= 0 else None
+    return (actor, f"{copula[1]} {also[1]}", b.text) if copula and b.kind == "name" else None
 
 
 _FUNCTION_WORDS = frozenset("for in of on at by to from with and or but as that which who whose since after before "
@@ -688,7 +719,7 @@ class RuleExtractor:
     "The <noun>" for the name it describes (``_definite``)."""
 
     name = "rule"
-    version = 41
+    version = 42
     """Part of the extraction cache's key, so passages extracted by older rules are extracted again."""
 
     def extract(self, passages: list[str], progress: Progress | None = None) -> list[Extraction]:
@@ -753,6 +784,10 @@ class RuleExtractor:
                     if owner else None
                 if dated is None and (placed := _placed_before(sentence, spans, a, described)):
                     dated = _dated_by(placed[0].text, placed[1], a, b, between)  # "founded in London in 1821 by B"
+                if dated is None and len(triples) > first_triple:
+                    dated = _placed_by(triples[-1], a, b, between)  # "founded in 1976 in Dublin by the poet B"
+                if dated is None:
+                    dated = _also_is(sentence, actor, a, b)
                 if dated is None and (clause := _CLAUSE.fullmatch(between)) and (found := _definite(clause[1], known)) \
                         and (told_rel := _relation(clause[1][found[0].end() :])):
                     dated = (found[1], told_rel, b.text)  # "... and the bridge was opened by B": the bridge's

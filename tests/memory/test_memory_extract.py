@@ -446,3 +446,19 @@ def test_a_small_number_after_the_opens_the_name_it_stands_before():
                                       "He won 2 Spa Trophies."])[0]
     assert ("Mateus Carvalho", "won", "24 Hours of Le Mans") in driver.triples
     assert "2 Spa Trophies" not in driver.entities  # a count, not a name
+
+
+def test_an_agent_after_a_deeds_place_or_date_a_second_description_and_a_verb_after_a_phrase_are_the_actors():
+    press = RuleExtractor().extract(["Kelda Press was founded in 1976 in Dublin by the poet Aoife Brennan."])[0]
+    assert ("Kelda Press", "founded by", "Aoife Brennan") in press.triples
+    assert not any(s == "Dublin" for s, _, _ in press.triples)  # the poet founded the press, not Dublin
+    album = RuleExtractor().extract(["His album Blue Causeway was recorded in 1957 for Corvid Records."])[0]
+    assert ("Blue Causeway", "was recorded for", "Corvid Records") in album.triples
+    museum = RuleExtractor().extract(["The Orrin Museum is located in Paris by the Seine."])[0]
+    assert not any(r.endswith("by") and s == "Orrin Museum" for s, r, _ in museum.triples)  # where it is, no deed
+    ground = RuleExtractor().extract(["Fenwick Park is a stadium in Dundee, Scotland, and the home ground of "
+                                      "Tayside Rovers."])[0]
+    assert ("Fenwick Park", "is the home ground of", "Tayside Rovers") in ground.triples
+    writer = RuleExtractor().extract(["Priya Raghunathan is a novelist. She lives in Pune with her two children and "
+                                      "writes in Marathi."])[0]
+    assert ("Priya Raghunathan", "writes in", "Marathi") in writer.triples
