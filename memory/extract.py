@@ -236,6 +236,9 @@ def _pronoun(sentence: str, spans: list[_Span]) -> re.Match | None:
     return None
 
 
+_YEARS_ROLE = re.compile(r"\W*The(?=\s+(\d{4})\s+[a-z]+(?:\s+[a-z]+)?\s+(?:is|was)\s)")
+"""A role of one year, said of the subject before it: "The 2024 winner was" B."""
+
 _OPENING_VERBS = "born|founded|established|formed|opened|built|raised|educated"
 _BY_PARTICIPLE = r"(?:[a-z]+ed|built|written|made|drawn|led|run)\s+by"
 _PARTICIPLE_OPENING = re.compile(rf"^\W*(?:({_OPENING_VERBS})\s+(in|on|at)"
@@ -719,7 +722,7 @@ class RuleExtractor:
     "The <noun>" for the name it describes (``_definite``)."""
 
     name = "rule"
-    version = 42
+    version = 43
     """Part of the extraction cache's key, so passages extracted by older rules are extracted again."""
 
     def extract(self, passages: list[str], progress: Progress | None = None) -> list[Extraction]:
@@ -738,6 +741,9 @@ class RuleExtractor:
             spans = _named_spans(sentence)
             entities += [s.text for s in (spans if sentence is said else _named_spans(said))]
             pronoun, referent = _pronoun(sentence, spans), subject
+            if pronoun is None and subject and (year := _YEARS_ROLE.match(sentence)) and spans \
+                    and spans[0].start == year.start(1):
+                pronoun, spans = year, spans[1:]  # "The 2024 winner was B": the subject's "2024 winner was" B
             if pronoun is None and (found := _definite(sentence, known)):
                 pronoun, referent = found
                 subject = referent  # "The academy closed in 1900. It is now ...": the academy

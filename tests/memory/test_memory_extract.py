@@ -462,3 +462,11 @@ def test_an_agent_after_a_deeds_place_or_date_a_second_description_and_a_verb_af
     writer = RuleExtractor().extract(["Priya Raghunathan is a novelist. She lives in Pune with her two children and "
                                       "writes in Marathi."])[0]
     assert ("Priya Raghunathan", "writes in", "Marathi") in writer.triples
+
+
+def test_a_role_of_one_year_is_the_subjects():
+    prize = RuleExtractor().extract(["The Brightwater Prize is a literary award. "
+                                     "The 2024 winner was Mairead Quinn."])[0]
+    assert ("Brightwater Prize", "2024 winner was", "Mairead Quinn") in prize.triples
+    alone = RuleExtractor().extract(["The 2024 winner was Mairead Quinn."])[0]
+    assert not any(s == "Brightwater Prize" for s, _, _ in alone.triples)  # no subject before it: no one's
