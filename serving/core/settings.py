@@ -95,6 +95,8 @@ class Settings(BaseSettings):
     """Cosine a stored fact needs with the question, when the question names its subject, to ground it."""
     grounding_passage_min: float = 0.45
     """Dense cosine the best document passage needs with the question for passages to be shown."""
+    grounding_passage_ratio: float = Field(0.05, ge=0.0, le=1.0)
+    """Fraction of the best passage's PageRank score another passage needs to be shown with it."""
     grounding_sentences: int = Field(3, ge=0, le=64)
     """Sentences shown of each document passage: its first and those closest to the question (0: the
     whole passage)."""

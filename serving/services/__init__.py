@@ -32,7 +32,8 @@ class Runtime:
         settings = engine.settings
         self.chat = ChatService(engine, self.memory, GroundingConfig(
             format=settings.grounding_format, fact_min=settings.grounding_fact_min,
-            passage_min=settings.grounding_passage_min, sentences=settings.grounding_sentences,
+            passage_min=settings.grounding_passage_min, passage_ratio=settings.grounding_passage_ratio,
+            sentences=settings.grounding_sentences,
             contrast=settings.grounding_contrast, copy=settings.grounding_copy, anchor=settings.grounding_anchor,
             substitute=settings.grounding_substitute, end=settings.grounding_end), self.edits)
         self.updates = UpdateService(engine, self.memory, self.edits, self.skills)

@@ -78,6 +78,8 @@ class ChatService:
         best = max((p["score"] for p in store.dense_search(question, 2 * k) if "fact" not in p["metadata"]), default=None)
         if best is not None and (memory or best >= config.passage_min):
             passages = [p for p in store.search(question, 2 * k) if "fact" not in p["metadata"]][:k]
+            if passages and not memory:
+                passages = [p for p in passages if p["score"] >= config.passage_ratio * passages[0]["score"]]
             passages = excerpt_passages(passages, vector(), store.embedder.encode, config.sentences)
         return Grounding(facts, passages)
 

@@ -9,7 +9,8 @@ A question is grounded only when the memory holds something about it:
     chain  = from the last fact's object, the current fact about that object whose relation the
              question asks about, best cosine first, up to ``hops`` more facts (MeLLo's chain,
              without the model's own decomposition)
-    passages = the PageRank top-k, kept only when the best dense cosine reaches passage_min
+    passages = the PageRank top-k, kept only when the best dense cosine reaches passage_min, each
+               within passage_ratio of the best one's PageRank score
 
 No fact past the gate: a fact about a subject the question names whose chain reaches a fact the
 question asks about grounds it; else a fact that ends at what the question names, with a relation
@@ -69,6 +70,10 @@ class GroundingConfig:
     """Cosine a fact needs when the question does not name its subject."""
     passage_min: float = 0.45
     """Dense cosine the best passage needs for passages to be shown."""
+    passage_ratio: float = 0.05
+    """Fraction of the best passage's PageRank score a passage needs to be shown next to it: a
+    passage far below it is another document's, whose names the model took instead ("Which birds is
+    Lake Tamaru known for?" answered from a literary prize's passage at 1/60 of the lake's)."""
     sentences: int = 3
     """Sentences shown of each passage: its first and those closest to the question (0: the whole
     passage); see ``serving.services.excerpts``."""
@@ -107,8 +112,10 @@ class GroundingConfig:
     it ("… stars Luc Perrin." did go on "The film was shot in Oslo.", which no fact says)."""
 
     def __post_init__(self) -> None:
-        if not (-1.0 <= self.fact_min <= self.fact_alone <= 1.0 and -1.0 <= self.passage_min <= 1.0):
-            raise ValueError("need -1 <= fact_min <= fact_alone <= 1 and -1 <= passage_min <= 1")
+        if not (-1.0 <= self.fact_min <= self.fact_alone <= 1.0 and -1.0 <= self.passage_min <= 1.0
+                and 0.0 <= self.passage_ratio <= 1.0):
+            raise ValueError("need -1 <= fact_min <= fact_alone <= 1, -1 <= passage_min <= 1 and "
+                             "0 <= passage_ratio <= 1")
         if self.hops < 0 or self.max_facts < 1 or self.seeds < 1 or self.sentences < 0:
             raise ValueError("hops and sentences must be >= 0, and max_facts and seeds >= 1")
         if self.contrast < 0 or not 0 < self.plausibility <= 1 or self.copy < 0:

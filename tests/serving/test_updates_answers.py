@@ -8,6 +8,7 @@ from dataclasses import replace
 import pytest
 from fastapi.testclient import TestClient
 
+from memory.store import Document
 from serving.http.app import create_app
 from serving.services.routing import Fact
 from serving.services.updates import Update
@@ -187,3 +188,19 @@ def test_chat_says_whether_the_edits_acted_on_the_answer(runtime, client):
     runtime.updates.apply(Update(fact=Fact("paris", "is located in", "rome"), route="edit"))
     assert _chat(client, "where is paris located")["edits"] is True  # names the edited subject
     assert _chat(client, "what is the capital of spain")["edits"] is False
+
+
+def test_a_passage_far_below_the_best_ones_pagerank_is_not_shown_unless_grounding_is_forced(runtime):
+    runtime.memory.add_documents([Document("Lake Tamaru is a freshwater lake in Hokkaido. The lake is known for its "
+                                           "red-crowned cranes."),
+                                  Document("The Brightwater Prize is a literary award set up by the Halden Trust."),
+                                  Document("Vostok Foods is a company that makes frozen dumplings in Kazan.")])
+    question = "Which birds is Lake Tamaru known for?"
+    runtime.chat.config = replace(runtime.chat.config, passage_min=-1.0, passage_ratio=0.0)
+    every = runtime.chat.retrieve(question, None, 3).passages
+    assert len(every) > 1 and every[0]["text"].startswith("Lake Tamaru")
+    runtime.chat.config = replace(runtime.chat.config, passage_ratio=0.5)
+    kept = runtime.chat.retrieve(question, None, 3).passages
+    assert [p["id"] for p in kept] == [p["id"] for p in every if p["score"] >= 0.5 * every[0]["score"]]
+    assert len(kept) < len(every)
+    assert len(runtime.chat.retrieve(question, True, 3).passages) == len(every)
