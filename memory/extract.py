@@ -460,6 +460,11 @@ _DESCRIBED = re.compile(r"^(?:is|was|are|were)\s+(?:a|an|the)\s+(?:[\w'’-]+\s+
 """A description before a clause that relates the name itself: "was a British engineer who" designed B."""
 
 
+_APPOSITION = re.compile(r"\s*,\s*(?:the|a|an|its|his|her|their)\s+[^,;()]{1,40},\s*(?=(?:and|but)\s)")
+"""A description of A between commas before a verb coordinated with the actor's: "A, the town's patron
+saint, and" ends with B."""
+
+
 _PRONOUN_CLAUSE = re.compile(r"(?:where|when|and|but|then|after which)\s+(?:he|she|they)\s+([a-z].*)")
 """A clause whose own subject is a person's pronoun: "A, where she developed" B."""
 
@@ -474,6 +479,10 @@ def _pair(sentence: str, a: _Span, b: _Span, first: bool, actor: str | None) -> 
         return a.text, titled[1], b.text
     rel = re.sub(r"^(?:which|who|that)\s+", "", _relation(sentence[a.end : b.start]))  # "A, which was founded by B"
     rel = _DESCRIBED.sub("", rel)  # "A was a British engineer who designed B": A "designed" B
+    apposition = _APPOSITION.match(sentence, a.end, b.start)
+    verb = _COORDINATED.fullmatch(_relation(sentence[apposition.end() : b.start])) if apposition else None
+    if verb and actor and a.text != actor and (verb[3].endswith(("ed", "s")) or verb[3] in _IRREGULAR):
+        return actor, verb[2], b.text  # "It honours A, the town's patron saint, and ends with B"
     if rel.startswith("whose "):
         rel = rel[len("whose ") :]  # "A, whose president is B": A's "president is" fact
     if b.kind in ("date", "number") and rel.lower() in _BARE or a.kind in ("date", "number") and rel.split()[:1] \
@@ -722,7 +731,7 @@ class RuleExtractor:
     "The <noun>" for the name it describes (``_definite``)."""
 
     name = "rule"
-    version = 43
+    version = 44
     """Part of the extraction cache's key, so passages extracted by older rules are extracted again."""
 
     def extract(self, passages: list[str], progress: Progress | None = None) -> list[Extraction]:

@@ -470,3 +470,10 @@ def test_a_role_of_one_year_is_the_subjects():
     assert ("Brightwater Prize", "2024 winner was", "Mairead Quinn") in prize.triples
     alone = RuleExtractor().extract(["The 2024 winner was Mairead Quinn."])[0]
     assert not any(s == "Brightwater Prize" for s, _, _ in alone.triples)  # no subject before it: no one's
+
+
+def test_a_present_verb_after_a_description_between_commas_is_the_actors():
+    fair = RuleExtractor().extract(["The Vell Festival is a celebration in Portugal. It honours Saint Brigida, the "
+                                    "town's patron saint, and ends with a procession to Mount Arrel."])[0]
+    assert ("Vell Festival", "ends with a procession to", "Mount Arrel") in fair.triples
+    assert not any(s == "Saint Brigida" for s, _, _ in fair.triples)
