@@ -411,12 +411,13 @@ def fits_question(question: str, obj: str, relation: str = "") -> bool:
     """A fact's object can answer the question's wh-word: a time for "When ..." or "In what year ..."
     ("X was founded by Cistercian monks" does not say when). A bare date, month or number does not
     answer "Who ...", "Where ...", "Which dam ..." or "What does X publish?" ("X was formed in 1962"),
-    and an agent or a common noun answers no place question ("X was founded by B", "X taught
-    architecture" do not say where). A period answers "When ..." too ("X was raised during the Bronze
-    Age")."""
+    and an agent, a common noun or a nationality answers no place question ("X was founded by B", "X
+    taught architecture", "X's nationality is Norwegian" do not say where). A period answers "When ..."
+    too ("X was raised during the Bronze Age")."""
     where = bool(_WHERE.match(question) or PLACE_ASKED.search(question))
-    if where and (relation.lower().split()[-1:] == ["by"] or obj.islower()):
-        return False  # an agent, or a common noun ("taught architecture"), is no place
+    if where and (relation.lower().split()[-1:] == ["by"] or obj.islower()
+                  or relation.lower().startswith("nationality")):
+        return False  # an agent, a common noun ("taught architecture") or a people's adjective is no place
     lower = obj.lower()
     bare_time = bool(re.search(r"\d", lower) or _MONTHS.search(lower)) \
         and not re.search(r"[a-z]", _MONTHS.sub("", lower))

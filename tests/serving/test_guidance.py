@@ -301,6 +301,10 @@ def test_a_bare_year_answers_no_question_for_a_kind_of_thing_nor_a_common_noun_o
     school = FactHit("f", "i", "Ida Solberg", "taught architecture at", "Oslo School", 0.7, "2026-01-01", None, None)
     assert select_facts("Where did Ida Solberg teach architecture?", [taught, school], GroundingConfig()) == [school]
     assert select_facts("What did Ida Solberg teach?", [taught, school], GroundingConfig())[0] == taught
+    norwegian = FactHit("f", "i", "Ada Olsen", "nationality is", "Norwegian", 0.8, "2026-01-01", None, None)
+    bergen = FactHit("f", "i", "Ada Olsen", "is a singer from", "Bergen", 0.7, "2026-01-01", None, None)
+    assert select_facts("Where is Ada Olsen from?", [norwegian, bergen], GroundingConfig()) == [bergen]
+    assert select_facts("What nationality is Ada Olsen?", [norwegian, bergen], GroundingConfig())[0] == norwegian
 
 
 def test_a_question_asks_about_a_deed_in_its_other_words():
