@@ -504,6 +504,8 @@ def _pair(sentence: str, a: _Span, b: _Span, first: bool, actor: str | None) -> 
     if actor and a.text != actor and re.match(r"(?:is|was|are|were)\b", rel) \
             and re.match(r"[\sa-z-]*\band\s+(?:is|was|are|were)\b", sentence[a.end : b.start]):
         return actor, rel, b.text  # "It carries the A92 road and is maintained by B": the actor's
+    if actor and a.text != actor and (own := _OWN_CLAUSE.match(sentence, a.end, b.start)):
+        return actor, _relation(own[1]), b.text  # "A was recorded in Oslo and her husband is B"
     verb = _COORDINATED.fullmatch(rel)
     if verb and actor and a.text != actor and verb[3] not in ("a", "an", "the") and (
             verb[1] == "to" or verb[3].endswith(("ed", "s")) or verb[3] in _IRREGULAR):
@@ -696,6 +698,10 @@ def _measures(sentence: str, spans: list[_Span], described: list[_Span], actor: 
     return out
 
 
+_OWN_CLAUSE = re.compile(r",?\s+and\s+(?:its|his|her|their)\s+((?:[a-z][\w-]*\s+){1,3}(?:is|was|are|were))\s*$")
+"""A later clause that names the actor's own thing: "…, and its mayor is" B, "and her husband is" B."""
+
+
 def _referent_triples(sentence: str, referent: str, start: int, spans: list[_Span],
                       described: list[_Span]) -> list[Triple]:
     """The referent's triples with the first span after its pronoun (ending at ``start``), through
@@ -707,7 +713,8 @@ def _referent_triples(sentence: str, referent: str, start: int, spans: list[_Spa
             if triple := _nationality(referent, between, after):
                 out.append(triple)
             continue
-        if rel := _relation(between):
+        clause = _OWN_CLAUSE.search(between)  # "Its economy depends on tourism, and its mayor is" B: "mayor is"
+        if rel := _relation(clause[1] if clause else between):
             out.append((referent, rel, after.text))
         break
     return out
@@ -731,7 +738,7 @@ class RuleExtractor:
     "The <noun>" for the name it describes (``_definite``)."""
 
     name = "rule"
-    version = 44
+    version = 45
     """Part of the extraction cache's key, so passages extracted by older rules are extracted again."""
 
     def extract(self, passages: list[str], progress: Progress | None = None) -> list[Extraction]:

@@ -477,3 +477,13 @@ def test_a_present_verb_after_a_description_between_commas_is_the_actors():
                                     "town's patron saint, and ends with a procession to Mount Arrel."])[0]
     assert ("Vell Festival", "ends with a procession to", "Mount Arrel") in fair.triples
     assert not any(s == "Saint Brigida" for s, _, _ in fair.triples)
+
+
+def test_a_later_clause_about_the_actors_own_thing_is_the_actors():
+    town = RuleExtractor().extract(["Corvina Bay is a town in Spain. Its economy depends on fishing and tourism, "
+                                    "and its mayor is Lucia Benitez."])[0]
+    assert ("Corvina Bay", "mayor is", "Lucia Benitez") in town.triples
+    singer = RuleExtractor().extract(["Ada Olsen is a singer. Her first album was recorded in Oslo and her husband "
+                                      "is Jonas Lie."])[0]
+    assert ("Ada Olsen", "husband is", "Jonas Lie") in singer.triples
+    assert not any(s == "Oslo" for s, _, _ in singer.triples)
