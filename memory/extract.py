@@ -630,6 +630,17 @@ def _right_after(prefix: str, opening: int | None) -> bool:
     return opening is not None and not prefix[opening:].strip()
 
 
+_WHERE_AFTER = re.compile(r"\s*,\s*where\s+(?:he|she|they)\s+(died|lived|worked|settled|retired|studied|taught)"
+                          r"(?:\s+(?:in|on)\s+[\w ]{1,20}?)?\s*(?:[.;,]|$)")
+"""A place's clause that tells what the actor did there: "later moved to Zurich, where he died (in 1977)"."""
+
+
+def _where_clauses(sentence: str, spans: list[_Span], actor: str | None) -> list[Triple]:
+    """"A later moved to Zurich, where he died.": A "died in" Zurich."""
+    return [(actor, f"{clause[1]} in", s.text) for s in spans
+            if actor and s.kind == "name" and s.text != actor and (clause := _WHERE_AFTER.match(sentence, s.end))]
+
+
 def _common_objects(sentence: str, spans: list[_Span], described: list[_Span], actor: str | None,
                     opening: int | None = None) -> list[Triple]:
     """Triples of ``_COMMON_OBJECT`` deeds: done by the name right before the verb (or before its
@@ -738,7 +749,7 @@ class RuleExtractor:
     "The <noun>" for the name it describes (``_definite``)."""
 
     name = "rule"
-    version = 45
+    version = 46
     """Part of the extraction cache's key, so passages extracted by older rules are extracted again."""
 
     def extract(self, passages: list[str], progress: Progress | None = None) -> list[Extraction]:
@@ -827,6 +838,7 @@ class RuleExtractor:
                     triples.append(triple)
             opening = pronoun.end() if pronoun else None
             triples += _common_objects(sentence, spans, described, actor, opening)
+            triples += _where_clauses(sentence, spans, actor)
             if sizes := _measures(sentence, spans, described, actor, opening):
                 numbers = {w for _, _, size in sizes for w in size.split()}  # "X is 330", "330 metres long and ..."
                 triples[first_triple:] = [t for t in triples[first_triple:]

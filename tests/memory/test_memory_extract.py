@@ -487,3 +487,11 @@ def test_a_later_clause_about_the_actors_own_thing_is_the_actors():
                                       "is Jonas Lie."])[0]
     assert ("Ada Olsen", "husband is", "Jonas Lie") in singer.triples
     assert not any(s == "Oslo" for s, _, _ in singer.triples)
+
+
+def test_a_where_clause_after_a_place_tells_what_the_actor_did_there():
+    physicist = RuleExtractor().extract(["Anselm Kroeger was a physicist. He later moved to Zurich, where he died "
+                                         "in 1977."])[0]
+    assert ("Anselm Kroeger", "died in", "Zurich") in physicist.triples
+    city = RuleExtractor().extract(["Anselm Kroeger later moved to Zurich, where the bank is based."])[0]
+    assert not any(r == "died in" for _, r, _ in city.triples)
