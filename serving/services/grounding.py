@@ -522,6 +522,8 @@ def asks_about(question: str, relation: str, subject: str = "") -> bool:
     if which and which[1].lower() not in AUXILIARIES and which[1].lower() in _words(relation):
         return True  # "What dye did X create?" asks about "developed the dye"
     group = relation_group(normalize_relation(relation))
+    if _FROM_ASKED.match(question) and (relation.lower().split()[-1:] == ["from"] or group == "birthplace"):
+        return True  # "Where is X from?" asks about "is a jazz singer from" Bergen
     if group is None and PART_OF.fullmatch(relation) and PLACE_ASKED.search(question):
         return True  # "In which country is Lake Vessaro?" asks where Finnmark is, a "region of" Norway
     if group is None:
@@ -531,6 +533,8 @@ def asks_about(question: str, relation: str, subject: str = "") -> bool:
     return bool(asked & (_stems(relation) | _stems(group) | (_GROUP_STEMS[group] - _GENERIC_STEMS)))
 
 
+_FROM_ASKED = re.compile(r"^\W*where\b.*\b(?:from|come|comes|came)\W*$", re.IGNORECASE)
+"""A question for where someone or something is from: "Where is X from?", "Where does X come from?"."""
 PLACE_ASKED = re.compile(r"\b(?:in|at)\s+(?:which|what)\s+(?:town|city|village|country|county|province|state|region|"
                          r"place)\b|^\W*(?:which|what)\s+(?:town|city|village|country|county|province|state|region)"
                          r"\s+(?:is|was)\b", re.IGNORECASE)

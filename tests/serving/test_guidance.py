@@ -304,6 +304,9 @@ def test_a_bare_year_answers_no_question_for_a_kind_of_thing_nor_a_common_noun_o
     norwegian = FactHit("f", "i", "Ada Olsen", "nationality is", "Norwegian", 0.8, "2026-01-01", None, None)
     bergen = FactHit("f", "i", "Ada Olsen", "is a singer from", "Bergen", 0.7, "2026-01-01", None, None)
     assert select_facts("Where is Ada Olsen from?", [norwegian, bergen], GroundingConfig()) == [bergen]
+    assert asks_about("Where is Ada Olsen from?", "is a singer from", "Ada Olsen")
+    assert asks_about("Where does Ada Olsen come from?", "was born in", "Ada Olsen")
+    assert not asks_about("Where does Ada Olsen live?", "is a singer from", "Ada Olsen")
     assert select_facts("What nationality is Ada Olsen?", [norwegian, bergen], GroundingConfig())[0] == norwegian
 
 
