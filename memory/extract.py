@@ -17,7 +17,7 @@ import re
 import threading
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Protocol, TypeAlias
+from typing import TYPE_CHECKING, Callable, Iterator, Protocol, TypeAlias
 
 from memory.facts import normalize_relation, relation_group, role_of
 
@@ -148,7 +148,7 @@ def _spans(sentence: str) -> list[_Span]:
         if re.search(r"[^\W\d_]", text):  # a title has a letter: not ", '4':"
             taken.append(_Span(m.start(), m.end(), text.strip(), "title"))
     for pattern, kind in ((_DATE, "date"), (_NAME, "name"), (_NUMBER, "number")):
-        for m in re.finditer(pattern, sentence):
+        for m in _month_apart(re.finditer(pattern, sentence), pattern == _NAME):
             text = m.group(0).rstrip(".") if pattern == _NAME else m.group(0)
             words = text.split()
             while words and words[0].lower() in _STOP:  # "The Blue Mill" -> "Blue Mill" everywhere
@@ -163,6 +163,21 @@ def _spans(sentence: str) -> list[_Span]:
                 month = kind == "name" and re.fullmatch(_MONTHS, text)  # "held every August": a time, no name
                 taken.append(_Span(start, start + len(text), text, "date" if month else kind))
     return _numbered(sentence, sorted(taken, key=lambda s: s.start))
+
+
+_MONTH_ON = re.compile(rf"(?:{_MONTHS})\s+(?:on|upon)\s+")
+"""A month and the place after it, which the name pattern joins like "Stoke on Trent": "held each July on
+Lake Geneva"."""
+
+
+def _month_apart(matches: Iterator[re.Match], names: bool) -> Iterator[re.Match]:
+    """The matches, a name that opens with a month and "on" taken as the month and the name after it."""
+    for m in matches:
+        head = _MONTH_ON.match(m.group(0)) if names else None
+        if head:
+            yield re.compile(rf"(?:{_MONTHS})").match(m.string, m.start())
+            m = re.compile(_NAME).match(m.string, m.start() + head.end())
+        yield m
 
 
 def _numbered(sentence: str, spans: list[_Span]) -> list[_Span]:
@@ -236,8 +251,10 @@ def _pronoun(sentence: str, spans: list[_Span]) -> re.Match | None:
     return None
 
 
-_YEARS_ROLE = re.compile(r"\W*The(?=\s+(\d{4})\s+[a-z]+(?:\s+[a-z]+)?\s+(?:is|was)\s)")
-"""A role of one year, said of the subject before it: "The 2024 winner was" B."""
+_YEARS_ROLE = re.compile(r"\W*The(?=\s+(\d{4}|current|present|reigning)\s+[a-z]+(?:\s+[a-z]+)?"
+                         r"\s+(?:is|was)\s)")
+"""A role of one year or time, said of the subject before it: "The 2024 winner was" B, "The current
+holder is" B (the one name of its sentence)."""
 
 _OPENING_VERBS = "born|founded|established|formed|opened|built|raised|educated"
 _BY_PARTICIPLE = r"(?:[a-z]+ed|built|written|made|drawn|led|run)\s+by"
@@ -379,7 +396,7 @@ def _dated_by(subject: str, before: str, date: _Span, agent: _Span, between: str
     return (subject, f"{verb[1]} by" + (f" {by[1]}" if by[1] else ""), agent.text) if verb and by else None
 
 
-_PLACED = re.compile(rf"(?:(?:is|was|are|were)\s+)?(born|{_PAST})(?:\s+(?:in|on|every|during))?$")
+_PLACED = re.compile(rf"(?:(?:is|was|are|were)\s+)?(born|{_PAST})(?:\s+(?:in|on|every|each|during))?$")
 """The verb before a date that a place may follow: "born 3 March 1948 in" Bergen, "held every August in"."""
 _PLACE_AFTER = re.compile(r"(?:in|at|near|on)(?:\s+(?:a|an|the)\s+[a-z]+\s+(?:in|of|near|at))?")
 """What comes between the date and the place: "in", "at a shipyard in", "in the town of"."""
@@ -460,6 +477,10 @@ _DESCRIBED = re.compile(r"^(?:is|was|are|were)\s+(?:a|an|the)\s+(?:[\w'’-]+\s+
 """A description before a clause that relates the name itself: "was a British engineer who" designed B."""
 
 
+_AND_VERB = re.compile(rf"[\sa-z-]*\band\s+(is|was|are|were|[a-z]+ed|{'|'.join(sorted(_IRREGULAR))})\b")
+"""A verb coordinated with the actor's after lower-case words: "owned by the B family and closed in"."""
+
+
 _APPOSITION = re.compile(r"\s*,\s*(?:the|a|an|its|his|her|their)\s+[^,;()]{1,40},\s*(?=(?:and|but)\s)")
 """A description of A between commas before a verb coordinated with the actor's: "A, the town's patron
 saint, and" ends with B."""
@@ -501,9 +522,9 @@ def _pair(sentence: str, a: _Span, b: _Span, first: bool, actor: str | None) -> 
     if at >= 0 and a.text != actor and after_comma and "," in sentence[at : a.start] \
             and re.match(r"[a-z]+(s|ed)\b", rel):
         return actor, rel, b.text  # the verb after a clause between commas: "A, who lives in C, works for B"
-    if actor and a.text != actor and re.match(r"(?:is|was|are|were)\b", rel) \
-            and re.match(r"[\sa-z-]*\band\s+(?:is|was|are|were)\b", sentence[a.end : b.start]):
-        return actor, rel, b.text  # "It carries the A92 road and is maintained by B": the actor's
+    joined = _AND_VERB.match(sentence, a.end, b.start)
+    if actor and a.text != actor and joined and rel.split()[:1] == [joined[1]]:
+        return actor, rel, b.text  # "It carries the A92 road and is maintained by B", "… and closed in": the actor's
     if actor and a.text != actor and (own := _OWN_CLAUSE.match(sentence, a.end, b.start)):
         return actor, _relation(own[1]), b.text  # "A was recorded in Oslo and her husband is B"
     verb = _COORDINATED.fullmatch(rel)
@@ -749,7 +770,7 @@ class RuleExtractor:
     "The <noun>" for the name it describes (``_definite``)."""
 
     name = "rule"
-    version = 46
+    version = 47
     """Part of the extraction cache's key, so passages extracted by older rules are extracted again."""
 
     def extract(self, passages: list[str], progress: Progress | None = None) -> list[Extraction]:
@@ -769,8 +790,9 @@ class RuleExtractor:
             entities += [s.text for s in (spans if sentence is said else _named_spans(said))]
             pronoun, referent = _pronoun(sentence, spans), subject
             if pronoun is None and subject and (year := _YEARS_ROLE.match(sentence)) and spans \
-                    and spans[0].start == year.start(1):
-                pronoun, spans = year, spans[1:]  # "The 2024 winner was B": the subject's "2024 winner was" B
+                    and (spans[0].start == year.start(1) or not year[1].isdigit() and len(spans) == 1):
+                # "The 2024 winner was B": the subject's "2024 winner was" B; "The current holder is B"
+                pronoun, spans = year, spans[1:] if year[1].isdigit() else spans
             if pronoun is None and (found := _definite(sentence, known)):
                 pronoun, referent = found
                 subject = referent  # "The academy closed in 1900. It is now ...": the academy

@@ -495,3 +495,16 @@ def test_a_where_clause_after_a_place_tells_what_the_actor_did_there():
     assert ("Anselm Kroeger", "died in", "Zurich") in physicist.triples
     city = RuleExtractor().extract(["Anselm Kroeger later moved to Zurich, where the bank is based."])[0]
     assert not any(r == "died in" for _, r, _ in city.triples)
+
+
+def test_a_month_before_on_is_no_part_of_the_place_and_a_verb_after_lower_case_words_and_and_is_the_actors():
+    race = RuleExtractor().extract(["The Ardent Cup is a sailing race held each July on Lake Geneva. The current "
+                                    "holder is the yacht Alouette."])[0]
+    assert ("Ardent Cup", "held on", "Lake Geneva") in race.triples
+    assert ("Ardent Cup", "current holder is the yacht", "Alouette") in race.triples
+    town = RuleExtractor().extract(["Stoke on Trent is a city in England."])[0]
+    assert "Stoke on Trent" in town.entities  # a name joined by "on" still is one
+    mill = RuleExtractor().extract(["Pemberton Mills was a cotton mill. It was owned by the Pemberton family and "
+                                    "closed in 1962."])[0]
+    assert ("Pemberton Mills", "closed in", "1962") in mill.triples
+    assert not any(s == "Pemberton" for s, _, _ in mill.triples)
