@@ -251,6 +251,12 @@ def _pronoun(sentence: str, spans: list[_Span]) -> re.Match | None:
     return None
 
 
+_THERE = re.compile(r"\b(lived|worked|died|studied|stayed|settled|taught)\s+there\b")
+"""A deed done at the subject before a person's sentence: "The poet Robert Burns lived there"."""
+_PERSON_NOUN = re.compile(r"\b(?:the|a|an)\s+(?:poet|writer|author|novelist|painter|artist|composer|singer|musician|"
+                          r"actor|actress|architect|engineer|scientist|physicist|chemist|philosopher|politician|king|"
+                          r"queen|emperor)\s+$", re.IGNORECASE)
+"""A noun for a person right before a name: "The poet Robert Burns" is no "It"."""
 _YEARS_ROLE = re.compile(r"\W*The(?=\s+(\d{4}|current|present|reigning)\s+[a-z]+(?:\s+[a-z]+)?"
                          r"\s+(?:is|was)\s)")
 """A role of one year or time, said of the subject before it: "The 2024 winner was" B, "The current
@@ -770,7 +776,7 @@ class RuleExtractor:
     "The <noun>" for the name it describes (``_definite``)."""
 
     name = "rule"
-    version = 47
+    version = 48
     """Part of the extraction cache's key, so passages extracted by older rules are extracted again."""
 
     def extract(self, passages: list[str], progress: Progress | None = None) -> list[Extraction]:
@@ -783,12 +789,20 @@ class RuleExtractor:
         entities: list[str] = []
         triples: list[Triple] = []
         subject: str | None = None
+        thing: str | None = None  # the latest subject that is no person: what an "It" may stand for
+        people: set[str] = set()
         known: list[tuple[str, str | None]] = []
         for said in _sentences(passage):
             sentence = _without_opening(said)
             spans = _named_spans(sentence)
             entities += [s.text for s in (spans if sentence is said else _named_spans(said))]
             pronoun, referent = _pronoun(sentence, spans), subject
+            if pronoun and referent in people:
+                if pronoun[0].lower() in ("it", "its"):
+                    referent = thing  # "The poet Robert Burns lived there. It is now owned by B": the farm
+            elif pronoun and referent and pronoun[0].lower() in ("he", "she", "his", "her"):
+                people.add(referent)
+            people.update(s.text for s in spans if _PERSON_NOUN.search(sentence, 0, s.start))
             if pronoun is None and subject and (year := _YEARS_ROLE.match(sentence)) and spans \
                     and (spans[0].start == year.start(1) or not year[1].isdigit() and len(spans) == 1):
                 # "The 2024 winner was B": the subject's "2024 winner was" B; "The current holder is B"
@@ -861,6 +875,9 @@ class RuleExtractor:
             opening = pronoun.end() if pronoun else None
             triples += _common_objects(sentence, spans, described, actor, opening)
             triples += _where_clauses(sentence, spans, actor)
+            if actor and thing and actor != thing and (there := _THERE.search(sentence)) \
+                    and not any(s.text != actor and s.end <= there.start() for s in spans):
+                triples.append((actor, f"{there[1]} at", thing))  # "Robert Burns lived there": at the farm
             if sizes := _measures(sentence, spans, described, actor, opening):
                 numbers = {w for _, _, size in sizes for w in size.split()}  # "X is 330", "330 metres long and ..."
                 triples[first_triple:] = [t for t in triples[first_triple:]
@@ -870,6 +887,7 @@ class RuleExtractor:
                 subject = told[1]  # "Construction began in 1959 and the bridge was opened by B. It carries ..."
             elif names and not (pronoun and pronoun.start() < names[0].start):
                 subject = names[0].text
+            thing = subject if subject not in people else thing
         full = _full_names(entities, passage)
         triples = [(full.get(s, s), r, full.get(o, o)) for s, r, o in triples if full.get(s, s) != full.get(o, o)]
         return ground(Extraction(entities, triples), passage)

@@ -508,3 +508,13 @@ def test_a_month_before_on_is_no_part_of_the_place_and_a_verb_after_lower_case_w
                                     "closed in 1962."])[0]
     assert ("Pemberton Mills", "closed in", "1962") in mill.triples
     assert not any(s == "Pemberton" for s, _, _ in mill.triples)
+
+
+def test_it_after_a_persons_sentence_stands_for_the_thing_before_and_there_for_it():
+    farm = RuleExtractor().extract(["Mossgiel Farm is a farm near Mauchline. The poet Robert Burns lived there from "
+                                    "1784 to 1788. It is now owned by the National Trust."])[0]
+    assert ("Mossgiel Farm", "is now owned by", "National Trust") in farm.triples
+    assert ("Robert Burns", "lived at", "Mossgiel Farm") in farm.triples
+    museum = RuleExtractor().extract(["The Blue House is a museum. The painter Ada Lind moved to Oslo and lived "
+                                      "there."])[0]
+    assert not any(r == "lived at" for _, r, _ in museum.triples)  # "there" is Oslo
