@@ -161,6 +161,9 @@ def _spans(sentence: str) -> list[_Span]:
             start = m.start() + m.group(0).find(words[0])
             if free(start, start + len(text)):
                 month = kind == "name" and re.fullmatch(_MONTHS, text)  # "held every August": a time, no name
+                if kind == "name" and not month and re.match(r" family\b(?!\s+of\b)", sentence[start + len(text) :]) \
+                        and re.search(r"\bthe\s+$", sentence[:start]):
+                    text += " family"  # "owned by the Pemberton family": the family, not a person "Pemberton"
                 taken.append(_Span(start, start + len(text), text, "date" if month else kind))
     return _numbered(sentence, sorted(taken, key=lambda s: s.start))
 
@@ -776,7 +779,7 @@ class RuleExtractor:
     "The <noun>" for the name it describes (``_definite``)."""
 
     name = "rule"
-    version = 48
+    version = 49
     """Part of the extraction cache's key, so passages extracted by older rules are extracted again."""
 
     def extract(self, passages: list[str], progress: Progress | None = None) -> list[Extraction]:

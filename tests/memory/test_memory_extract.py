@@ -510,6 +510,13 @@ def test_a_month_before_on_is_no_part_of_the_place_and_a_verb_after_lower_case_w
     assert not any(s == "Pemberton" for s, _, _ in mill.triples)
 
 
+def test_the_x_family_is_one_name():
+    mill = RuleExtractor().extract(["Pemberton Mills was a cotton mill. It was owned by the Pemberton family."])[0]
+    assert ("Pemberton Mills", "was owned by", "Pemberton family") in mill.triples
+    hotels = RuleExtractor().extract(["Crowne Plaza is part of the Aldane Hotels family of brands."])[0]
+    assert "Aldane Hotels family" not in hotels.entities  # a family of things, not of people
+
+
 def test_it_after_a_persons_sentence_stands_for_the_thing_before_and_there_for_it():
     farm = RuleExtractor().extract(["Mossgiel Farm is a farm near Mauchline. The poet Robert Burns lived there from "
                                     "1784 to 1788. It is now owned by the National Trust."])[0]
