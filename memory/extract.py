@@ -171,6 +171,7 @@ def _spans(sentence: str) -> list[_Span]:
 _MONTH_ON = re.compile(rf"(?:{_MONTHS})\s+(?:on|upon)\s+")
 """A month and the place after it, which the name pattern joins like "Stoke on Trent": "held each July on
 Lake Geneva"."""
+_A_MONTH, _A_NAME = re.compile(_MONTHS), re.compile(_NAME)
 
 
 def _month_apart(matches: Iterator[re.Match], names: bool) -> Iterator[re.Match]:
@@ -178,8 +179,8 @@ def _month_apart(matches: Iterator[re.Match], names: bool) -> Iterator[re.Match]
     for m in matches:
         head = _MONTH_ON.match(m.group(0)) if names else None
         if head:
-            yield re.compile(rf"(?:{_MONTHS})").match(m.string, m.start())
-            m = re.compile(_NAME).match(m.string, m.start() + head.end())
+            yield _A_MONTH.match(m.string, m.start())
+            m = _A_NAME.match(m.string, m.start() + head.end())
         yield m
 
 
@@ -800,9 +801,8 @@ class RuleExtractor:
             spans = _named_spans(sentence)
             entities += [s.text for s in (spans if sentence is said else _named_spans(said))]
             pronoun, referent = _pronoun(sentence, spans), subject
-            if pronoun and referent in people:
-                if pronoun[0].lower() in ("it", "its"):
-                    referent = thing  # "The poet Robert Burns lived there. It is now owned by B": the farm
+            if pronoun and referent in people and pronoun[0].lower() in ("it", "its"):
+                referent = thing  # "The poet Robert Burns lived there. It is now owned by B": the farm
             elif pronoun and referent and pronoun[0].lower() in ("he", "she", "his", "her"):
                 people.add(referent)
             people.update(s.text for s in spans if _PERSON_NOUN.search(sentence, 0, s.start))
