@@ -168,12 +168,13 @@ _LEADS = frozenset("in on at of for to from by the a an what which who whom whos
 
 def _named_in_part(question: str, subject: str) -> bool:
     """A name the question writes is part of a subject in capitalised words: "Lindqvist" or "Marek's"
-    of "Marek Lindqvist" (not "United States" of "United Kingdom": the whole name must belong)."""
+    of "Marek Lindqvist" (not "United States" of "United Kingdom", nor "The Life of Pablo" of "In My
+    Life": the whole name, connectors and all, must belong)."""
     own = subject.split()
     if len(own) < 2 or not all(w[:1].isupper() for w in own):
         return False
     own_words = {w.lower() for w in own}
-    for span in re.findall(r"[A-Z][\w-]*(?:\s+[A-Z][\w-]*)*", question):
+    for span in re.findall(r"[A-Z][\w-]*(?:\s+(?:(?:of|the|de|von|van|and|&)\s+)*[A-Z][\w-]*)*", question):
         parts = [p for p in span.split() if p.lower() not in _LEADS]
         if parts and all(p.lower() in own_words for p in parts) and any(len(p) >= 4 for p in parts):
             return True
