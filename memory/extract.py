@@ -230,6 +230,16 @@ _COORDINATED = re.compile(r"(?:(?:with|for|during)\s+(?:[\w'-]+\s+){1,4}?)?"
 """A verb coordinated with the actor's, maybe after a phrase: "A with her two children and writes in" B."""
 
 
+def _coordinated(rel: str) -> str | None:
+    """The actor's relation in a verb coordinated with its own ("and joined B": "joined", "to join
+    B": "joins"), or None when ``rel`` is no such clause ("and the B")."""
+    verb = _COORDINATED.fullmatch(rel)
+    if not verb or verb[3] in ("a", "an", "the") or not (
+            verb[1] == "to" or verb[3].endswith(("ed", "s")) or verb[3] in _IRREGULAR):
+        return None
+    return verb[2] if verb[1] != "to" else re.sub(r"^([a-z]+?)(s|sh|ch|x|o)?\b", _third_person, verb[2])
+
+
 def _third_person(verb: re.Match) -> str:
     """"join" -> "joins", "teach" -> "teaches": the infinitive after "to" as the subject's verb."""
     return verb[0] + ("es" if verb[2] else "s")
@@ -403,7 +413,12 @@ def _dated_by(subject: str, before: str, date: _Span, agent: _Span, between: str
     by = _AGENT.fullmatch(link)
     if verb and (joined := re.fullmatch(r"(when|for)(?: the)?", link)):
         return subject, f"{verb[1]} {joined[1]}", agent.text  # "formed in 1962 when the Orrin Dam was completed"
-    return (subject, f"{verb[1]} by" + (f" {by[1]}" if by[1] else ""), agent.text) if verb and by else None
+    return (subject, _by_relation(verb[1], by), agent.text) if verb and by else None
+
+
+def _by_relation(verb: str, by: re.Match) -> str:
+    """The relation of an ``_AGENT`` match after a deed's verb: "founded by", "created by damming"."""
+    return f"{verb} by" + (f" {by[1]}" if by[1] else "")
 
 
 _PLACED = re.compile(rf"(?:(?:is|was|are|were)\s+)?(born|{_PAST})(?:\s+(?:in|on|every|each|during))?$")
@@ -433,7 +448,7 @@ def _placed_by(deed: Triple, place: _Span, agent: _Span, between: str) -> Triple
     if deed[2] != place.text or place.kind != "name" or agent.kind != "name" or not verb or not by \
             or re.match(r"\d", deed[0]):
         return None
-    return deed[0], f"{verb[1]} by" + (f" {by[1]}" if by[1] else ""), agent.text
+    return deed[0], _by_relation(verb[1], by), agent.text
 
 
 _ALSO_IS = re.compile(r"\s*,?\s*and\s+((?:the|a|an)\s+(?:[a-z][\w-]*\s+){1,3}?(?:of|for))\s*")
@@ -511,9 +526,9 @@ def _pair(sentence: str, a: _Span, b: _Span, first: bool, actor: str | None) -> 
     rel = re.sub(r"^(?:which|who|that)\s+", "", _relation(sentence[a.end : b.start]))  # "A, which was founded by B"
     rel = _DESCRIBED.sub("", rel)  # "A was a British engineer who designed B": A "designed" B
     apposition = _APPOSITION.match(sentence, a.end, b.start)
-    verb = _COORDINATED.fullmatch(_relation(sentence[apposition.end() : b.start])) if apposition else None
-    if verb and actor and a.text != actor and (verb[3].endswith(("ed", "s")) or verb[3] in _IRREGULAR):
-        return actor, verb[2], b.text  # "It honours A, the town's patron saint, and ends with B"
+    verb = _coordinated(_relation(sentence[apposition.end() : b.start])) if apposition else None
+    if verb and actor and a.text != actor:
+        return actor, verb, b.text  # "It honours A, the town's patron saint, and ends with B"
     if rel.startswith("whose "):
         rel = rel[len("whose ") :]  # "A, whose president is B": A's "president is" fact
     if b.kind in ("date", "number") and rel.lower() in _BARE or a.kind in ("date", "number") and rel.split()[:1] \
@@ -537,10 +552,9 @@ def _pair(sentence: str, a: _Span, b: _Span, first: bool, actor: str | None) -> 
         return actor, rel, b.text  # "It carries the A92 road and is maintained by B", "… and closed in": the actor's
     if actor and a.text != actor and (own := _OWN_CLAUSE.match(sentence, a.end, b.start)):
         return actor, _relation(own[1]), b.text  # "A was recorded in Oslo and her husband is B"
-    verb = _COORDINATED.fullmatch(rel)
-    if verb and actor and a.text != actor and verb[3] not in ("a", "an", "the") and (
-            verb[1] == "to" or verb[3].endswith(("ed", "s")) or verb[3] in _IRREGULAR):
-        return actor, verb[2] if verb[1] != "to" else re.sub(r"^([a-z]+?)(s|sh|ch|x|o)?\b", _third_person, verb[2]), b.text
+    verb = _coordinated(rel)
+    if verb and actor and a.text != actor:
+        return actor, verb, b.text
     if a.kind in ("date", "number") and b.kind in ("date", "number"):
         return None  # "from 1990 to 1998": a span of time, no fact of either end
     return (a.text, rel, b.text) if rel else None
