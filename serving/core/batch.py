@@ -42,6 +42,7 @@ from transformers.cache_utils import DynamicLayer
 from editing.gate import rows_outside
 
 from .errors import InvalidSettingError
+from .generation import last_logits_only
 
 
 _Prefix = tuple[bool, tuple[int, ...]]
@@ -133,6 +134,7 @@ class KVBatch:
         self.mask = torch.zeros(0, 0, dtype=torch.long, device=self.device)
         self.positions = torch.zeros(0, dtype=torch.long, device=self.device)
         """Per row: the position of its next token (its count of real tokens)."""
+        self._last_logits = last_logits_only(model)
 
     def __len__(self) -> int:
         return int(self.mask.shape[0])
@@ -181,7 +183,7 @@ class KVBatch:
         past = self._prefix_cache(key, len(prompts)) if prefix else None
         with rows_outside(torch.ones(len(prompts), dtype=torch.bool) if outside else None):
             out = self.model(input_ids=ids, attention_mask=mask, position_ids=shared + (own.cumsum(-1) - 1).clamp(min=0),
-                             past_key_values=past, use_cache=True)
+                             past_key_values=past, use_cache=True, **self._last_logits)
         cache = out.past_key_values
         _check(cache)
         for layer in cache.layers:
@@ -197,7 +199,8 @@ class KVBatch:
         if cache is None:
             outside, prefix = key
             with rows_outside(torch.tensor([True]) if outside else None):
-                cache = self.model(input_ids=torch.tensor([prefix], device=self.device), use_cache=True).past_key_values
+                cache = self.model(input_ids=torch.tensor([prefix], device=self.device), use_cache=True,
+                                   **self._last_logits).past_key_values
             _check(cache)
             self._prefixes[key] = cache
         cache = copy.deepcopy(cache)

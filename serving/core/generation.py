@@ -10,6 +10,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
 import functools
+import inspect
 import math
 
 import torch
@@ -407,6 +408,13 @@ class TextStream:
         return Piece(text[self.emitted:], reason, len(self.generated))
 
 
+def last_logits_only(model: PreTrainedModel) -> dict[str, int]:
+    """The forward keyword that makes a prefill compute the last position's logits only, where the
+    model takes it (the vocabulary projection of every prompt token was 6 % of batched extraction,
+    and 1.3 GB for 16 OpenIE prompts); empty where it does not."""
+    return {"logits_to_keep": 1} if "logits_to_keep" in inspect.signature(model.forward).parameters else {}
+
+
 def decode_stream(
     model: PreTrainedModel,
     tokenizer: PreTrainedTokenizerBase,
@@ -425,10 +433,11 @@ def decode_stream(
     step_ids = torch.tensor([input_ids], device=device)
     contrast = _Contrast(model, tokenizer, params.guidance, device) if params.guidance else None
     outside = None if params.edits else torch.tensor([True])
+    last = last_logits_only(model)
     finish = "length"
     for _ in range(params.max_tokens):
         with torch.inference_mode(), rows_outside(outside):
-            out = model(input_ids=step_ids, past_key_values=past, use_cache=True)
+            out = model(input_ids=step_ids, past_key_values=past, use_cache=True, **last)
             logits = out.logits[0, -1]
             if contrast is not None:
                 logits = contrast(step_ids[:, -1:], logits, text.generated)

@@ -117,6 +117,20 @@ def test_a_cache_that_outgrows_its_room_and_rows_that_leave_keep_decoding_as_alo
         decoder.close()
 
 
+def test_a_prefill_projects_only_each_prompts_last_position_onto_the_vocabulary(host):
+    projected: list[int] = []
+    hook = host.model.lm_head.register_forward_hook(lambda _m, args, _out: projected.append(args[0].shape[1]))
+    prompts = [_ids(host, p) for p in PROMPTS[2:]]
+    try:
+        logits = batch_module.KVBatch(host.model).join(prompts)
+    finally:
+        hook.remove()
+    assert projected == [1]
+    with torch.no_grad():
+        alone = [host.model(input_ids=torch.tensor([p])).logits[0, -1] for p in prompts]
+    torch.testing.assert_close(logits, torch.stack(alone), rtol=1e-4, atol=1e-4)
+
+
 def test_guided_copying_and_seeded_requests_in_a_batch_equal_decoding_alone(host):
     plain_ids = _ids(host, "cat dog")
     guided = SamplingParams(12, 0.0, guidance=Guidance(plain_ids, 5.0, 1e-6))
