@@ -412,13 +412,14 @@ def fits_question(question: str, obj: str, relation: str = "") -> bool:
     """A fact's object can answer the question's wh-word: a time for "When ..." or "In what year ..."
     ("X was founded by Cistercian monks" does not say when). A bare date, month or number does not
     answer "Who ...", "Where ...", "Which dam ..." or "What does X publish?" ("X was formed in 1962"),
-    and an agent, a common noun or a nationality answers no place question ("X was founded by B", "X
-    taught architecture", "X's nationality is Norwegian" do not say where). A period answers "When ..."
+    and an agent, a common noun, a nationality or what X is answers no place question ("X was founded
+    by B", "X taught architecture", "X's nationality is Norwegian", "X is an Iron Age hill fort" do not
+    say where). A period answers "When ..."
     too ("X was raised during the Bronze Age")."""
     where = bool(_WHERE.match(question) or PLACE_ASKED.search(question))
     if where and (relation.lower().split()[-1:] == ["by"] or obj.islower()
-                  or relation.lower().startswith("nationality")):
-        return False  # an agent, a common noun ("taught architecture") or a people's adjective is no place
+                  or relation.lower().startswith("nationality") or _COPULA.fullmatch(relation.lower())):
+        return False  # an agent, a common noun ("taught architecture"), a people's adjective or what X is is no place
     lower = obj.lower()
     bare_time = bool(re.search(r"\d", lower) or _MONTHS.search(lower)) \
         and not re.search(r"[a-z]", _MONTHS.sub("", lower))
@@ -431,6 +432,8 @@ def fits_question(question: str, obj: str, relation: str = "") -> bool:
     return not ((_WHO.match(question) or where or thing) and bare_time)
 
 
+_COPULA = re.compile(r"(?:is|was|are|were)(?: (?:a|an|the))?")
+"""A relation that only says what its subject is."""
 _COUNTED = frozenset("number amount age size height length width depth weight distance population score time day "
                      "season year percentage rank price temperature capacity elevation".split())
 """What "What/Which <word> ..." may ask that a bare number or date answers ("What age ...")."""
