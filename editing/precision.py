@@ -34,16 +34,22 @@ def resolve_dtype(choice: ValueDtype, device: torch.device) -> torch.dtype | Non
     return None
 
 
+def copy_in(model: nn.Module, dtype: torch.dtype) -> nn.Module:
+    """A copy of `model` with its parameters in `dtype`, frozen; tied weights stay tied, and hooks
+    such as the edit gate's are copied with it."""
+    memo = {id(p): nn.Parameter(p.detach().to(dtype), requires_grad=False) for p in model.parameters()}
+    return copy.deepcopy(model, memo)  # parameters come from memo, so tied weights stay tied
+
+
 def value_model(model: nn.Module, choice: ValueDtype) -> nn.Module:
-    """`model`, or a copy of it in bfloat16 (hooks such as the edit gate's included) when `choice`
-    resolves to bfloat16 and the model is not already in it. On a CPU the copy uses eager attention:
-    the fused attention's backward is slower in bfloat16 than in fp32 there."""
+    """`model`, or a copy of it in bfloat16 (`copy_in`) when `choice` resolves to bfloat16 and the
+    model is not already in it. On a CPU the copy uses eager attention: the fused attention's
+    backward is slower in bfloat16 than in fp32 there."""
     param = next(model.parameters())
     dtype = resolve_dtype(choice, param.device)
     if dtype is None or param.dtype == dtype:
         return model
-    memo = {id(p): nn.Parameter(p.detach().to(dtype), requires_grad=False) for p in model.parameters()}
-    work = copy.deepcopy(model, memo)  # parameters come from memo, so tied weights stay tied
+    work = copy_in(model, dtype)
     if param.device.type == "cpu" and hasattr(work, "set_attn_implementation"):
         work.set_attn_implementation("eager")
     return work

@@ -7,6 +7,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
+from memory.extract import Extractor
 from memory.facts import FactHit
 from memory.store import Document, GraphMemory, IngestResult
 
@@ -42,14 +43,7 @@ class MemoryService:
         device = "cuda" if str(engine.host.device).startswith("cuda") else "cpu"
         embedder = SentenceTransformerEmbedder(settings.embedder, device=device)
         if settings.memory_extractor == "llm":  # as many passages in flight as the batch has rows
-            from memory.openie import LLMExtractorConfig
-
-            from serving.services.extraction import decoder_generate
-
-            host, decoder = engine.host, engine.decoder
-            inner = build_extractor("llm", model=host.model, tokenizer=host.tokenizer,
-                                    config=LLMExtractorConfig(batch_size=decoder.max_batch),
-                                    generate=decoder_generate(decoder))
+            inner = llm_extractor(engine)
         else:
             inner = build_extractor("rule")
         cache = ExtractionCache(root / "extraction_cache.jsonl")
@@ -146,6 +140,22 @@ class EntityNotFoundError(NotFoundError):
 def _check_count(n: int, what: str, limit: int, variable: str) -> None:
     if n > limit:
         raise TooLargeError(f"{n} {what} in one request; at most {limit} ({variable}): send them in several requests")
+
+
+def llm_extractor(engine: Engine) -> Extractor:
+    """The hosted model's OpenIE, as many passages in flight as a batch has rows: on a copy in the
+    ``extract_dtype`` where that is not the model's own (``CopyExtractor``), else in the chat's batch."""
+    from editing.precision import resolve_dtype
+    from memory.openie import LLMExtractor, LLMExtractorConfig
+
+    from serving.services.extraction import CopyExtractor, decoder_generate
+
+    host, decoder = engine.host, engine.decoder
+    config = LLMExtractorConfig(batch_size=decoder.max_batch)
+    dtype = resolve_dtype(engine.settings.extract_dtype, host.device)
+    if dtype is not None and dtype != next(host.model.parameters()).dtype:
+        return CopyExtractor(host, dtype, config, engine.settings.request_timeout)
+    return LLMExtractor(host.model, host.tokenizer, config, generate=decoder_generate(decoder))
 
 
 def _new_id() -> str:

@@ -1,10 +1,12 @@
 """Extraction at ingest through the continuous batch (issue 18): the same answers and extractions as
 one passage at a time through ``model.generate``; rows leave when their answer ends and the next
-prompt joins mid-batch; a shared prompt prefix is prefilled once and changes no row's logits."""
+prompt joins mid-batch; a shared prompt prefix is prefilled once and changes no row's logits; with
+``extract_dtype`` bfloat16 the prompts decode on a copy of the model, which stays as it was."""
 
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -13,8 +15,12 @@ import torch
 from memory.openie import Generate, LLMExtractor, LLMExtractorConfig
 from serving.core.batch import KVBatch
 from serving.core.decoding import Decoder
+from serving.core.engine import Engine
 from serving.core.model_host import ModelHost
-from serving.services.extraction import decoder_generate
+from serving.core.settings import Settings
+from serving.services.extraction import CopyExtractor, decoder_generate
+from serving.services.memory import llm_extractor
+from tests.helpers.engine import assert_bit_identical, snapshot
 from tests.helpers.models import byte_tokenizer, tiny_llama
 
 PASSAGES = [
@@ -71,6 +77,11 @@ def _forwards(host: ModelHost) -> list[tuple[int, int]]:
         return forward(*args, **kwargs)
     host.model.forward = recorded
     return calls
+
+
+def _decoders() -> int:
+    """Scheduler threads of live decoders."""
+    return sum(t.name == "palimpsest-batch" for t in threading.enumerate())
 
 
 def test_batched_extraction_gives_the_answers_and_extractions_of_one_at_a_time(host: ModelHost) -> None:
@@ -136,3 +147,31 @@ def test_a_shared_prefix_is_prefilled_once_and_changes_no_row(host: ModelHost) -
     stepped = batch.step([5, 5])
     assert torch.allclose(stepped[0], alone[2][1], atol=1e-5)
     assert torch.allclose(stepped[1], alone[1][1], atol=1e-5)
+
+
+def test_a_copy_extractor_decodes_on_a_bfloat16_copy_and_leaves_the_hosted_model_as_it_was(host: ModelHost) -> None:
+    dtypes: list[torch.dtype] = []
+    hook = host.model.lm_head.register_forward_hook(lambda _m, args, _out: dtypes.append(args[0].dtype))
+    before, threads = snapshot(host.model), _decoders()
+    progress: list[int] = []
+    try:
+        extractor = CopyExtractor(host, torch.bfloat16, LLMExtractorConfig(batch_size=3, **BUDGETS))
+        found = extractor.extract(PASSAGES, progress=progress.append)
+    finally:
+        hook.remove()
+    assert len(found) == len(PASSAGES) and progress == list(range(1, len(PASSAGES) + 1))
+    assert dtypes and set(dtypes) == {torch.bfloat16}  # the hook was copied with the model; the copy ran
+    assert_bit_identical(snapshot(host.model), before)
+    deadline = time.monotonic() + 10
+    while _decoders() > threads and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert _decoders() == threads  # its decoder was closed and its thread ended
+
+
+@pytest.mark.parametrize(("choice", "copied"), [("bfloat16", True), ("float32", False)])
+def test_the_extract_dtype_setting_picks_the_copy_or_the_chats_batch(host: ModelHost, tmp_path, choice, copied) -> None:
+    engine = Engine(Settings(home=tmp_path, guard=False, extract_dtype=choice), host)
+    try:
+        assert isinstance(llm_extractor(engine), CopyExtractor) == copied
+    finally:
+        engine.close()
