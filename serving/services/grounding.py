@@ -530,6 +530,9 @@ def asks_about(question: str, relation: str, subject: str = "") -> bool:
         return True  # "Where is X from?" asks about "is a jazz singer from" Bergen
     if group is None and PART_OF.fullmatch(relation) and PLACE_ASKED.search(question):
         return True  # "In which country is Lake Vessaro?" asks where Finnmark is, a "region of" Norway
+    if _WHERE_IS.match(question) and not asked and not _FROM_ASKED.match(question) \
+            and (group == "location" or _SAID_IN.fullmatch(relation)):
+        return True  # "Where is X?" asks where X "is a parish church in the village of" Cawthorne Vale
     if group is None:
         return bool(asked & _stems(relation))
     if group == "location" and PLACE_ASKED.search(question) and not asked & _OTHER_PLACE_STEMS:
@@ -537,6 +540,10 @@ def asks_about(question: str, relation: str, subject: str = "") -> bool:
     return bool(asked & (_stems(relation) | _stems(group) | (_GROUP_STEMS[group] - _GENERIC_STEMS)))
 
 
+_WHERE_IS = re.compile(r"^\W*where\s+(?:is|was|are|were)\b", re.IGNORECASE)
+_SAID_IN = re.compile(r"(?:is|was|are|were)\s+(?:an?|the)\s+(?:[\w-]+\s+){0,6}?(?:in|at|near|on)"
+                      r"(?:\s+the\s+[a-z]+\s+of)?", re.IGNORECASE)
+"""What X is and where: "is a medieval parish church in the village of" Cawthorne Vale, "is a canal in"."""
 _FROM_ASKED = re.compile(r"^\W*where\b.*\b(?:from|come|comes|came)\W*$", re.IGNORECASE)
 """A question for where someone or something is from: "Where is X from?", "Where does X come from?"."""
 PLACE_ASKED = re.compile(r"\b(?:in|at)\s+(?:which|what)\s+(?:town|city|village|country|county|province|state|region|"

@@ -312,6 +312,12 @@ def test_a_bare_year_answers_no_question_for_a_kind_of_thing_nor_a_common_noun_o
     county = FactHit("f", "i", "Fallow Hill Fort", "is an Iron Age hill fort in", "Wiltshire", 0.7, "2026-01-01", None, None)
     assert select_facts("Where is the Fallow Hill Fort?", [age, county], GroundingConfig()) == [county]
     assert select_facts("What is the Fallow Hill Fort?", [age, county], GroundingConfig())[0] == age
+    church = "Saint Brevan's Church"
+    saint = FactHit("f", "i", church, "is dedicated to", "Saint Brevan", 0.83, "2026-01-01", None, None)
+    village = FactHit("f", "i", church, "is a parish church in the village of", "Cawthorne Vale", 0.6, "2026-01-01",
+                      None, None)
+    assert select_facts(f"Where is {church}?", [saint, village], GroundingConfig())[0] == village
+    assert not asks_about(f"Where is {church} from?", "is a parish church in the village of", church)
 
 
 def test_a_question_asks_about_a_deed_in_its_other_words():
