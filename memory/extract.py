@@ -342,9 +342,11 @@ _DEFINITE = re.compile(rf"^\W*the\s+([a-z]+)(?=['’]s\b|\s+(?:is|was|are|were|h
                        rf"{'|'.join(sorted(_IRREGULAR))})\b)", re.IGNORECASE)
 """A sentence that opens with "The <noun>" before its verb or a possessive: "The dam was designed by ...",
 "The company's chief executive is ...", "The ensemble performs at ..."."""
+_PAST = r"[a-z]+ed|built|made|held|written|won|set|begun|led|sold|bought|drawn|given|taken|sung|run"
+"""A verb's past form before a date: regular, or one of the irregular ones Wikipedia dates."""
 _CLASS = re.compile(r"^\s*(?:is|was|are|were)\s+(?:a|an|the)\s+((?:[\w-]+\s+){0,3}?)([a-z]+)\s*"
                     r"(?:$|[,.;(]|\b(?:in|of|on|at|near|for|from|by|that|which|who|with|based|located|founded"
-                    r"|created|built|made|set|known|and|[a-z]+ed)\b)")
+                    rf"|known|and|{_PAST})\b)")
 """What a name is said to be in "<name> is a <adjectives> <noun>": "Marrow Lake is a reservoir in ...",
 "Hollin Freight is a shipping company headquartered in ..."."""
 
@@ -395,8 +397,6 @@ def _kinds(sentence: str, spans: list[_Span]) -> list[tuple[str, str | None]]:
     return out
 
 
-_PAST = r"[a-z]+ed|built|made|held|written|won|set|begun|led|sold|bought|drawn|given|taken|sung|run"
-"""A verb's past form before a date: regular, or one of the irregular ones Wikipedia dates."""
 _DATED = re.compile(rf"((?:(?:is|was|are|were)\s+)?(?:{_PAST}))\s+(?:in|on)$")
 """The verb before a date: "founded in" 1962 by B."""
 _AGENT = re.compile(r"by(?:\s+([a-z]+ing))?(?:\s+(?:the|a|an)\s+[a-z][a-z -]*)?")
@@ -489,6 +489,26 @@ def _adjectival(sentence: str, spans: list[_Span]) -> set[int]:
 _DEMONYM = re.compile(r"(?:[A-Z][a-z]+[ -])*[A-Z][a-z]*(?:an|ese|ish|ch|sh|i|ic|ss|ek)")
 """A people's adjective: "Hungarian", "Irish", "Dutch", "South Korean", "British-American"."""
 _IS_A = re.compile(r"\s*(is|was|are|were)\s+(?:a|an)\s+(?:[\w-]+\s+)*", re.IGNORECASE)
+
+
+_ROLE_DEMONYM = re.compile(r"(?:(?:North|South|East|West)\s+)?[A-Z][a-z]+(?:an|ese|ish|ch|i|ic)(?<!Church)(?<!Reich)")
+"""A people's adjective of one word (or a compass point and one): "Kenyan", "South Korean", not "Episcopal Church"."""
+
+
+def _roles_named(sentence: str, spans: list[_Span], triples: list[Triple]) -> list[Triple]:
+    """A sentence's triples with a people's adjective between "the" and a role before a name taken as
+    that name's nationality: "held by the Kenyan runner Paul Kiprono" is held by Paul Kiprono, who is
+    Kenyan (not by "Kenyan", whose "runner" is Paul Kiprono)."""
+    named: dict[str, str] = {}
+    for a, b in zip(spans, spans[1:]):
+        role = re.fullmatch(r"\s+((?:[a-z][\w-]*\s+){1,2})", sentence[a.end : b.start])
+        if role and b.kind == "name" and _ROLE_DEMONYM.fullmatch(a.text) and re.search(r"\bthe\s+$", sentence[: a.start]) \
+                and not _FUNCTION_WORDS & set(role[1].split()):  # not "the Canadian province of Manitoba"
+            named[a.text] = b.text
+    if not named:
+        return triples
+    kept = [(s, r, o if r.startswith("nationality") else named.get(o, o)) for s, r, o in triples if s not in named]
+    return kept + [(name, "nationality is", people) for people, name in named.items()]
 
 
 def _nationality(subject: str, between: str, span: _Span) -> Triple | None:
@@ -754,6 +774,10 @@ def _measures(sentence: str, spans: list[_Span], described: list[_Span], actor: 
     return out
 
 
+_OWN_PASSIVE = re.compile(rf"the\s+((?:[a-z][\w-]*\s+){{1,3}}(?:is|was|are|were)\s+(?:{_PAST})\s+by)"
+                          r"(?:\s+the(?:\s+[\w-]+){0,3})?\s*")
+"""A later clause about a thing of the actor's that no earlier name is: "…, and the course record is held
+by (the Kenyan runner)" B."""
 _OWN_CLAUSE = re.compile(r",?\s+and\s+(?:its|his|her|their)\s+((?:[a-z][\w-]*\s+){1,3}(?:is|was|are|were))\s*$")
 """A later clause that names the actor's own thing: "…, and its mayor is" B, "and her husband is" B."""
 
@@ -794,7 +818,7 @@ class RuleExtractor:
     "The <noun>" for the name it describes (``_definite``)."""
 
     name = "rule"
-    version = 49
+    version = 50
     """Part of the extraction cache's key, so passages extracted by older rules are extracted again."""
 
     def extract(self, passages: list[str], progress: Progress | None = None) -> list[Extraction]:
@@ -878,6 +902,8 @@ class RuleExtractor:
                         and (told_rel := _relation(clause[1][found[0].end() :])):
                     dated = (found[1], told_rel, b.text)  # "... and the bridge was opened by B": the bridge's
                     told = told or (a.end, found[1])
+                elif dated is None and actor and clause and (own := _OWN_PASSIVE.fullmatch(clause[1])):
+                    dated = (actor, own[1], b.text)  # "..., and the course record is held by B": the actor's
                 listed = _listed(sentence, spans, b) and a.kind == b.kind and len(triples) > first_triple \
                     and triples[-1][2] == a.text \
                     and relation_group(normalize_relation(triples[-1][1])) is None  # not "born in Porto, Portugal"
@@ -900,6 +926,7 @@ class RuleExtractor:
                 triples[first_triple:] = [t for t in triples[first_triple:]
                                           if t[0] not in numbers and (t[1] not in _COPULAS or t[2] not in numbers)]
                 triples += sizes
+            triples[first_triple:] = _roles_named(sentence, spans, triples[first_triple:])
             if told and not (names and names[0].start < told[0]):
                 subject = told[1]  # "Construction began in 1959 and the bridge was opened by B. It carries ..."
             elif names and not (pronoun and pronoun.start() < names[0].start):

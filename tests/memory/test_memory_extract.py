@@ -525,3 +525,17 @@ def test_it_after_a_persons_sentence_stands_for_the_thing_before_and_there_for_i
     museum = RuleExtractor().extract(["The Blue House is a museum. The painter Ada Lind moved to Oslo and lived "
                                       "there."])[0]
     assert not any(r == "lived at" for _, r, _ in museum.triples)  # "there" is Oslo
+
+
+def test_a_description_before_an_irregular_participle_names_the_kind_the_passage_calls_it_by():
+    race = RuleExtractor().extract(["The Amberfield Marathon is an annual road race held each October. The race "
+                                    "is sponsored by the Maplecrest Bank."])[0]
+    assert ("Amberfield Marathon", "is sponsored by", "Maplecrest Bank") in race.triples
+
+
+def test_a_peoples_adjective_before_a_role_and_a_name_is_the_names_nationality():
+    race = RuleExtractor().extract(["The Amberfield Marathon was first run in 1987, and the course record is held "
+                                    "by the Kenyan runner Paul Kiprono."])[0]
+    assert ("Paul Kiprono", "nationality is", "Kenyan") in race.triples
+    assert ("Amberfield Marathon", "course record is held by", "Paul Kiprono") in race.triples
+    assert not any(o == "Kenyan" and s != "Paul Kiprono" for s, _, o in race.triples)
