@@ -60,6 +60,8 @@ class CopyExtractor:
     """
 
     name = LLMExtractor.name
+    version = LLMExtractor.version
+    """The merged rules' version: part of the extraction cache's key, as for ``LLMExtractor``."""
 
     def __init__(self, host: ModelHost, dtype: torch.dtype, config: LLMExtractorConfig, timeout: float = 300.0) -> None:
         self.host, self.dtype, self.config, self.timeout = host, dtype, config, timeout
