@@ -211,6 +211,9 @@ def _noun_of(words: list[str]) -> bool:
         and not _PLACE_PREPOSITIONS & set(words[:-1])
 
 
+_COPULAS = frozenset("is was are were".split())
+
+
 def _possessive(words: list[str]) -> bool:
     """A possessive's relation ("chief executive is", "founder is"): a noun, then "is"/"was"."""
     return len(words) > 1 and words[0] not in AUXILIARIES | VERBS and words[-1] in AUXILIARIES
@@ -218,16 +221,18 @@ def _possessive(words: list[str]) -> bool:
 
 def fact_sentence(fact: FactHit) -> str:
     """The fact as a plain sentence: "capital of" reads "The capital of S is O", "produced by" reads
-    "S is produced by O", "chief executive is" reads "S's chief executive is O", a relation with its
-    own verb reads "S relation O" ("plays the position of")."""
+    "S is produced by O", "chief executive is" reads "S's chief executive is O" (and "course record is
+    held by" "S's course record is held by O"), a relation with its own verb reads "S relation O"
+    ("plays the position of")."""
     relation = fact.relation.strip()
     words = relation.lower().split()
     if _noun_of(words):
         text = f"The {relation} {fact.subject} is {fact.object}"
+    elif _possessive(words) or words and words[0] not in AUXILIARIES | VERBS and words[-1] == "by" \
+            and set(words[1:-1]) & _COPULAS:  # "course record is held by"
+        text = f"{fact.subject}'s {relation} {fact.object}"
     elif words and words[0] not in AUXILIARIES and words[-1] == "by":
         text = f"{fact.subject} is {relation} {fact.object}"
-    elif _possessive(words):
-        text = f"{fact.subject}'s {relation} {fact.object}"
     else:
         text = f"{fact.subject} {relation} {fact.object}".strip()
     return text if text.endswith(".") else text + "."

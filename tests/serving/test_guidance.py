@@ -350,6 +350,8 @@ def test_a_fact_reads_as_a_sentence_by_its_relation():
         "Telmark Shipping's chief executive is Dorian Vell."
     assert fact_sentence(fact("Ilse Varga", "works for", "Ostrander Mills")) == "Ilse Varga works for Ostrander Mills."
     assert fact_sentence(fact("Varna Owls", "play in the city of", "Tolsk")) == "Varna Owls play in the city of Tolsk."
+    assert fact_sentence(fact("Amberfield Marathon", "course record is held by", "Paul Kiprono")) == \
+        "Amberfield Marathon's course record is held by Paul Kiprono."
 
 
 def test_a_question_asks_for_a_chief_executive_in_words_statements_do_not_use():
