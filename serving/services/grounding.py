@@ -391,7 +391,8 @@ def select_facts(question: str, hits: list[FactHit], config: GroundingConfig) ->
     closer "X is a chemist from")."""
     passed = sorted((h for h in hits
                      if (h.score >= config.fact_alone or (h.score >= config.fact_min and names(question, h.subject)))
-                     and fits_question(question, h.object, h.relation)),
+                     and fits_question(question, h.object, h.relation)
+                     and not (_WHO.match(question) and _WHERE_OR_WHEN.search(h.relation) and names(question, h.subject))),
                     key=lambda h: -h.score)
     chosen = _best(passed, config)
     asked = [h for h in chosen if asks_about(question, h.relation, h.subject)]
@@ -474,7 +475,7 @@ _IRREGULAR = {past: forms.split()[0] for forms in (
     "spend spent", "sit sat", "feel felt", "hear heard", "see saw seen", "come came", "get got gotten",
     "sing sang sung", "win won", "write wrote written", "build built", "bear bore borne", "lay laid",
     "fall fell fallen", "eat ate eaten", "break broke broken", "steal stole stolen", "wear wore worn",
-    "swim swam swum", "die died") for past in forms.split()[1:]}
+    "swim swam swum", "die died", "feed fed") for past in forms.split()[1:]}
 """Irregular past forms and their base ("taught": "teach"), so that "Where did X teach?" asks about "taught at"."""
 
 
@@ -545,6 +546,8 @@ def asks_about(question: str, relation: str, subject: str = "") -> bool:
     return bool(asked & (_stems(relation) | _stems(group) | (_GROUP_STEMS[group] - _GENERIC_STEMS)))
 
 
+_WHERE_OR_WHEN = re.compile(r"\b(?:in|at|on|near|during)\s*$", re.IGNORECASE)
+"""A relation that ends where or when its subject is or was: "held in" Amberfield answers no "Who ..." about it."""
 _WHERE_IS = re.compile(r"^\W*where\s+(?:is|was|are|were)\b", re.IGNORECASE)
 _SAID_IN = re.compile(r"(?:is|was|are|were)\s+(?:an?|the)\s+(?:[\w-]+\s+){0,6}?(?:in|at|near|on)"
                       r"(?:\s+the\s+[a-z]+\s+of)?", re.IGNORECASE)

@@ -312,6 +312,13 @@ def test_a_bare_year_answers_no_question_for_a_kind_of_thing_nor_a_common_noun_o
     county = FactHit("f", "i", "Fallow Hill Fort", "is an Iron Age hill fort in", "Wiltshire", 0.7, "2026-01-01", None, None)
     assert select_facts("Where is the Fallow Hill Fort?", [age, county], GroundingConfig()) == [county]
     assert select_facts("What is the Fallow Hill Fort?", [age, county], GroundingConfig())[0] == age
+    held = FactHit("f", "i", "Amberfield Marathon", "held in", "Amberfield", 0.81, "2026-01-01", None, None)
+    record = FactHit("f", "i", "Amberfield Marathon", "course record is held by", "Paul Kiprono", 0.8, "2026-01-01",
+                     None, None)
+    asked = "Who holds the course record of the Amberfield Marathon?"
+    assert select_facts(asked, [held, record], GroundingConfig()) == [record]
+    assert select_facts("Where is the Amberfield Marathon held?", [held, record], GroundingConfig()) == [held]
+    assert asks_about("Which river feeds Lake Tessaly?", "is fed by", "Lake Tessaly")
     church = "Saint Brevan's Church"
     saint = FactHit("f", "i", church, "is dedicated to", "Saint Brevan", 0.83, "2026-01-01", None, None)
     village = FactHit("f", "i", church, "is a parish church in the village of", "Cawthorne Vale", 0.6, "2026-01-01",
