@@ -495,20 +495,30 @@ _ROLE_DEMONYM = re.compile(r"(?:(?:North|South|East|West)\s+)?[A-Z][a-z]+(?:an|e
 """A people's adjective of one word (or a compass point and one): "Kenyan", "South Korean", not "Episcopal Church"."""
 
 
+_REGION_OF = re.compile(r"(?:province|state|county|region|city|town|village|island|territory|district)s?\s+of\s+")
+"""A region of a people's country: "the Canadian province of" Manitoba."""
+
+
 def _roles_named(sentence: str, spans: list[_Span], triples: list[Triple]) -> list[Triple]:
     """A sentence's triples with a people's adjective between "the" and a role before a name taken as
     that name's nationality: "held by the Kenyan runner Paul Kiprono" is held by Paul Kiprono, who is
-    Kenyan (not by "Kenyan", whose "runner" is Paul Kiprono)."""
+    Kenyan (not by "Kenyan", whose "runner" is Paul Kiprono); "a lake in the Canadian province of
+    Manitoba" is in Manitoba."""
     named: dict[str, str] = {}
+    peoples: list[Triple] = []
     for a, b in zip(spans, spans[1:]):
         role = re.fullmatch(r"\s+((?:[a-z][\w-]*\s+){1,2})", sentence[a.end : b.start])
-        if role and b.kind == "name" and _ROLE_DEMONYM.fullmatch(a.text) and re.search(r"\bthe\s+$", sentence[: a.start]) \
-                and not _FUNCTION_WORDS & set(role[1].split()):  # not "the Canadian province of Manitoba"
+        if not (role and b.kind == "name" and _ROLE_DEMONYM.fullmatch(a.text) and re.search(r"\bthe\s+$", sentence[: a.start])):
+            continue
+        if not _FUNCTION_WORDS & set(role[1].split()):
             named[a.text] = b.text
+            peoples.append((b.text, "nationality is", a.text))
+        elif _REGION_OF.fullmatch(role[1]):
+            named[a.text] = b.text  # "in the Canadian province of Manitoba": in Manitoba, and no people's
     if not named:
         return triples
     kept = [(s, r, o if r.startswith("nationality") else named.get(o, o)) for s, r, o in triples if s not in named]
-    return kept + [(name, "nationality is", people) for people, name in named.items()]
+    return kept + peoples
 
 
 def _nationality(subject: str, between: str, span: _Span) -> Triple | None:
@@ -818,7 +828,7 @@ class RuleExtractor:
     "The <noun>" for the name it describes (``_definite``)."""
 
     name = "rule"
-    version = 50
+    version = 51
     """Part of the extraction cache's key, so passages extracted by older rules are extracted again."""
 
     def extract(self, passages: list[str], progress: Progress | None = None) -> list[Extraction]:

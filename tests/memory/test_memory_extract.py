@@ -539,3 +539,9 @@ def test_a_peoples_adjective_before_a_role_and_a_name_is_the_names_nationality()
     assert ("Paul Kiprono", "nationality is", "Kenyan") in race.triples
     assert ("Amberfield Marathon", "course record is held by", "Paul Kiprono") in race.triples
     assert not any(o == "Kenyan" and s != "Paul Kiprono" for s, _, o in race.triples)
+
+
+def test_a_place_after_a_peoples_adjective_and_a_noun_of_is_the_place():
+    lake = RuleExtractor().extract(["Lake Tessaly is a freshwater lake in the Canadian province of Manitoba."])[0]
+    assert ("Lake Tessaly", "is a freshwater lake in", "Manitoba") in lake.triples
+    assert not any("Canadian" in (s, o) for s, _, o in lake.triples)  # no people's, no place "Canadian"
