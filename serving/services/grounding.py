@@ -397,9 +397,16 @@ def select_facts(question: str, hits: list[FactHit], config: GroundingConfig) ->
     chosen = _best(passed, config)
     asked = [h for h in chosen if asks_about(question, h.relation, h.subject)]
     if asked:
-        return asked  # "When was X opened?" shows "X was opened in 1889", not also "X closed in 1957"
+        return _with_siblings(asked, passed)  # "When was X opened?" shows "X was opened in 1889", not "X closed in 1957"
     first = next((h for h in passed if asks_about(question, h.relation, h.subject)), None)
-    return [first, *chosen][: config.seeds] if first else chosen
+    return _with_siblings([first, *chosen][: config.seeds] if first else chosen, passed)
+
+
+def _with_siblings(chosen: list[FactHit], passed: list[FactHit]) -> list[FactHit]:
+    """The chosen facts and the other passed ones with a chosen one's subject and relation: "Who founded
+    X?" shows both of "X was founded by A" and "X was founded by B", however far apart their scores."""
+    pairs = {(h.subject, h.relation) for h in chosen}
+    return chosen + [h for h in passed if (h.subject, h.relation) in pairs and h not in chosen]
 
 
 _WHEN = re.compile(r"^\W*(?:when\b|(?:in|during|since)\s+(?:what|which)\s+(?:year|decade|century|month)\b"

@@ -319,6 +319,10 @@ def test_a_bare_year_answers_no_question_for_a_kind_of_thing_nor_a_common_noun_o
     assert select_facts(asked, [held, record], GroundingConfig()) == [record]
     assert select_facts("Where is the Amberfield Marathon held?", [held, record], GroundingConfig()) == [held]
     assert asks_about("Which river feeds Lake Tessaly?", "is fed by", "Lake Tessaly")
+    webb = FactHit("f", "i", "Corvid Labs", "was founded by", "Marcus Webb", 0.86, "2026-01-01", None, None)
+    park = FactHit("f", "i", "Corvid Labs", "was founded by", "Lena Park", 0.7, "2026-01-01", None, None)
+    year = FactHit("f", "i", "Corvid Labs", "was founded in", "2012", 0.92, "2026-01-01", None, None)
+    assert select_facts("Who founded Corvid Labs?", [year, webb, park], GroundingConfig()) == [webb, park]
     church = "Saint Brevan's Church"
     saint = FactHit("f", "i", church, "is dedicated to", "Saint Brevan", 0.83, "2026-01-01", None, None)
     village = FactHit("f", "i", church, "is a parish church in the village of", "Cawthorne Vale", 0.6, "2026-01-01",
