@@ -456,6 +456,18 @@ _ALSO_IS = re.compile(r"\s*,?\s*and\s+((?:the|a|an)\s+(?:[a-z][\w-]*\s+){1,3}?(?
 ground of" B."""
 
 
+def _dated_after(last: Triple, a: _Span, b: _Span, between: str) -> Triple | None:
+    """A year right after the place of the sentence's last fact dates its deed: "earned her doctorate at
+    the London School in 2008" after (X, "earned her doctorate at", London School): X's "earned her
+    doctorate in" 2008; "born in Leipzig in 1875": "born in" 1875."""
+    verb = re.fullmatch(r"(.+?)\s+(?:at|in|on)", last[1])
+    when = re.fullmatch(r"\s+(in|on)\s+", between)
+    if verb and when and last[2] == a.text and a.kind == "name" \
+            and (b.kind == "date" or b.kind == "number" and re.fullmatch(r"\d{4}", b.text)):
+        return last[0], f"{verb[1]} {when[1]}", b.text
+    return None
+
+
 def _also_is(sentence: str, actor: str | None, a: _Span, b: _Span) -> Triple | None:
     """"X is a stadium in Dundee, and the home ground of B": X's "is the home ground of" B."""
     also = _ALSO_IS.fullmatch(sentence[a.end : b.start])
@@ -828,7 +840,7 @@ class RuleExtractor:
     "The <noun>" for the name it describes (``_definite``)."""
 
     name = "rule"
-    version = 51
+    version = 52
     """Part of the extraction cache's key, so passages extracted by older rules are extracted again."""
 
     def extract(self, passages: list[str], progress: Progress | None = None) -> list[Extraction]:
@@ -906,6 +918,8 @@ class RuleExtractor:
                     dated = _dated_by(placed[0].text, placed[1], a, b, between)  # "founded in London in 1821 by B"
                 if dated is None and len(triples) > first_triple:
                     dated = _placed_by(triples[-1], a, b, between)  # "founded in 1976 in Dublin by the poet B"
+                if dated is None and len(triples) > first_triple:
+                    dated = _dated_after(triples[-1], a, b, between)  # "earned her doctorate at X in 2008"
                 if dated is None:
                     dated = _also_is(sentence, actor, a, b)
                 if dated is None and (clause := _CLAUSE.fullmatch(between)) and (found := _definite(clause[1], known)) \

@@ -545,3 +545,10 @@ def test_a_place_after_a_peoples_adjective_and_a_noun_of_is_the_place():
     lake = RuleExtractor().extract(["Lake Tessaly is a freshwater lake in the Canadian province of Manitoba."])[0]
     assert ("Lake Tessaly", "is a freshwater lake in", "Manitoba") in lake.triples
     assert not any("Canadian" in (s, o) for s, _, o in lake.triples)  # no people's, no place "Canadian"
+
+
+def test_a_year_right_after_the_place_of_a_deed_dates_the_deed():
+    vell = RuleExtractor().extract(["Ada Vell was born in Leipzig in 1875. She earned her doctorate at Oxford "
+                                    "University in 1901."])[0]
+    assert {("Ada Vell", "was born in", "1875"), ("Ada Vell", "earned her doctorate in", "1901"),
+            ("Ada Vell", "was born in", "Leipzig")} <= set(vell.triples)
