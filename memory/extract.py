@@ -362,6 +362,8 @@ _KINDS_OF: dict[str, frozenset[str]] = {
     "band": frozenset({"group", "trio", "duo", "quartet"}),
     "book": frozenset({"novel", "memoir", "biography", "collection"}),
     "film": frozenset({"movie", "documentary", "feature"}),
+    "series": frozenset({"drama", "sitcom", "comedy", "show", "programme", "program", "serial", "soap"}),
+    "show": frozenset({"drama", "sitcom", "comedy", "series", "programme", "program", "serial", "soap"}),
 }
 """What a general noun may stand for: "The company" for a name said to be a manufacturer (or any
 "-maker" or "-builder": "The firm" for a clockmaker)."""
@@ -840,7 +842,7 @@ class RuleExtractor:
     "The <noun>" for the name it describes (``_definite``)."""
 
     name = "rule"
-    version = 52
+    version = 53
     """Part of the extraction cache's key, so passages extracted by older rules are extracted again."""
 
     def extract(self, passages: list[str], progress: Progress | None = None) -> list[Extraction]:

@@ -552,3 +552,8 @@ def test_a_year_right_after_the_place_of_a_deed_dates_the_deed():
                                     "University in 1901."])[0]
     assert {("Ada Vell", "was born in", "1875"), ("Ada Vell", "earned her doctorate in", "1901"),
             ("Ada Vell", "was born in", "Leipzig")} <= set(vell.triples)
+
+
+def test_the_series_stands_for_a_name_said_to_be_a_drama():
+    drama = RuleExtractor().extract(["Quarry Lane is a British television drama. The series starred Martin Keogh."])[0]
+    assert ("Quarry Lane", "starred", "Martin Keogh") in drama.triples
