@@ -65,7 +65,8 @@ def main() -> None:
     base = runs["one_at_a_time"]["passages_per_s"]
     def compare(name: str) -> None:
         same = sum(a == b for a, b in zip(found["one_at_a_time"], found[name]))
-        runs[name].update(ratio=round(runs[name]["passages_per_s"] / base, 2), same_extraction=f"{same}/{len(passages)}")
+        runs[name].update(ratio=round(runs[name]["passages_per_s"] / base, 2),
+                          same_extraction=f"{same}/{len(passages)}")
 
     for size in (int(b) for b in args.batch.split(",")):
         decoder = Decoder(host, max_batch=size, max_queue=2 * size, timeout=3600.0)
@@ -85,8 +86,8 @@ def main() -> None:
                                                           timeout=3600.0), passages)
             compare(name)
             print(name, runs[name], file=sys.stderr, flush=True)
-    print(json.dumps({"passages": len(passages), "model": host.model_id, "dtype": args.dtype, "threads": args.threads, **runs},
-                     indent=2))
+    print(json.dumps({"passages": len(passages), "model": host.model_id, "dtype": args.dtype, "threads": args.threads,
+                      **runs}, indent=2))
 
 
 if __name__ == "__main__":

@@ -522,7 +522,8 @@ def _roles_named(sentence: str, spans: list[_Span], triples: list[Triple]) -> li
     peoples: list[Triple] = []
     for a, b in zip(spans, spans[1:]):
         role = re.fullmatch(r"\s+((?:[a-z][\w-]*\s+){1,2})", sentence[a.end : b.start])
-        if not (role and b.kind == "name" and _ROLE_DEMONYM.fullmatch(a.text) and re.search(r"\bthe\s+$", sentence[: a.start])):
+        if not (role and b.kind == "name" and _ROLE_DEMONYM.fullmatch(a.text)
+                and re.search(r"\bthe\s+$", sentence[: a.start])):
             continue
         if not _FUNCTION_WORDS & set(role[1].split()):
             named[a.text] = b.text

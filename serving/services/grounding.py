@@ -392,12 +392,13 @@ def select_facts(question: str, hits: list[FactHit], config: GroundingConfig) ->
     passed = sorted((h for h in hits
                      if (h.score >= config.fact_alone or (h.score >= config.fact_min and names(question, h.subject)))
                      and fits_question(question, h.object, h.relation)
-                     and not (_WHO.match(question) and _WHERE_OR_WHEN.search(h.relation) and names(question, h.subject))),
+                     and not (_WHO.match(question) and _WHERE_OR_WHEN.search(h.relation)
+                              and names(question, h.subject))),
                     key=lambda h: -h.score)
     chosen = _best(passed, config)
     asked = [h for h in chosen if asks_about(question, h.relation, h.subject)]
     if asked:
-        return _with_siblings(asked, passed)  # "When was X opened?" shows "X was opened in 1889", not "X closed in 1957"
+        return _with_siblings(asked, passed)  # "When was X opened?": "X was opened in 1889", not "X closed in 1957"
     first = next((h for h in passed if asks_about(question, h.relation, h.subject)), None)
     return _with_siblings([first, *chosen][: config.seeds] if first else chosen, passed)
 

@@ -309,7 +309,8 @@ def test_a_bare_year_answers_no_question_for_a_kind_of_thing_nor_a_common_noun_o
     assert not asks_about("Where does Ada Olsen live?", "is a singer from", "Ada Olsen")
     assert select_facts("What nationality is Ada Olsen?", [norwegian, bergen], GroundingConfig())[0] == norwegian
     age = FactHit("f", "i", "Fallow Hill Fort", "is", "Iron Age", 0.8, "2026-01-01", None, None)
-    county = FactHit("f", "i", "Fallow Hill Fort", "is an Iron Age hill fort in", "Wiltshire", 0.7, "2026-01-01", None, None)
+    county = FactHit("f", "i", "Fallow Hill Fort", "is an Iron Age hill fort in", "Wiltshire", 0.7, "2026-01-01",
+                     None, None)
     assert select_facts("Where is the Fallow Hill Fort?", [age, county], GroundingConfig()) == [county]
     assert select_facts("What is the Fallow Hill Fort?", [age, county], GroundingConfig())[0] == age
     held = FactHit("f", "i", "Amberfield Marathon", "held in", "Amberfield", 0.81, "2026-01-01", None, None)
