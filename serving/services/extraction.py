@@ -69,10 +69,10 @@ class CopyExtractor:
     def extract(self, passages: list[str], progress: Progress | None = None) -> list[Extraction]:
         with self.host.reading():
             model = copy_in(self.host.model, self.dtype)
-        copy = ModelHost(model, self.host.tokenizer, self.host.model_id, self.host.device)
-        decoder = Decoder(copy, self.config.batch_size, self.config.batch_size, self.timeout)
+        copied = ModelHost(model, self.host.tokenizer, self.host.model_id, self.host.device)
+        decoder = Decoder(copied, self.config.batch_size, self.config.batch_size, self.timeout)
         try:
-            extractor = LLMExtractor(model, copy.tokenizer, self.config, generate=decoder_generate(decoder))
+            extractor = LLMExtractor(model, copied.tokenizer, self.config, generate=decoder_generate(decoder))
             return extractor.extract(passages, progress)
         finally:
             decoder.close()
