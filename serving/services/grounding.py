@@ -212,6 +212,7 @@ def _noun_of(words: list[str]) -> bool:
 
 
 _COPULAS = frozenset("is was are were".split())
+"""The copulas, inside a noun's relation with its own passive ("course record is held by")."""
 
 
 def _possessive(words: list[str]) -> bool:
@@ -428,8 +429,7 @@ def fits_question(question: str, obj: str, relation: str = "") -> bool:
     answer "Who ...", "Where ...", "Which dam ..." or "What does X publish?" ("X was formed in 1962"),
     and an agent, a common noun, a nationality or what X is answers no place question ("X was founded
     by B", "X taught architecture", "X's nationality is Norwegian", "X is an Iron Age hill fort" do not
-    say where). A period answers "When ..."
-    too ("X was raised during the Bronze Age")."""
+    say where). A period answers "When ..." too ("X was raised during the Bronze Age")."""
     where = bool(_WHERE.match(question) or PLACE_ASKED.search(question))
     if where and (relation.lower().split()[-1:] == ["by"] or obj.islower()
                   or relation.lower().startswith("nationality") or _COPULA.fullmatch(relation.lower())):
