@@ -919,10 +919,9 @@ class RuleExtractor:
                     if owner else None
                 if dated is None and (placed := _placed_before(sentence, spans, a, described)):
                     dated = _dated_by(placed[0].text, placed[1], a, b, between)  # "founded in London in 1821 by B"
-                if dated is None and len(triples) > first_triple:
-                    dated = _placed_by(triples[-1], a, b, between)  # "founded in 1976 in Dublin by the poet B"
-                if dated is None and len(triples) > first_triple:
-                    dated = _dated_after(triples[-1], a, b, between)  # "earned her doctorate at X in 2008"
+                if dated is None and len(triples) > first_triple:  # "founded in 1976 in Dublin by the poet B",
+                    # "earned her doctorate at X in 2008"
+                    dated = _placed_by(triples[-1], a, b, between) or _dated_after(triples[-1], a, b, between)
                 if dated is None:
                     dated = _also_is(sentence, actor, a, b)
                 if dated is None and (clause := _CLAUSE.fullmatch(between)) and (found := _definite(clause[1], known)) \

@@ -211,10 +211,6 @@ def _noun_of(words: list[str]) -> bool:
         and not _PLACE_PREPOSITIONS & set(words[:-1])
 
 
-_COPULAS = frozenset("is was are were".split())
-"""The copulas, inside a noun's relation with its own passive ("course record is held by")."""
-
-
 def _possessive(words: list[str]) -> bool:
     """A possessive's relation ("chief executive is", "founder is"): a noun, then "is"/"was"."""
     return len(words) > 1 and words[0] not in AUXILIARIES | VERBS and words[-1] in AUXILIARIES
@@ -230,7 +226,7 @@ def fact_sentence(fact: FactHit) -> str:
     if _noun_of(words):
         text = f"The {relation} {fact.subject} is {fact.object}"
     elif _possessive(words) or words and words[0] not in AUXILIARIES | VERBS and words[-1] == "by" \
-            and set(words[1:-1]) & _COPULAS:  # "course record is held by"
+            and any(_COPULA.fullmatch(w) for w in words[1:-1]):  # "course record is held by"
         text = f"{fact.subject}'s {relation} {fact.object}"
     elif words and words[0] not in AUXILIARIES and words[-1] == "by":
         text = f"{fact.subject} is {relation} {fact.object}"
