@@ -67,11 +67,7 @@ def greedy(model: nn.Module, tokenizer: Tokenizer, prompts: list[str], max_new_t
     return tokenizer.batch_decode(greedy_ids(model, tokenizer, prompts, max_new_tokens), skip_special_tokens=True)
 
 
-@torch.no_grad()
-def greedy_ids(model: nn.Module, tokenizer: Tokenizer, prompts: list[str], max_new_tokens: int) -> list[list[int]]:
-    """Token ids of the greedy continuations of `prompts` (one left-padded batch; padding after an
-    early end of sequence included)."""
-    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+def _left_padded(tokenizer: Tokenizer, prompts: list[str], pad: int) -> tuple[torch.Tensor, torch.Tensor]:
     rows = [tokenizer.encode(p, add_special_tokens=True) for p in prompts]
     width = max(len(r) for r in rows)
     ids = torch.full((len(rows), width), pad, dtype=torch.long)
@@ -79,12 +75,56 @@ def greedy_ids(model: nn.Module, tokenizer: Tokenizer, prompts: list[str], max_n
     for i, r in enumerate(rows):
         ids[i, width - len(r) :] = torch.tensor(r)
         mask[i, width - len(r) :] = 1
+    return ids, mask
+
+
+@torch.no_grad()
+def greedy_ids(
+    model: nn.Module, tokenizer: Tokenizer, prompts: list[str], max_new_tokens: int,
+    draft: list[list[int]] | None = None,
+) -> list[list[int]]:
+    """Token ids of the greedy continuations of `prompts` (one left-padded batch; padding after an
+    early end of sequence included).
+
+    `draft`: an earlier result for the same prompts and length (say, before a weight change). One
+    forward pass checks that the model still picks every draft token, and the draft comes back
+    when it does: speculative decoding's check, with the earlier generation as the draft, in
+    place of `max_new_tokens` decoding steps. Any other token, and the continuations are generated."""
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    ids, mask = _left_padded(tokenizer, prompts, pad)
     dev = _device(model)
+    ids, mask = ids.to(dev), mask.to(dev)
+    if draft is not None and _still_greedy(model, ids, mask, draft, max_new_tokens):
+        return draft
     out = model.generate(
-        input_ids=ids.to(dev), attention_mask=mask.to(dev), max_new_tokens=max_new_tokens, do_sample=False,
+        input_ids=ids, attention_mask=mask, max_new_tokens=max_new_tokens, do_sample=False,
         temperature=None, top_p=None, top_k=None, pad_token_id=pad,
     )
-    return out[:, width:].tolist()
+    return out[:, ids.shape[1] :].tolist()
+
+
+def _still_greedy(
+    model: nn.Module, ids: torch.Tensor, mask: torch.Tensor, draft: list[list[int]], max_new_tokens: int
+) -> bool:
+    """Whether greedy decoding after the left-padded prompts `ids` gives `draft` again: every draft
+    token up to its row's first end of sequence is the most probable one, and a row without an end
+    is `max_new_tokens` long."""
+    if len(draft) != len(ids) or not draft[0] or len({len(row) for row in draft}) != 1:
+        return False
+    tokens = torch.tensor(draft, device=ids.device)
+    stops = model.generation_config.eos_token_id
+    stops = torch.tensor([] if stops is None else [stops] if isinstance(stops, int) else stops,
+                         dtype=torch.long, device=ids.device)
+    ended = torch.isin(tokens, stops)
+    after_end = (ended.long().cumsum(1) - ended.long()) > 0  # padding after a row's first end
+    if tokens.shape[1] != max_new_tokens and not bool(ended.any(1).all()):
+        return False
+    full = torch.cat([ids, tokens], 1)
+    full_mask = torch.cat([mask, torch.ones_like(tokens)], 1)
+    positions = (full_mask.cumsum(1) - 1).clamp_min(0)  # as generate numbers left-padded rows
+    logits = model(input_ids=full, attention_mask=full_mask, position_ids=positions, use_cache=False).logits
+    picks = logits[:, ids.shape[1] - 1 : -1].argmax(-1)
+    return bool(((picks == tokens) | after_end).all())
 
 
 @torch.no_grad()
@@ -99,5 +139,20 @@ def fluency_scores(
     model: nn.Module, tokenizer: Tokenizer, prompts: tuple[str, ...] = FLUENCY_PROMPTS, max_new_tokens: int = 32,
 ) -> dict[str, float]:
     """{"entropy": mean n-gram entropy of greedy continuations of `prompts`, "perplexity": of `GENERAL_TEXT`}."""
-    texts = greedy(model, tokenizer, list(prompts), max_new_tokens)
-    return {"entropy": mean_entropy(texts), "perplexity": perplexity(model, tokenizer)}
+    return FluencyCheck(prompts, max_new_tokens).score(model, tokenizer)
+
+
+class FluencyCheck:
+    """`fluency_scores` that keeps its last generations as the draft of the next call's
+    (`greedy_ids`): after a change that leaves the continuations as they were, one forward pass
+    instead of `max_new_tokens` decoding steps."""
+
+    def __init__(self, prompts: tuple[str, ...] = FLUENCY_PROMPTS, max_new_tokens: int = 32) -> None:
+        self.prompts = prompts
+        self.max_new_tokens = max_new_tokens
+        self.draft: list[list[int]] | None = None
+
+    def score(self, model: nn.Module, tokenizer: Tokenizer) -> dict[str, float]:
+        self.draft = greedy_ids(model, tokenizer, list(self.prompts), self.max_new_tokens, self.draft)
+        texts = tokenizer.batch_decode(self.draft, skip_special_tokens=True)
+        return {"entropy": mean_entropy(texts), "perplexity": perplexity(model, tokenizer)}

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from editing.fluency import fluency_scores, greedy, mean_entropy, n_gram_entropy, perplexity
+from editing.fluency import fluency_scores, greedy, greedy_ids, mean_entropy, n_gram_entropy, perplexity
 from tests.helpers.models import tiny_llama, tiny_tokenizer
 
 
@@ -36,3 +36,36 @@ def test_a_model_that_outputs_one_token_scores_zero_entropy():
     broken = fluency_scores(model, tok, ("the cat is", "paris is the"), 12)
     assert broken["entropy"] == 0.0
     assert perplexity(model, tok, "the cat is in paris") == pytest.approx(64.0, rel=1e-4)  # uniform over 64 ids
+
+
+class _Passes:
+    """Counts the model's forward passes."""
+
+    def __init__(self, model) -> None:
+        self.n = 0
+        model.register_forward_pre_hook(lambda *_: setattr(self, "n", self.n + 1))
+
+
+def test_a_draft_the_model_still_picks_costs_one_pass_and_any_other_is_decoded_again():
+    model, tok = tiny_llama(initializer_range=1.0), tiny_tokenizer()
+    prompts = ["the capital of france is", "the cat"]
+    first = greedy_ids(model, tok, prompts, 8)
+    passes = _Passes(model)
+    assert greedy_ids(model, tok, prompts, 8, draft=first) == first and passes.n == 1
+    wrong = [row[:] for row in first]
+    wrong[1][3] = (wrong[1][3] + 1) % 64
+    assert greedy_ids(model, tok, prompts, 8, draft=wrong) == first and passes.n > 2  # decoded again
+    with torch.no_grad():
+        model.model.norm.weight.mul_(-1.0)  # other weights, other continuations
+    moved = greedy_ids(model, tok, prompts, 8)
+    assert moved != first and greedy_ids(model, tok, prompts, 8, draft=first) == moved
+
+
+def test_a_draft_row_that_ended_early_is_checked_up_to_its_end():
+    model, tok = tiny_llama(initializer_range=1.0), tiny_tokenizer()
+    prompts = ["the capital of france is", "the cat"]
+    model.generation_config.eos_token_id = greedy_ids(model, tok, prompts, 8)[0][2]  # row 0 ends at its 3rd token
+    ended = greedy_ids(model, tok, prompts, 8)
+    assert ended[0][3:] == [tok.pad_token_id] * (len(ended[0]) - 3)  # generate pads after the end
+    passes = _Passes(model)
+    assert greedy_ids(model, tok, prompts, 8, draft=ended) == ended and passes.n == 1

@@ -59,19 +59,14 @@ def test_scores_of_unchanged_weights_are_reused_and_fluency_can_be_off():
     first, _ = guard.score(model, tok, probes)
     assert set(first) == {"general", "entropy", "perplexity"}
     calls = []
-    import serving.core.guard as guard_module
-
-    real = guard_module.fluency_scores
-    guard_module.fluency_scores = lambda *a, **k: calls.append(1) or real(*a, **k)
-    try:
-        again, _ = guard.score(model, tok, probes)
-        assert again == first and not calls  # same weights: nothing recomputed
-        with torch.no_grad():
-            model.get_parameter(NORM).mul_(1.5)
-        moved, _ = guard.score(model, tok, probes)
-        assert calls and moved["perplexity"] != first["perplexity"]
-    finally:
-        guard_module.fluency_scores = real
+    real = guard._fluency.score
+    guard._fluency.score = lambda *a: calls.append(1) or real(*a)
+    again, _ = guard.score(model, tok, probes)
+    assert again == first and not calls  # same weights: nothing recomputed
+    with torch.no_grad():
+        model.get_parameter(NORM).mul_(1.5)
+    moved, _ = guard.score(model, tok, probes)
+    assert calls and moved["perplexity"] != first["perplexity"]
     off, _ = RegressionGuard(GuardConfig(fluency=False)).score(model, tok, probes)
     assert set(off) == {"general"}
     verdict = guard.judge(first, {**first, "perplexity": math.nan}, 0.1, probes)
