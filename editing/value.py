@@ -17,7 +17,7 @@ from torch import nn
 
 from editing.arch import EditSite, module
 from editing.config import RomeConfig
-from editing.hooks import capture
+from editing.hooks import capture, stop_after
 from editing.precision import value_model
 from editing.request import (
     EditRequest,
@@ -86,16 +86,23 @@ def keys_and_outputs(
     model: nn.Module, site: EditSite, encoded_all: list[list[list[Encoded]]]
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Per fact, the mean over its contexts of the rewrite module's input (F, d_in) and output
-    (F, d_out) at the subject's last token, in fp32."""
-    rows = context_rows(encoded_all)
+    (F, d_out) at the subject's last token, in fp32.
+
+    Only the heads run (what follows the subject cannot change its key), up to the rewrite
+    module, and the chat-template rows apart from the plain ones, whose short heads would
+    otherwise be padded to the chat rows' length."""
+    encoded = [(f, e) for f, groups in enumerate(encoded_all) for group in groups for e in group]
     keys, outs, facts = [], [], []
-    for start in range(0, len(rows), MAX_ROWS):
-        lay = layout(rows[start : start + MAX_ROWS], _device(model))
-        with capture(module(model, site)) as cap:
-            model(input_ids=lay.ids, attention_mask=lay.mask, use_cache=False)
-        keys.append(cap.inputs[0][:, lay.head - 1].float())
-        outs.append(cap.outputs[0][:, lay.head - 1].float())
-        facts.append(lay.fact)
+    for chat in (False, True):
+        rows = [(f, e.head, []) for f, e in encoded if (e.target is not None) == chat]
+        for start in range(0, len(rows), MAX_ROWS):
+            lay = layout(rows[start : start + MAX_ROWS], _device(model))
+            positions = (lay.mask.cumsum(1) - 1).clamp_min(0)  # absolute ones too are the row's own
+            with capture(module(model, site)) as cap, stop_after(module(model, site)):
+                model(input_ids=lay.ids, attention_mask=lay.mask, position_ids=positions, use_cache=False)
+            keys.append(cap.inputs[0][:, lay.head - 1].float())
+            outs.append(cap.outputs[0][:, lay.head - 1].float())
+            facts.append(lay.fact)
     fact = torch.cat(facts)
     return per_fact_mean(torch.cat(keys), fact, len(encoded_all)), per_fact_mean(torch.cat(outs), fact, len(encoded_all))
 
@@ -286,7 +293,7 @@ def _optimise_chunk(model, tokenizer: Tokenizer, requests, site, encoded_all, ta
     dev = _device(model)
     work = value_model(model, config.value_dtype)
     problem = _Problem(work, tokenizer, requests, encoded_all, targets)
-    switch = max(0, config.steps - config.final_steps) if work is not model else -1
+    switch = max(0, config.steps - config.final_steps) if work is not model and config.final_steps else -1
     n = len(requests)
     norms = torch.tensor(v_norms, device=dev, dtype=torch.float32)
     delta = torch.zeros(n, model.config.hidden_size, device=dev, dtype=torch.float32, requires_grad=True)

@@ -6,7 +6,7 @@ import torch
 from editing.arch import edit_site, weight_matrix
 from editing.config import ContextConfig, RomeConfig
 from editing.contexts import context_groups
-from editing.hooks import linear_deltas
+from editing.hooks import capture, linear_deltas
 from editing.probe import answer_probs
 from editing.request import (
     EditRequest,
@@ -202,3 +202,22 @@ def test_most_probable_early_stop_stops_once_the_target_is_the_argmax():
         steps[stop] = result.diagnostics["steps"]
     assert result.diagnostics["nll_start"] > 1e-4  # so the NLL stop does not fire at once
     assert steps == {"nll": 10, "most_probable": 0}
+
+
+def test_the_key_is_each_context_run_alone_up_to_the_subject(any_model, byte_tokenizer):
+    """k* and W k* come from the heads only, stopped at the rewrite module, the chat row apart from
+    the plain ones: the same means as running every whole context on its own."""
+    chat_tok = copy.deepcopy(byte_tokenizer)
+    chat_tok.chat_template = "{% for m in messages %}<{{ m['role'] }}>{{ m['content'] }}{% endfor %}<assistant>"
+    encoded = encode_groups(chat_tok, REQ, context_groups(any_model, chat_tok, CFG.contexts), chat=True)
+    assert encoded[-1][0].target is not None
+    site = edit_site(any_model, 1)
+    keys, outs = [], []
+    for e in (e for group in encoded for e in group):
+        with capture(any_model.get_submodule(site.module_name)) as cap:
+            any_model(input_ids=torch.tensor([e.head + e.rest]))
+        keys.append(cap.inputs[0][0, len(e.head) - 1])
+        outs.append(cap.outputs[0][0, len(e.head) - 1])
+    k_star, w_k = key_and_output(any_model, site, encoded)
+    assert torch.allclose(k_star, torch.stack(keys).mean(0), atol=1e-5)
+    assert torch.allclose(w_k, torch.stack(outs).mean(0), atol=1e-5)
