@@ -51,6 +51,12 @@ from serving.core.settings import Settings
 log = logging.getLogger("palimpsest.edits")
 T = TypeVar("T")
 
+VALUE_SCHEDULES: dict[str, dict[str, Any]] = {
+    "thorough": {"steps": 25, "lr": 0.5, "final_steps": 5},
+    "fast": {"steps": 12, "lr": 0.75, "final_steps": 0},
+}
+"""``settings.edit_value_schedule`` -> the ``RomeConfig`` fields of a single edit's value optimisation."""
+
 
 @dataclass
 class EditOutcome:
@@ -188,6 +194,7 @@ class EditService:
             early_stop=self.settings.edit_early_stop,
             value_dtype=self.settings.edit_value_dtype,
             contexts=ContextConfig(chat=self.settings.edit_chat_context),
+            **VALUE_SCHEDULES[self.settings.edit_value_schedule],
         )
         edit_site(host.model, resolved)  # an unknown layer fails here, before any statistics
         with self._serial:

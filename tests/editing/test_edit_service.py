@@ -165,3 +165,16 @@ def test_a_conversation_about_no_edited_subject_is_answered_outside_the_edits(tm
         assert answer("what is the capital of france")[1]
     finally:
         rt.close()
+
+
+def test_the_fast_value_schedule_takes_at_most_twelve_steps(tmp_path):
+    host = ModelHost(tiny_llama(), tiny_tokenizer(), "tiny", torch.device("cpu"))
+    settings = dict(home=tmp_path, guard=False, edit_covariance="identity", edit_chat_context=False)
+    steps = {}
+    for schedule in ("thorough", "fast"):
+        rt = Runtime(Engine(Settings(**settings, edit_value_schedule=schedule), host))
+        entry = rt.edits.edit(FRANCE).entry
+        steps[schedule] = entry.details["steps"]
+        rt.engine.revert(entry.id)
+        rt.close()
+    assert steps["fast"] <= 12 < steps["thorough"]
