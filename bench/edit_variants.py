@@ -11,8 +11,13 @@ good edits the guard's thresholds would revert. Prints the means, the unedited m
 to the first variant, seconds and value steps per edit. Rows go to ``--rows`` as they are made; the
 same command resumes.
 
+With ``--mquake``, the first rewrite of each of ``--mquake-n`` MQuAKE records is written by every
+variant as well, and its question asked through the chat template (``editing.evaluate.chat_answer``):
+``chat`` is the share of answers that name the new object.
+
 Variants: ``rome`` (ROME, the NLL early stop, the value optimised in the default precision),
-``fp32`` (the same, the value optimised in fp32 where the default picks bfloat16), ``mpes``
+``fast`` (``PALIMPSEST_EDIT_VALUE_SCHEDULE=fast``: 12 Adam steps at lr 0.75, none on the model as
+loaded), ``fp32`` (the same, the value optimised in fp32 where the default picks bfloat16), ``mpes``
 (ENCORE's most-probable early stop), ``memit`` (the fact spread over MEMIT's five layers),
 ``clamp1`` (||δ|| <= 1 ||v|| instead of 4, a tighter value-norm bound). A variant named
 ``<variant>+gate`` is that variant's edit (reused when the variant ran on the case just before)
@@ -28,14 +33,16 @@ import time
 from pathlib import Path
 
 from editing.config import ContextConfig, RomeConfig
-from editing.evaluate import load_cases, mean_scores, score
+from editing.evaluate import chat_answer, load_cases, mean_scores, names_target, score
 from editing.gate import EditGate, GateConfig, WrittenFacts
 from editing.fluency import fluency_scores, perplexity
 from editing.memit import MemitConfig, memit_edit, memit_layers
+from editing.request import EditRequest
 from editing.rome import resolve_layer, rome_edit
 
 from serving.core.guard import GuardConfig
 from serving.evaluation.edits import covariances
+from serving.services.edits import VALUE_SCHEDULES
 from serving.evaluation.host import DeltaWriter
 
 from common import load, model_options, statistics_cache
@@ -51,6 +58,7 @@ def editors(model, tok, layer: int, chat: bool, covs: dict) -> dict:
     memit.value.contexts.chat = chat
     return {
         "rome": lambda r: rome_edit(model, tok, r, rome(chat, layer=layer), covs[layer]),
+        "fast": lambda r: rome_edit(model, tok, r, rome(chat, layer=layer, **VALUE_SCHEDULES["fast"]), covs[layer]),
         "fp32": lambda r: rome_edit(model, tok, r, rome(chat, layer=layer, value_dtype="float32"), covs[layer]),
         "mpes": lambda r: rome_edit(model, tok, r, rome(chat, layer=layer, early_stop="most_probable"), covs[layer]),
         "clamp1": lambda r: rome_edit(model, tok, r, rome(chat, layer=layer, clamp_norm_factor=1.0), covs[layer]),
@@ -67,6 +75,9 @@ def main() -> int:
     p.add_argument("--no-chat-context", action="store_true")
     p.add_argument("--rows", type=Path, required=True, help="JSONL of finished rows; resumed from")
     p.add_argument("--max-minutes", type=float, default=0)
+    p.add_argument("--mquake", type=Path, help="MQuAKE records whose first rewrite's chat answer is scored too")
+    p.add_argument("--mquake-offset", type=int, default=0)
+    p.add_argument("--mquake-n", type=int, default=0)
     args = model_options(p).parse_args()
     started = time.perf_counter()
     host = load(args)
@@ -75,35 +86,43 @@ def main() -> int:
     covs = covariances(host, sorted({layer, *memit_layers(model, None)}), statistics_cache())
     variants = args.variants.split(",")
     edit = editors(model, tok, layer, not args.no_chat_context, covs)
-    cases = load_cases(Path(args.data), args.n, args.offset)
+    cases = [("counterfact", i, case.request, lambda case=case: score(model, tok, case, free=True))
+             for i, case in enumerate(load_cases(Path(args.data), args.n, args.offset))]
+    if args.mquake:
+        cases += [("chat", i, request, lambda r=request, q=question: {"chat": names_target(chat_answer(model, tok, q),
+                                                                                          r.target_new)})
+                  for i, (request, question) in enumerate(first_rewrites(args.mquake, args.mquake_offset,
+                                                                          args.mquake_n))]
     done = [json.loads(line) for line in args.rows.read_text().splitlines()] if args.rows.exists() else []
-    seen = {(r["case"], r["variant"]) for r in done}
+    seen = {(r.get("kind", "counterfact"), r["case"], r["variant"]) for r in done}
     weights = DeltaWriter(host)
     gate = EditGate(model, GateConfig())
     base_guard = fluency_scores(model, tok)
     base_ppl = perplexity(model, tok)
     with args.rows.open("a") as out:
-        for i, case in enumerate(cases):
+        for kind, i, request, scores in cases:
             written: dict = {}
             for name in ["unedited", *variants]:
-                if (i, name) in seen:
+                if (kind, i, name) in seen:
                     continue
                 if args.max_minutes and time.perf_counter() - started > 60 * args.max_minutes:
-                    print(json.dumps({"stopped_at_case": i, "resume": "run the same command"}))
+                    print(json.dumps({"stopped_at": [kind, i], "resume": "run the same command"}))
                     return 0
-                row = {"case": i, "variant": name}
+                row = {"kind": kind, "case": i, "variant": name}
                 if name != "unedited":
                     variant, _, gated = name.partition("+")
                     if variant not in written:
                         t = time.perf_counter()
-                        written[variant] = (edit[variant](case.request), time.perf_counter() - t)
+                        written[variant] = (edit[variant](request), time.perf_counter() - t)
                     result, row["seconds"] = written[variant]
                     row["steps"] = result.diagnostics.get("steps")
                     weights.add(result.delta)
                     gate.set([WrittenFacts(result.factors, result.keys)] if gated else [], covs)
-                guard = fluency_scores(model, tok) if name != "unedited" else base_guard
-                row.update(score(model, tok, case, free=True), perplexity=perplexity(model, tok) if name != "unedited"
-                           else base_ppl, guard_entropy=guard["entropy"], guard_perplexity=guard["perplexity"])
+                row.update(scores())
+                if kind == "counterfact":
+                    guard = fluency_scores(model, tok) if name != "unedited" else base_guard
+                    row.update(perplexity=perplexity(model, tok) if name != "unedited" else base_ppl,
+                               guard_entropy=guard["entropy"], guard_perplexity=guard["perplexity"])
                 weights.restore()
                 gate.set([])
                 out.write(json.dumps(row) + "\n")
@@ -114,23 +133,41 @@ def main() -> int:
     return 0
 
 
+def first_rewrites(path: Path, offset: int, n: int) -> list[tuple[EditRequest, str]]:
+    """The first requested rewrite of MQuAKE records offset .. offset + n - 1, with its question."""
+    out = []
+    for record in json.loads(path.read_text(encoding="utf-8"))[offset : offset + n]:
+        rw = record["requested_rewrite"][0]
+        request = EditRequest(rw["prompt"].format(rw["subject"]), rw["subject"], rw["target_new"]["str"],
+                              rw["target_true"]["str"])
+        out.append((request, rw["question"]))
+    return out
+
+
 def report(rows: list[dict], variants: list[str], base_guard: dict) -> dict:
     cfg = GuardConfig()
     out: dict = {}
     for name in ["unedited", *variants]:
-        mine = [r for r in rows if r["variant"] == name]
-        if not mine:
+        edited = [r for r in rows if r["variant"] == name]
+        mine = [r for r in edited if r.get("kind", "counterfact") == "counterfact"]
+        chats = [r for r in edited if r.get("kind") == "chat"]
+        if not edited:
             continue
         metrics = ("efficacy", "generalization", "specificity", "free_efficacy", "free_generalization", "fluency",
                    "perplexity")
         out[name] = {**mean_scores([{k: r[k] for k in metrics} for r in mine]), "n": len(mine)}
+        if chats:
+            out[name].update(mean_scores([{"chat": r["chat"]} for r in chats]), chat_n=len(chats))
         if name != "unedited":
+            out[name].update(
+                seconds_per_edit=round(statistics.mean(r["seconds"] for r in edited), 2),
+                steps_per_edit=round(statistics.mean(r["steps"] for r in edited if r["steps"] is not None), 1)
+                if any(r["steps"] is not None for r in edited) else None,
+            )
+        if name != "unedited" and mine:
             drops = [(base_guard["entropy"] - r["guard_entropy"]) / base_guard["entropy"] for r in mine]
             rises = [(r["guard_perplexity"] - base_guard["perplexity"]) / base_guard["perplexity"] for r in mine]
             out[name].update(
-                seconds_per_edit=round(statistics.mean(r["seconds"] for r in mine), 2),
-                steps_per_edit=round(statistics.mean(r["steps"] for r in mine if r["steps"] is not None), 1)
-                if any(r["steps"] is not None for r in mine) else None,
                 guard_entropy_drop_max=round(max(drops), 3), guard_perplexity_rise_max=round(max(rises), 3),
                 guard_would_revert=sum(d > cfg.entropy_drop or q > cfg.perplexity_rise for d, q in zip(drops, rises)),
             )
@@ -139,7 +176,7 @@ def report(rows: list[dict], variants: list[str], base_guard: dict) -> dict:
         out[f"ratios_to_{ref}"] = {
             name: {k: round(out[name][k] / out[ref][k], 3) if out[ref].get(k) else None
                    for k in ("efficacy", "generalization", "specificity", "free_efficacy", "free_generalization",
-                             "fluency", "perplexity", "seconds_per_edit")}
+                             "fluency", "perplexity", "chat", "seconds_per_edit")}
             for name in variants[1:] if name in out
         }
     if "unedited" in out:
