@@ -13,6 +13,9 @@ p_before, edit, apply_and_guard, p_after; the edit's own steps ``details.seconds
 contexts and key, value optimisation, solve), value steps per edit, the total, and the ratios of the
 totals to the first variant's.
 
+Run it with ``OMP_WAIT_POLICY=ACTIVE GOMP_SPINCOUNT=300000`` to time the edit as ``palimpsest serve``
+runs it (``serving.core.openmp``).
+
 Variants: ``default`` (the settings as shipped), ``mpes`` (``edit_early_stop=most_probable``),
 ``plain_stop`` (``edit_stop_on_chat=false``), ``mpes_plain`` (both), ``no_guard`` (the guard off),
 ``fp32`` (the value optimised in fp32 where the default picks bfloat16), ``fast``

@@ -6,7 +6,11 @@ import argparse
 import importlib
 import sys
 
-from serving.client import ServerError
+from serving.core.openmp import apply_openmp_defaults
+
+apply_openmp_defaults()  # libgomp reads these once, when torch is first imported (serving.client does)
+
+from serving.client import ServerError  # noqa: E402
 
 COMMAND_MODULES: list[str] = [
     "serving.cli.core",
