@@ -267,6 +267,19 @@ def _pronoun(sentence: str, spans: list[_Span]) -> re.Match | None:
 
 _THERE = re.compile(r"\b(lived|worked|died|studied|stayed|settled|taught)\s+there\b")
 """A deed done at the subject before a person's sentence: "The poet Robert Burns lived there"."""
+_BARE_ROLES = ("singer|vocalist|guitarist|bassist|drummer|pianist|keyboardist|saxophonist|trumpeter|violinist|"
+               "cellist|rapper|producer|songwriter|composer|lyricist|conductor|architect|engineer|designer|"
+               "director|screenwriter|playwright|novelist|writer|author|poet|journalist|editor|photographer|"
+               "painter|sculptor|artist|actor|actress|comedian|chef|entrepreneur|businessman|businesswoman|"
+               "banker|investor|lawyer|physician|surgeon|scientist|physicist|chemist|biologist|geologist|"
+               "astronomer|mathematician|economist|historian|professor|coach|manager|captain|chairman|"
+               "politician|bishop|priest")
+"""Roles written right before a name without an article: "by singer Casey Drummond"."""
+_ROLE_MODIFIER = r"(?:(?:lead|rhythm|bass|backing|principal|chief|head)\s+)?"
+_MEMBER_ROLES = frozenset("singer vocalist guitarist bassist drummer pianist keyboardist saxophonist trumpeter violinist "
+                          "cellist rapper producer songwriter composer lyricist conductor architect engineer designer "
+                          "director screenwriter playwright author editor coach manager captain chairman".split())
+"""Of those, the roles a person holds in the thing they made or joined: "formed by singer A" (its singer)."""
 _PERSON_NOUN = re.compile(r"\b(?:the|a|an)\s+(?:poet|writer|author|novelist|painter|artist|composer|singer|musician|"
                           r"actor|actress|architect|engineer|scientist|physicist|chemist|philosopher|politician|king|"
                           r"queen|emperor)\s+$", re.IGNORECASE)
@@ -401,8 +414,8 @@ def _kinds(sentence: str, spans: list[_Span]) -> list[tuple[str, str | None]]:
 
 _DATED = re.compile(rf"((?:(?:is|was|are|were)\s+)?(?:{_PAST}))\s+(?:in|on)$")
 """The verb before a date: "founded in" 1962 by B."""
-_AGENT = re.compile(r"by(?:\s+([a-z]+ing))?(?:\s+(?:the|a|an)\s+[a-z][a-z -]*)?")
-"""What comes between the date and the agent: "by", "by the architect", or "by damming" (a means)."""
+_AGENT = re.compile(rf"by(?:\s+([a-z]+ing))?(?:\s+(?:the|a|an)\s+[a-z][a-z -]*|\s+{_ROLE_MODIFIER}(?:{_BARE_ROLES}))?")
+"""What comes between the date and the agent: "by", "by the architect", "by singer", or "by damming" (a means)."""
 
 
 def _dated_by(subject: str, before: str, date: _Span, agent: _Span, between: str) -> Triple | None:
@@ -556,7 +569,8 @@ _APPOSITION = re.compile(r"\s*,\s*(?:the|a|an|its|his|her|their)\s+[^,;()]{1,40}
 saint, and" ends with B."""
 
 
-_PRONOUN_CLAUSE = re.compile(r"(?:where|when|and|but|then|after which)\s+(?:he|she|they)\s+([a-z].*)")
+_PRONOUN_CLAUSE = re.compile(r"(?:where|when|and|but|then|after which)\s+(?:he|she|they)\s+([a-z].*)"
+                             r"|(?:[a-z]+\s+)?(?:before|after|until)\s+(?:he|she|it|they)\s+([a-z].*)")
 """A clause whose own subject is a person's pronoun: "A, where she developed" B."""
 
 
@@ -570,6 +584,8 @@ def _pair(sentence: str, a: _Span, b: _Span, first: bool, actor: str | None) -> 
         return a.text, titled[1], b.text
     rel = re.sub(r"^(?:which|who|that)\s+", "", _relation(sentence[a.end : b.start]))  # "A, which was founded by B"
     rel = _DESCRIBED.sub("", rel)  # "A was a British engineer who designed B": A "designed" B
+    rel = _ROLE_FOR.sub(r"\1 \2", rel)  # "plays as a goalkeeper for B": "plays for" (the role is ``_ROLE_AS``'s)
+    rel = _BY_ROLE_END.sub("by", rel)  # "joined by keyboardist A": "joined by" (the role is ``_by_roles``')
     apposition = _APPOSITION.match(sentence, a.end, b.start)
     verb = _coordinated(_relation(sentence[apposition.end() : b.start])) if apposition else None
     if verb and actor and a.text != actor:
@@ -581,7 +597,13 @@ def _pair(sentence: str, a: _Span, b: _Span, first: bool, actor: str | None) -> 
         return None  # "founded by A in 1994": the date is the founding's, not A's; nor is A 1994's, nor is 1994 A
     clause = _PRONOUN_CLAUSE.fullmatch(rel)
     if clause and actor and a.text != actor:
-        return actor, clause[1], b.text  # "she joined A, where she developed B": she developed B
+        # "she joined A, where she developed B"; "flows for 38 kilometres before it joins B"
+        return actor, clause[1] or clause[2], b.text
+    moved = _MOVED.search(sentence, 0, a.start) if rel == "from" else None
+    if moved and actor and a.text != actor:
+        return actor, f"{moved[1]} {a.text} from", b.text  # "joined A from B": not A's "from" B
+    if _BY_ROLE_LISTED.fullmatch(rel):
+        return None  # "by singer A and guitarist B": both are the actor's (``_by_roles``), not A's
     role = role_of(f"{rel} {b.text}") if a.kind == "name" else None
     if role:
         return role[1], f"{role[0]} of", a.text  # "A is the CEO of B": B's CEO is A
@@ -699,6 +721,20 @@ _ROLE_AS = re.compile(r"\b(plays|played|serves|served|works|worked)\b(?:\s+[^.;,
                       r"([a-z][a-z-]*(?:\s+[a-z][a-z-]*)?)"
                       r"(?=\s*(?:[.,;)]|$)|\s+(?:and|in|at|for|with|from|during|until|on)\b)")
 """A role someone plays or serves as: "plays for Molde FK as a goalkeeper" ("plays as" goalkeeper)."""
+_ROLE_FOR = re.compile(r"^(plays|played|works|worked)\s+as\s+(?:an?\s+|the\s+)?(?:[\w-]+\s+){1,3}?"
+                       r"(for|at|with|in)$")
+"""A role between the verb and its organisation: "plays as a goalkeeper for" B is "plays for" B."""
+_MOVED = re.compile(r"\b(joined|moved to|transferred to|signed for|signed with|returned to)\s+(?:the\s+)?$")
+"""A move whose origin follows its destination: "joined A from B"."""
+_BY_ROLE = re.compile(rf"\b(?:{_PAST}|album|song|single|novel|book|film|work)(?:\s+(?:in|on)\s+[^,;.]{{1,30}}?)?"
+                      rf"\s+by\s+{_ROLE_MODIFIER}({_BARE_ROLES})\s+$")
+"""A role after a deed or a work: "formed in 2011 by singer", "an album by saxophonist"."""
+_BY_ROLE_END = re.compile(rf"\bby\s+{_ROLE_MODIFIER}(?:{_BARE_ROLES})$")
+_NEXT_ROLE = rf"{_ROLE_MODIFIER}({_BARE_ROLES}|(?!(?:an)?other\b|n?either\b|former\b|later\b)[a-z]+(?:er|ist|or))"
+"""A role that goes on a list of them: the known ones, or any agent noun ("and fiddler")."""
+_AND_ROLE = re.compile(rf"\s*(?:,\s*(?:and\s+)?|and\s+){_NEXT_ROLE}\s+")
+_BY_ROLE_LISTED = re.compile(rf"and\s+{_NEXT_ROLE}")
+"""What is left between two such names as a relation: "and guitarist"."""
 _OWN_WORK = re.compile(r"\b(?:his|her|their)\s+((?:research|work|studies)\s+(?:on|into))\s+(?:the\s+)?"
                        r"([a-z][a-z-]*(?:\s+[a-z][a-z-]*)?)(?=\s*(?:[.,;)]|$)|\s+(?:and|in|at|for|with|from)\b)")
 """The actor's own field: "for her research on battery materials" ("research on" battery materials)."""
@@ -729,6 +765,22 @@ def _where_clauses(sentence: str, spans: list[_Span], actor: str | None) -> list
     """"A later moved to Zurich, where he died.": A "died in" Zurich."""
     return [(actor, f"{clause[1]} in", s.text) for s in spans
             if actor and s.kind == "name" and s.text != actor and (clause := _WHERE_AFTER.match(sentence, s.end))]
+
+
+def _by_roles(sentence: str, spans: list[_Span], actor: str | None) -> list[Triple]:
+    """"The band was formed by singer A and guitarist B": the actor's "singer is" A, "guitarist is" B."""
+    out: list[Triple] = []
+    role, listed = None, False
+    for prev, s in zip([None, *spans], spans):
+        if s.kind != "name":
+            role = None
+            continue
+        role = _BY_ROLE.search(sentence, 0, s.start) or (
+            _AND_ROLE.fullmatch(sentence, prev.end, s.start) if role and prev is not None else None)
+        if role and actor and s.text != actor and (role[1] in _MEMBER_ROLES or role.re is _AND_ROLE and listed):
+            out.append((actor, f"{role[1]} is", s.text))
+        listed = bool(out) and out[-1][2] == s.text  # the list goes on from a member's role
+    return out
 
 
 def _common_objects(sentence: str, spans: list[_Span], described: list[_Span], actor: str | None,
@@ -843,7 +895,7 @@ class RuleExtractor:
     "The <noun>" for the name it describes (``_definite``)."""
 
     name = "rule"
-    version = 53
+    version = 54
     """Part of the extraction cache's key, so passages extracted by older rules are extracted again."""
 
     def extract(self, passages: list[str], progress: Progress | None = None) -> list[Extraction]:
@@ -933,6 +985,8 @@ class RuleExtractor:
                 listed = _listed(sentence, spans, b) and a.kind == b.kind and len(triples) > first_triple \
                     and triples[-1][2] == a.text \
                     and relation_group(normalize_relation(triples[-1][1])) is None  # not "born in Porto, Portugal"
+                listed = listed or len(triples) > first_triple and triples[-1][2] == a.text \
+                    and triples[-1][1].endswith(" by") and _AND_ROLE.fullmatch(sentence, a.end, b.start) is not None
                 triple = (triples[-1][0], triples[-1][1], b.text) if listed else \
                     dated or _pair(sentence, a, b, i == 0, actor)  # "stars A, B and C": B and C too
                 if triple is None and adjective is not a and a.kind in ("name", "title"):
@@ -944,6 +998,7 @@ class RuleExtractor:
             opening = pronoun.end() if pronoun else None
             triples += _common_objects(sentence, spans, described, actor, opening)
             triples += _where_clauses(sentence, spans, actor)
+            triples += _by_roles(sentence, spans, actor)
             if actor and thing and actor != thing and (there := _THERE.search(sentence)) \
                     and not any(s.text != actor and s.end <= there.start() for s in spans):
                 triples.append((actor, f"{there[1]} at", thing))  # "Robert Burns lived there": at the farm

@@ -557,3 +557,31 @@ def test_a_year_right_after_the_place_of_a_deed_dates_the_deed():
 def test_the_series_stands_for_a_name_said_to_be_a_drama():
     drama = RuleExtractor().extract(["Quarry Lane is a British television drama. The series starred Martin Keogh."])[0]
     assert ("Quarry Lane", "starred", "Martin Keogh") in drama.triples
+
+
+def test_a_role_between_plays_and_for_leaves_plays_for_and_plays_as():
+    keeper = RuleExtractor().extract(["Jonas Brekke is a Danish footballer who plays as a defender for Vejle "
+                                      "Boldklub."])[0]
+    assert {("Jonas Brekke", "plays for", "Vejle Boldklub"), ("Jonas Brekke", "plays as", "defender")} \
+        <= set(keeper.triples)
+
+
+def test_a_move_from_a_place_is_the_movers_not_the_destinations():
+    move = RuleExtractor().extract(["Hanna Lind is a Swedish striker. In 2021 she joined Hammarby from Djurgarden."])[0]
+    assert ("Hanna Lind", "joined Hammarby from", "Djurgarden") in move.triples
+    assert not any(s == "Hammarby" for s, _, _ in move.triples)
+
+
+def test_a_clause_before_it_joins_after_a_measure_is_the_subjects():
+    river = RuleExtractor().extract(["The Marle is a river in Kent. It flows for 21 kilometres before it joins the "
+                                     "River Medway."])[0]
+    assert ("Marle", "joins", "River Medway") in river.triples
+    assert not any(s == "21" for s, _, _ in river.triples)
+
+
+def test_roles_before_the_names_after_by_are_the_things_and_both_did_the_deed():
+    band = RuleExtractor().extract(["The Lamp Keepers are a Scottish folk band from Perth. The band was formed in "
+                                    "2009 by singer Moira Baird and fiddler Ewan Kerr and drummer Ross Niven."])[0]
+    assert {("Lamp Keepers", "was formed by", "Moira Baird"), ("Lamp Keepers", "singer is", "Moira Baird"),
+            ("Lamp Keepers", "drummer is", "Ross Niven")} <= set(band.triples)
+    assert not any(s in ("Moira Baird", "Ewan Kerr") for s, _, _ in band.triples)  # no "and drummer" facts
