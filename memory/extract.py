@@ -368,11 +368,12 @@ _BUSINESSES = frozenset("company firm manufacturer maker carmaker automaker brew
                         "retailer bank insurer conglomerate corporation business shipbuilder studio label supplier "
                         "operator developer producer subsidiary chain".split())
 _SETTLEMENTS = frozenset("town city village port settlement municipality suburb borough".split())
+_ENSEMBLES = frozenset("band trio duo quartet quintet sextet ensemble orchestra choir".split())
 _KINDS_OF: dict[str, frozenset[str]] = {
     "company": _BUSINESSES, "firm": _BUSINESSES, "business": _BUSINESSES,
-    "group": _BUSINESSES | {"band", "trio", "duo"},
+    "group": _BUSINESSES | _ENSEMBLES,
     "town": _SETTLEMENTS, "city": _SETTLEMENTS, "village": _SETTLEMENTS, "port": _SETTLEMENTS,
-    "band": frozenset({"group", "trio", "duo", "quartet"}),
+    "band": _ENSEMBLES | {"group"},
     "book": frozenset({"novel", "memoir", "biography", "collection"}),
     "film": frozenset({"movie", "documentary", "feature"}),
     "series": frozenset({"drama", "sitcom", "comedy", "show", "programme", "program", "serial", "soap"}),
@@ -721,7 +722,7 @@ _ROLE_AS = re.compile(r"\b(plays|played|serves|served|works|worked)\b(?:\s+[^.;,
                       r"([a-z][a-z-]*(?:\s+[a-z][a-z-]*)?)"
                       r"(?=\s*(?:[.,;)]|$)|\s+(?:and|in|at|for|with|from|during|until|on)\b)")
 """A role someone plays or serves as: "plays for Molde FK as a goalkeeper" ("plays as" goalkeeper)."""
-_ROLE_FOR = re.compile(r"^(plays|played|works|worked)\s+as\s+(?:an?\s+|the\s+)?(?:[\w-]+\s+){1,3}?"
+_ROLE_FOR = re.compile(r"^(plays|played)\s+as\s+(?:an?\s+|the\s+)?(?:[\w-]+\s+){1,3}?"
                        r"(for|at|with|in)$")
 """A role between the verb and its organisation: "plays as a goalkeeper for" B is "plays for" B."""
 _MOVED = re.compile(r"\b(joined|moved to|transferred to|signed for|signed with|returned to)\s+(?:the\s+)?$")
@@ -780,7 +781,7 @@ def _by_roles(sentence: str, spans: list[_Span], actor: str | None) -> list[Trip
         if role and actor and s.text != actor and (role[1] in _MEMBER_ROLES or role.re is _AND_ROLE and listed):
             out.append((actor, f"{role[1]} is", s.text))
         listed = bool(out) and out[-1][2] == s.text  # the list goes on from a member's role
-    return out
+    return [] if any(s.text == actor and _BY_ROLE.search(sentence, 0, s.start) for s in spans) else out
 
 
 def _common_objects(sentence: str, spans: list[_Span], described: list[_Span], actor: str | None,
@@ -895,7 +896,7 @@ class RuleExtractor:
     "The <noun>" for the name it describes (``_definite``)."""
 
     name = "rule"
-    version = 54
+    version = 55
     """Part of the extraction cache's key, so passages extracted by older rules are extracted again."""
 
     def extract(self, passages: list[str], progress: Progress | None = None) -> list[Extraction]:
@@ -992,7 +993,7 @@ class RuleExtractor:
                 if triple is None and adjective is not a and a.kind in ("name", "title"):
                     # too long a relation from the name before the adjective: its last clause
                     clause = _last_clause(sentence[adjective.end : b.start])
-                    triple = (a.text, clause, b.text) if clause else None
+                    triple = (a.text, _ROLE_FOR.sub(r"\1 \2", clause), b.text) if clause else None
                 if triple:
                     triples.append(triple)
             opening = pronoun.end() if pronoun else None

@@ -197,7 +197,8 @@ def test_a_description_too_long_for_one_relation_still_relates_what_follows_the_
     diogo = RuleExtractor().extract(["Nuno Diogo is a Portuguese professional footballer who plays as a central "
                                      "defender for Vitoria Club."])[0].triples
     assert ("Nuno Diogo", "nationality is", "Portuguese") in diogo
-    assert ("Nuno Diogo", "plays as a central defender for", "Vitoria Club") in diogo  # its last clause
+    assert ("Nuno Diogo", "plays for", "Vitoria Club") in diogo  # its last clause, past the role
+    assert ("Nuno Diogo", "plays as", "central defender") in diogo
     pell = RuleExtractor().extract(["Gannet Reach is a 1986 American science fiction horror comedy film written and "
                                     "directed by Ivo Pell."])[0].triples
     assert ("Gannet Reach", "written and directed by", "Ivo Pell") in pell
@@ -585,3 +586,19 @@ def test_roles_before_the_names_after_by_are_the_things_and_both_did_the_deed():
     assert {("Lamp Keepers", "was formed by", "Moira Baird"), ("Lamp Keepers", "singer is", "Moira Baird"),
             ("Lamp Keepers", "drummer is", "Ross Niven")} <= set(band.triples)
     assert not any(s in ("Moira Baird", "Ewan Kerr") for s, _, _ in band.triples)  # no "and drummer" facts
+
+
+def test_the_group_stands_for_a_quartet_and_a_role_goes_to_no_one_named_after_by():
+    quartet = RuleExtractor().extract(["The Harbour Lanterns are a Welsh string quartet from Cardiff. The group was "
+                                       "formed in 2015 by violinist Carys Pugh and cellist Owen Rees."])[0]
+    assert {("Harbour Lanterns", "was formed by", "Carys Pugh"), ("Harbour Lanterns", "cellist is", "Owen Rees")} \
+        <= set(quartet.triples)
+    unknown = RuleExtractor().extract(["The collective was founded in 2013 by pianist Ada Moss and drummer Ben "
+                                       "Tull."])[0]
+    assert not any(s == "Ada Moss" for s, _, _ in unknown.triples)
+
+
+def test_a_role_between_works_and_at_stays_in_the_relation():
+    kofi = RuleExtractor().extract(["Ama Boateng is a Ghanaian lawyer who works as general counsel at Volta "
+                                    "Cement."])[0]
+    assert ("Ama Boateng", "works as general counsel at", "Volta Cement") in kofi.triples
