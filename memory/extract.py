@@ -769,19 +769,19 @@ def _where_clauses(sentence: str, spans: list[_Span], actor: str | None) -> list
 
 
 def _by_roles(sentence: str, spans: list[_Span], actor: str | None) -> list[Triple]:
-    """"The band was formed by singer A and guitarist B": the actor's "singer is" A, "guitarist is" B."""
+    """"The band was formed by singer A and fiddler B": the actor's "singer is" A, "fiddler is" B."""
+    if not actor or any(s.text == actor and _BY_ROLE.search(sentence, 0, s.start) for s in spans):
+        return []  # the actor is one of those named ("The collective was founded by pianist A")
     out: list[Triple] = []
-    role, listed = None, False
+    member = False  # the name before is a member, named by its role
     for prev, s in zip([None, *spans], spans):
-        if s.kind != "name":
-            role = None
-            continue
-        role = _BY_ROLE.search(sentence, 0, s.start) or (
-            _AND_ROLE.fullmatch(sentence, prev.end, s.start) if role and prev is not None else None)
-        if role and actor and s.text != actor and (role[1] in _MEMBER_ROLES or role.re is _AND_ROLE and listed):
+        role = _BY_ROLE.search(sentence, 0, s.start) if s.kind == "name" else None
+        if role is None and member and s.kind == "name":
+            role = _AND_ROLE.fullmatch(sentence, prev.end, s.start)  # the list goes on: "... and fiddler B"
+        member = role is not None and (role[1] in _MEMBER_ROLES or role.re is _AND_ROLE)
+        if member:
             out.append((actor, f"{role[1]} is", s.text))
-        listed = bool(out) and out[-1][2] == s.text  # the list goes on from a member's role
-    return [] if any(s.text == actor and _BY_ROLE.search(sentence, 0, s.start) for s in spans) else out
+    return out
 
 
 def _common_objects(sentence: str, spans: list[_Span], described: list[_Span], actor: str | None,
