@@ -7,6 +7,8 @@ The server runs all model work on threads other than the main one (the decoder, 
 low-priority thread, the HTTP worker threads). Each thread that runs a parallel torch op keeps an
 OpenMP team, and libgomp spins only briefly when it manages more threads than there are CPUs, so
 every parallel op then waits for its workers to wake. Prints seconds per side and the ratios.
+``palimpsest`` sets ``OMP_WAIT_POLICY=ACTIVE GOMP_SPINCOUNT=300000`` (``serving.core.openmp``); this bench
+does not, so run it with and without them to see what they change.
 """
 from __future__ import annotations
 
