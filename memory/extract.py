@@ -165,7 +165,27 @@ def _spans(sentence: str) -> list[_Span]:
                         and re.search(r"\bthe\s+$", sentence[:start]):
                     text += " family"  # "owned by the Pemberton family": the family, not a person "Pemberton"
                 taken.append(_Span(start, start + len(text), text, "date" if month else kind))
-    return _numbered(sentence, sorted(taken, key=lambda s: s.start))
+    return _numbered(sentence, _fields_joined(sentence, sorted(taken, key=lambda s: s.start)))
+
+
+_FIELDS = frozenset("Art Arts Design Science Sciences Technology Engineering Music Drama Dance Medicine Law Business "
+                    "Economics Commerce Trade Industry Culture Sport Sports Health Education Research Agriculture "
+                    "Mining Forestry Fisheries Communications Media Film Television Humanities Letters Mathematics "
+                    "Languages Literature Theatre Architecture Planning Finance Tourism Environment Energy".split())
+"""Fields a name joins with "and": "College of Art and Design", "Ministry of Trade and Industry"."""
+
+
+def _fields_joined(sentence: str, spans: list[_Span]) -> list[_Span]:
+    """Names cut at an "and" between two fields made whole: "National College of Art" + "Design"."""
+    out: list[_Span] = []
+    for s in spans:
+        last = out[-1] if out else None
+        if last and last.kind == s.kind == "name" and sentence[last.end : s.start] == " and " and s.text in _FIELDS \
+                and re.search(r"\bof\s+(?:\w+,?\s+)*(\w+)$", last.text) and last.text.split()[-1] in _FIELDS:
+            out[-1] = _Span(last.start, s.end, sentence[last.start : s.end], "name")
+        else:
+            out.append(s)
+    return out
 
 
 _MONTH_ON = re.compile(rf"(?:{_MONTHS})\s+(?:on|upon)\s+")
@@ -570,7 +590,10 @@ _APPOSITION = re.compile(r"\s*,\s*(?:the|a|an|its|his|her|their)\s+[^,;()]{1,40}
 saint, and" ends with B."""
 
 
-_PRONOUN_CLAUSE = re.compile(r"(?:where|when|and|but|then|after which)\s+(?:he|she|they)\s+([a-z].*)"
+_ON_THE = re.compile(r"on\s+(?:the\s+)?(?:banks?|shores?|island|border|coast|edge|outskirts|slopes?)\s+(?:of|with)\b")
+"""Where a place lies, after the places it is in: "in Vermont, United States, on the banks of" B."""
+_PRONOUN_CLAUSE = re.compile(r"(?:where|when|then|after which)\s+(?:he|she|they)\s+([a-z].*)"
+                             r"|(?:[a-z]+\s+){0,3}?(?:and|but)\s+(?:he|she|it|they)\s+([a-z].*)"
                              r"|(?:[a-z]+\s+)?(?:before|after|until)\s+(?:he|she|it|they)\s+([a-z].*)")
 """A clause whose own subject is a person's pronoun: "A, where she developed" B."""
 
@@ -599,7 +622,7 @@ def _pair(sentence: str, a: _Span, b: _Span, first: bool, actor: str | None) -> 
     clause = _PRONOUN_CLAUSE.fullmatch(rel)
     if clause and actor and a.text != actor:
         # "she joined A, where she developed B"; "flows for 38 kilometres before it joins B"
-        return actor, clause[1] or clause[2], b.text
+        return actor, clause[1] or clause[2] or clause[3], b.text
     moved = _MOVED.search(sentence, 0, a.start) if rel == "from" else None
     if moved and actor and a.text != actor:
         return actor, f"{moved[1]} {a.text} from", b.text  # "joined A from B": not A's "from" B
@@ -609,6 +632,8 @@ def _pair(sentence: str, a: _Span, b: _Span, first: bool, actor: str | None) -> 
     if role:
         return role[1], f"{role[0]} of", a.text  # "A is the CEO of B": B's CEO is A
     after_comma = sentence[a.end : b.start].lstrip().startswith(",")
+    if actor and a.text != actor and after_comma and _ON_THE.match(rel):
+        return actor, rel, b.text  # "A is a town in C, United States, on the banks of B": the town's
     if actor and a.text != actor and after_comma and re.match(r"[a-z]+ing\b", rel):
         return actor, rel, b.text  # "He was elected in 2018, succeeding A": the actor succeeded A
     at = sentence.find(actor) if actor else -1
@@ -714,7 +739,8 @@ def _last_clause(between: str) -> str | None:
 
 _DEEDS = ("discovered invented developed designed studied composed patented pioneered coined synthesised synthesized "
           "isolated translated taught played wrote won makes made produces produced manufactures manufactured "
-          "publishes published sells sold brews brewed releases released").split()
+          "publishes published sells sold brews brewed releases released builds built operates operated "
+          "exports exported grows grew").split()
 _COMMON_OBJECT = re.compile(rf"\b({'|'.join(_DEEDS)})\s+(?:the\s+)?([a-z][a-z-]*(?:\s+[a-z][a-z-]*)?)"
                             rf"(?=\s*(?:[.,;)]|$)|\s+(?:and|in|at|for|with|from|during|while|until)\b)")
 """A deed whose object is a common noun, which no span reads: "who discovered moraite.", "she studied medicine at"."""
@@ -739,11 +765,17 @@ _BY_ROLE_LISTED = re.compile(rf"and\s+{_NEXT_ROLE}")
 _OWN_WORK = re.compile(r"\b(?:his|her|their)\s+((?:research|work|studies)\s+(?:on|into))\s+(?:the\s+)?"
                        r"([a-z][a-z-]*(?:\s+[a-z][a-z-]*)?)(?=\s*(?:[.,;)]|$)|\s+(?:and|in|at|for|with|from)\b)")
 """The actor's own field: "for her research on battery materials" ("research on" battery materials)."""
+_BY_COMMON = re.compile(rf"\b((?:is|was|are|were)\s+(?:{_PAST}|sunk|destroyed|damaged|killed|eaten))\s+by\s+an?\s+"
+                        r"((?:[A-Z][a-z]+\s+)?[a-z][a-z-]*)(?=\s*(?:[.,;)]|$)|\s+(?:off|in|at|on|near|during|and)\b)")
+"""A deed whose agent is a common noun: "was sunk by a German submarine" ("was sunk by" German submarine)."""
+_KNOWN_FOR = re.compile(r"\b(known\s+for)\s+(?:his|her|its|their)\s+([a-z][a-z-]*(?:\s+[a-z][a-z-]*){0,2}?)"
+                        r"(?=\s*(?:[.,;)]|$)|\s+(?:and|in|at|since|from)\b)")
+"""What the actor is known for, its own: "known for its covered bridge" ("is known for" covered bridge)."""
 
 
 _NOT_OBJECTS = _STOP | _FUNCTION_WORDS | frozenset(
     "around together abroad home well there here again away back one two three four five six seven eight nine ten "
-    "several few both once twice".split())
+    "several few both once twice up out".split())
 """Function words, adverbs and counts after a deed, which are no object of it."""
 
 
@@ -790,22 +822,27 @@ def _common_objects(sentence: str, spans: list[_Span], described: list[_Span], a
     "who"), or by the ``actor`` when a person's pronoun, or the opening (ending at ``opening``) that
     stands for the actor ("The company makes frozen seafood"), is right before it."""
     out = []
-    for m in [*_COMMON_OBJECT.finditer(sentence), *_ROLE_AS.finditer(sentence), *_OWN_WORK.finditer(sentence)]:
+    for m in [*_COMMON_OBJECT.finditer(sentence), *_ROLE_AS.finditer(sentence), *_OWN_WORK.finditer(sentence),
+              *_KNOWN_FOR.finditer(sentence), *_BY_COMMON.finditer(sentence)]:
         words = m[2].split()
         if words[0] in _NOT_OBJECTS or words[-1] in _NOT_OBJECTS or words[-1].endswith("ly"):
             continue  # "played professionally", "played ten seasons"
         prefix = sentence[: m.start()]
         names = _named_before(spans, m.start(), described)
-        if m.re is _OWN_WORK or re.search(r"\b(?:he|she|they)\s+$", prefix, re.IGNORECASE) \
+        if m.re in (_OWN_WORK, _KNOWN_FOR) or re.search(r"\b(?:he|she|they)\s+$", prefix, re.IGNORECASE) \
                 or _right_after(prefix, opening):
             doer = actor
         elif names and re.fullmatch(r"\s*(?:,?\s*who\s+)?", prefix[names[-1].end :]) is not None \
                 or names and re.search(r"\bwho\s+$", prefix):
             doer = names[-1].text
+        elif opening is not None and re.search(r"\band\s+$", prefix) and (m[1].endswith("s") or m.re is _BY_COMMON):
+            doer = actor  # "It was founded by A and builds ferries": a singular verb is the opening's
         else:
             doer = None
         if doer:
-            out.append((doer, f"{m[1]} as" if m.re is _ROLE_AS else m[1], m[2]))
+            rel = f"{m[1]} as" if m.re is _ROLE_AS else "is known for" if m.re is _KNOWN_FOR else \
+                f"{m[1]} by" if m.re is _BY_COMMON else m[1]
+            out.append((doer, rel, m[2]))
     return out
 
 
@@ -896,7 +933,7 @@ class RuleExtractor:
     "The <noun>" for the name it describes (``_definite``)."""
 
     name = "rule"
-    version = 55
+    version = 56
     """Part of the extraction cache's key, so passages extracted by older rules are extracted again."""
 
     def extract(self, passages: list[str], progress: Progress | None = None) -> list[Extraction]:
@@ -997,7 +1034,10 @@ class RuleExtractor:
                 if triple:
                     triples.append(triple)
             opening = pronoun.end() if pronoun else None
-            triples += _common_objects(sentence, spans, described, actor, opening)
+            deeds = _common_objects(sentence, spans, described, actor, opening)
+            triples[first_triple:] = [t for t in triples[first_triple:] if not any(  # not "was sunk by" German
+                (d[0], d[1]) == t[:2] and d[1].endswith(" by") and d[2].startswith(f"{t[2]} ") for d in deeds)]
+            triples += deeds
             triples += _where_clauses(sentence, spans, actor)
             triples += _by_roles(sentence, spans, actor)
             if actor and thing and actor != thing and (there := _THERE.search(sentence)) \

@@ -602,3 +602,31 @@ def test_a_role_between_works_and_at_stays_in_the_relation():
     kofi = RuleExtractor().extract(["Ama Boateng is a Ghanaian lawyer who works as general counsel at Volta "
                                     "Cement."])[0]
     assert ("Ama Boateng", "works as general counsel at", "Volta Cement") in kofi.triples
+
+
+def test_what_a_thing_is_known_for_and_a_deed_after_its_founder_are_its_own():
+    yard = RuleExtractor().extract(["Harnett Marine is a Danish shipbuilder. It was founded in 1930 by Ole Harnett "
+                                    "and builds tugboats. It is best known for its icebreakers."])[0]
+    assert {("Harnett Marine", "builds", "tugboats"), ("Harnett Marine", "is known for", "icebreakers")} \
+        <= set(yard.triples)
+
+
+def test_a_name_of_two_fields_joined_by_and_is_one_name():
+    school = RuleExtractor().extract(["Orla Quinn studied at the Cork College of Music and Drama in Cork."])[0]
+    assert ("Orla Quinn", "studied at", "Cork College of Music and Drama") in school.triples
+
+
+def test_on_the_banks_of_after_a_place_and_its_country_is_the_towns():
+    town = RuleExtractor().extract(["Birch Ford is a village in Maine, United States, on the banks of the Saco "
+                                    "River."])[0]
+    assert ("Birch Ford", "on the banks of", "Saco River") in town.triples
+
+
+def test_a_common_noun_agent_and_a_clause_with_it_after_a_name_are_the_subjects():
+    ship = RuleExtractor().extract(["The SS Marlow was a British cargo ship. She sailed in the Atlantic and was sunk "
+                                    "by a German submarine off Ireland in 1917."])[0]
+    assert ("SS Marlow", "was sunk by", "German submarine") in ship.triples
+    assert ("SS Marlow", "was sunk by", "German") not in ship.triples
+    college = RuleExtractor().extract(["Ashby College is a college in Leeds. Its principal is Ruth Kay, a historian, "
+                                       "and it has about 4,000 students."])[0]
+    assert ("Ashby College", "has about", "4,000") in college.triples
