@@ -622,7 +622,10 @@ def _pair(sentence: str, a: _Span, b: _Span, first: bool, actor: str | None) -> 
     clause = _PRONOUN_CLAUSE.fullmatch(rel)
     if clause and actor and a.text != actor:
         # "she joined A, where she developed B"; "flows for 38 kilometres before it joins B"
-        return actor, clause[1] or clause[2] or clause[3], b.text
+        verb = clause[1] or clause[2] or clause[3]
+        if re.fullmatch(r"(?:joins|reaches|enters|meets)", verb) and re.search(r"\bflow(?:s|ed)\b", sentence[: a.start]):
+            verb = "flows into"  # "flows for 38 kilometres before it joins B": a river's mouth
+        return actor, verb, b.text
     moved = _MOVED.search(sentence, 0, a.start) if rel == "from" else None
     if moved and actor and a.text != actor:
         return actor, f"{moved[1]} {a.text} from", b.text  # "joined A from B": not A's "from" B
@@ -857,6 +860,11 @@ _MEASURE = re.compile(
     rf"(?:{_NUMBER}|\b(?:{_NUMBER_WORDS})\b)[\s-]+(?:{_UNITS})\b(?:\s*\([^()]{{0,40}}\))?"
     r"\s+(tall|high|long|wide|deep|in (height|length|width|depth|diameter))\b", re.IGNORECASE)
 """A size said of something: "is about four metres tall", "stands 12 m (39 ft) high", "is 410 km long"."""
+_RUN = re.compile(
+    r"\b(?:flows|flowed|runs|ran|stretches|stretched|extends|extended)\s+(?:[a-z-]+\s+)?for\s+"
+    r"((?:about|around|approximately|roughly|some|nearly|almost|over|more than)\s+)?"
+    rf"({_NUMBER}|\b(?:{_NUMBER_WORDS})\b)[\s-]+(?:{_UNITS})\b", re.IGNORECASE)
+"""A length told by how far something runs: "flows south-east for 27 kilometres"."""
 
 
 def _measures(sentence: str, spans: list[_Span], described: list[_Span], actor: str | None,
@@ -867,7 +875,7 @@ def _measures(sentence: str, spans: list[_Span], described: list[_Span], actor: 
     during the Bronze Age and is about four metres tall"); a verb coordinated after the size is the
     measured thing's too ("is 5.2 kilometres long and opened in" 2009)."""
     out = []
-    for m in _MEASURE.finditer(sentence):
+    for m in [*_MEASURE.finditer(sentence), *_RUN.finditer(sentence)]:
         prefix = sentence[: m.start()]
         names = _named_before(spans, m.start(), described)
         if names and re.fullmatch(r"\s*(?:\([^()]*\)\s*)?", prefix[names[-1].end :]):
@@ -877,11 +885,15 @@ def _measures(sentence: str, spans: list[_Span], described: list[_Span], actor: 
             owner = actor
         else:
             continue
-        size = sentence[m.start(1) if m[1] else m.start() + m[0].find(" ") + 1 : m.start(2)].strip()
+        if m.re is _RUN:
+            size, dimension = sentence[m.start(1) if m[1] else m.start(2) : m.end()], "length"
+        else:
+            size = sentence[m.start(1) if m[1] else m.start() + m[0].find(" ") + 1 : m.start(2)].strip()
+            dimension = _DIMENSIONS.get(m[2].lower(), m[3] or "")
         size = re.sub(r"\s*\([^()]*\)$", "", size)  # "12 m (39 ft)": the first unit is the passage's own
         if not owner:
             continue
-        out.append((owner, f"{_DIMENSIONS.get(m[2].lower(), m[3] or '')} is", size))
+        out.append((owner, f"{dimension} is", size))
         after = next((s for s in spans if s.start >= m.end()), None)
         verb = re.fullmatch(r"\s+and\s+(.+)", sentence[m.end() : after.start]) if after else None
         if verb and (relation := _relation(verb[1])) and re.match(r"[a-z]+(?:s|ed)\b", relation):
@@ -933,7 +945,7 @@ class RuleExtractor:
     "The <noun>" for the name it describes (``_definite``)."""
 
     name = "rule"
-    version = 56
+    version = 57
     """Part of the extraction cache's key, so passages extracted by older rules are extracted again."""
 
     def extract(self, passages: list[str], progress: Progress | None = None) -> list[Extraction]:

@@ -576,8 +576,12 @@ def test_a_move_from_a_place_is_the_movers_not_the_destinations():
 def test_a_clause_before_it_joins_after_a_measure_is_the_subjects():
     river = RuleExtractor().extract(["The Marle is a river in Kent. It flows for 21 kilometres before it joins the "
                                      "River Medway."])[0]
-    assert ("Marle", "joins", "River Medway") in river.triples
+    assert ("Marle", "flows into", "River Medway") in river.triples  # where a river flows, it joins its mouth
+    assert ("Marle", "length is", "21 kilometres") in river.triples
     assert not any(s == "21" for s, _, _ in river.triples)
+    road = RuleExtractor().extract(["The A61 is a road in Yorkshire. It runs north from Sheffield until it reaches "
+                                    "Leeds."])[0]
+    assert ("A61", "reaches", "Leeds") in road.triples
 
 
 def test_roles_before_the_names_after_by_are_the_things_and_both_did_the_deed():
