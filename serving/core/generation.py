@@ -66,7 +66,9 @@ class Guidance:
     the chain, goes on with that sentence: "The CEO of Frontier Developments was born in Nigeria."
     goes on with "Nigeria is located in the continent of Antarctica.", and "The CEO of BlackBerry."
     with "The capital of United States of America is Harrisville." (the links between would spend
-    the answer's tokens before it names the object).
+    the answer's tokens before it names the object). An answer that would end (``end``) before it names
+    the object goes on with that sentence too: "Lindqvist." with " Lindqvist Marine was founded by Axel
+    Lindqvist." (the contrast can favour the end of sequence over the fact's words).
     """
 
     plain_ids: list[int]
@@ -290,9 +292,13 @@ def contrast(
             u = torch.log_softmax(plain.float(), dim=-1)
             scores = (guidance.scale * (g - u) + u).masked_fill(g < g.max() + math.log(guidance.plausibility),
                                                                 float("-inf"))
-        if not _substitutes(int(scores.argmax()), generated, guidance):
+        best = int(scores.argmax())
+        if best == guidance.end and guidance.closing and not _holds(generated, guidance.answer):
+            copy = guidance.closing[0]  # "Lindqvist." would end without the founder: the fact's sentence follows
+        elif not _substitutes(best, generated, guidance):
             return scores
-        copy = (guidance.subject if _in_subject(generated, guidance) else guidance.answer)[0]
+        else:
+            copy = (guidance.subject if _in_subject(generated, guidance) else guidance.answer)[0]
         if copy >= vocabulary:
             return scores
     chosen = torch.full(grounded.shape, float("-inf"), device=grounded.device)

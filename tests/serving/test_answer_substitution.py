@@ -254,3 +254,25 @@ def test_a_verbs_fact_asked_for_its_subject_is_the_answer_from_its_first_token()
     # not asked with the wh-word in the subject's place: only the announced answer
     other = [tok.decode(ids) for ids, _ in anchored_sources(tok, [works], "Is anyone at Brask Instruments working?")]
     assert "Odile Marchetti works for Brask Instruments." not in other
+
+
+def test_an_answer_that_would_end_before_naming_the_asked_object_goes_on_with_its_fact():
+    tok = spaced_tokenizer()
+    ids = tok.convert_tokens_to_ids
+    sub = _substitution(tok, [_fact(8, "India", "capital of", "Grosseto")], "What is the capital of India?")
+    guidance = Guidance([], answer=sub.answer, foreign=sub.foreign, breaks=sentence_breaks(tok), closing=sub.closing,
+                        chain_subjects=sub.chain_subjects, end=tok.eos_token_id)
+    continues = torch.zeros(len(tok), dtype=torch.bool)
+
+    def chosen(generated, guidance=guidance):
+        eos = tok.convert_ids_to_tokens(tok.eos_token_id)
+        return int(contrast(_logits(tok, eos), torch.zeros(len(tok)), guidance, continues, generated).argmax())
+
+    stopped = [ids("India"), ids(".")]  # no object named: the model's end becomes the fact's sentence
+    assert chosen(stopped) == sub.closing[0]
+    out = [*stopped, sub.closing[0]]
+    while (token := closing_token(out, guidance)) is not None:
+        out.append(token)
+    assert tok.decode(out[len(stopped):]) == " " + fact_sentence(_fact(8, "India", "capital of", "Grosseto")).rstrip(".")
+    assert chosen([ids("ĠGrosseto"), ids(".")]) == tok.eos_token_id  # named: it may end
+    assert chosen(stopped, replace(guidance, end=None)) == tok.eos_token_id  # no end guidance: left to the model
