@@ -87,6 +87,8 @@ class Guidance:
     end: int | None = None
     """The token that ends the answer (end of sequence) once it holds ``answer`` and a sentence
     break after it; None: the answer goes on."""
+    answer_start: tuple[int, ...] = ()
+    """``answer`` as the answer's first tokens (no space before it): "Axel Lindqvist." names it too."""
     pieces: tuple[str, ...] | None = field(default=None, compare=False)
     """The vocabulary's token strings (:func:`token_pieces`), so that an anchored subject may be
     spelled in other tokens than its source's."""
@@ -293,7 +295,9 @@ def contrast(
             scores = (guidance.scale * (g - u) + u).masked_fill(g < g.max() + math.log(guidance.plausibility),
                                                                 float("-inf"))
         best = int(scores.argmax())
-        if best == guidance.end and guidance.closing and not _holds(generated, guidance.answer):
+        named = _holds(generated, guidance.answer) or bool(guidance.answer_start) \
+            and tuple(generated[: len(guidance.answer_start)]) == guidance.answer_start
+        if best == guidance.end and guidance.closing and not named:
             copy = guidance.closing[0]  # "Lindqvist." would end without the founder: the fact's sentence follows
         elif not _substitutes(best, generated, guidance):
             return scores

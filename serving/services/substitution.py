@@ -66,6 +66,7 @@ class Substitution(NamedTuple):
     chain_subjects: tuple[tuple[int, ...], ...] = ()
     subject: tuple[int, ...] = ()
     verbs: torch.Tensor | None = None
+    answer_start: tuple[int, ...] = ()
 
 
 @functools.lru_cache(maxsize=4)
@@ -83,7 +84,8 @@ def answer_substitution(tokenizer, facts: list[FactHit], question: str, path: li
     object of a shown fact off the chain ("from Ravensholt" for the employer's city) is foreign too;
     the sentence breaks; the chain's last fact's sentence (after a space: a closing goes on with the
     answer, not the links between) and the token ids of the chain's subjects; the chain's first
-    subject; and the verb tokens. Empty when no single object is asked for."""
+    subject; the verb tokens; and the object's token ids at an answer's start. Empty when no single
+    object is asked for."""
     if not path:
         return Substitution()
 
@@ -97,7 +99,8 @@ def answer_substitution(tokenizer, facts: list[FactHit], question: str, path: li
         if first and first[0] < len(foreign):
             foreign[first[0]] = False
     return Substitution(ids(path[-1].object), foreign, sentence_breaks(tokenizer), ids(fact_sentence(path[-1])),
-                        tuple(ids(f.subject) for f in path), ids(path[0].subject), verb_tokens(tokenizer))
+                        tuple(ids(f.subject) for f in path), ids(path[0].subject), verb_tokens(tokenizer),
+                        tuple(tokenizer(path[-1].object, add_special_tokens=False)["input_ids"]))
 
 
 def chain_sources(

@@ -261,7 +261,7 @@ def test_an_answer_that_would_end_before_naming_the_asked_object_goes_on_with_it
     ids = tok.convert_tokens_to_ids
     sub = _substitution(tok, [_fact(8, "India", "capital of", "Grosseto")], "What is the capital of India?")
     guidance = Guidance([], answer=sub.answer, foreign=sub.foreign, breaks=sentence_breaks(tok), closing=sub.closing,
-                        chain_subjects=sub.chain_subjects, end=tok.eos_token_id)
+                        chain_subjects=sub.chain_subjects, end=tok.eos_token_id, answer_start=sub.answer_start)
     continues = torch.zeros(len(tok), dtype=torch.bool)
 
     def chosen(generated, guidance=guidance):
@@ -275,4 +275,6 @@ def test_an_answer_that_would_end_before_naming_the_asked_object_goes_on_with_it
         out.append(token)
     assert tok.decode(out[len(stopped):]) == " " + fact_sentence(_fact(8, "India", "capital of", "Grosseto")).rstrip(".")
     assert chosen([ids("ĠGrosseto"), ids(".")]) == tok.eos_token_id  # named: it may end
+    assert sub.answer_start == (ids("Grosseto"),)
+    assert chosen([ids("Grosseto"), ids(".")]) == tok.eos_token_id  # named as the answer's first word
     assert chosen(stopped, replace(guidance, end=None)) == tok.eos_token_id  # no end guidance: left to the model
