@@ -122,7 +122,8 @@ class Settings(BaseSettings):
     neither the question nor the facts becomes that object."""
     grounding_end: bool = True
     """A grounded answer ends with the sentence that names the one object the question asks for (with
-    the contrast on), instead of going on with sentences no fact supports."""
+    the contrast on), instead of going on with sentences no fact supports; one that would end before
+    naming it goes on with that object's fact."""
 
     edit_layer: int | None = None
     """ROME's edit layer; default: ``editing.arch.default_layer``."""
