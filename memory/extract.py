@@ -296,9 +296,10 @@ _BARE_ROLES = ("singer|vocalist|guitarist|bassist|drummer|pianist|keyboardist|sa
                "politician|bishop|priest")
 """Roles written right before a name without an article: "by singer Casey Drummond"."""
 _ROLE_MODIFIER = r"(?:(?:lead|rhythm|bass|backing|principal|chief|head)\s+)?"
-_MEMBER_ROLES = frozenset("singer vocalist guitarist bassist drummer pianist keyboardist saxophonist trumpeter violinist "
-                          "cellist rapper producer songwriter composer lyricist conductor architect engineer designer "
-                          "director screenwriter playwright author editor coach manager captain chairman".split())
+_MEMBER_ROLES = frozenset("singer vocalist guitarist bassist drummer pianist keyboardist saxophonist trumpeter "
+                          "violinist cellist rapper producer songwriter composer lyricist conductor architect "
+                          "engineer designer director screenwriter playwright author editor coach manager captain "
+                          "chairman".split())
 """Of those, the roles a person holds in the thing they made or joined: "formed by singer A" (its singer)."""
 _PERSON_NOUN = re.compile(r"\b(?:the|a|an)\s+(?:poet|writer|author|novelist|painter|artist|composer|singer|musician|"
                           r"actor|actress|architect|engineer|scientist|physicist|chemist|philosopher|politician|king|"
@@ -623,7 +624,7 @@ def _pair(sentence: str, a: _Span, b: _Span, first: bool, actor: str | None) -> 
     if clause and actor and a.text != actor:
         # "she joined A, where she developed B"; "flows for 38 kilometres before it joins B"
         verb = clause[1] or clause[2] or clause[3]
-        if re.fullmatch(r"(?:joins|reaches|enters|meets)", verb) and re.search(r"\bflow(?:s|ed)\b", sentence[: a.start]):
+        if verb in ("joins", "reaches", "enters", "meets") and re.search(r"\bflow(?:s|ed)\b", sentence[: a.start]):
             verb = "flows into"  # "flows for 38 kilometres before it joins B": a river's mouth
         return actor, verb, b.text
     moved = _MOVED.search(sentence, 0, a.start) if rel == "from" else None
@@ -819,14 +820,18 @@ def _by_roles(sentence: str, spans: list[_Span], actor: str | None) -> list[Trip
     return out
 
 
+_DEEDS_READ: tuple[tuple[re.Pattern, str], ...] = (
+    (_COMMON_OBJECT, "{}"), (_ROLE_AS, "{} as"), (_OWN_WORK, "{}"), (_KNOWN_FOR, "is known for"), (_BY_COMMON, "{} by"))
+"""The deeds ``_common_objects`` reads, each with its relation made from the match's verb."""
+
+
 def _common_objects(sentence: str, spans: list[_Span], described: list[_Span], actor: str | None,
                     opening: int | None = None) -> list[Triple]:
-    """Triples of ``_COMMON_OBJECT`` deeds: done by the name right before the verb (or before its
+    """Triples of the ``_DEEDS_READ`` deeds: done by the name right before the verb (or before its
     "who"), or by the ``actor`` when a person's pronoun, or the opening (ending at ``opening``) that
     stands for the actor ("The company makes frozen seafood"), is right before it."""
     out = []
-    for m in [*_COMMON_OBJECT.finditer(sentence), *_ROLE_AS.finditer(sentence), *_OWN_WORK.finditer(sentence),
-              *_KNOWN_FOR.finditer(sentence), *_BY_COMMON.finditer(sentence)]:
+    for m, relation in [(m, relation) for pattern, relation in _DEEDS_READ for m in pattern.finditer(sentence)]:
         words = m[2].split()
         if words[0] in _NOT_OBJECTS or words[-1] in _NOT_OBJECTS or words[-1].endswith("ly"):
             continue  # "played professionally", "played ten seasons"
@@ -843,9 +848,7 @@ def _common_objects(sentence: str, spans: list[_Span], described: list[_Span], a
         else:
             doer = None
         if doer:
-            rel = f"{m[1]} as" if m.re is _ROLE_AS else "is known for" if m.re is _KNOWN_FOR else \
-                f"{m[1]} by" if m.re is _BY_COMMON else m[1]
-            out.append((doer, rel, m[2]))
+            out.append((doer, relation.format(m[1]), m[2]))
     return out
 
 

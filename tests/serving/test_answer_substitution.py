@@ -273,7 +273,8 @@ def test_an_answer_that_would_end_before_naming_the_asked_object_goes_on_with_it
     out = [*stopped, sub.closing[0]]
     while (token := closing_token(out, guidance)) is not None:
         out.append(token)
-    assert tok.decode(out[len(stopped):]) == " " + fact_sentence(_fact(8, "India", "capital of", "Grosseto")).rstrip(".")
+    capital = fact_sentence(_fact(8, "India", "capital of", "Grosseto"))
+    assert tok.decode(out[len(stopped):]) == " " + capital.rstrip(".")
     assert chosen([ids("ĠGrosseto"), ids(".")]) == tok.eos_token_id  # named: it may end
     assert sub.answer_start == (ids("Grosseto"),)
     assert chosen([ids("Grosseto"), ids(".")]) == tok.eos_token_id  # named as the answer's first word
