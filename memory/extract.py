@@ -241,12 +241,14 @@ def _relation(between: str) -> str:
 _IRREGULAR = frozenset("became left won led ran took went made held built wrote sold bought taught met gave began "
                         "grew sang drew spoke fought brought".split())
 """Past tenses a coordinated verb may take without "-ed" ("... and became ...")."""
+_MODALS = frozenset("can could will would may might must should has have had".split())
+"""Verbs a coordinated clause may open with that carry neither "-ed" nor "-s" ("... and can carry")."""
 _BARE = frozenset("in on at since from until by".split())
 """Prepositions that alone relate no name to a date or number."""
 _COPULAS = frozenset("is was are were".split())
 """What a date or number never is: "X (born 1980) is Welsh" says nothing of 1980."""
 _COORDINATED = re.compile(r"(?:(?:with|for|during)\s+(?:[\w'-]+\s+){1,4}?)?"
-                          r"(and|but|then|to)\s+(?:(?:later|then|also|soon|eventually|[a-z]+ly)\s+)?(([a-z]+)\b.*)")
+                          r"(and|but|then|to)\s+(?:(?:later|then|also|soon|eventually|now|still|[a-z]+ly)\s+)?(([a-z]+)\b.*)")
 """A verb coordinated with the actor's, maybe after a phrase: "A with her two children and writes in" B."""
 
 
@@ -255,7 +257,7 @@ def _coordinated(rel: str) -> str | None:
     B": "joins"), or None when ``rel`` is no such clause ("and the B")."""
     verb = _COORDINATED.fullmatch(rel)
     if not verb or verb[3] in ("a", "an", "the") or not (
-            verb[1] == "to" or verb[3].endswith(("ed", "s")) or verb[3] in _IRREGULAR):
+            verb[1] == "to" or verb[3].endswith(("ed", "s")) or verb[3] in _IRREGULAR | _MODALS):
         return None
     return verb[2] if verb[1] != "to" else re.sub(r"^([a-z]+?)(s|sh|ch|x|o)?\b", _third_person, verb[2])
 
@@ -496,10 +498,12 @@ ground of" B."""
 def _dated_after(last: Triple, a: _Span, b: _Span, between: str) -> Triple | None:
     """A year right after the place of the sentence's last fact dates its deed: "earned her doctorate at
     the London School in 2008" after (X, "earned her doctorate at", London School): X's "earned her
-    doctorate in" 2008; "born in Leipzig in 1875": "born in" 1875."""
-    verb = re.fullmatch(r"(.+?)\s+(?:at|in|on)", last[1])
-    when = re.fullmatch(r"\s+(in|on)\s+", between)
-    if verb and when and last[2] == a.text and a.kind == "name" \
+    doctorate in" 2008; "born in Leipzig in 1875": "born in" 1875; after a verb's fact, "since": "has
+    served as mayor of Uppsala since 2020": "has served as mayor since" 2020."""
+    verb = re.fullmatch(r"(.+?)\s+(?:at|in|on|of|for)", last[1])
+    when = re.fullmatch(r"\s+(in|on|since)\s+", between)
+    since = when and when[1] == "since" and re.match(r"(?:[a-z]+(?:ed|s)|is|was|are|were|has|had|have)\b", last[1])
+    if verb and when and last[2] == a.text and a.kind == "name" and (since or last[1].split()[-1] in _BARE) \
             and (b.kind == "date" or b.kind == "number" and re.fullmatch(r"\d{4}", b.text)):
         return last[0], f"{verb[1]} {when[1]}", b.text
     return None
@@ -617,6 +621,9 @@ def _pair(sentence: str, a: _Span, b: _Span, first: bool, actor: str | None) -> 
         return actor, verb, b.text  # "It honours A, the town's patron saint, and ends with B"
     if rel.startswith("whose "):
         rel = rel[len("whose ") :]  # "A, whose president is B": A's "president is" fact
+    joined = _AND_VERB.match(sentence, a.end, b.start)
+    if actor and a.text != actor and joined and rel.split()[:1] == [joined[1]]:
+        return actor, rel, b.text  # "It carries the A92 road and is maintained by B", "… and closed in": the actor's
     if b.kind in ("date", "number") and rel.lower() in _BARE or a.kind in ("date", "number") and rel.split()[:1] \
             and rel.split()[0].lower() in _BARE | _COPULAS:
         return None  # "founded by A in 1994": the date is the founding's, not A's; nor is A 1994's, nor is 1994 A
@@ -644,9 +651,6 @@ def _pair(sentence: str, a: _Span, b: _Span, first: bool, actor: str | None) -> 
     if at >= 0 and a.text != actor and after_comma and "," in sentence[at : a.start] \
             and re.match(r"[a-z]+(s|ed)\b", rel):
         return actor, rel, b.text  # the verb after a clause between commas: "A, who lives in C, works for B"
-    joined = _AND_VERB.match(sentence, a.end, b.start)
-    if actor and a.text != actor and joined and rel.split()[:1] == [joined[1]]:
-        return actor, rel, b.text  # "It carries the A92 road and is maintained by B", "… and closed in": the actor's
     if actor and a.text != actor and (own := _OWN_CLAUSE.match(sentence, a.end, b.start)):
         return actor, _relation(own[1]), b.text  # "A was recorded in Oslo and her husband is B"
     verb = _coordinated(rel)
@@ -700,14 +704,17 @@ def _owner(sentence: str, spans: list[_Span], i: int, described: list[_Span]) ->
 
 def _placed_before(sentence: str, spans: list[_Span], date: _Span,
                    described: list[_Span]) -> tuple[_Span, str] | None:
-    """For a date right after "<place> in": the name before the place and the words from it to the
-    place ("X is a clockmaker founded in" London in 1821), so the verb before the place dates it."""
+    """For a date right after "<place> in" (or "<place>, <region>, in"): the name before the place and
+    the words from it to the place ("X is a clockmaker founded in" London in 1821), so the verb before
+    the place dates it."""
     k = spans.index(date) if date in spans else -1
     if k < 2 or date.kind not in ("date", "number"):
         return None
-    place = spans[k - 1]
-    if not re.fullmatch(r"\s*in\s*", sentence[place.end : date.start]):
+    if not re.fullmatch(r"\s*,?\s*in\s*", sentence[spans[k - 1].end : date.start]):
         return None
+    while k > 2 and spans[k - 2].kind == "name" and re.fullmatch(r"\s*,\s*", sentence[spans[k - 2].end : spans[k - 1].start]):
+        k -= 1  # the region after the place: "founded in Austin, Texas, in 1999"
+    place = spans[k - 1]
     owner = _owner(sentence, spans, k - 1, described)
     return (owner, sentence[owner.end : place.start]) if owner.kind in ("name", "title") and owner is not place \
         else None
@@ -948,7 +955,7 @@ class RuleExtractor:
     "The <noun>" for the name it describes (``_definite``)."""
 
     name = "rule"
-    version = 57
+    version = 58
     """Part of the extraction cache's key, so passages extracted by older rules are extracted again."""
 
     def extract(self, passages: list[str], progress: Progress | None = None) -> list[Extraction]:

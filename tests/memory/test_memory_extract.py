@@ -634,3 +634,23 @@ def test_a_common_noun_agent_and_a_clause_with_it_after_a_name_are_the_subjects(
     college = RuleExtractor().extract(["Ashby College is a college in Leeds. Its principal is Ruth Kay, a historian, "
                                        "and it has about 4,000 students."])[0]
     assert ("Ashby College", "has about", "4,000") in college.triples
+
+
+def test_a_verb_coordinated_after_a_place_or_a_count_is_the_actors():
+    poet = RuleExtractor().extract(["Ilse Varga is a Hungarian poet. She was raised in Pecs and now lives in "
+                                    "Szeged."])[0]
+    assert ("Ilse Varga", "lives in", "Szeged") in poet.triples
+    assert not any(s == "Pecs" for s, _, _ in poet.triples)
+    tram = RuleExtractor().extract(["The Orvale Tram is a tram line in Lyon. It runs for 9 kilometres and is "
+                                    "operated by Keolis. It was rebuilt in 2011 in Vienne and can carry 200 riders."])[0]
+    assert ("Orvale Tram", "is operated by", "Keolis") in tram.triples
+    assert ("Orvale Tram", "can carry", "200") in tram.triples
+
+
+def test_a_founder_after_a_place_its_region_and_a_year_and_a_since_after_a_deed():
+    label = RuleExtractor().extract(["Redfern Tapes is a record label founded in Tulsa, Oklahoma, in 1988 by the "
+                                     "drummer Cal Dorsey."])[0]
+    assert ("Redfern Tapes", "founded by", "Cal Dorsey") in label.triples
+    mayor = RuleExtractor().extract(["Ruth Aalto is a Finnish politician who has served as mayor of Turku since "
+                                     "2017."])[0]
+    assert ("Ruth Aalto", "has served as mayor since", "2017") in mayor.triples
