@@ -383,9 +383,10 @@ def split_ids(tokenizer, lead: str, sentence: str, at: int) -> tuple[tuple[int, 
 def select_facts(question: str, hits: list[FactHit], config: GroundingConfig) -> list[FactHit]:
     """The gate on facts: named subject and fact_min, or fact_alone; the best, and the next ones
     within ``seed_margin`` of it, ``seeds`` at most; of those, only the ones whose relation the
-    question asks about when there are any. When there are none, the best fact past the gate that
-    has one comes first ("Who founded the company X works for?" starts at "X works for", not at the
-    closer "X is a chemist from")."""
+    question asks about when there are any, the one whose relation words more of the question first
+    ("What position does X play?": "plays as" before "plays for"). When there are none, the best fact
+    past the gate that has one comes first ("Who founded the company X works for?" starts at "X works
+    for", not at the closer "X is a chemist from")."""
     passed = sorted((h for h in hits
                      if (h.score >= config.fact_alone or (h.score >= config.fact_min and names(question, h.subject)))
                      and fits_question(question, h.object, h.relation)
@@ -395,6 +396,8 @@ def select_facts(question: str, hits: list[FactHit], config: GroundingConfig) ->
     chosen = _best(passed, config)
     asked = [h for h in chosen if asks_about(question, h.relation, h.subject)]
     if asked:
+        stems = asked_stems(question)  # the fact that words more of the question first, then the closer:
+        asked.sort(key=lambda h: -len(stems & _relation_stems(h.relation)))  # "position" and "play": "plays as"
         return _with_siblings(asked, passed)  # "When was X opened?": "X was opened in 1889", not "X closed in 1957"
     first = next((h for h in passed if asks_about(question, h.relation, h.subject)), None)
     return _with_siblings([first, *chosen][: config.seeds] if first else chosen, passed)

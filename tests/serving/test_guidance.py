@@ -417,3 +417,10 @@ def test_of_the_facts_past_the_gate_only_those_the_question_asks_about_are_shown
     assert [f.id for f in select_facts("When was the Morrow Line opened?", [opened, closed], GroundingConfig())] == ["f1"]
     both = select_facts("What happened to the Morrow Line?", [opened, closed], GroundingConfig())
     assert [f.id for f in both] == ["f2", "f1"]  # neither asked: the closest first
+
+
+def test_of_two_asked_facts_the_one_that_words_more_of_the_question_comes_first():
+    team = FactHit("f", "i", "Tomas Reyes", "plays for", "Club Nacional", 0.82, "2026-01-01", None, None)
+    role = FactHit("f", "i", "Tomas Reyes", "plays as", "striker", 0.80, "2026-01-01", None, None)
+    assert select_facts("What position does Tomas Reyes play?", [team, role], GroundingConfig())[0] == role
+    assert select_facts("Which club does Tomas Reyes play for?", [team, role], GroundingConfig())[0] == team
