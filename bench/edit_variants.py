@@ -7,7 +7,10 @@ Each case is written by every variant in turn (so machine noise hits all alike),
 off again: teacher-forced efficacy / generalization / specificity, free-generation hits and the
 n-gram entropy of those generations (``editing.evaluate``), the perplexity of the general text, and
 the guard's fluency scores (entropy of greedy generations of fixed prompts, perplexity): how many
-good edits the guard's thresholds would revert. Prints the means, the unedited model's, the ratios
+good edits the guard's thresholds would revert. The subject's essence, asked in a way no edit trains
+on: ``essence_nll`` is the mean NLL of the unedited model's greedy chat answer to "What is
+<subject>?" (24 tokens), teacher-forced (its rise over the unedited row is how far an edit moved
+what the model says the subject is); ``essence_answer`` is the greedy answer itself. Prints the means, the unedited model's, the ratios
 to the first variant, seconds and value steps per edit. Rows go to ``--rows`` as they are made; the
 same command resumes.
 
@@ -19,7 +22,8 @@ Variants: ``rome`` (ROME, the NLL early stop, the value optimised in the default
 ``fast`` (``PALIMPSEST_EDIT_VALUE_SCHEDULE=fast``: 12 Adam steps at lr 0.75, none on the model as
 loaded), ``fp32`` (the same, the value optimised in fp32 where the default picks bfloat16), ``mpes``
 (ENCORE's most-probable early stop), ``memit`` (the fact spread over MEMIT's five layers),
-``clamp1`` (||δ|| <= 1 ||v|| instead of 4, a tighter value-norm bound). A variant named
+``clamp1`` (||δ|| <= 1 ||v|| instead of 4, a tighter value-norm bound), ``kl4x`` and ``kl16x``
+(the essence KL weighted 4 and 16 times the default 0.0625). A variant named
 ``<variant>+gate`` is that variant's edit (reused when the variant ran on the case just before)
 with the scope gate of ``editing.gate``.
 """
@@ -31,6 +35,8 @@ import statistics
 import sys
 import time
 from pathlib import Path
+
+import torch
 
 from editing.config import ContextConfig, RomeConfig
 from editing.evaluate import chat_answer, load_cases, mean_scores, names_target, score
@@ -47,6 +53,8 @@ from serving.evaluation.host import DeltaWriter
 
 from common import load, model_options, statistics_cache
 
+ESSENCE_TOKENS = 24
+
 
 def rome(chat: bool, **overrides) -> RomeConfig:
     return RomeConfig(contexts=ContextConfig(chat=chat), **overrides)
@@ -62,6 +70,8 @@ def editors(model, tok, layer: int, chat: bool, covs: dict) -> dict:
         "fp32": lambda r: rome_edit(model, tok, r, rome(chat, layer=layer, value_dtype="float32"), covs[layer]),
         "mpes": lambda r: rome_edit(model, tok, r, rome(chat, layer=layer, early_stop="most_probable"), covs[layer]),
         "clamp1": lambda r: rome_edit(model, tok, r, rome(chat, layer=layer, clamp_norm_factor=1.0), covs[layer]),
+        "kl4x": lambda r: rome_edit(model, tok, r, rome(chat, layer=layer, kl_factor=0.25), covs[layer]),
+        "kl16x": lambda r: rome_edit(model, tok, r, rome(chat, layer=layer, kl_factor=1.0), covs[layer]),
         "memit": lambda r: memit_edit(model, tok, [r], memit, covs),
     }
 
@@ -102,6 +112,7 @@ def main() -> int:
     with args.rows.open("a") as out:
         for kind, i, request, scores in cases:
             written: dict = {}
+            reference = essence_reference(model, tok, request.subject)
             for name in ["unedited", *variants]:
                 if (kind, i, name) in seen:
                     continue
@@ -118,7 +129,7 @@ def main() -> int:
                     row["steps"] = result.diagnostics.get("steps")
                     weights.add(result.delta)
                     gate.set([WrittenFacts(result.factors, result.keys)] if gated else [], covs)
-                row.update(scores())
+                row.update(scores(), **essence(model, tok, request.subject, reference))
                 if kind == "counterfact":
                     guard = fluency_scores(model, tok) if name != "unedited" else base_guard
                     row.update(perplexity=perplexity(model, tok) if name != "unedited" else base_ppl,
@@ -131,6 +142,38 @@ def main() -> int:
                 print(json.dumps(row), file=sys.stderr, flush=True)
     print(json.dumps(report(done, variants, base_guard), indent=2))
     return 0
+
+
+def essence_question(tok, subject: str) -> list[int]:
+    messages = [{"role": "user", "content": f"What is {subject}?"}]
+    text = tok.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+    return tok.encode(text, add_special_tokens=False)
+
+
+def essence_reference(model, tok, subject: str) -> list[int]:
+    """The unedited model's greedy answer ids to "What is <subject>?" (the model is unedited here)."""
+    return essence_greedy(model, tok, essence_question(tok, subject))
+
+
+def essence_greedy(model, tok, question: list[int]) -> list[int]:
+    ids = torch.tensor([question], device=next(model.parameters()).device)
+    pad = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
+    with torch.no_grad():
+        out = model.generate(ids, attention_mask=torch.ones_like(ids), max_new_tokens=ESSENCE_TOKENS,
+                             do_sample=False, temperature=None, top_p=None, top_k=None, pad_token_id=pad)
+    answer = out[0, len(question):].tolist()
+    return answer[: answer.index(tok.eos_token_id) + 1] if tok.eos_token_id in answer else answer
+
+
+def essence(model, tok, subject: str, reference: list[int]) -> dict:
+    """The reference answer's mean NLL now, and the greedy answer now."""
+    question = essence_question(tok, subject)
+    ids = torch.tensor([question + reference], device=next(model.parameters()).device)
+    with torch.no_grad():
+        logp = torch.log_softmax(model(ids).logits[0, len(question) - 1 : -1].float(), -1)
+    nll = -logp.gather(1, ids[0, len(question):, None]).mean().item()
+    answer = essence_greedy(model, tok, question)
+    return {"essence_nll": round(nll, 4), "essence_answer": tok.decode(answer, skip_special_tokens=True)}
 
 
 def first_rewrites(path: Path, offset: int, n: int) -> list[tuple[EditRequest, str]]:
@@ -156,6 +199,8 @@ def report(rows: list[dict], variants: list[str], base_guard: dict) -> dict:
         metrics = ("efficacy", "generalization", "specificity", "free_efficacy", "free_generalization", "fluency",
                    "perplexity")
         out[name] = {**mean_scores([{k: r[k] for k in metrics} for r in mine]), "n": len(mine)}
+        if all("essence_nll" in r for r in edited):
+            out[name]["essence_nll"] = round(statistics.mean(r["essence_nll"] for r in edited), 3)
         if chats:
             out[name].update(mean_scores([{"chat": r["chat"]} for r in chats]), chat_n=len(chats))
         if name != "unedited":
