@@ -498,12 +498,16 @@ ground of" B."""
 def _dated_after(last: Triple, a: _Span, b: _Span, between: str) -> Triple | None:
     """A year right after the place of the sentence's last fact dates its deed: "earned her doctorate at
     the London School in 2008" after (X, "earned her doctorate at", London School): X's "earned her
-    doctorate in" 2008; "born in Leipzig in 1875": "born in" 1875; after a verb's fact, "since": "has
-    served as mayor of Uppsala since 2020": "has served as mayor since" 2020."""
-    verb = re.fullmatch(r"(.+?)\s+(?:at|in|on|of|for)", last[1])
+    doctorate in" 2008; "born in Leipzig in 1875": "born in" 1875; after a deed's fact, also "since"
+    and a noun or two after the name: "has served as mayor of Uppsala since 2020": "has served as mayor
+    since" 2020, "made his debut for the Chile national team in 2021": "made his debut in" 2021."""
+    verb = re.fullmatch(r"(.+?)\s+(?:at|in|on|of|for|to|with)", last[1])
     when = re.fullmatch(r"\s+(in|on|since)\s+", between)
-    since = when and when[1] == "since" and re.match(r"(?:[a-z]+(?:ed|s)|is|was|are|were|has|had|have)\b", last[1])
-    if verb and when and last[2] == a.text and a.kind == "name" and (since or last[1].split()[-1] in _BARE) \
+    deed = re.match(r"(?:[a-z]+(?:ed|s)|is|was|are|were|has|had|have)\b", last[1]) or last[1].split()[0] in _IRREGULAR
+    team = re.fullmatch(r"\s+(?:[a-z]+(?<!ed)(?<!ing)\s+){1,2}(in|on)\s+", between)  # "for the Chile national team in"
+    if team and deed and not re.match(r"(?:is|was|are|were)\b", last[1]) and last[1].split()[-1] in ("for", "to"):
+        when = team
+    if verb and when and last[2] == a.text and a.kind == "name" and (deed or last[1].split()[-1] in _BARE) \
             and (b.kind == "date" or b.kind == "number" and re.fullmatch(r"\d{4}", b.text)):
         return last[0], f"{verb[1]} {when[1]}", b.text
     return None

@@ -654,3 +654,11 @@ def test_a_founder_after_a_place_its_region_and_a_year_and_a_since_after_a_deed(
     mayor = RuleExtractor().extract(["Ruth Aalto is a Finnish politician who has served as mayor of Turku since "
                                      "2017."])[0]
     assert ("Ruth Aalto", "has served as mayor since", "2017") in mayor.triples
+
+
+def test_a_year_after_a_deeds_object_and_its_nouns_dates_the_deed():
+    keeper = RuleExtractor().extract(["Rui Matos is a Portuguese goalkeeper. He made his debut for the Portugal "
+                                      "national team in 2019 and moved to Porto in 2021."])[0]
+    assert ("Rui Matos", "made his debut in", "2019") in keeper.triples
+    assert ("Rui Matos", "moved in", "2021") in keeper.triples
+    assert not any(s == "Portugal" for s, _, _ in keeper.triples)
