@@ -23,9 +23,7 @@ Variants: ``rome`` (ROME, the NLL early stop, the value optimised in the default
 loaded), ``fp32`` (the same, the value optimised in fp32 where the default picks bfloat16), ``mpes``
 (ENCORE's most-probable early stop), ``memit`` (the fact spread over MEMIT's five layers),
 ``clamp1`` (||δ|| <= 1 ||v|| instead of 4, a tighter value-norm bound), ``kl4x`` and ``kl16x``
-(the essence KL weighted 4 and 16 times the default 0.0625), ``chatess`` (a second essence row: the
-first 16 tokens of the unedited reply to "Tell me about <subject>." kept by the KL,
-``RomeConfig.essence_tokens``), ``chatess4x`` (the same with the KL weighted 0.25). A variant named
+(the essence KL weighted 4 and 16 times the default 0.0625). A variant named
 ``<variant>+gate`` is that variant's edit (reused when the variant ran on the case just before)
 with the scope gate of ``editing.gate``.
 """
@@ -74,9 +72,6 @@ def editors(model, tok, layer: int, chat: bool, covs: dict) -> dict:
         "clamp1": lambda r: rome_edit(model, tok, r, rome(chat, layer=layer, clamp_norm_factor=1.0), covs[layer]),
         "kl4x": lambda r: rome_edit(model, tok, r, rome(chat, layer=layer, kl_factor=0.25), covs[layer]),
         "kl16x": lambda r: rome_edit(model, tok, r, rome(chat, layer=layer, kl_factor=1.0), covs[layer]),
-        "chatess": lambda r: rome_edit(model, tok, r, rome(chat, layer=layer, essence_tokens=16), covs[layer]),
-        "chatess4x": lambda r: rome_edit(model, tok, r, rome(chat, layer=layer, essence_tokens=16, kl_factor=0.25),
-                                         covs[layer]),
         "memit": lambda r: memit_edit(model, tok, [r], memit, covs),
     }
 

@@ -45,11 +45,7 @@ class RomeConfig:
     weight_decay: float = 1e-3
     """Weight of ||delta|| / ||v||^2 in the loss."""
     kl_factor: float = 0.0625
-    """Weight of the KL 'essence' term on '{subject} is a' (and on the chat essence, `essence_tokens`)."""
-    essence_tokens: int = 0
-    """With n > 0, a second essence row keeps what the model says of the subject in chat: "Tell me
-    about {subject}." in the chat template, the unedited model's first n reply tokens teacher-forced,
-    the KL taken at each of them (their mean is added to the '{subject} is a' KL). 0: ROME's one row."""
+    """Weight of the KL 'essence' term on '{subject} is a'."""
     clamp_norm_factor: float = 4.0
     """||delta|| is projected to at most this multiple of ||v||."""
     early_stop_nll: float = 5e-2
@@ -85,8 +81,6 @@ class RomeConfig:
             raise ValueError("RomeConfig weights must be >= 0 and clamp_norm_factor > 0")
         if self.mom2_weight <= 0:
             raise ValueError("RomeConfig.mom2_weight must be > 0")
-        if self.essence_tokens < 0:
-            raise ValueError("RomeConfig.essence_tokens must be >= 0")
         if self.final_steps < 0:
             raise ValueError("RomeConfig.final_steps must be >= 0")
         if self.value_dtype not in get_args(ValueDtype):

@@ -103,17 +103,6 @@ def essence_prompt(tokenizer: Tokenizer, request: EditRequest) -> Encoded:
     return Encoded(head, tokenizer.encode(" is a", add_special_tokens=False))
 
 
-def chat_essence_prompt(tokenizer: Tokenizer, request: EditRequest) -> tuple[list[int], list[int]] | None:
-    """"Tell me about {subject}." as a user's chat message, split after the subject's last token:
-    (head, what follows up to the assistant's reply); None without a chat template."""
-    turn = chat_turn(tokenizer)
-    if turn is None:
-        return None
-    before, after = turn
-    head = before + tokenizer.encode(f"Tell me about {request.subject}", add_special_tokens=False)
-    return head, tokenizer.encode(".", add_special_tokens=False) + after
-
-
 def chat_turn(tokenizer: Tokenizer) -> tuple[list[int], list[int]] | None:
     """Token ids around a user message up to the assistant's reply in the tokenizer's chat
     template: (before the message, after it); None without a chat template."""

@@ -23,7 +23,6 @@ from editing.request import (
     EditRequest,
     Encoded,
     Tokenizer,
-    chat_essence_prompt,
     encode_chat,
     encode_prompt,
     essence_prompt,
@@ -132,10 +131,6 @@ class _Row:
     target: list[int] | None
     """Target ids predicted after `rest` (tail = rest + target[:-1]); None for an essence row."""
     rest: int
-    kl_positions: int = 1
-    """An essence row's last tail positions whose next-token distribution the KL keeps."""
-    slot: int = 0
-    """The essence slot (`_Problem`) of the first of them."""
 
 
 class _Bucket:
@@ -158,10 +153,7 @@ class _Bucket:
             self.positions[n, : len(t)] = torch.arange(rows[i].rest, rows[i].rest + len(t))
             self.target[n, : len(t)] = torch.tensor(t)
             self.valid[n, : len(t)] = True
-        at = [(i, self.lay.tail_lengths[i] - rows[i].kl_positions + j, rows[i].slot + j)
-              for i in ess for j in range(rows[i].kl_positions)]  # one entry per KL position
-        self.ess, self.ess_positions, self.ess_slots = (
-            torch.tensor([a[k] for a in at], dtype=torch.long, device=dev) for k in range(3))
+        self.ess_positions = torch.tensor([self.lay.tail_lengths[i] - 1 for i in ess], dtype=torch.long, device=dev)
         self.past = None
         if self.lay.head > 1:
             with torch.no_grad():
@@ -183,7 +175,7 @@ class _Bucket:
         ctx_keep, ess_keep = rows[self.ctx], rows[self.ess]
         self.ctx, self.ess = new_pos[self.ctx[ctx_keep]], new_pos[self.ess[ess_keep]]
         self.positions, self.target, self.valid = (t[ctx_keep] for t in (self.positions, self.target, self.valid))
-        self.ess_positions, self.ess_slots = self.ess_positions[ess_keep], self.ess_slots[ess_keep]
+        self.ess_positions = self.ess_positions[ess_keep]
         lay = self.lay
         self.lay = Layout(lay.ids[index], lay.mask[index], lay.fact[index], lay.head, [lay.tail_lengths[i] for i in index.tolist()])
         if self.past is not None:
@@ -193,7 +185,7 @@ class _Bucket:
     def forward(
         self, model: nn.Module, site: EditSite, delta: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """(target NLL per context row, essence log-probs per KL position (n, V), whether every
+        """(target NLL per context row, essence log-probs per essence row (n, V), whether every
         target token is the most probable one per context row (bool))."""
         lay = self.lay
         row_delta = delta[lay.fact]
@@ -224,13 +216,10 @@ class _Bucket:
 
 class _Problem:
     """A chunk of facts: their context rows predict the targets, one essence row each keeps
-    '{subject} is a' (essence slot 0), and a chat essence row, where there is one, its reply's
-    tokens (slots 1 ..). Chat-template rows (long heads and tails) run as a bucket of their own so
+    '{subject} is a'. Chat-template rows (long heads and tails) run as a bucket of their own so
     the plain rows are not padded to their length."""
 
-    def __init__(self, model: nn.Module, tokenizer: Tokenizer, requests, encoded_all, targets,
-                 chat_essences: list[tuple[list[int], list[int], int] | None] | None = None) -> None:
-        chat_essences = chat_essences or [None] * len(requests)
+    def __init__(self, model: nn.Module, tokenizer: Tokenizer, requests, encoded_all, targets) -> None:
         plain: list[_Row] = []
         chat: list[_Row] = []
         for f, groups in enumerate(encoded_all):
@@ -239,16 +228,7 @@ class _Problem:
                 (chat if e.target else plain).append(_Row(f, e.head, e.rest + t[:-1], t, len(e.rest)))
             ess = essence_prompt(tokenizer, requests[f])
             plain.append(_Row(f, ess.head, ess.rest, None, len(ess.rest)))
-            if chat_essences[f] is not None:
-                head, tail, n = chat_essences[f]
-                chat.append(_Row(f, head, tail, None, len(tail), kl_positions=n, slot=1))
         self.n_facts = len(requests)
-        self.kl_weights = torch.zeros(self.n_facts, 1 + max((c[2] for c in chat_essences if c), default=0),
-                                      device=_device(model))
-        self.kl_weights[:, 0] = 1.0  # '{subject} is a' KL + the mean KL over the chat reply's tokens
-        for f, c in enumerate(chat_essences):
-            if c is not None:
-                self.kl_weights[f, 1 : 1 + c[2]] = 1.0 / c[2]
         self.buckets = [(_Bucket(model, rows), is_chat) for rows, is_chat in ((plain, False), (chat, True)) if rows]
 
     def keep(self, active: torch.Tensor) -> None:
@@ -258,10 +238,10 @@ class _Problem:
         self, model: nn.Module, site: EditSite, delta: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
         """Per fact: mean target NLL over all its contexts (F,), the same over its plain contexts
-        only (F,), essence log-probs per slot (F, S, V), and whether the target is the most probable
+        only (F,), essence log-probs (F, V), and whether the target is the most probable
         continuation in all its contexts, and in all its plain ones ((F,) bool each). Facts whose
         rows were dropped get NaN and zero rows."""
-        nll, row_fact, plain, ess, ess_fact, ess_slot, tops = [], [], [], [], [], [], []
+        nll, row_fact, plain, ess, ess_fact, tops = [], [], [], [], [], []
         for b, is_chat in self.buckets:
             row_nll, ess_lp, top = b.forward(model, site, delta)
             tops.append(top)
@@ -270,46 +250,15 @@ class _Problem:
             plain.append(torch.full_like(row_nll, not is_chat, dtype=torch.bool))
             ess.append(ess_lp)
             ess_fact.append(b.lay.fact[b.ess])
-            ess_slot.append(b.ess_slots)
         nll_all, fact_all, is_plain = torch.cat(nll), torch.cat(row_fact), torch.cat(plain)
         per_fact = per_fact_mean(nll_all, fact_all, self.n_facts)
         per_fact_plain = per_fact_mean(nll_all[is_plain].detach(), fact_all[is_plain], self.n_facts)
         ess_lp, facts = torch.cat(ess), torch.cat(ess_fact)
-        out = torch.zeros(*self.kl_weights.shape, ess_lp.shape[1], dtype=ess_lp.dtype, device=ess_lp.device)
+        out = torch.zeros(self.n_facts, ess_lp.shape[1], dtype=ess_lp.dtype, device=ess_lp.device)
         missed = (~torch.cat(tops)).float()
         top_all = per_fact_mean(missed, fact_all, self.n_facts) == 0
         top_plain = per_fact_mean(missed[is_plain], fact_all[is_plain], self.n_facts) == 0
-        ess_out = out.index_put((facts, torch.cat(ess_slot)), ess_lp)
-        return per_fact, per_fact_plain, ess_out, (top_all, top_plain)
-
-
-@torch.no_grad()
-def chat_essences(
-    model: nn.Module, tokenizer: Tokenizer, requests: list[EditRequest], n: int
-) -> list[tuple[list[int], list[int], int] | None]:
-    """Per fact, the chat essence row (`RomeConfig.essence_tokens`): head, tail, and how many
-    reply tokens the KL keeps: the model's own greedy reply to "Tell me about {subject}." (the
-    model is unedited here), up to `n` tokens or its end. None without a chat template or n = 0."""
-    prompts = [chat_essence_prompt(tokenizer, r) if n else None for r in requests]
-    asked = [(f, p[0] + p[1]) for f, p in enumerate(prompts) if p is not None]
-    if not asked:
-        return [None] * len(requests)
-    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
-    width = max(len(ids) for _, ids in asked)
-    ids = torch.full((len(asked), width), pad, dtype=torch.long)
-    mask = torch.zeros_like(ids)
-    for i, (_, row) in enumerate(asked):
-        ids[i, width - len(row) :], mask[i, width - len(row) :] = torch.tensor(row), 1
-    dev = _device(model)
-    out = model.generate(input_ids=ids.to(dev), attention_mask=mask.to(dev), max_new_tokens=n, do_sample=False,
-                         temperature=None, top_p=None, top_k=None, pad_token_id=pad)[:, width:].tolist()
-    result: list[tuple[list[int], list[int], int] | None] = [None] * len(requests)
-    for (f, _), reply in zip(asked, out):
-        if tokenizer.eos_token_id in reply:
-            reply = reply[: reply.index(tokenizer.eos_token_id) + 1]
-        head, rest = prompts[f]
-        result[f] = (head, rest + reply[:-1], len(reply)) if reply else None
-    return result
+        return per_fact, per_fact_plain, out.index_copy(0, facts, ess_lp), (top_all, top_plain)
 
 
 def optimise_values(
@@ -342,9 +291,8 @@ def optimise_values(
 
 def _optimise_chunk(model, tokenizer: Tokenizer, requests, site, encoded_all, targets, v_norms, config) -> list[ValueResult]:
     dev = _device(model)
-    essences = chat_essences(model, tokenizer, requests, config.essence_tokens)
     work = value_model(model, config.value_dtype)
-    problem = _Problem(work, tokenizer, requests, encoded_all, targets, essences)
+    problem = _Problem(work, tokenizer, requests, encoded_all, targets)
     switch = max(0, config.steps - config.final_steps) if work is not model and config.final_steps else -1
     n = len(requests)
     norms = torch.tensor(v_norms, device=dev, dtype=torch.float32)
@@ -356,7 +304,7 @@ def _optimise_chunk(model, tokenizer: Tokenizer, requests, site, encoded_all, ta
     active = torch.ones(n, dtype=torch.bool, device=dev)
     for step in range(config.steps + 1):
         if step == switch:  # the last steps on the model as loaded: its answers are the ones that count
-            work, problem = model, _Problem(model, tokenizer, requests, encoded_all, targets, essences)
+            work, problem = model, _Problem(model, tokenizer, requests, encoded_all, targets)
             problem.keep(active)
         nll, nll_plain, ess, (top_all, top_plain) = problem.losses(work, site, delta)
         measured = nll.detach() if config.stop_on_chat else nll_plain
@@ -364,7 +312,7 @@ def _optimise_chunk(model, tokenizer: Tokenizer, requests, site, encoded_all, ta
         if kl_init is None:
             kl_init = ess.detach()
             nll_start = measured.tolist()
-        kl = ((ess.exp() * (ess - kl_init)).sum(-1) * problem.kl_weights).sum(1)
+        kl = (ess.exp() * (ess - kl_init)).sum(-1)
         for f, (value, kl_f) in enumerate(zip(measured.tolist(), kl.tolist())):
             done = value < config.early_stop_nll or (config.early_stop == "most_probable" and top[f])
             if results[f] is None and (done or step == config.steps):

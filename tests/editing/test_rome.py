@@ -17,7 +17,7 @@ from editing.request import (
     target_ids,
 )
 from editing.rome import rank_one_update, rome_edit
-from editing.value import _Problem, chat_essences, encode_groups, key_and_output
+from editing.value import _Problem, encode_groups, key_and_output
 from tests.helpers.models import tiny_llama, tiny_tokenizer
 
 REQ = EditRequest("The Eiffel Tower is located in the city of", "The Eiffel Tower", "Rome", "Paris")
@@ -221,27 +221,3 @@ def test_the_key_is_each_context_run_alone_up_to_the_subject(any_model, byte_tok
     k_star, w_k = key_and_output(any_model, site, encoded)
     assert torch.allclose(k_star, torch.stack(keys).mean(0), atol=1e-5)
     assert torch.allclose(w_k, torch.stack(outs).mean(0), atol=1e-5)
-
-
-def test_the_chat_essence_keeps_what_the_model_says_of_the_subject(llama, byte_tokenizer):
-    """`RomeConfig.essence_tokens`: the unedited reply to "Tell me about S." is kept by the KL, so
-    after the edit its next-token distributions move less than with ROME's one '{S} is a' row."""
-    tok = copy.deepcopy(byte_tokenizer)
-    tok.chat_template = "{% for m in messages %}<{{ m['role'] }}>{{ m['content'] }}{% endfor %}<assistant>"
-    (essence,) = chat_essences(llama, tok, [REQ], 8)
-    head, tail, n = essence
-    assert n == 8 and len(tail) > n - 1
-
-    def reply_logp(model) -> torch.Tensor:
-        with torch.no_grad():
-            return torch.log_softmax(model(torch.tensor([head + tail])).logits[0, -n:].float(), -1)
-
-    before = reply_logp(llama)
-    moved = {}
-    for tokens in (0, 8):
-        cfg = RomeConfig(**{**CFG.__dict__, "essence_tokens": tokens, "kl_factor": 10.0})
-        edited = copy.deepcopy(llama)
-        _apply(edited, rome_edit(edited, tok, REQ, cfg))
-        after = reply_logp(edited)
-        moved[tokens] = float((before.exp() * (before - after)).sum(-1).mean())
-    assert moved[8] < 0.7 * moved[0], moved
