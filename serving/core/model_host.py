@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import threading
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 
@@ -51,7 +52,10 @@ class ModelHost:
         self._lock = ReadWriteLock()
         self._params: dict[str, torch.nn.Parameter] = dict(model.named_parameters())
         self._base: dict[str, torch.Tensor] = {}
-        self._digests = {name: tensor_digest(p) for name, p in self._params.items()}
+        self._digests: dict[str, str] = {}
+        """Per parameter, the digest of its current value, taken when a fingerprint first needs it: a
+        copy that is never fingerprinted (the extraction's bfloat16 copy) never hashes its weights."""
+        self._digest_lock = threading.Lock()
 
     @contextmanager
     def reading(self) -> Iterator[None]:
@@ -91,13 +95,19 @@ class ModelHost:
             for name, value in values.items():
                 param = self._params[name]
                 param.copy_(value.to(param.device, param.dtype))
-                self._digests[name] = tensor_digest(param)
+                with self._digest_lock:
+                    self._digests[name] = tensor_digest(param)
             if then is not None:
                 then()
 
     def fingerprint(self) -> str:
         """Hash of all current weights: equal fingerprints mean bit-identical weights."""
+        with self._digest_lock:
+            for name, param in self._params.items():
+                if name not in self._digests:
+                    self._digests[name] = tensor_digest(param)
+            digests = sorted(self._digests.items())
         h = hashlib.sha256()
-        for name in sorted(self._digests):
-            h.update(f"{name}:{self._digests[name]};".encode())
+        for name, digest in digests:
+            h.update(f"{name}:{digest};".encode())
         return h.hexdigest()[:32]

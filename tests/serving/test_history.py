@@ -142,3 +142,22 @@ def test_low_rank_deltas_are_stored_as_factors_and_rebuild_to_the_same_bits(tiny
 def test_low_rank_factors_that_do_not_chain_are_refused():
     with pytest.raises(ValueError, match="do not chain"):
         LowRank(torch.zeros(4, 2), torch.zeros(3, 5))
+
+
+def test_a_host_hashes_its_weights_only_when_a_fingerprint_is_asked_for(tiny_llama, monkeypatch):
+    """The extraction's copy of the model is a host that is never fingerprinted: it hashes nothing.
+    Hashing lazily changes no fingerprint: the same weights, the same one; changed weights, another."""
+    from serving.core import model_host
+
+    hashed = []
+    digest = model_host.tensor_digest
+    monkeypatch.setattr(model_host, "tensor_digest", lambda t: hashed.append(1) or digest(t))
+    host = model_host.ModelHost(tiny_llama, tiny_tokenizer(), "tiny", torch.device("cpu"))
+    assert hashed == []
+    first = host.fingerprint()
+    assert len(hashed) == len(list(tiny_llama.parameters()))
+    assert host.fingerprint() == first and len(hashed) == len(list(tiny_llama.parameters()))
+    eager = model_host.ModelHost(tiny_llama, tiny_tokenizer(), "tiny", torch.device("cpu"))
+    assert eager.fingerprint() == first
+    host.set_parameters({MLP: host.base_value(MLP) + 1.0})
+    assert host.fingerprint() != first
