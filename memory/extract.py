@@ -436,7 +436,7 @@ def _kinds(sentence: str, spans: list[_Span]) -> list[tuple[str, str | None]]:
     return out
 
 
-_DATED = re.compile(rf"((?:(?:is|was|are|were)\s+)?(?:{_PAST}))\s+(?:in|on)$")
+_DATED = re.compile(rf"((?:(?:is|was|are|were)\s+)?(?:{_PAST})(?:\s+(?:up|out))?)\s+(?:in|on)$")
 """The verb before a date: "founded in" 1962 by B."""
 _AGENT = re.compile(rf"by(?:\s+([a-z]+ing))?(?:\s+(?:the|a|an)\s+[a-z][a-z -]*|\s+{_ROLE_MODIFIER}(?:{_BARE_ROLES}))?")
 """What comes between the date and the agent: "by", "by the architect", "by singer", or "by damming" (a means)."""

@@ -651,6 +651,8 @@ def test_a_founder_after_a_place_its_region_and_a_year_and_a_since_after_a_deed(
     label = RuleExtractor().extract(["Redfern Tapes is a record label founded in Tulsa, Oklahoma, in 1988 by the "
                                      "drummer Cal Dorsey."])[0]
     assert ("Redfern Tapes", "founded by", "Cal Dorsey") in label.triples
+    press = RuleExtractor().extract(["Gull Books is a publisher. It was set up in 1994 by the poet Ann Rhys."])[0]
+    assert ("Gull Books", "was set up by", "Ann Rhys") in press.triples
     mayor = RuleExtractor().extract(["Ruth Aalto is a Finnish politician who has served as mayor of Turku since "
                                      "2017."])[0]
     assert ("Ruth Aalto", "has served as mayor since", "2017") in mayor.triples
