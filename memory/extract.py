@@ -641,6 +641,11 @@ def _pair(sentence: str, a: _Span, b: _Span, first: bool, actor: str | None) -> 
     moved = _MOVED.search(sentence, 0, a.start) if rel == "from" else None
     if moved and actor and a.text != actor:
         return actor, f"{moved[1]} {a.text} from", b.text  # "joined A from B": not A's "from" B
+    if rel == "for" and actor and a.text != actor and _LEFT.search(sentence, 0, a.start):
+        return actor, "joined", b.text  # "left A for B": the actor joined B
+    if rel.split()[:1] == ["as"] and actor and a.text != actor and _REPLACED.search(sentence, 0, a.start) \
+            and (held := role_of(f"{rel[3:]} {b.text}")):
+        return held[1], f"{held[0]} of", actor  # "X replaced A as chief executive of B": B's chief executive is X
     if _BY_ROLE_LISTED.fullmatch(rel):
         return None  # "by singer A and guitarist B": both are the actor's (``_by_roles``), not A's
     role = role_of(f"{rel} {b.text}") if a.kind == "name" else None
@@ -768,6 +773,10 @@ _ROLE_FOR = re.compile(r"^(plays|played)\s+as\s+(?:an?\s+|the\s+)?(?:[\w-]+\s+){
 """A role between the verb and its organisation: "plays as a goalkeeper for" B is "plays for" B."""
 _MOVED = re.compile(r"\b(joined|moved to|transferred to|signed for|signed with|returned to)\s+(?:the\s+)?$")
 """A move whose origin follows its destination: "joined A from B"."""
+_LEFT = re.compile(r"\b(?:left|quit)\s+(?:the\s+)?$")
+"""A move whose destination follows its origin: "left A for B" (B's "joined")."""
+_REPLACED = re.compile(r"\b(?:replaced|succeeded)\s+$")
+"""A role taken over from its holder: "X replaced A as chief executive of B"."""
 _BY_ROLE = re.compile(rf"\b(?:{_PAST}|album|song|single|novel|book|film|work)(?:\s+(?:in|on)\s+[^,;.]{{1,30}}?)?"
                       rf"\s+by\s+{_ROLE_MODIFIER}({_BARE_ROLES})\s+$")
 """A role after a deed or a work: "formed in 2011 by singer", "an album by saxophonist"."""
@@ -959,7 +968,7 @@ class RuleExtractor:
     "The <noun>" for the name it describes (``_definite``)."""
 
     name = "rule"
-    version = 58
+    version = 59
     """Part of the extraction cache's key, so passages extracted by older rules are extracted again."""
 
     def extract(self, passages: list[str], progress: Progress | None = None) -> list[Extraction]:

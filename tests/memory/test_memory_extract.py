@@ -664,3 +664,13 @@ def test_a_year_after_a_deeds_object_and_its_nouns_dates_the_deed():
     assert ("Rui Matos", "made his debut in", "2019") in keeper.triples
     assert ("Rui Matos", "moved in", "2021") in keeper.triples
     assert not any(s == "Portugal" for s, _, _ in keeper.triples)
+
+
+def test_leaving_one_employer_for_another_joins_it_and_a_successor_takes_the_role():
+    move = RuleExtractor().extract(["In 2022 Tariq Haddad left Brightline Rail for Corvo Logistics."])[0]
+    assert {("Tariq Haddad", "left", "Brightline Rail"), ("Tariq Haddad", "joined", "Corvo Logistics")} \
+        <= set(move.triples)
+    assert not any(s == "Brightline Rail" for s, _, _ in move.triples)
+    chief = RuleExtractor().extract(["Mina Park succeeded Olaf Berg as the CEO of Tallis Mining."])[0]
+    assert ("Tallis Mining", "CEO of", "Mina Park") in chief.triples
+    assert not any(s == "Olaf Berg" for s, _, _ in chief.triples)
