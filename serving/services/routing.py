@@ -135,6 +135,11 @@ def sentences(text: str) -> list[str]:
     return out
 
 
+_DATE_WORD = re.compile(r"\d{3,4}s?|january|february|march|april|may|june|july|august|september|october|november"
+                        r"|december|spring|summer|autumn|fall|winter", re.IGNORECASE)
+"""A word that opens a date after "In"/"On" ("In 2023", "In March 2020", "In the 1990s" aside)."""
+
+
 def _bare(word: str) -> str:
     return re.sub(r"^[\"'(\[]+|[\"')\],;:.!?]+$", "", word)
 
@@ -264,6 +269,8 @@ def _parse_statement(sentence: str) -> Fact | None:
         start = 0
     elif lower:
         start = 0  # a lower-case subject of one or two words before its verb ("shooting guard is associated with rugby")
+    elif words[0].lower() in OPENERS and _DATE_WORD.fullmatch(_bare(words[1])):
+        return None  # "In 2023 Priya Nair left ...": a dated statement, read as a document
     elif words[0].lower() in OPENERS:
         start = next((i for i, w in enumerate(words) if i > 0 and _named(w)), len(words))
     else:
@@ -288,6 +295,8 @@ def _parse_statement(sentence: str) -> Fact | None:
             or any(w.endswith(",") for w in relation)
             or _kind(obj) == "word" and not any(w.lower() in STOPWORDS | VERBS for w in relation)):
         return None
+    if relation[-1].lower() in ("left", "quit") and " for " in f" {obj} ":
+        return None  # "X left A for B": two employers, read as a document ("left" A, "joined" B)
     role = role_of(" ".join([*relation, obj])) if start == 0 and not mark else None
     if role and _named(role[1].split()[0]):  # "Tomas Brenn is the CEO of Kettle & Finch": the company's fact
         return Fact(role[1], f"{role[0]} of", subject, f"The {role[0]} of {{}} is")

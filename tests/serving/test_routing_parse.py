@@ -193,3 +193,15 @@ def test_a_place_the_model_gives_any_made_up_company_is_its_default_not_knowledg
                        lambda subject: " New York City." if subject == "Halbrook Systems" else " the town of Sengle")
     assert "New York City".startswith(probe.answer) and probe.specificity < 1.0
     assert classify({"text": "Pellucid Games is headquartered in Kestrelford."}, lambda f: probe).route == "memory"
+
+
+@pytest.mark.parametrize("text", ["In 2023 Priya Nair left Stellar Robotics for Orbital Foods.",
+                                  "In March 2021, Ivo Berg founded Berg Tools.",
+                                  "Priya Nair left Stellar Robotics for Orbital Foods."])
+def test_a_dated_opening_or_a_move_between_two_employers_is_read_as_a_document(text):
+    assert parse_statement(text) is None  # the extractor reads it: "left" A, "joined" B, the date apart
+
+
+def test_an_opening_place_still_opens_a_fact():
+    fact = parse_statement("In Basel, the mayor is Anna Roth.")
+    assert fact is not None and (fact.subject, fact.object) == ("Basel", "Anna Roth")
