@@ -424,3 +424,9 @@ def test_of_two_asked_facts_the_one_that_words_more_of_the_question_comes_first(
     role = FactHit("f", "i", "Tomas Reyes", "plays as", "striker", 0.80, "2026-01-01", None, None)
     assert select_facts("What position does Tomas Reyes play?", [team, role], GroundingConfig())[0] == role
     assert select_facts("Which club does Tomas Reyes play for?", [team, role], GroundingConfig())[0] == team
+
+
+def test_based_and_headquartered_ask_about_one_another():
+    assert asks_about("In which city is the company Tomas Reyes works for based?", "is headquartered in", "Vela Foods")
+    assert asks_about("Where is Vela Foods headquartered?", "is a food maker based in", "Vela Foods")
+    assert not asks_about("Where was Tomas Reyes born?", "is headquartered in", "Vela Foods")
