@@ -51,6 +51,17 @@ def run_set(client: httpx.Client, name: str, case: dict) -> dict:
             "revert_status": reverted}
 
 
+def chosen_sets(parser: argparse.ArgumentParser, args: argparse.Namespace) -> tuple[dict, list[str]]:
+    """The sets of ``args.cases`` and the names ``args.sets`` picks (all when empty); an unknown name
+    is the parser's error."""
+    cases = json.loads(args.cases.read_text())
+    names = [n for n in args.sets.split(",") if n] or list(cases)
+    unknown = sorted(set(names) - set(cases))
+    if unknown:
+        parser.error(f"unknown sets {unknown}; the file has {sorted(cases)}")
+    return cases, names
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--url", default="http://127.0.0.1:8000", help="a running palimpsest server")
@@ -58,11 +69,7 @@ def main() -> None:
     parser.add_argument("--cases", type=Path, default=CASES)
     parser.add_argument("--api-key", default=None)
     args = parser.parse_args()
-    cases = json.loads(args.cases.read_text())
-    names = [n for n in args.sets.split(",") if n] or list(cases)
-    unknown = sorted(set(names) - set(cases))
-    if unknown:
-        parser.error(f"unknown sets {unknown}; the file has {sorted(cases)}")
+    cases, names = chosen_sets(parser, args)
     headers = {"authorization": f"Bearer {args.api_key}"} if args.api_key else {}
     with httpx.Client(base_url=args.url, timeout=600, headers=headers) as client:
         for name in names:

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import httpx
 
-from documents_http import ask
+from documents_http import ask, chosen_sets
 
 CASES = Path(__file__).with_name("moves_heldout.json")
 
@@ -53,11 +53,7 @@ def main() -> None:
     parser.add_argument("--sets", default="", help="comma-separated set names (default: all)")
     parser.add_argument("--cases", type=Path, default=CASES)
     args = parser.parse_args()
-    cases = json.loads(args.cases.read_text())
-    names = [n for n in args.sets.split(",") if n] or list(cases)
-    unknown = sorted(set(names) - set(cases))
-    if unknown:
-        parser.error(f"unknown sets {unknown}; the file has {sorted(cases)}")
+    cases, names = chosen_sets(parser, args)
     with httpx.Client(base_url=args.url, timeout=600) as client:
         for name in names:
             print(json.dumps(run_set(client, name, cases[name])), flush=True)
