@@ -658,8 +658,8 @@ def _pair(sentence: str, a: _Span, b: _Span, first: bool, actor: str | None) -> 
         return actor, rel, b.text  # "He was elected in 2018, succeeding A": the actor succeeded A
     at = sentence.find(actor) if actor else -1
     if at >= 0 and a.text != actor and after_comma and "," in sentence[at : a.start] \
-            and re.match(r"[a-z]+(s|ed)\b", rel):
-        return actor, rel, b.text  # the verb after a clause between commas: "A, who lives in C, works for B"
+            and (verb := re.match(r"(?:(?:now|still|currently|later)\s+)?([a-z]+(s|ed)\b.*)", rel)):
+        return actor, verb[1], b.text  # the verb after a clause between commas: "A, who lives in C, (now) works for B"
     if actor and a.text != actor and (own := _OWN_CLAUSE.match(sentence, a.end, b.start)):
         return actor, _relation(own[1]), b.text  # "A was recorded in Oslo and her husband is B"
     verb = _coordinated(rel)

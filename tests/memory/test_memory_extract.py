@@ -671,6 +671,8 @@ def test_leaving_one_employer_for_another_joins_it_and_a_successor_takes_the_rol
     assert {("Tariq Haddad", "left", "Brightline Rail"), ("Tariq Haddad", "joined", "Corvo Logistics")} \
         <= set(move.triples)
     assert not any(s == "Brightline Rail" for s, _, _ in move.triples)
+    former = RuleExtractor().extract(["Ines Roca, formerly of Vesta Air, now works for Dunmore Freight."])[0]
+    assert ("Ines Roca", "works for", "Dunmore Freight") in former.triples
     chief = RuleExtractor().extract(["Mina Park succeeded Olaf Berg as the CEO of Tallis Mining."])[0]
     assert ("Tallis Mining", "CEO of", "Mina Park") in chief.triples
     assert not any(s == "Olaf Berg" for s, _, _ in chief.triples)
