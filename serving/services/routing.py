@@ -234,6 +234,8 @@ def parse_statement(sentence: str) -> Fact | None:
     """One fact from one statement, or None when the sentence does not state one; a work's title
     before the copula is one name (``_title_span``: "Free as a Bird was performed by X")."""
     words = sentence.strip().split()
+    if len(words) > 1 and words[0].lower() in OPENERS and _DATE_WORD.fullmatch(_bare(words[1])):
+        return None  # "In 2023 Priya Nair left ...": a dated statement, read as a document
     span = _title_span(words)
     if span:
         a, b = span
@@ -269,8 +271,6 @@ def _parse_statement(sentence: str) -> Fact | None:
         start = 0
     elif lower:
         start = 0  # a lower-case subject of one or two words before its verb ("shooting guard is associated with rugby")
-    elif words[0].lower() in OPENERS and _DATE_WORD.fullmatch(_bare(words[1])):
-        return None  # "In 2023 Priya Nair left ...": a dated statement, read as a document
     elif words[0].lower() in OPENERS:
         start = next((i for i, w in enumerate(words) if i > 0 and _named(w)), len(words))
     else:

@@ -197,6 +197,7 @@ def test_a_place_the_model_gives_any_made_up_company_is_its_default_not_knowledg
 
 @pytest.mark.parametrize("text", ["In 2023 Priya Nair left Stellar Robotics for Orbital Foods.",
                                   "In March 2021, Ivo Berg founded Berg Tools.",
+                                  "In 2024 Kwame Obi was appointed chief executive of Vale Foods.",
                                   "Priya Nair left Stellar Robotics for Orbital Foods."])
 def test_a_dated_opening_or_a_move_between_two_employers_is_read_as_a_document(text):
     assert parse_statement(text) is None  # the extractor reads it: "left" A, "joined" B, the date apart
