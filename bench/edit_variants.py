@@ -10,8 +10,8 @@ the guard's fluency scores (entropy of greedy generations of fixed prompts, perp
 good edits the guard's thresholds would revert. The subject's essence, asked in a way no edit trains
 on: ``essence_nll`` is the mean NLL of the unedited model's greedy chat answer to "What is
 <subject>?" (24 tokens), teacher-forced (its rise over the unedited row is how far an edit moved
-what the model says the subject is); ``essence_answer`` is the greedy answer itself. Prints the means, the unedited model's, the ratios
-to the first variant, seconds and value steps per edit. Rows go to ``--rows`` as they are made; the
+what the model says the subject is); ``essence_answer`` is the greedy answer itself. Prints the
+means, the unedited model's, the ratios to the first variant, seconds and value steps per edit. Rows go to ``--rows`` as they are made; the
 same command resumes.
 
 With ``--mquake``, the first rewrite of each of ``--mquake-n`` MQuAKE records is written by every

@@ -248,7 +248,8 @@ _BARE = frozenset("in on at since from until by".split())
 _COPULAS = frozenset("is was are were".split())
 """What a date or number never is: "X (born 1980) is Welsh" says nothing of 1980."""
 _COORDINATED = re.compile(r"(?:(?:with|for|during)\s+(?:[\w'-]+\s+){1,4}?)?"
-                          r"(and|but|then|to)\s+(?:(?:later|then|also|soon|eventually|now|still|[a-z]+ly)\s+)?(([a-z]+)\b.*)")
+                          r"(and|but|then|to)\s+(?:(?:later|then|also|soon|eventually|now|still|[a-z]+ly)\s+)?"
+                          r"(([a-z]+)\b.*)")
 """A verb coordinated with the actor's, maybe after a phrase: "A with her two children and writes in" B."""
 
 
@@ -721,7 +722,8 @@ def _placed_before(sentence: str, spans: list[_Span], date: _Span,
         return None
     if not re.fullmatch(r"\s*,?\s*in\s*", sentence[spans[k - 1].end : date.start]):
         return None
-    while k > 2 and spans[k - 2].kind == "name" and re.fullmatch(r"\s*,\s*", sentence[spans[k - 2].end : spans[k - 1].start]):
+    while k > 2 and spans[k - 2].kind == "name" \
+            and re.fullmatch(r"\s*,\s*", sentence[spans[k - 2].end : spans[k - 1].start]):
         k -= 1  # the region after the place: "founded in Austin, Texas, in 1999"
     place = spans[k - 1]
     owner = _owner(sentence, spans, k - 1, described)

@@ -642,7 +642,8 @@ def test_a_verb_coordinated_after_a_place_or_a_count_is_the_actors():
     assert ("Ilse Varga", "lives in", "Szeged") in poet.triples
     assert not any(s == "Pecs" for s, _, _ in poet.triples)
     tram = RuleExtractor().extract(["The Orvale Tram is a tram line in Lyon. It runs for 9 kilometres and is "
-                                    "operated by Keolis. It was rebuilt in 2011 in Vienne and can carry 200 riders."])[0]
+                                    "operated by Keolis. It was rebuilt in 2011 in Vienne and can carry 200 "
+                                    "riders."])[0]
     assert ("Orvale Tram", "is operated by", "Keolis") in tram.triples
     assert ("Orvale Tram", "can carry", "200") in tram.triples
 
