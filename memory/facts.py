@@ -48,7 +48,8 @@ FUNCTIONAL_RELATIONS: tuple[tuple[str, str], ...] = (
     ("head of state", r"head of state( of)?|president( of)?"),
     ("head of government", r"head of government( of)?|prime minister( of)?|mayor( of)?"),
     ("citizenship", r"citizen of|(country of )?citizenship|nationality"),
-    ("employer", r"((started|began|went|continues|continued) (to )?)?(works?|worked|working) (for|at)|employed (by|at)|"
+    ("employer", r"((started|began|went|continues|continued) (to )?)?(works?|worked|working)( as [a-z ]+)? (for|at)|"
+                 r"employed (by|at)|"
                  r"employer|employee of|join(s|ed)?|took job (at|with)|hired by"),
     ("spouse", r"spouse( of)?|married( to)?|wed|wife of|husband of"),
     ("position", r"plays? (position( of)?|as)|(playing )?position( played)?( of)?"),
@@ -99,6 +100,19 @@ def normalize_relation(relation: str) -> str:
     kept = [w for i, w in enumerate(words) if w not in _FILLER and not (
         w in ("has", "have", "had") and any(n in _PARTICIPLES or n.endswith("ed") for n in words[i + 1 : i + 2]))]
     return " ".join(kept or words)
+
+
+_ORGANISATION = re.compile(r"\b(?:Bank|Insurance|Group|Company|Corporation|Corp|Inc|Ltd|LLC|plc|Foods|Analytics|"
+                           r"Studios?|Records|Airways|Airlines|Logistics|Shipping|Systems|Robotics|Software|"
+                           r"Technologies|Labs?|Partners|Ventures|Capital|Holdings|Media|Press|Publishing|Motors|"
+                           r"Energy|Mining|Pharmaceuticals|Games|Consulting|Solutions|Industries|Brewing|Rail)$")
+"""Last words that make a name an organisation's: "Copperline Bank", "Northwind Shipping"."""
+
+
+def employer_move(relation: str, obj: str) -> str:
+    """"moved to" an organisation is joining it ("moved to Copperline Bank"), not a place to live."""
+    return "joined" if re.fullmatch(r"(?:later\s+|then\s+)?moved to", relation) and _ORGANISATION.search(obj) \
+        else relation
 
 
 def relation_group(relation: str) -> str | None:

@@ -34,6 +34,7 @@ def texts(mem: GraphMemory, query: str = QUESTION, k: int = 10, as_of: str | Non
         ("moved to", "moved to", "residence"),
         ("has joined", "joined", "employer"),
         ("started working at", "started working at", "employer"),
+        ("works as a data scientist at", "works as data scientist at", "employer"),
         ("signed with", "signed with", "team"),
         ("has its headquarters in", "has its headquarters in", "headquarters"),
         ("has child", "has child", None),  # "has" as a verb stays
