@@ -19,7 +19,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Iterator, Protocol, TypeAlias
 
-from memory.facts import normalize_relation, relation_group, role_of
+from memory.facts import employer_move, normalize_relation, relation_group, role_of
 
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase
@@ -970,7 +970,7 @@ class RuleExtractor:
     "The <noun>" for the name it describes (``_definite``)."""
 
     name = "rule"
-    version = 59
+    version = 60
     """Part of the extraction cache's key, so passages extracted by older rules are extracted again."""
 
     def extract(self, passages: list[str], progress: Progress | None = None) -> list[Extraction]:
@@ -1092,7 +1092,8 @@ class RuleExtractor:
                 subject = names[0].text
             thing = subject if subject not in people else thing
         full = _full_names(entities, passage)
-        triples = [(full.get(s, s), r, full.get(o, o)) for s, r, o in triples if full.get(s, s) != full.get(o, o)]
+        triples = [(full.get(s, s), employer_move(r, full.get(o, o)), full.get(o, o)) for s, r, o in triples
+                   if full.get(s, s) != full.get(o, o)]
         return ground(Extraction(entities, triples), passage)
 
 

@@ -20,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from memory.facts import role_of
+from memory.facts import employer_move, role_of
 from serving.core.generation import SamplingParams, decode_stream
 
 Route = Literal["memory", "edit", "skill"]
@@ -257,7 +257,8 @@ def _parse_statement(sentence: str) -> Fact | None:
     the first named word after the subject ("United States of America"), or the trailing lower-case
     word(s) ("linebacker"). A sentence that goes on after its object is a document, not a fact. A role
     stated from its holder's side ("Tomas Brenn is the CEO of Kettle & Finch") is the fact of what the
-    role is of ("The CEO of {} is", subject "Kettle & Finch", object "Tomas Brenn").
+    role is of ("The CEO of {} is", subject "Kettle & Finch", object "Tomas Brenn"). "Moved to" an
+    organisation is "joined" (``memory.facts.employer_move``).
     """
     text = sentence.strip()
     if text.endswith("?"):
@@ -309,7 +310,7 @@ def _parse_statement(sentence: str) -> Fact | None:
         start, subject = 1, subject[4:]  # "The Harlow Kestrels are coached by": the team is "Harlow Kestrels"
     prefix = words[:start]
     template = " ".join([*prefix, "{}" + mark, *relation]) if prefix or mark else ""
-    return Fact(subject, _relation(prefix, relation), obj, template)
+    return Fact(subject, employer_move(_relation(prefix, relation), obj), obj, template)
 
 
 def _name_then_noun(words: list[str]) -> bool:

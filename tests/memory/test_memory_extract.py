@@ -677,3 +677,9 @@ def test_leaving_one_employer_for_another_joins_it_and_a_successor_takes_the_rol
     chief = RuleExtractor().extract(["Mina Park succeeded Olaf Berg as the CEO of Tallis Mining."])[0]
     assert ("Tallis Mining", "CEO of", "Mina Park") in chief.triples
     assert not any(s == "Olaf Berg" for s, _, _ in chief.triples)
+
+
+def test_moving_to_an_organisation_joins_it_and_moving_to_a_town_is_a_move():
+    bank = RuleExtractor().extract(["In 2022 Lena Ross moved to Copperline Bank."])[0]
+    assert ("Lena Ross", "joined", "Copperline Bank") in bank.triples
+    assert ("Ada Berg", "moved to", "Leeds") in RuleExtractor().extract(["Ada Berg moved to Leeds."])[0].triples

@@ -206,3 +206,8 @@ def test_a_dated_opening_or_a_move_between_two_employers_is_read_as_a_document(t
 def test_an_opening_place_still_opens_a_fact():
     fact = parse_statement("In Basel, the mayor is Anna Roth.")
     assert fact is not None and (fact.subject, fact.object) == ("Basel", "Anna Roth")
+
+
+def test_moving_to_an_organisation_is_joining_it():
+    assert parse_statement("Lena Ross moved to Copperline Bank.").relation == "joined"
+    assert parse_statement("Lena Ross moved to Leeds.").relation == "moved to"
