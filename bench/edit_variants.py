@@ -11,8 +11,8 @@ good edits the guard's thresholds would revert. The subject's essence, asked in 
 on: ``essence_nll`` is the mean NLL of the unedited model's greedy chat answer to "What is
 <subject>?" (24 tokens), teacher-forced (its rise over the unedited row is how far an edit moved
 what the model says the subject is); ``essence_answer`` is the greedy answer itself. Prints the
-means, the unedited model's, the ratios to the first variant, seconds and value steps per edit. Rows go to ``--rows`` as they are made; the
-same command resumes.
+means, the unedited model's, the ratios to the first variant, seconds and value steps per edit.
+Rows go to ``--rows`` as they are made; the same command resumes.
 
 With ``--mquake``, the first rewrite of each of ``--mquake-n`` MQuAKE records is written by every
 variant as well, and its question asked through the chat template (``editing.evaluate.chat_answer``):
@@ -112,7 +112,7 @@ def main() -> int:
     with args.rows.open("a") as out:
         for kind, i, request, scores in cases:
             written: dict = {}
-            reference = essence_reference(model, tok, request.subject)
+            reference = essence_greedy(model, tok, essence_question(tok, request.subject))  # still unedited
             for name in ["unedited", *variants]:
                 if (kind, i, name) in seen:
                     continue
@@ -148,11 +148,6 @@ def essence_question(tok, subject: str) -> list[int]:
     messages = [{"role": "user", "content": f"What is {subject}?"}]
     text = tok.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
     return tok.encode(text, add_special_tokens=False)
-
-
-def essence_reference(model, tok, subject: str) -> list[int]:
-    """The unedited model's greedy answer ids to "What is <subject>?" (the model is unedited here)."""
-    return essence_greedy(model, tok, essence_question(tok, subject))
 
 
 def essence_greedy(model, tok, question: list[int]) -> list[int]:

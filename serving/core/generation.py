@@ -128,6 +128,12 @@ def sentence_breaks(tokenizer: PreTrainedTokenizerBase) -> torch.Tensor:
                          for p in pieces])
 
 
+def _named(generated: Sequence[int], guidance: Guidance) -> bool:
+    """The answer names the asked object: anywhere after a space, or as its first tokens."""
+    start = guidance.answer_start
+    return _holds(generated, guidance.answer) or bool(start) and tuple(generated[: len(start)]) == start
+
+
 def _holds(generated: Sequence[int], ids: tuple[int, ...]) -> bool:
     n = len(ids)
     return any(tuple(generated[i:i + n]) == ids for i in range(len(generated) - n + 1))
@@ -295,9 +301,7 @@ def contrast(
             scores = (guidance.scale * (g - u) + u).masked_fill(g < g.max() + math.log(guidance.plausibility),
                                                                 float("-inf"))
         best = int(scores.argmax())
-        named = _holds(generated, guidance.answer) or bool(guidance.answer_start) \
-            and tuple(generated[: len(guidance.answer_start)]) == guidance.answer_start
-        if best == guidance.end and guidance.closing and not named:
+        if best == guidance.end and guidance.closing and not _named(generated, guidance):
             copy = guidance.closing[0]  # "Lindqvist." would end without the founder: the fact's sentence follows
         elif not _substitutes(best, generated, guidance):
             return scores
