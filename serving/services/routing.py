@@ -282,6 +282,9 @@ def _parse_statement(sentence: str) -> Fact | None:
     if (not mark and start == 0 and end + 1 < len(words) and words[end + 1] in VERBS and words[end].isalpha()
             and words[end].islower() and words[end] not in STOPWORDS | VERBS | ADVERBS):
         end += 1  # named words and the noun they name before the verb: "Gaelic football was created in"
+    elif (not mark and start == 0 and end + 1 < len(words) and words[end + 1].lower() in ("which", "that", "who")
+          and re.fullmatch(r"[a-z]+,", words[end]) and words[end][:-1] not in STOPWORDS | VERBS | ADVERBS):
+        end, mark = end + 1, ","  # ... and before a relative clause: "Pauline epistles, which is named after"
     while not mark and len(words) > end + 2 and words[end].lower() in ADVERBS:
         del words[end]  # "Marek Lindqvist now works for Halvard Freight": the fact is "works for"
     rest = words[end:]

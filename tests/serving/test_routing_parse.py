@@ -67,6 +67,8 @@ from tests.helpers.models import tiny_llama, tiny_tokenizer
      Fact("flanker", "is associated with the sport of", "rugby"), "flanker is associated with the sport of"),
     ("Gaelic football was created in the country of India.",
      Fact("Gaelic football", "was created in the country of", "India"), "Gaelic football was created in the country of"),
+    ("Angora goat, which was named after Victoria.",
+     Fact("Angora goat", "was named after", "Victoria", "{}, which was named after"), "Angora goat, which was named after"),
     ("Enrique Iglesias is a citizen of United Kingdom of Great Britain and Ireland.",
      Fact("Enrique Iglesias", "is a citizen of", "United Kingdom of Great Britain and Ireland"),
      "Enrique Iglesias is a citizen of"),
