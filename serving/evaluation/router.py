@@ -10,7 +10,7 @@ Two accuracies are printed: ``accuracy`` against the labels as written, and ``po
 where an edit case counts as memory when the unedited model does not state its true object (the
 router's policy: edit only what the model states). "States" is decided here, apart from the router:
 the true object appears in the model's greedy continuation of the prompt or in its chat answer when
-asked to complete it. The router never sees ``true_object``. Also: confusion, and every miss.
+asked to complete it, other than inside the subject repeated. The router never sees ``true_object``. Also: confusion, and every miss.
 
 ``serving/data/router_cases.jsonl`` holds the 60 cases the router was built on;
 ``serving/data/router_heldout.jsonl`` holds 40 written afterwards from public data (CounterFact
@@ -41,12 +41,19 @@ def _greedy(model: Any, tokenizer: Any, text: str, tokens: int) -> str:
     return "".join(p.text for p in decode_stream(model, tokenizer, ids, SamplingParams(max_tokens=tokens, temperature=0.0)))
 
 
-def states(model: Any, tokenizer: Any, prompt: str, true_object: str) -> bool:
+def names_object(said: str, true_object: str, subject: str = "") -> bool:
+    """Whether ``said`` names ``true_object``; the subject repeated does not ("Oakland, in Ohio State
+    Route 315" does not say the route is in Ohio)."""
+    said = said.lower()
+    return true_object.lower() in (said.replace(subject.lower(), " ") if subject else said)
+
+
+def states(model: Any, tokenizer: Any, prompt: str, true_object: str, subject: str = "") -> bool:
     """Whether the model names ``true_object`` when it completes ``prompt``, as text or in a chat."""
     ask = f"Complete the sentence with a name or a short phrase: {prompt} ..."
     chat = tokenizer.apply_chat_template([{"role": "user", "content": ask}], add_generation_prompt=True, tokenize=False)
     said = _greedy(model, tokenizer, prompt, 10) + " " + _greedy(model, tokenizer, chat, 32)
-    return true_object.lower() in said.lower()
+    return names_object(said, true_object, subject)
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -69,7 +76,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         confusion[f"{case['label']}->{decision.route}"] += 1
         policy_label = case["label"]
         prompt = case.get("prompt") or (decision.fact.prompt if decision.fact else None)
-        if "true_object" in case and prompt and not states(model, tokenizer, prompt, case["true_object"]):
+        subject = decision.fact.subject if decision.fact else ""
+        if "true_object" in case and prompt and not states(model, tokenizer, prompt, case["true_object"], subject):
             policy_label = "memory"
         policy_correct += decision.route == policy_label
         details = {"update": case["update"], "label": case["label"], "policy_label": policy_label,

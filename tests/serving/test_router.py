@@ -5,6 +5,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
+from serving.evaluation.router import names_object
 from serving.services.routing import Fact, Probe, classify, parse_statement, sentences
 
 
@@ -55,3 +56,10 @@ def test_updates_route_on_the_real_model(start_server, tmp_path):
     forced = httpx.post(url + "/v1/updates", json={"text": "The weather is nice.", "route": "edit"})
     assert forced.status_code == 400 and "fact" in forced.json()["error"]["message"]
     assert len(httpx.get(url + "/v1/history").json()["data"]) == 2
+
+
+def test_the_policy_label_does_not_count_the_subject_repeated_as_its_object():
+    said = " the 2018 Oakland, California, in Ohio State Route 315"
+    assert not names_object(said, "Ohio", "Ohio State Route 315")
+    assert names_object(said, "Oakland", "Ohio State Route 315")
+    assert names_object(" Cardiff, Wales.", "Cardiff", "Cardiff Blitz")
