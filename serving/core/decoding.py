@@ -298,8 +298,9 @@ class Decoder:
         self._running = staying
         self.metrics.batch_size.set(len(staying))
 
-    def close(self) -> None:
-        """Stop every decode: waiting ones never start, running ones stop at their next step."""
+    def close(self, wait: float = 30.0) -> None:
+        """Stop every decode: waiting ones never start, running ones stop at their next step. Returns
+        once the worker has left its step (at most ``wait`` seconds), so nothing reads the weights after."""
         with self._cond:
             self._closed = True
             live = [r.generation for r in self._waiting] + [r.generation for r in self._running]
@@ -308,3 +309,5 @@ class Decoder:
         for generation in live:
             generation.cancel()
             generation.put(UnavailableError("the server is shutting down; send the request again"))
+        if threading.current_thread() is not self._thread:
+            self._thread.join(wait)

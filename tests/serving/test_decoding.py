@@ -13,6 +13,7 @@ import pytest
 import torch
 
 from serving.core.decoding import Decoder
+from serving.core.errors import UnavailableError
 from serving.core.generation import SamplingParams, decode_stream
 from serving.core.model_host import ModelHost
 from tests.helpers.models import tiny_tokenizer
@@ -108,3 +109,24 @@ def test_a_waiting_weight_change_does_not_stall_a_stream_in_flight(host, decoder
     writer.join(timeout=30)
     assert not writer.is_alive()
     assert list(later)[-1].completion_tokens == 4
+
+
+def test_close_returns_once_no_step_is_running(host, decoder):
+    started, finished = [0], [0]
+    forward = host.model.forward
+
+    def slow(*args, **kwargs):
+        started[0] += 1
+        time.sleep(0.2)
+        out = forward(*args, **kwargs)
+        finished[0] += 1
+        return out
+
+    host.model.forward = slow
+    stream = iter(decoder.submit(_ids(host), SamplingParams(100, 0.0)))
+    next(stream)
+    time.sleep(0.1)  # the next step is in its forward pass
+    decoder.close()
+    assert started[0] == finished[0] < 10
+    with pytest.raises(UnavailableError):
+        list(stream)
