@@ -21,7 +21,8 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from memory.facts import employer_move, role_of
-from serving.core.generation import SamplingParams, decode_stream
+from serving.core.batch import KVBatch
+from serving.core.generation import SamplingParams, stop_token_ids
 
 Route = Literal["memory", "edit", "skill"]
 
@@ -412,18 +413,39 @@ CONTROL_SUBJECTS = ("Tomas Vrelk", "Mara Quillon", "Keth Varn", "Anwen Osterby",
 the relation ("New York City" after "is headquartered in")."""
 
 
-def _greedy(model: Any, tokenizer: Any, text: str, tokens: int) -> str:
-    """Greedy continuation of ``text`` (special tokens in it are parsed), at most ``tokens`` tokens."""
-    ids = tokenizer(text, add_special_tokens=False)["input_ids"]
-    return "".join(p.text for p in decode_stream(model, tokenizer, ids, SamplingParams(max_tokens=tokens, temperature=0.0)))
+def _greedy(model: Any, tokenizer: Any, texts: list[str], tokens: list[int]) -> list[str]:
+    """Greedy continuations of ``texts`` (special tokens in them are parsed), the i-th at most
+    ``tokens[i]`` tokens, decoded together in one ``KVBatch``: each is the text it gives alone (up to
+    float rounding), at a fraction of the time."""
+    prompts = [tokenizer(text, add_special_tokens=False)["input_ids"] for text in texts]
+    eos = stop_token_ids(model, tokenizer)
+    batch = KVBatch(model)  # as a plain decode: inside the applied weight edits
+    logits = batch.join(prompts)
+    said: list[list[int]] = [[] for _ in prompts]
+    live = list(range(len(prompts)))
+    while live:
+        going = []
+        for n, (i, token) in enumerate(zip(live, logits.argmax(-1).tolist())):
+            if token not in eos:
+                said[i].append(token)
+                if len(said[i]) < tokens[i]:
+                    going.append(n)
+        batch.keep(going)
+        live = [live[n] for n in going]
+        if live:
+            logits = batch.step([said[i][-1] for i in live])
+    return [tokenizer.decode(ids, skip_special_tokens=True) for ids in said]
 
 
-def _chat_answer(model: Any, tokenizer: Any, prompt: str, tokens: int) -> str:
-    """The assistant's completion of ``prompt``, after its echo of the prompt when it repeats it."""
+def _chat_request(tokenizer: Any, prompt: str) -> str:
+    """The chat request to complete ``prompt``."""
     ask = f"Complete the sentence with a name or a short phrase: {prompt} ..."
-    text = (tokenizer.apply_chat_template([{"role": "user", "content": ask}], add_generation_prompt=True, tokenize=False)
+    return (tokenizer.apply_chat_template([{"role": "user", "content": ask}], add_generation_prompt=True, tokenize=False)
             if getattr(tokenizer, "chat_template", None) else ask + "\n")
-    reply = _greedy(model, tokenizer, text, tokens + len(tokenizer(prompt, add_special_tokens=False)["input_ids"]))
+
+
+def _after_echo(reply: str, prompt: str) -> str:
+    """The assistant's completion of ``prompt``, after its echo of the prompt when it repeats it."""
     tail = " ".join(prompt.lower().split()[-2:])
     at = reply.lower().find(tail)
     return reply[at + len(tail):] if at >= 0 else reply
@@ -460,7 +482,16 @@ def probe_model(model: Any, tokenizer: Any, fact: Fact, tokens: int = 6) -> Prob
     subject. :func:`decide_fact` edits when 2 of 3 framings agree (all 3 for lower-case words) and no
     control gets the entity.
     """
-    answers = (_greedy(model, tokenizer, fact.prompt, tokens), _greedy(model, tokenizer, "Fact: " + fact.prompt, tokens),
-               _chat_answer(model, tokenizer, fact.prompt, tokens))
+    echo = len(tokenizer(fact.prompt, add_special_tokens=False)["input_ids"])  # the chat reply may repeat the prompt
+    plain, fact_said, reply = _greedy(model, tokenizer, [fact.prompt, "Fact: " + fact.prompt,
+                                                         _chat_request(tokenizer, fact.prompt)], [tokens, tokens, tokens + echo])
     template = fact.template or f"{{}} {fact.relation}"
-    return read_probe(fact, answers, lambda subject: _greedy(model, tokenizer, template.replace("{}", subject), tokens))
+    controls: dict[str, str] = {}
+
+    def control(subject: str) -> str:  # all made-up subjects in one batch, when an answer is checked
+        if not controls:
+            texts = [template.replace("{}", c) for c in CONTROL_SUBJECTS]
+            controls.update(zip(CONTROL_SUBJECTS, _greedy(model, tokenizer, texts, [tokens] * len(texts))))
+        return controls[subject]
+
+    return read_probe(fact, (plain, fact_said, _after_echo(reply, fact.prompt)), control)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from serving.core.generation import SamplingParams, decode_stream
+from serving.services import routing
 from serving.services.routing import Fact, classify, parse_statement, probe_model, read_probe, sentences
 from tests.helpers.models import tiny_llama, tiny_tokenizer
 
@@ -213,3 +215,13 @@ def test_an_opening_place_still_opens_a_fact():
 def test_moving_to_an_organisation_is_joining_it():
     assert parse_statement("Lena Ross moved to Copperline Bank.").relation == "joined"
     assert parse_statement("Lena Ross moved to Leeds.").relation == "moved to"
+
+
+def test_the_probe_decodes_its_prompts_together_as_each_alone():
+    model, tokenizer = tiny_llama(), tiny_tokenizer()
+    texts, limits = ["the capital of france is", "Fact: paris", "a b c d e f g h"], [5, 2, 9]
+    alone = ["".join(p.text for p in decode_stream(model, tokenizer, tokenizer(t, add_special_tokens=False)["input_ids"],
+                                                   SamplingParams(max_tokens=n, temperature=0.0)))
+             for t, n in zip(texts, limits)]
+    assert [len(a) for a in alone] != [0, 0, 0]
+    assert routing._greedy(model, tokenizer, texts, limits) == alone
