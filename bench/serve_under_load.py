@@ -4,7 +4,8 @@
 
 1. Chat p95 latency (``--clients`` clients in a loop, non-streamed, ``--tokens`` tokens) without an
    edit, during one ROME edit, and without again; prints p95(during) / p95(without), both measured
-   in this run (target: at most 1.5).
+   in this run (target: at most 1.5). With ``--ingest N``, the same around an ingest of the first N
+   documents of ``bench/documents_heldout.json`` (one ``POST /v1/memory/documents``).
 2. One long stream; once it decodes, a revert of that edit, then ``--chats`` concurrent chats.
    Every request must be answered (or refused with 429/503), ``/healthz`` must answer within 2 s
    throughout, and the revert must complete.
@@ -64,32 +65,39 @@ def p95(seconds: list[float]) -> float:
     return statistics.quantiles(seconds, n=20)[-1] if len(seconds) > 1 else float("nan")
 
 
-def latency_during_edit(url: str, args: argparse.Namespace) -> tuple[dict[str, float], str]:
-    """p95 chat latency without an edit, during one, and without again; the edit's entry id."""
+def ingest_body(n: int) -> dict:
+    """The first ``n`` invented documents of the held-out sets, as a ``/v1/memory/documents`` body."""
+    sets = json.loads((Path(__file__).resolve().parent / "documents_heldout.json").read_text())
+    return {"documents": [{"text": d} for case in sets.values() for d in case["documents"]][:n]}
+
+
+def latency_during(url: str, args: argparse.Namespace, path: str, body: dict) -> tuple[dict[str, float], str]:
+    """p95 chat latency without an update, during one (``body`` posted to ``path``), and without
+    again; the update's entry id."""
     result: dict[str, float] = {}
-    edit: dict[str, object] = {}
+    update: dict[str, object] = {}
     for phase in ("without_1", "during", "without_2"):
         stop = threading.Event()
         if phase == "during":
-            def send_edit() -> None:
-                edit["sent"] = time.monotonic()
-                response = httpx.post(url + "/v1/edits", json=EDIT, timeout=1800)
-                edit["done"], edit["response"] = time.monotonic(), response
+            def send() -> None:
+                update["sent"] = time.monotonic()
+                response = httpx.post(url + path, json=body, timeout=1800)
+                update["done"], update["response"] = time.monotonic(), response
                 stop.set()
 
-            threading.Thread(target=send_edit).start()
+            threading.Thread(target=send).start()
         else:
             threading.Timer(args.seconds, stop.set).start()
         done = chat_loop(url, args.clients, args.tokens, stop)
-        if phase == "during":  # the chats that started while the edit ran
-            done = [c for c in done if edit["sent"] <= c[1] <= edit["done"]]
-            result["edit_s"] = edit["done"] - edit["sent"]
+        if phase == "during":  # the chats that started while the update ran
+            done = [c for c in done if update["sent"] <= c[1] <= update["done"]]
+            result["update_s"] = update["done"] - update["sent"]
         result[f"p95_{phase}_s"] = p95([c[2] for c in done if c[0] == 200])
         result[f"chats_{phase}"] = len(done)
         result[f"errors_{phase}"] = sum(c[0] != 200 for c in done)
     without = (result["p95_without_1_s"] + result["p95_without_2_s"]) / 2
     result["p95_ratio_during_vs_without"] = result["p95_during_s"] / without
-    response = edit["response"]
+    response = update["response"]
     response.raise_for_status()
     return result, response.json()["entry"]["id"]
 
@@ -148,15 +156,19 @@ def main() -> None:
     parser.add_argument("--chats", type=int, default=64, help="concurrent chats behind the revert")
     parser.add_argument("--stream-tokens", type=int, default=256)
     parser.add_argument("--guard", action="store_true", help="keep the regression guard on")
+    parser.add_argument("--ingest", type=int, default=0, help="documents ingested in a latency phase of their own")
     args = parser.parse_args()
 
     home = Path(tempfile.mkdtemp(prefix="palimpsest-load-")) / "home"
     with serving(home, args.model or None, PALIMPSEST_GUARD=str(args.guard).lower()) as url:
         chat(url, args.tokens)
         httpx.post(url + "/v1/edits", json=WARM_EDIT, timeout=3600).raise_for_status()  # key statistics, once
-        latency, entry = latency_during_edit(url, args)
-        load = stream_revert_and_chats(url, entry, args)
-    print(json.dumps({"latency": latency, "stream_revert_chats": load}, indent=2))
+        latency, entry = latency_during(url, args, "/v1/edits", EDIT)
+        out = {"latency": latency}
+        if args.ingest:
+            out["latency_ingest"] = latency_during(url, args, "/v1/memory/documents", ingest_body(args.ingest))[0]
+        out["stream_revert_chats"] = stream_revert_and_chats(url, entry, args)
+    print(json.dumps(out, indent=2))
 
 
 if __name__ == "__main__":
