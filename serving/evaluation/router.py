@@ -10,7 +10,8 @@ Two accuracies are printed: ``accuracy`` against the labels as written, and ``po
 where an edit case counts as memory when the unedited model does not state its true object (the
 router's policy: edit only what the model states). "States" is decided here, apart from the router:
 the true object appears in the model's greedy continuation of the prompt or in its chat answer when
-asked to complete it, other than inside the subject repeated. The router never sees ``true_object``. Also: confusion, and every miss.
+asked to complete it, other than inside the subject repeated. The router never sees ``true_object``.
+Also: confusion, and every miss.
 
 ``serving/data/router_cases.jsonl`` holds the 60 cases the router was built on;
 ``serving/data/router_heldout.jsonl`` holds 40 written afterwards from public data (CounterFact

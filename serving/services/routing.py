@@ -440,8 +440,9 @@ def _greedy(model: Any, tokenizer: Any, texts: list[str], tokens: list[int]) -> 
 def _chat_request(tokenizer: Any, prompt: str) -> str:
     """The chat request to complete ``prompt``."""
     ask = f"Complete the sentence with a name or a short phrase: {prompt} ..."
-    return (tokenizer.apply_chat_template([{"role": "user", "content": ask}], add_generation_prompt=True, tokenize=False)
-            if getattr(tokenizer, "chat_template", None) else ask + "\n")
+    if not getattr(tokenizer, "chat_template", None):
+        return ask + "\n"
+    return tokenizer.apply_chat_template([{"role": "user", "content": ask}], add_generation_prompt=True, tokenize=False)
 
 
 def _after_echo(reply: str, prompt: str) -> str:
@@ -483,8 +484,8 @@ def probe_model(model: Any, tokenizer: Any, fact: Fact, tokens: int = 6) -> Prob
     control gets the entity.
     """
     echo = len(tokenizer(fact.prompt, add_special_tokens=False)["input_ids"])  # the chat reply may repeat the prompt
-    plain, fact_said, reply = _greedy(model, tokenizer, [fact.prompt, "Fact: " + fact.prompt,
-                                                         _chat_request(tokenizer, fact.prompt)], [tokens, tokens, tokens + echo])
+    framings = [fact.prompt, "Fact: " + fact.prompt, _chat_request(tokenizer, fact.prompt)]
+    plain, fact_said, reply = _greedy(model, tokenizer, framings, [tokens, tokens, tokens + echo])
     template = fact.template or f"{{}} {fact.relation}"
     controls: dict[str, str] = {}
 

@@ -70,7 +70,8 @@ from tests.helpers.models import tiny_llama, tiny_tokenizer
     ("Gaelic football was created in the country of India.",
      Fact("Gaelic football", "was created in the country of", "India"), "Gaelic football was created in the country of"),
     ("Angora goat, which was named after Victoria.",
-     Fact("Angora goat", "was named after", "Victoria", "{}, which was named after"), "Angora goat, which was named after"),
+     Fact("Angora goat", "was named after", "Victoria", "{}, which was named after"),
+     "Angora goat, which was named after"),
     ("Enrique Iglesias is a citizen of United Kingdom of Great Britain and Ireland.",
      Fact("Enrique Iglesias", "is a citizen of", "United Kingdom of Great Britain and Ireland"),
      "Enrique Iglesias is a citizen of"),
@@ -220,8 +221,8 @@ def test_moving_to_an_organisation_is_joining_it():
 def test_the_probe_decodes_its_prompts_together_as_each_alone():
     model, tokenizer = tiny_llama(), tiny_tokenizer()
     texts, limits = ["the capital of france is", "Fact: paris", "a b c d e f g h"], [5, 2, 9]
-    alone = ["".join(p.text for p in decode_stream(model, tokenizer, tokenizer(t, add_special_tokens=False)["input_ids"],
-                                                   SamplingParams(max_tokens=n, temperature=0.0)))
-             for t, n in zip(texts, limits)]
+    ids = [tokenizer(t, add_special_tokens=False)["input_ids"] for t in texts]
+    alone = ["".join(p.text for p in decode_stream(model, tokenizer, i, SamplingParams(max_tokens=n, temperature=0.0)))
+             for i, n in zip(ids, limits)]
     assert [len(a) for a in alone] != [0, 0, 0]
     assert routing._greedy(model, tokenizer, texts, limits) == alone
