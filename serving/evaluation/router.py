@@ -32,7 +32,7 @@ import torch
 from serving.core.generation import SamplingParams, decode_stream
 from serving.core.model_loader import load_model
 from serving.core.settings import Settings
-from serving.services.routing import RouterConfig, classify, probe_model
+from serving.services.routing import RouterConfig, chat_request, classify, probe_model
 
 DEFAULT_CASES = Path(__file__).parents[1] / "data" / "router_cases.jsonl"
 
@@ -51,9 +51,7 @@ def names_object(said: str, true_object: str, subject: str = "") -> bool:
 
 def states(model: Any, tokenizer: Any, prompt: str, true_object: str, subject: str = "") -> bool:
     """Whether the model names ``true_object`` when it completes ``prompt``, as text or in a chat."""
-    ask = f"Complete the sentence with a name or a short phrase: {prompt} ..."
-    chat = tokenizer.apply_chat_template([{"role": "user", "content": ask}], add_generation_prompt=True, tokenize=False)
-    said = _greedy(model, tokenizer, prompt, 10) + " " + _greedy(model, tokenizer, chat, 32)
+    said = _greedy(model, tokenizer, prompt, 10) + " " + _greedy(model, tokenizer, chat_request(tokenizer, prompt), 32)
     return names_object(said, true_object, subject)
 
 

@@ -437,7 +437,7 @@ def _greedy(model: Any, tokenizer: Any, texts: list[str], tokens: list[int]) -> 
     return [tokenizer.decode(ids, skip_special_tokens=True) for ids in said]
 
 
-def _chat_request(tokenizer: Any, prompt: str) -> str:
+def chat_request(tokenizer: Any, prompt: str) -> str:
     """The chat request to complete ``prompt``."""
     ask = f"Complete the sentence with a name or a short phrase: {prompt} ..."
     if not getattr(tokenizer, "chat_template", None):
@@ -484,7 +484,7 @@ def probe_model(model: Any, tokenizer: Any, fact: Fact, tokens: int = 6) -> Prob
     control gets the entity.
     """
     echo = len(tokenizer(fact.prompt, add_special_tokens=False)["input_ids"])  # the chat reply may repeat the prompt
-    framings = [fact.prompt, "Fact: " + fact.prompt, _chat_request(tokenizer, fact.prompt)]
+    framings = [fact.prompt, "Fact: " + fact.prompt, chat_request(tokenizer, fact.prompt)]
     plain, fact_said, reply = _greedy(model, tokenizer, framings, [tokens, tokens, tokens + echo])
     template = fact.template or f"{{}} {fact.relation}"
     controls: dict[str, str] = {}
