@@ -9,10 +9,10 @@ The same first ``--n`` passages of a HippoRAG corpus (a list of ``{title, text}`
 - ``one_at_a_time``: the padded ``model.generate`` path with ``batch_size=1`` (ingest before issue 18);
 - ``batched_<B>``: for each ``--batch`` size B, B passages in flight through
   ``serving.core.decoding.Decoder`` (continuous batching, ``max_batch=B``), as the server runs it
-  with ``extract_dtype=float32`` (``serving.services.extraction``);
+  with ``extract_dtype=float32`` with no chat decoding (``serving.services.extraction``);
 - with ``--copy``, ``copy_<B>``: the same on a bfloat16 copy of the model
-  (``serving.services.extraction.CopyExtractor``), as the server runs it by default on a CPU that
-  multiplies bfloat16 natively.
+  (``serving.services.extraction.BackgroundExtractor``), as the server runs it by default on a CPU
+  that multiplies bfloat16 natively.
 
 ``--dtype bfloat16`` puts the model itself in bfloat16 first, so that every way runs in it.
 
@@ -36,7 +36,7 @@ from common import load, model_options  # noqa: E402
 
 from memory.openie import LLMExtractor, LLMExtractorConfig  # noqa: E402
 from serving.core.decoding import Decoder  # noqa: E402
-from serving.services.extraction import CopyExtractor, decoder_generate  # noqa: E402
+from serving.services.extraction import BackgroundExtractor, decoder_generate  # noqa: E402
 
 
 def timed(extractor: LLMExtractor, passages: list[str]) -> tuple[dict, list]:
@@ -82,8 +82,8 @@ def main() -> None:
         print(name, runs[name], file=sys.stderr, flush=True)
         if args.copy:
             name = f"copy_{size}"
-            runs[name], found[name] = timed(CopyExtractor(host, torch.bfloat16, LLMExtractorConfig(batch_size=size),
-                                                          timeout=3600.0), passages)
+            copy = BackgroundExtractor(host, torch.bfloat16, LLMExtractorConfig(batch_size=size), timeout=3600.0)
+            runs[name], found[name] = timed(copy, passages)
             compare(name)
             print(name, runs[name], file=sys.stderr, flush=True)
     print(json.dumps({"passages": len(passages), "model": host.model_id, "dtype": args.dtype, "threads": args.threads,

@@ -32,12 +32,13 @@ single-request decoder's sampling and pieces row by row.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import queue
 import threading
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 
 import torch
@@ -136,12 +137,15 @@ class Decoder:
 
     ``max_batch``: requests decoding together; ``max_queue``: requests waiting beyond the batch's
     free places, past which :meth:`submit` refuses; ``timeout``: seconds from submission after which a waiting request fails
-    with :class:`OverloadedError` and a decoding one ends with ``finish_reason`` ``"length"``.
+    with :class:`OverloadedError` and a decoding one ends with ``finish_reason`` ``"length"``;
+    ``turn``: held around each forward pass (``serving.core.turns.Turns``), when other model work
+    shares the cores.
     """
 
     def __init__(self, host: ModelHost, max_batch: int = 16, max_queue: int = 32, timeout: float = 300.0,
-                 metrics: Metrics | None = None, retry_after: int = 2) -> None:
-        self.host = host
+                 metrics: Metrics | None = None, retry_after: int = 2,
+                 turn: Callable[[], contextlib.AbstractContextManager[None]] = contextlib.nullcontext) -> None:
+        self.host, self._turn = host, turn
         self.max_batch, self.max_queue, self.timeout, self.retry_after = max_batch, max_queue, timeout, retry_after
         self.metrics = metrics or Metrics()
         self._eos = stop_token_ids(host.model, host.tokenizer)
@@ -225,7 +229,8 @@ class Decoder:
             if request.params.seed is not None:
                 request.generator = torch.Generator(device="cpu").manual_seed(request.params.seed)
         try:
-            logits = batch.join(prompts, outside)
+            with self._turn():
+                logits = batch.join(prompts, outside)
         except Exception as exc:
             with self._cond:
                 self._joining = 0
@@ -245,7 +250,8 @@ class Decoder:
             for row in request.rows:
                 tokens[row] = request.token
         started = time.perf_counter()
-        logits = batch.step(tokens)
+        with self._turn():
+            logits = batch.step(tokens)
         self.metrics.batch_rows.observe(len(batch))
         self._advance(self._running, logits, 0)
         self.metrics.tokens_per_second.set(len(self._running) / max(time.perf_counter() - started, 1e-9))

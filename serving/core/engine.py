@@ -25,6 +25,7 @@ from .model_host import ModelHost
 from .metrics import Metrics
 from .model_loader import load_model
 from .settings import Settings
+from .turns import Turns
 
 log = logging.getLogger("palimpsest.engine")
 
@@ -42,8 +43,10 @@ class Engine:
         self.jobs = JobRunner(self.history)
         self.metrics = Metrics()
         batch = settings.decode_batch or (64 if host.device.type == "cuda" else 16)
+        self.turns = Turns(settings.extract_share)
+        """The chat's forward passes go first; other decoders on the same cores take the turns left."""
         self.decoder = Decoder(host, batch, settings.decode_queue, settings.request_timeout, self.metrics,
-                               settings.retry_after)
+                               settings.retry_after, turn=self.turns.foreground)
         self._reverters: dict[str, Callable[[HistoryEntry], None]] = {}
         self._mixers: dict[str, Mixer] = {}
         self._followers: list[Callable[[list[str]], None]] = []

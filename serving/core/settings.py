@@ -91,8 +91,11 @@ class Settings(BaseSettings):
     """Precision of the ``llm`` extractor's decoding at ingest: "auto" decodes on a bfloat16 copy of
     the weights of the moment where the device multiplies bf16 natively and the model is in another
     dtype (1.8x the float32 batch's passages per second on 2 AVX512-BF16 cores; greedy answers may
-    differ from the model's own on near ties), in a batch of its own; "float32" on the model as
-    loaded, in the chat's batch."""
+    differ from the model's own on near ties); "float32" on the model as loaded. Either way in a batch
+    of its own, beside the chat's (``extract_share``)."""
+    extract_share: float = Field(0.25, gt=0.0, lt=1.0)
+    """While chats decode, the share of the forward passes' time that an ingest's extraction, in its
+    own batch, takes (``serving.core.turns``); all of it while no chat decodes. 0.5: strict turns."""
 
     grounding_format: Literal["passages", "facts", "ike", "recall", "note"] = "passages"
     """How chat grounding is shown to the model (``serving.services.grounding.GroundingConfig.format``):

@@ -1,22 +1,25 @@
-"""Extraction at ingest through the continuous batch: the hosted model's OpenIE prompts decode as
-rows of ``engine.decoder``, next to chat requests.
+"""Extraction at ingest in a continuous batch of its own, whose forward passes take the turns the
+chat's batch leaves (``serving.core.turns``): while chats decode, an ingest's passes take
+``extract_share`` of the time, so a chat waits for at most one of them per step.
 
-    LLMExtractor(model, tokenizer, config, generate=decoder_generate(engine.decoder))
+    BackgroundExtractor(engine.host, None, config, turn=engine.turns.background).extract(passages)
 
 Each passage in flight asks for its entity answer, then its triple answer; a row leaves the batch as
 soon as its answer ends and the next prompt joins at the following step, so the batch stays full of
 live rows instead of padding finished ones until the longest answer ends (``model.generate``).
 The decoder holds the model's read lock while it decodes; the extractor's threads hold nothing.
 
-Where the model is in float32 and the device multiplies bfloat16 natively, :class:`CopyExtractor`
-instead decodes each ingest's prompts on a bfloat16 copy of the weights of that moment, in a batch of
-its own (``extract_dtype``): the copy is taken under the read lock, so it never holds half a change,
-and a change that lands during the ingest does not wait for it.
+Where the model is in float32 and the device multiplies bfloat16 natively, the extraction decodes
+on a bfloat16 copy of the weights of that moment instead (``extract_dtype``): the copy is taken under
+the read lock, so it never holds half a change, and a change that lands during the ingest does not
+wait for it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import time
+from collections.abc import Callable
 
 import torch
 
@@ -52,27 +55,31 @@ def decoder_generate(decoder: Decoder) -> Generate:
     return generate
 
 
-class CopyExtractor:
-    """The ``llm`` extractor decoding on a copy of the hosted model in ``dtype``, made anew for each
-    ``extract`` call from the weights of that moment and dropped after it.
+class BackgroundExtractor:
+    """The ``llm`` extractor decoding in a batch of its own, made for each ``extract`` call: on the
+    hosted model, or (``dtype``) on a copy of it in that dtype, taken from the weights of that moment
+    and dropped after the call.
 
-    >>> CopyExtractor(engine.host, torch.bfloat16, LLMExtractorConfig(batch_size=16)).extract(passages)
+    >>> BackgroundExtractor(engine.host, torch.bfloat16, LLMExtractorConfig(batch_size=16)).extract(passages)
     """
 
     name = LLMExtractor.name
     version = LLMExtractor.version
     """The merged rules' version: part of the extraction cache's key, as for ``LLMExtractor``."""
 
-    def __init__(self, host: ModelHost, dtype: torch.dtype, config: LLMExtractorConfig, timeout: float = 300.0) -> None:
-        self.host, self.dtype, self.config, self.timeout = host, dtype, config, timeout
+    def __init__(self, host: ModelHost, dtype: torch.dtype | None, config: LLMExtractorConfig, timeout: float = 300.0,
+                 turn: Callable[[], contextlib.AbstractContextManager[None]] = contextlib.nullcontext) -> None:
+        self.host, self.dtype, self.config, self.timeout, self.turn = host, dtype, config, timeout, turn
 
     def extract(self, passages: list[str], progress: Progress | None = None) -> list[Extraction]:
-        with self.host.reading():
-            model = copy_in(self.host.model, self.dtype)
-        copied = ModelHost(model, self.host.tokenizer, self.host.model_id, self.host.device)
-        decoder = Decoder(copied, self.config.batch_size, self.config.batch_size, self.timeout)
+        host = self.host
+        if self.dtype is not None:
+            with host.reading():
+                model = copy_in(host.model, self.dtype)
+            host = ModelHost(model, host.tokenizer, host.model_id, host.device)
+        decoder = Decoder(host, self.config.batch_size, self.config.batch_size, self.timeout, turn=self.turn)
         try:
-            extractor = LLMExtractor(model, copied.tokenizer, self.config, generate=decoder_generate(decoder))
+            extractor = LLMExtractor(host.model, host.tokenizer, self.config, generate=decoder_generate(decoder))
             return extractor.extract(passages, progress)
         finally:
             decoder.close()

@@ -143,19 +143,20 @@ def _check_count(n: int, what: str, limit: int, variable: str) -> None:
 
 
 def llm_extractor(engine: Engine) -> Extractor:
-    """The hosted model's OpenIE, as many passages in flight as a batch has rows: on a copy in the
-    ``extract_dtype`` where that is not the model's own (``CopyExtractor``), else in the chat's batch."""
+    """The hosted model's OpenIE, as many passages in flight as a batch has rows, in a batch of its own
+    that takes the turns the chat's leaves; on a copy in the ``extract_dtype`` where that is not the
+    model's own."""
     from editing.precision import resolve_dtype
-    from memory.openie import LLMExtractor, LLMExtractorConfig
+    from memory.openie import LLMExtractorConfig
 
-    from serving.services.extraction import CopyExtractor, decoder_generate
+    from serving.services.extraction import BackgroundExtractor
 
-    host, decoder = engine.host, engine.decoder
-    config = LLMExtractorConfig(batch_size=decoder.max_batch)
+    host = engine.host
+    config = LLMExtractorConfig(batch_size=engine.decoder.max_batch)
     dtype = resolve_dtype(engine.settings.extract_dtype, host.device)
-    if dtype is not None and dtype != next(host.model.parameters()).dtype:
-        return CopyExtractor(host, dtype, config, engine.settings.request_timeout)
-    return LLMExtractor(host.model, host.tokenizer, config, generate=decoder_generate(decoder))
+    if dtype == next(host.model.parameters()).dtype:
+        dtype = None
+    return BackgroundExtractor(host, dtype, config, engine.settings.request_timeout, turn=engine.turns.background)
 
 
 def _new_id() -> str:

@@ -17,6 +17,7 @@ from serving.core.decoding import Decoder, Generation
 from serving.core.errors import OverloadedError
 from serving.core.generation import Guidance, SamplingParams, decode_stream
 from serving.core.model_host import ModelHost
+from serving.core.turns import Turns
 from tests.helpers.models import byte_tokenizer, tiny_llama
 
 PROMPTS = [
@@ -265,3 +266,91 @@ def test_rows_outside_the_edits_decode_as_the_unedited_model_in_a_batch(host):
         assert _collect_all([decoder.submit(_ids(host, t), p) for (t, _), p in zip(cases, params)]) == expected
     finally:
         decoder.close()
+
+
+def test_two_decoders_taking_turns_never_run_forward_passes_at_once(host):
+    """The chat's batch and an extraction's batch on the same cores: one forward pass at a time."""
+    passes: list[tuple[float, float]] = []
+    forward = host.model.forward
+
+    def timed(*args, **kwargs):
+        started = time.perf_counter()
+        time.sleep(0.005)
+        out = forward(*args, **kwargs)
+        passes.append((started, time.perf_counter()))
+        return out
+
+    host.model.forward = timed
+    turns = Turns()
+    chat, extraction = Decoder(host, turn=turns.foreground), Decoder(host, turn=turns.background)
+    try:
+        params = SamplingParams(20, 0.0)
+        generations = [d.submit(_ids(host, t), params) for t in PROMPTS for d in (chat, extraction)]
+        assert all(_collect_all(generations))
+    finally:
+        chat.close()
+        extraction.close()
+    passes.sort()
+    assert len(passes) > 20
+    assert all(end <= next_start for (_, end), (next_start, _) in zip(passes, passes[1:]))
+
+
+def test_a_waiting_foreground_pass_goes_before_any_background_one():
+    turns, order = Turns(), []
+    holding, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with turns.background():
+            holding.set()
+            release.wait(5)
+
+    def take(turn, name: str) -> None:
+        with turn():
+            order.append(name)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    holding.wait(5)
+    background = threading.Thread(target=take, args=(turns.background, "background"))
+    background.start()
+    time.sleep(0.05)  # the background pass waits first
+    foreground = threading.Thread(target=take, args=(turns.foreground, "foreground"))
+    foreground.start()
+    time.sleep(0.05)
+    release.set()
+    for t in (holder, background, foreground):
+        t.join(5)
+    assert order == ["foreground", "background"]
+
+
+def _passes(turn, stop: threading.Event, seconds: float, spans: list[tuple[float, float]]) -> None:
+    """Forward passes of ``seconds`` each, back to back until ``stop``; their (start, end)."""
+    while not stop.is_set():
+        with turn():
+            started = time.monotonic()
+            time.sleep(seconds)
+            spans.append((started, time.monotonic()))
+
+
+def test_while_the_foreground_works_the_background_takes_its_share_and_all_the_time_when_it_rests():
+    turns, stop = Turns(share=0.25), threading.Event()
+    chat, extraction = [], []
+    threads = [threading.Thread(target=_passes, args=(turns.foreground, stop, 0.01, chat)),
+               threading.Thread(target=_passes, args=(turns.background, stop, 0.01, extraction))]
+    started = time.monotonic()
+    for t in threads:
+        t.start()
+    time.sleep(1.0)
+    stop.set()
+    for t in threads:
+        t.join(5)
+    busy = sum(end - start for start, end in extraction) / (time.monotonic() - started)
+    assert chat and 0.1 < busy < 0.35  # strict turns would give the background half
+    stop.clear()
+    alone: list[tuple[float, float]] = []
+    thread = threading.Thread(target=_passes, args=(turns.background, stop, 0.01, alone))
+    thread.start()
+    time.sleep(0.5)
+    stop.set()
+    thread.join(5)
+    assert sum(end - start for start, end in alone) > 0.35  # the foreground rests

@@ -1,10 +1,12 @@
 """Extraction at ingest through the continuous batch (issue 18): the same answers and extractions as
 one passage at a time through ``model.generate``; rows leave when their answer ends and the next
 prompt joins mid-batch; a shared prompt prefix is prefilled once and changes no row's logits; with
-``extract_dtype`` bfloat16 the prompts decode on a copy of the model, which stays as it was."""
+``extract_dtype`` bfloat16 the prompts decode on a copy of the model, which stays as it was; either
+way in a batch of its own, whose passes take the turns the chat's batch leaves."""
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections.abc import Iterator
@@ -18,7 +20,8 @@ from serving.core.decoding import Decoder
 from serving.core.engine import Engine
 from serving.core.model_host import ModelHost
 from serving.core.settings import Settings
-from serving.services.extraction import CopyExtractor, decoder_generate
+from serving.core.turns import Turns
+from serving.services.extraction import BackgroundExtractor, decoder_generate
 from serving.services.memory import llm_extractor
 from tests.helpers.engine import assert_bit_identical, snapshot
 from tests.helpers.models import byte_tokenizer, tiny_llama
@@ -155,7 +158,7 @@ def test_a_copy_extractor_decodes_on_a_bfloat16_copy_and_leaves_the_hosted_model
     before, threads = snapshot(host.model), _decoders()
     progress: list[int] = []
     try:
-        extractor = CopyExtractor(host, torch.bfloat16, LLMExtractorConfig(batch_size=3, **BUDGETS))
+        extractor = BackgroundExtractor(host, torch.bfloat16, LLMExtractorConfig(batch_size=3, **BUDGETS))
         found = extractor.extract(PASSAGES, progress=progress.append)
     finally:
         hook.remove()
@@ -168,10 +171,29 @@ def test_a_copy_extractor_decodes_on_a_bfloat16_copy_and_leaves_the_hosted_model
     assert _decoders() == threads  # its decoder was closed and its thread ended
 
 
-@pytest.mark.parametrize(("choice", "copied"), [("bfloat16", True), ("float32", False)])
-def test_the_extract_dtype_setting_picks_the_copy_or_the_chats_batch(host: ModelHost, tmp_path, choice, copied) -> None:
+def test_a_background_extractor_without_a_dtype_decodes_on_the_hosted_model_as_one_at_a_time(host: ModelHost):
+    expected = LLMExtractor(host.model, host.tokenizer, LLMExtractorConfig(batch_size=1, **BUDGETS),
+                            generate=_alone(host)).extract(PASSAGES)
+    turns, taken = Turns(), []
+
+    @contextlib.contextmanager
+    def turn():
+        with turns.background():
+            taken.append(1)
+            yield
+
+    found = BackgroundExtractor(host, None, LLMExtractorConfig(batch_size=3, **BUDGETS), turn=turn).extract(PASSAGES)
+    assert found == expected
+    assert len(taken) > len(PASSAGES)  # every prefill and step took its turn
+
+
+@pytest.mark.parametrize(("choice", "dtype"), [("bfloat16", torch.bfloat16), ("float32", None)])
+def test_the_extract_dtype_setting_picks_a_copy_or_the_model_in_a_batch_behind_the_chats(
+        host: ModelHost, tmp_path, choice, dtype) -> None:
     engine = Engine(Settings(home=tmp_path, guard=False, extract_dtype=choice), host)
     try:
-        assert isinstance(llm_extractor(engine), CopyExtractor) == copied
+        extractor = llm_extractor(engine)
+        assert isinstance(extractor, BackgroundExtractor) and extractor.dtype == dtype
+        assert extractor.turn == engine.turns.background
     finally:
         engine.close()
