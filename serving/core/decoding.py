@@ -139,13 +139,15 @@ class Decoder:
     free places, past which :meth:`submit` refuses; ``timeout``: seconds from submission after which a waiting request fails
     with :class:`OverloadedError` and a decoding one ends with ``finish_reason`` ``"length"``;
     ``turn``: held around each forward pass (``serving.core.turns.Turns``), when other model work
-    shares the cores.
+    shares the cores; ``max_join``: prompts prefilled in one pass (a background batch's long prompts,
+    one or two at a time, keep each of its passes short).
     """
 
     def __init__(self, host: ModelHost, max_batch: int = 16, max_queue: int = 32, timeout: float = 300.0,
                  metrics: Metrics | None = None, retry_after: int = 2,
-                 turn: Callable[[], contextlib.AbstractContextManager[None]] = contextlib.nullcontext) -> None:
-        self.host, self._turn = host, turn
+                 turn: Callable[[], contextlib.AbstractContextManager[None]] = contextlib.nullcontext,
+                 max_join: int | None = None) -> None:
+        self.host, self._turn, self._max_join = host, turn, max_join or max_batch
         self.max_batch, self.max_queue, self.timeout, self.retry_after = max_batch, max_queue, timeout, retry_after
         self.metrics = metrics or Metrics()
         self._eos = stop_token_ids(host.model, host.tokenizer)
@@ -204,7 +206,8 @@ class Decoder:
         """Move waiting requests into the batch (prefilled together); drop cancelled and expired ones."""
         now, joining = time.monotonic(), []
         with self._cond:
-            while self._waiting and len(self._running) + len(joining) < self.max_batch:
+            while (self._waiting and len(self._running) + len(joining) < self.max_batch
+                   and len(joining) < self._max_join):
                 request = self._waiting.popleft()
                 if request.generation.cancelled:
                     request.generation.put(None)

@@ -68,8 +68,10 @@ class BackgroundExtractor:
     """The merged rules' version: part of the extraction cache's key, as for ``LLMExtractor``."""
 
     def __init__(self, host: ModelHost, dtype: torch.dtype | None, config: LLMExtractorConfig, timeout: float = 300.0,
-                 turn: Callable[[], contextlib.AbstractContextManager[None]] = contextlib.nullcontext) -> None:
+                 turn: Callable[[], contextlib.AbstractContextManager[None]] = contextlib.nullcontext,
+                 max_join: int | None = None) -> None:
         self.host, self.dtype, self.config, self.timeout, self.turn = host, dtype, config, timeout, turn
+        self.max_join = max_join
 
     def extract(self, passages: list[str], progress: Progress | None = None) -> list[Extraction]:
         host = self.host
@@ -77,7 +79,8 @@ class BackgroundExtractor:
             with host.reading():
                 model = copy_in(host.model, self.dtype)
             host = ModelHost(model, host.tokenizer, host.model_id, host.device)
-        decoder = Decoder(host, self.config.batch_size, self.config.batch_size, self.timeout, turn=self.turn)
+        decoder = Decoder(host, self.config.batch_size, self.config.batch_size, self.timeout, turn=self.turn,
+                          max_join=self.max_join)
         try:
             extractor = LLMExtractor(host.model, host.tokenizer, self.config, generate=decoder_generate(decoder))
             return extractor.extract(passages, progress)

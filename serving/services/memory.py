@@ -144,8 +144,9 @@ def _check_count(n: int, what: str, limit: int, variable: str) -> None:
 
 def llm_extractor(engine: Engine) -> Extractor:
     """The hosted model's OpenIE, as many passages in flight as a batch has rows, in a batch of its own
-    that takes the turns the chat's leaves; on a copy in the ``extract_dtype`` where that is not the
-    model's own."""
+    that takes the turns the chat's leaves and prefills two prompts per pass (a chat step waits for
+    one short pass, not the burst of an ingest's first prompts); on a copy in the ``extract_dtype``
+    where that is not the model's own."""
     from editing.precision import resolve_dtype
     from memory.openie import LLMExtractorConfig
 
@@ -156,7 +157,8 @@ def llm_extractor(engine: Engine) -> Extractor:
     dtype = resolve_dtype(engine.settings.extract_dtype, host.device)
     if dtype == next(host.model.parameters()).dtype:
         dtype = None
-    return BackgroundExtractor(host, dtype, config, engine.settings.request_timeout, turn=engine.turns.background)
+    return BackgroundExtractor(host, dtype, config, engine.settings.request_timeout, turn=engine.turns.background,
+                               max_join=2)
 
 
 def _new_id() -> str:

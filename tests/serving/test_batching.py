@@ -354,3 +354,28 @@ def test_while_the_foreground_works_the_background_takes_its_share_and_all_the_t
     stop.set()
     thread.join(5)
     assert sum(end - start for start, end in alone) > 0.35  # the foreground rests
+
+
+def test_max_join_prefills_a_burst_a_few_prompts_at_a_time_with_the_answers_of_alone(host):
+    params = SamplingParams(8, 0.0)
+    alone = [_alone(host, t, params) for t in PROMPTS]
+    shapes: list[tuple[int, int]] = []
+    forward = host.model.forward
+
+    def recorded(*args, **kwargs):
+        shapes.append(tuple(kwargs["input_ids"].shape))
+        time.sleep(0.02)
+        return forward(*args, **kwargs)
+
+    host.model.forward = recorded
+    decoder = Decoder(host, max_batch=4, max_join=1)
+    try:
+        first = iter(decoder.submit(_ids(host, PROMPTS[0]), params))
+        head = next(first)
+        burst = [decoder.submit(_ids(host, t), params) for t in PROMPTS[1:]]  # all wait during a step
+        got = [[(head.text, head.finish_reason, head.completion_tokens)] + _read(first), *_collect_all(burst)]
+    finally:
+        decoder.close()
+    assert got == alone
+    prefills = [rows for rows, width in shapes if width > 1]
+    assert len(prefills) >= len(PROMPTS) and set(prefills) == {1}
