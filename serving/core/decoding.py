@@ -139,15 +139,15 @@ class Decoder:
     free places, past which :meth:`submit` refuses; ``timeout``: seconds from submission after which a waiting request fails
     with :class:`OverloadedError` and a decoding one ends with ``finish_reason`` ``"length"``;
     ``turn``: held around each forward pass (``serving.core.turns.Turns``), when other model work
-    shares the cores; ``max_join``: prompts prefilled in one pass (a background batch's long prompts,
-    one or two at a time, keep each of its passes short).
+    shares the cores; ``max_join``: asked before each join, the most prompts to prefill in one pass
+    (None: as many as the batch has room for).
     """
 
     def __init__(self, host: ModelHost, max_batch: int = 16, max_queue: int = 32, timeout: float = 300.0,
                  metrics: Metrics | None = None, retry_after: int = 2,
                  turn: Callable[[], contextlib.AbstractContextManager[None]] = contextlib.nullcontext,
-                 max_join: int | None = None) -> None:
-        self.host, self._turn, self._max_join = host, turn, max_join or max_batch
+                 max_join: Callable[[], int | None] = lambda: None) -> None:
+        self.host, self._turn, self._max_join = host, turn, max_join
         self.max_batch, self.max_queue, self.timeout, self.retry_after = max_batch, max_queue, timeout, retry_after
         self.metrics = metrics or Metrics()
         self._eos = stop_token_ids(host.model, host.tokenizer)
@@ -204,10 +204,9 @@ class Decoder:
 
     def _admit(self, batch: KVBatch) -> None:
         """Move waiting requests into the batch (prefilled together); drop cancelled and expired ones."""
-        now, joining = time.monotonic(), []
+        now, joining, most = time.monotonic(), [], self._max_join() or self.max_batch
         with self._cond:
-            while (self._waiting and len(self._running) + len(joining) < self.max_batch
-                   and len(joining) < self._max_join):
+            while self._waiting and len(self._running) + len(joining) < self.max_batch and len(joining) < most:
                 request = self._waiting.popleft()
                 if request.generation.cancelled:
                     request.generation.put(None)

@@ -71,6 +71,12 @@ class Turns:
                 self._background_after = now + (now - started) * (1.0 - self.share) / self.share
                 self._cond.notify_all()
 
+    def foreground_working(self) -> bool:
+        """A foreground pass runs or waits, or one ended less than ``rest`` seconds ago."""
+        with self._cond:
+            return (self._busy or self._foreground_waiting > 0
+                    or time.monotonic() - self._foreground_end < self.rest)
+
     def _background_due(self) -> bool:
         """A background pass waits and has waited out its share: it goes before the next foreground one."""
         return self._background_waiting > 0 and time.monotonic() >= self._background_after

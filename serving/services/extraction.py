@@ -2,7 +2,7 @@
 chat's batch leaves (``serving.core.turns``): while chats decode, an ingest's passes take
 ``extract_share`` of the time, so a chat waits for at most one of them per step.
 
-    BackgroundExtractor(engine.host, None, config, turn=engine.turns.background).extract(passages)
+    BackgroundExtractor(engine.host, None, config, turns=engine.turns).extract(passages)
 
 Each passage in flight asks for its entity answer, then its triple answer; a row leaves the batch as
 soon as its answer ends and the next prompt joins at the following step, so the batch stays full of
@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Callable
 
 import torch
 
@@ -31,6 +30,7 @@ from serving.core.decoding import Decoder
 from serving.core.errors import OverloadedError
 from serving.core.generation import SamplingParams
 from serving.core.model_host import ModelHost
+from serving.core.turns import Turns
 
 
 def decoder_generate(decoder: Decoder) -> Generate:
@@ -55,6 +55,11 @@ def decoder_generate(decoder: Decoder) -> Generate:
     return generate
 
 
+JOIN_WHILE_CHATS = 2
+"""Prompts an extraction prefills in one pass while chats decode: a chat step then waits for a short
+pass, not the burst of an ingest's first prompts (with no chat, all join at once: 1.2-1.4x faster)."""
+
+
 class BackgroundExtractor:
     """The ``llm`` extractor decoding in a batch of its own, made for each ``extract`` call: on the
     hosted model, or (``dtype``) on a copy of it in that dtype, taken from the weights of that moment
@@ -68,10 +73,8 @@ class BackgroundExtractor:
     """The merged rules' version: part of the extraction cache's key, as for ``LLMExtractor``."""
 
     def __init__(self, host: ModelHost, dtype: torch.dtype | None, config: LLMExtractorConfig, timeout: float = 300.0,
-                 turn: Callable[[], contextlib.AbstractContextManager[None]] = contextlib.nullcontext,
-                 max_join: int | None = None) -> None:
-        self.host, self.dtype, self.config, self.timeout, self.turn = host, dtype, config, timeout, turn
-        self.max_join = max_join
+                 turns: Turns | None = None) -> None:
+        self.host, self.dtype, self.config, self.timeout, self.turns = host, dtype, config, timeout, turns
 
     def extract(self, passages: list[str], progress: Progress | None = None) -> list[Extraction]:
         host = self.host
@@ -79,8 +82,10 @@ class BackgroundExtractor:
             with host.reading():
                 model = copy_in(host.model, self.dtype)
             host = ModelHost(model, host.tokenizer, host.model_id, host.device)
-        decoder = Decoder(host, self.config.batch_size, self.config.batch_size, self.timeout, turn=self.turn,
-                          max_join=self.max_join)
+        turns = self.turns
+        decoder = Decoder(host, self.config.batch_size, self.config.batch_size, self.timeout,
+                          turn=turns.background if turns else contextlib.nullcontext,
+                          max_join=lambda: JOIN_WHILE_CHATS if turns and turns.foreground_working() else None)
         try:
             extractor = LLMExtractor(host.model, host.tokenizer, self.config, generate=decoder_generate(decoder))
             return extractor.extract(passages, progress)

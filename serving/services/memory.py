@@ -144,9 +144,8 @@ def _check_count(n: int, what: str, limit: int, variable: str) -> None:
 
 def llm_extractor(engine: Engine) -> Extractor:
     """The hosted model's OpenIE, as many passages in flight as a batch has rows, in a batch of its own
-    that takes the turns the chat's leaves and prefills two prompts per pass (a chat step waits for
-    one short pass, not the burst of an ingest's first prompts); on a copy in the ``extract_dtype``
-    where that is not the model's own."""
+    that takes the turns the chat's leaves (``serving.services.extraction``); on a copy in the
+    ``extract_dtype`` where that is not the model's own."""
     from editing.precision import resolve_dtype
     from memory.openie import LLMExtractorConfig
 
@@ -157,8 +156,7 @@ def llm_extractor(engine: Engine) -> Extractor:
     dtype = resolve_dtype(engine.settings.extract_dtype, host.device)
     if dtype == next(host.model.parameters()).dtype:
         dtype = None
-    return BackgroundExtractor(host, dtype, config, engine.settings.request_timeout, turn=engine.turns.background,
-                               max_join=2)
+    return BackgroundExtractor(host, dtype, config, engine.settings.request_timeout, turns=engine.turns)
 
 
 def _new_id() -> str:

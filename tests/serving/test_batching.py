@@ -368,7 +368,7 @@ def test_max_join_prefills_a_burst_a_few_prompts_at_a_time_with_the_answers_of_a
         return forward(*args, **kwargs)
 
     host.model.forward = recorded
-    decoder = Decoder(host, max_batch=4, max_join=1)
+    decoder = Decoder(host, max_batch=4, max_join=lambda: 1)
     try:
         first = iter(decoder.submit(_ids(host, PROMPTS[0]), params))
         head = next(first)
@@ -379,3 +379,13 @@ def test_max_join_prefills_a_burst_a_few_prompts_at_a_time_with_the_answers_of_a
     assert got == alone
     prefills = [rows for rows, width in shapes if width > 1]
     assert len(prefills) >= len(PROMPTS) and set(prefills) == {1}
+
+
+def test_the_foreground_works_while_a_pass_runs_or_waits_and_rests_after_rest_seconds():
+    turns = Turns(rest=0.1)
+    assert not turns.foreground_working()
+    with turns.foreground():
+        assert turns.foreground_working()
+    assert turns.foreground_working()
+    time.sleep(0.15)
+    assert not turns.foreground_working()

@@ -174,17 +174,20 @@ def test_a_copy_extractor_decodes_on_a_bfloat16_copy_and_leaves_the_hosted_model
 def test_a_background_extractor_without_a_dtype_decodes_on_the_hosted_model_as_one_at_a_time(host: ModelHost):
     expected = LLMExtractor(host.model, host.tokenizer, LLMExtractorConfig(batch_size=1, **BUDGETS),
                             generate=_alone(host)).extract(PASSAGES)
-    turns, taken = Turns(), []
 
-    @contextlib.contextmanager
-    def turn():
-        with turns.background():
-            taken.append(1)
-            yield
+    class Counted(Turns):
+        taken = 0
 
-    found = BackgroundExtractor(host, None, LLMExtractorConfig(batch_size=3, **BUDGETS), turn=turn).extract(PASSAGES)
+        @contextlib.contextmanager
+        def background(self):
+            with super().background():
+                self.taken += 1
+                yield
+
+    turns = Counted()
+    found = BackgroundExtractor(host, None, LLMExtractorConfig(batch_size=3, **BUDGETS), turns=turns).extract(PASSAGES)
     assert found == expected
-    assert len(taken) > len(PASSAGES)  # every prefill and step took its turn
+    assert turns.taken > len(PASSAGES)  # every prefill and step took its turn
 
 
 @pytest.mark.parametrize(("choice", "dtype"), [("bfloat16", torch.bfloat16), ("float32", None)])
@@ -194,6 +197,6 @@ def test_the_extract_dtype_setting_picks_a_copy_or_the_model_in_a_batch_behind_t
     try:
         extractor = llm_extractor(engine)
         assert isinstance(extractor, BackgroundExtractor) and extractor.dtype == dtype
-        assert extractor.turn == engine.turns.background
+        assert extractor.turns is engine.turns
     finally:
         engine.close()
