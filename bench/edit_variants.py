@@ -56,8 +56,8 @@ from common import load, model_options, statistics_cache
 ESSENCE_TOKENS = 24
 
 
-def rome(chat: bool, **overrides) -> RomeConfig:
-    return RomeConfig(contexts=ContextConfig(chat=chat), **overrides)
+def rome(chat: bool, reply: str = "target", **overrides) -> RomeConfig:
+    return RomeConfig(contexts=ContextConfig(chat=chat, chat_reply=reply), **overrides)
 
 
 def editors(model, tok, layer: int, chat: bool, covs: dict) -> dict:
@@ -70,6 +70,8 @@ def editors(model, tok, layer: int, chat: bool, covs: dict) -> dict:
         "fp32": lambda r: rome_edit(model, tok, r, rome(chat, layer=layer, value_dtype="float32"), covs[layer]),
         "mpes": lambda r: rome_edit(model, tok, r, rome(chat, layer=layer, early_stop="most_probable"), covs[layer]),
         "clamp1": lambda r: rome_edit(model, tok, r, rome(chat, layer=layer, clamp_norm_factor=1.0), covs[layer]),
+        "echo": lambda r: rome_edit(model, tok, r, rome(chat, "echo", layer=layer), covs[layer]),
+        "both": lambda r: rome_edit(model, tok, r, rome(chat, "both", layer=layer), covs[layer]),
         "kl4x": lambda r: rome_edit(model, tok, r, rome(chat, layer=layer, kl_factor=0.25), covs[layer]),
         "kl16x": lambda r: rome_edit(model, tok, r, rome(chat, layer=layer, kl_factor=1.0), covs[layer]),
         "memit": lambda r: memit_edit(model, tok, [r], memit, covs),

@@ -5,6 +5,7 @@ from dataclasses import dataclass, field
 from typing import Literal, get_args
 
 ValueDtype = Literal["auto", "float32", "bfloat16"]
+ChatReply = Literal["target", "echo", "both"]
 
 
 @dataclass
@@ -22,6 +23,9 @@ class ContextConfig:
     chat: bool = True
     """Also one context in the model's chat template: the prompt as the user's message, the new
     target as the assistant's reply (skipped for tokenizers without a chat template)."""
+    chat_reply: ChatReply = "target"
+    """The chat context's reply: "target", the bare new target; "echo", the prompt repeated and
+    completed with it (the edit firing at the reply's subject too); "both", one row of each."""
 
     def __post_init__(self) -> None:
         if not self.lengths or any(n < 1 for n in self.lengths):

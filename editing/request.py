@@ -84,6 +84,8 @@ class Encoded:
     rest: list[int]
     target: list[int] | None = None
     """Target ids for this context when they differ from the plain continuation's."""
+    also: tuple[int, ...] = ()
+    """Indices into `rest` where the subject's last token occurs again: the edit fires there too."""
 
 
 def encode_prompt(tokenizer: Tokenizer, request: EditRequest, context: list[int]) -> Encoded:
@@ -127,3 +129,20 @@ def encode_chat(tokenizer: Tokenizer, request: EditRequest) -> Encoded | None:
     rest = (tokenizer.encode(request.after, add_special_tokens=False) if request.after else []) + after
     target = tokenizer.encode(request.target_new.strip(), add_special_tokens=False)
     return Encoded(head, rest, target)
+
+
+def encode_echo(tokenizer: Tokenizer, request: EditRequest) -> Encoded | None:
+    """The prompt as a user's chat message, answered by the assistant repeating the prompt and
+    completing it with the new target, as small chat models answer ("X is located in" -> "X is
+    located in Rome."). The reply names the subject again, and an edit fires there as well, so the
+    reply's subject is marked in `also`; None when the tokenizer has no chat template."""
+    turn = chat_turn(tokenizer)
+    if turn is None:
+        return None
+    before, after = turn
+    head = before + tokenizer.encode(request.before + request.subject, add_special_tokens=False)
+    tail = tokenizer.encode(request.after, add_special_tokens=False) if request.after else []
+    reply = tokenizer.encode(request.before + request.subject, add_special_tokens=False)
+    rest = tail + after + reply
+    rest += tokenizer.encode(request.after, add_special_tokens=False) if request.after else []
+    return Encoded(head, rest, target_ids(tokenizer, request.target_new), (len(tail) + len(after) + len(reply) - 1,))

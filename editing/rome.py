@@ -113,7 +113,7 @@ def rome_edit(
     t0 = time.perf_counter()
     with eval_mode(model):
         groups = context_groups(model, tokenizer, config.contexts)
-        encoded = encode_groups(tokenizer, request, groups, config.contexts.chat)
+        encoded = encode_groups(tokenizer, request, groups, config.contexts.chat, config.contexts.chat_reply)
         k_star, w_k = key_and_output(model, site, encoded)
         t_keys = time.perf_counter()
         value = optimise_value(model, tokenizer, request, site, encoded, target, float(w_k.norm()), config)

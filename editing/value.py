@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from editing.arch import EditSite, module
-from editing.config import RomeConfig
+from editing.config import ChatReply, RomeConfig
 from editing.hooks import capture, stop_after
 from editing.precision import value_model
 from editing.request import (
@@ -24,6 +24,7 @@ from editing.request import (
     Encoded,
     Tokenizer,
     encode_chat,
+    encode_echo,
     encode_prompt,
     essence_prompt,
 )
@@ -37,12 +38,16 @@ def _device(model: nn.Module) -> torch.device:
 
 
 def encode_groups(
-    tokenizer: Tokenizer, request: EditRequest, groups: list[list[list[int]]], chat: bool = False
+    tokenizer: Tokenizer, request: EditRequest, groups: list[list[list[int]]], chat: bool = False,
+    reply: ChatReply = "target",
 ) -> list[list[Encoded]]:
     """The prompt after every sampled prefix; with `chat`, plus the prompt as a chat turn."""
     encoded = [[encode_prompt(tokenizer, request, ctx) for ctx in group] for group in groups]
-    turn = encode_chat(tokenizer, request) if chat else None
-    return encoded + [[turn]] if turn is not None else encoded
+    if not chat:
+        return encoded
+    turns = [encode_chat(tokenizer, request)] if reply in ("target", "both") else []
+    turns += [encode_echo(tokenizer, request)] if reply in ("echo", "both") else []
+    return encoded + [[t for t in turns if t is not None]] if any(turns) else encoded
 
 
 @dataclass
@@ -131,6 +136,8 @@ class _Row:
     target: list[int] | None
     """Target ids predicted after `rest` (tail = rest + target[:-1]); None for an essence row."""
     rest: int
+    also: tuple[int, ...] = ()
+    """Tail positions (0 is the subject's last token) where the delta is added as well."""
 
 
 class _Bucket:
@@ -154,6 +161,10 @@ class _Bucket:
             self.target[n, : len(t)] = torch.tensor(t)
             self.valid[n, : len(t)] = True
         self.ess_positions = torch.tensor([self.lay.tail_lengths[i] - 1 for i in ess], dtype=torch.long, device=dev)
+        self.sites = torch.zeros(len(rows), self.lay.ids.shape[1] - self.lay.head + 1, device=dev)
+        self.sites[:, 0] = 1
+        for i, r in enumerate(rows):
+            self.sites[i, list(r.also)] = 1
         self.past = None
         if self.lay.head > 1:
             with torch.no_grad():
@@ -176,6 +187,7 @@ class _Bucket:
         self.ctx, self.ess = new_pos[self.ctx[ctx_keep]], new_pos[self.ess[ess_keep]]
         self.positions, self.target, self.valid = (t[ctx_keep] for t in (self.positions, self.target, self.valid))
         self.ess_positions = self.ess_positions[ess_keep]
+        self.sites = self.sites[index]
         lay = self.lay
         self.lay = Layout(lay.ids[index], lay.mask[index], lay.fact[index], lay.head, [lay.tail_lengths[i] for i in index.tolist()])
         if self.past is not None:
@@ -191,9 +203,7 @@ class _Bucket:
         row_delta = delta[lay.fact]
 
         def hook(_m: nn.Module, _args: tuple, output: torch.Tensor) -> torch.Tensor:
-            bump = torch.zeros(output.shape, dtype=delta.dtype, device=output.device)
-            bump[:, 0] = row_delta
-            return output + bump.to(output.dtype)
+            return output + (self.sites.unsqueeze(-1) * row_delta.unsqueeze(1)).to(output.dtype)
 
         handle = module(model, site).register_forward_hook(hook)
         try:
@@ -225,7 +235,8 @@ class _Problem:
         for f, groups in enumerate(encoded_all):
             for e in (e for group in groups for e in group):
                 t = e.target or targets[f]
-                (chat if e.target else plain).append(_Row(f, e.head, e.rest + t[:-1], t, len(e.rest)))
+                (chat if e.target else plain).append(
+                    _Row(f, e.head, e.rest + t[:-1], t, len(e.rest), tuple(i + 1 for i in e.also)))
             ess = essence_prompt(tokenizer, requests[f])
             plain.append(_Row(f, ess.head, ess.rest, None, len(ess.rest)))
         self.n_facts = len(requests)

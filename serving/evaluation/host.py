@@ -69,6 +69,7 @@ def run_settings(args: argparse.Namespace, runtime: Runtime) -> dict:
             "grounding_end": settings.grounding_end, "grounding_sentences": settings.grounding_sentences,
             "edit_gate": settings.edit_gate, "edit_scope": settings.edit_scope,
             "edit_covariance": settings.edit_covariance, "edit_chat_context": settings.edit_chat_context,
+            "edit_chat_reply": settings.edit_chat_reply,
             "device": str(runtime.engine.host.device), "threads": torch.get_num_threads()}
 
 

@@ -193,7 +193,7 @@ class EditService:
             stop_on_chat=self.settings.edit_stop_on_chat,
             early_stop=self.settings.edit_early_stop,
             value_dtype=self.settings.edit_value_dtype,
-            contexts=ContextConfig(chat=self.settings.edit_chat_context),
+            contexts=ContextConfig(chat=self.settings.edit_chat_context, chat_reply=self.settings.edit_chat_reply),
             **VALUE_SCHEDULES[self.settings.edit_value_schedule],
         )
         edit_site(host.model, resolved)  # an unknown layer fails here, before any statistics
@@ -220,6 +220,7 @@ class EditService:
         identity = self.settings.edit_covariance == "identity"
         config = MemitConfig(layers=tuple(chosen), nullspace=self.settings.edit_batch_method == "alphaedit" and not identity)
         config.value.contexts.chat = self.settings.edit_chat_context
+        config.value.contexts.chat_reply = self.settings.edit_chat_reply
         config.value.stop_on_chat = self.settings.edit_stop_on_chat
         config.value.early_stop = self.settings.edit_early_stop
         config.value.value_dtype = self.settings.edit_value_dtype

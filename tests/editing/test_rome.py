@@ -14,10 +14,11 @@ from editing.request import (
     SubjectNotInPromptError,
     UnknownLayerError,
     UnsupportedModelError,
+    encode_echo,
     target_ids,
 )
 from editing.rome import rank_one_update, rome_edit
-from editing.value import _Problem, encode_groups, key_and_output
+from editing.value import _Bucket, _Problem, _Row, encode_groups, key_and_output
 from tests.helpers.models import tiny_llama, tiny_tokenizer
 
 REQ = EditRequest("The Eiffel Tower is located in the city of", "The Eiffel Tower", "Rome", "Paris")
@@ -141,6 +142,41 @@ def test_plain_context_nll_leaves_out_the_chat_row(llama, byte_tokenizer):
     nll_with_chat, stop_with_chat, _, _ = measured["chat"]
     assert torch.allclose(stop_with_chat, stop_plain_only) and torch.allclose(stop_plain_only, nll_plain_only)
     assert not torch.allclose(nll_with_chat, nll_plain_only)  # the chat row is in the loss
+
+
+def _chat_tokenizer(byte_tokenizer):
+    chat_tok = copy.deepcopy(byte_tokenizer)
+    chat_tok.chat_template = "{% for m in messages %}<{{ m['role'] }}>{{ m['content'] }}{% endfor %}<assistant>"
+    return chat_tok
+
+
+def test_echo_reply_repeats_the_prompt_and_marks_the_reply_subject(byte_tokenizer):
+    tok = _chat_tokenizer(byte_tokenizer)
+    row = encode_echo(tok, REQ)
+    (at,) = row.also
+    assert row.rest[at] == row.head[-1]  # the subject's last token, in the reply
+    assert tok.decode(row.rest[: at + 1]).endswith("<assistant>" + REQ.before + REQ.subject)
+    assert tok.decode(row.rest[at + 1 :]) == REQ.after and row.target == target_ids(tok, REQ.target_new)
+    groups = [[[]]]
+    replies = {r: encode_groups(tok, REQ, groups, chat=True, reply=r)[-1] for r in ("target", "echo", "both")}
+    assert [r.also for r in replies["both"]] == [(), row.also] and replies["echo"] == [row]
+    assert replies["target"][0].target == tok.encode(REQ.target_new, add_special_tokens=False)
+
+
+def test_the_delta_is_added_at_the_reply_subject_too(llama, byte_tokenizer):
+    """Past the edit layer, the residual changes at the prompt's subject and at the reply's."""
+    tok = _chat_tokenizer(byte_tokenizer)
+    row = encode_echo(tok, REQ)
+    bucket = _Bucket(llama, [_Row(0, row.head, row.rest + row.target[:-1], row.target, len(row.rest),
+                                  tuple(i + 1 for i in row.also))])
+    site = edit_site(llama, 1)
+    hidden = []
+    for delta in (torch.zeros(1, llama.config.hidden_size), torch.ones(1, llama.config.hidden_size)):
+        with torch.no_grad(), capture(llama.model.layers[2]) as cap:
+            bucket.forward(llama, site, delta)
+        hidden.append(cap.inputs[0][0])
+    changed = (hidden[1] - hidden[0]).abs().amax(-1) > 1e-4
+    assert torch.nonzero(changed).flatten().tolist() == [0, row.also[0] + 1]
 
 
 def _apply(model, result):
