@@ -23,7 +23,9 @@ Variants: ``rome`` (ROME, the NLL early stop, the value optimised in the default
 loaded), ``fp32`` (the same, the value optimised in fp32 where the default picks bfloat16), ``mpes``
 (ENCORE's most-probable early stop), ``memit`` (the fact spread over MEMIT's five layers),
 ``clamp1`` (||δ|| <= 1 ||v|| instead of 4, a tighter value-norm bound), ``kl4x`` and ``kl16x``
-(the essence KL weighted 4 and 16 times the default 0.0625). A variant named
+(the essence KL weighted 4 and 16 times the default 0.0625), ``echo`` and ``both``
+(``PALIMPSEST_EDIT_CHAT_REPLY``: the chat row's reply repeats the prompt before the target, or one
+row of each kind). A variant named
 ``<variant>+gate`` is that variant's edit (reused when the variant ran on the case just before)
 with the scope gate of ``editing.gate``.
 """
