@@ -21,9 +21,9 @@ class ContextConfig:
     starts: tuple[str, ...] = ("The", "Therefore", "Because", "I", "You")
     """Words the prefixes start from (EasyEdit's choice)."""
     chat: bool = True
-    """Also one context in the model's chat template: the prompt as the user's message, the new
-    target as the assistant's reply (skipped for tokenizers without a chat template)."""
-    chat_reply: ChatReply = "target"
+    """Also one context in the model's chat template: the prompt as the user's message, the
+    assistant's reply as `chat_reply` says (skipped for tokenizers without a chat template)."""
+    chat_reply: ChatReply = "echo"
     """The chat context's reply: "target", the bare new target; "echo", the prompt repeated and
     completed with it (the edit firing at the reply's subject too); "both", one row of each."""
 

@@ -39,7 +39,7 @@ def _device(model: nn.Module) -> torch.device:
 
 def encode_groups(
     tokenizer: Tokenizer, request: EditRequest, groups: list[list[list[int]]], chat: bool = False,
-    reply: ChatReply = "target",
+    reply: ChatReply = "echo",
 ) -> list[list[Encoded]]:
     """The prompt after every sampled prefix; with `chat`, plus the prompt as a chat turn."""
     encoded = [[encode_prompt(tokenizer, request, ctx) for ctx in group] for group in groups]
