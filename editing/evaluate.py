@@ -31,16 +31,17 @@ class Case:
 
 
 def load_cases(path: Path, n: int, offset: int = 0) -> list[Case]:
-    """CounterFact records (EasyEdit's flat format); records whose prompt lacks the subject are skipped."""
-    cases = []
+    """The first `n` usable CounterFact records from `offset` (EasyEdit's flat format); records whose
+    prompt lacks the subject are skipped."""
+    cases: list[Case] = []
     for rec in json.loads(path.read_text(encoding="utf-8"))[offset:]:
+        if len(cases) >= n:
+            break
         try:
             req = EditRequest(rec["prompt"], rec["subject"], rec["target_new"], rec["ground_truth"])
         except EditRequestError:
             continue
         cases.append(Case(req, rec["rephrase_prompt"], rec["locality_prompt"], rec["locality_ground_truth"]))
-        if len(cases) == n:
-            break
     return cases
 
 

@@ -110,6 +110,7 @@ def test_evaluation_reads_counterfact_and_mquake_records(tmp_path):
     path.write_text(json.dumps([bad, rec, rec]))
     cases = load_cases(path, n=5)
     assert len(cases) == 2 and cases[0].request.target_true == "French"
+    assert len(load_cases(path, n=1)) == 1 and load_cases(path, n=0) == []  # 0 is none, not all
     mq = tmp_path / "mq.json"
     rw = {"prompt": "{} was performed by", "subject": "Hey Jude", "question": "Who performed Hey Jude?",
           "target_new": {"str": "Madonna"}, "target_true": {"str": "The Beatles"}}
