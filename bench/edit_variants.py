@@ -40,7 +40,7 @@ from pathlib import Path
 
 import torch
 
-from editing.config import ContextConfig, RomeConfig
+from editing.config import ChatReply, ContextConfig, RomeConfig
 from editing.evaluate import chat_answer, load_cases, mean_scores, names_target, score
 from editing.gate import EditGate, GateConfig, WrittenFacts
 from editing.fluency import fluency_scores, perplexity
@@ -58,7 +58,7 @@ from common import load, model_options, statistics_cache
 ESSENCE_TOKENS = 24
 
 
-def rome(chat: bool, reply: str = "target", **overrides) -> RomeConfig:
+def rome(chat: bool, reply: ChatReply = "target", **overrides) -> RomeConfig:
     return RomeConfig(contexts=ContextConfig(chat=chat, chat_reply=reply), **overrides)
 
 

@@ -215,8 +215,8 @@ def batch_values(
     """Each fact's encoded contexts and its optimised residual delta at `last` (the costly part)."""
     targets = [target_ids(tokenizer, r.target_new) for r in requests]  # bad targets fail before any work
     groups = context_groups(model, tokenizer, config.value.contexts)
-    chat = config.value.contexts
-    encoded_all = [encode_groups(tokenizer, r, groups, chat.chat, chat.chat_reply) for r in requests]
+    contexts = config.value.contexts
+    encoded_all = [encode_groups(tokenizer, r, groups, contexts.chat, contexts.chat_reply) for r in requests]
     _, outs = keys_and_outputs(model, last, encoded_all)
     values = optimise_values(
         model, tokenizer, requests, last, encoded_all, targets, outs.norm(dim=1).tolist(), config.value

@@ -118,17 +118,26 @@ def chat_turn(tokenizer: Tokenizer) -> tuple[list[int], list[int]] | None:
     return tokenizer.encode(before, add_special_tokens=False), tokenizer.encode(after, add_special_tokens=False)
 
 
-def encode_chat(tokenizer: Tokenizer, request: EditRequest) -> Encoded | None:
-    """The prompt as a user's chat message and the new target as the assistant's reply, so the
-    value is optimised for chat answers too; None when the tokenizer has no chat template."""
+def _chat_parts(tokenizer: Tokenizer, request: EditRequest) -> tuple[list[int], list[int], list[int]] | None:
+    """The prompt as a user's chat message: (head up to the subject, the prompt's rest, the template
+    up to the assistant's reply); None when the tokenizer has no chat template."""
     turn = chat_turn(tokenizer)
     if turn is None:
         return None
     before, after = turn
     head = before + tokenizer.encode(request.before + request.subject, add_special_tokens=False)
-    rest = (tokenizer.encode(request.after, add_special_tokens=False) if request.after else []) + after
-    target = tokenizer.encode(request.target_new.strip(), add_special_tokens=False)
-    return Encoded(head, rest, target)
+    tail = tokenizer.encode(request.after, add_special_tokens=False) if request.after else []
+    return head, tail, after
+
+
+def encode_chat(tokenizer: Tokenizer, request: EditRequest) -> Encoded | None:
+    """The prompt as a user's chat message and the new target as the assistant's reply, so the
+    value is optimised for chat answers too; None when the tokenizer has no chat template."""
+    parts = _chat_parts(tokenizer, request)
+    if parts is None:
+        return None
+    head, tail, after = parts
+    return Encoded(head, tail + after, tokenizer.encode(request.target_new.strip(), add_special_tokens=False))
 
 
 def encode_echo(tokenizer: Tokenizer, request: EditRequest) -> Encoded | None:
@@ -136,13 +145,10 @@ def encode_echo(tokenizer: Tokenizer, request: EditRequest) -> Encoded | None:
     completing it with the new target, as small chat models answer ("X is located in" -> "X is
     located in Rome."). The reply names the subject again, and an edit fires there as well, so the
     reply's subject is marked in `also`; None when the tokenizer has no chat template."""
-    turn = chat_turn(tokenizer)
-    if turn is None:
+    parts = _chat_parts(tokenizer, request)
+    if parts is None:
         return None
-    before, after = turn
-    head = before + tokenizer.encode(request.before + request.subject, add_special_tokens=False)
-    tail = tokenizer.encode(request.after, add_special_tokens=False) if request.after else []
+    head, tail, after = parts
     reply = tokenizer.encode(request.before + request.subject, add_special_tokens=False)
-    rest = tail + after + reply
-    rest += tokenizer.encode(request.after, add_special_tokens=False) if request.after else []
-    return Encoded(head, rest, target_ids(tokenizer, request.target_new), (len(tail) + len(after) + len(reply) - 1,))
+    subject_at = len(tail) + len(after) + len(reply) - 1
+    return Encoded(head, tail + after + reply + tail, target_ids(tokenizer, request.target_new), (subject_at,))
