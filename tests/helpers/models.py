@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import torch
@@ -63,3 +64,17 @@ def save_model_dir(model: LlamaForCausalLM, path: Path) -> Path:
     model.save_pretrained(path)
     tiny_tokenizer().save_pretrained(path)
     return path
+
+
+def record_forwards(model: torch.nn.Module, delay: float = 0.0) -> list[tuple[int, int]]:
+    """(rows, width) of the input ids of every later forward pass of ``model``, each slowed by ``delay``."""
+    shapes: list[tuple[int, int]] = []
+    forward = model.forward
+
+    def recorded(*args, **kwargs):
+        shapes.append(tuple(kwargs["input_ids"].shape))
+        time.sleep(delay)
+        return forward(*args, **kwargs)
+
+    model.forward = recorded
+    return shapes

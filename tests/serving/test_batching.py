@@ -18,7 +18,7 @@ from serving.core.errors import OverloadedError
 from serving.core.generation import Guidance, SamplingParams, decode_stream
 from serving.core.model_host import ModelHost
 from serving.core.turns import Turns
-from tests.helpers.models import byte_tokenizer, tiny_llama
+from tests.helpers.models import byte_tokenizer, record_forwards, tiny_llama
 
 PROMPTS = [
     "the capital of france is",
@@ -359,15 +359,7 @@ def test_while_the_foreground_works_the_background_takes_its_share_and_all_the_t
 def test_max_join_prefills_a_burst_a_few_prompts_at_a_time_with_the_answers_of_alone(host):
     params = SamplingParams(8, 0.0)
     alone = [_alone(host, t, params) for t in PROMPTS]
-    shapes: list[tuple[int, int]] = []
-    forward = host.model.forward
-
-    def recorded(*args, **kwargs):
-        shapes.append(tuple(kwargs["input_ids"].shape))
-        time.sleep(0.02)
-        return forward(*args, **kwargs)
-
-    host.model.forward = recorded
+    shapes = record_forwards(host.model, delay=0.02)
     decoder = Decoder(host, max_batch=4, max_join=lambda: 1)
     try:
         first = iter(decoder.submit(_ids(host, PROMPTS[0]), params))

@@ -24,7 +24,7 @@ from serving.core.turns import Turns
 from serving.services.extraction import BackgroundExtractor, decoder_generate
 from serving.services.memory import llm_extractor
 from tests.helpers.engine import assert_bit_identical, snapshot
-from tests.helpers.models import byte_tokenizer, tiny_llama
+from tests.helpers.models import byte_tokenizer, record_forwards, tiny_llama
 
 PASSAGES = [
     "Rome is the capital of Italy.",
@@ -70,18 +70,6 @@ def _recorded(generate: Generate, answers: dict[str, str]) -> Generate:
     return recording
 
 
-def _forwards(host: ModelHost) -> list[tuple[int, int]]:
-    """Records (rows, width) of every forward pass of the model."""
-    calls: list[tuple[int, int]] = []
-    forward = host.model.forward
-
-    def recorded(*args, **kwargs):
-        calls.append(tuple(kwargs["input_ids"].shape))
-        return forward(*args, **kwargs)
-    host.model.forward = recorded
-    return calls
-
-
 def _decoders() -> int:
     """Scheduler threads of live decoders."""
     return sum(t.name == "palimpsest-batch" for t in threading.enumerate())
@@ -95,7 +83,7 @@ def test_batched_extraction_gives_the_answers_and_extractions_of_one_at_a_time(h
     padded = LLMExtractor(host.model, host.tokenizer, LLMExtractorConfig(batch_size=1, **BUDGETS)).extract(PASSAGES)
     assert padded == expected
     decoder = Decoder(host, max_batch=3)
-    calls = _forwards(host)
+    calls = record_forwards(host.model)
     progress: list[int] = []
     try:
         extractor = LLMExtractor(host.model, host.tokenizer, LLMExtractorConfig(batch_size=3, **BUDGETS),
@@ -113,7 +101,7 @@ def test_batched_extraction_gives_the_answers_and_extractions_of_one_at_a_time(h
 
 def test_rows_leave_when_their_answer_ends_and_waiting_prompts_join(host: ModelHost) -> None:
     decoder = Decoder(host, max_batch=2)
-    calls = _forwards(host)
+    calls = record_forwards(host.model)
     generate = decoder_generate(decoder)
     try:
         results: dict[int, str] = {}
@@ -141,7 +129,7 @@ def test_a_shared_prefix_is_prefilled_once_and_changes_no_row(host: ModelHost) -
     batch = KVBatch(host.model)
     assert torch.allclose(batch.join(prompts[:1])[0], alone[0][0], atol=1e-5)
     batch.step([7])
-    calls = _forwards(host)
+    calls = record_forwards(host.model)
     joined = batch.join(prompts[1:])
     assert calls == [(1, len(head)), (2, len("the capital of france"))]  # the prefix once, then the suffixes
     for got, (want, _) in zip(joined, alone[1:]):
