@@ -20,7 +20,7 @@ variant as well, and its question asked through the chat template (``editing.eva
 
 Variants: ``rome`` (ROME, the NLL early stop, the value optimised in the default precision),
 ``fast`` (``PALIMPSEST_EDIT_VALUE_SCHEDULE=fast``: 12 Adam steps at lr 0.75, none on the model as
-loaded), ``fp32`` (the same, the value optimised in fp32 where the default picks bfloat16), ``mpes``
+loaded), ``fast_echo`` (the same with the ``echo`` chat row), ``fp32`` (the same, the value optimised in fp32 where the default picks bfloat16), ``mpes``
 (ENCORE's most-probable early stop), ``memit`` (the fact spread over MEMIT's five layers),
 ``clamp1`` (||δ|| <= 1 ||v|| instead of 4, a tighter value-norm bound), ``kl4x`` and ``kl16x``
 (the essence KL weighted 4 and 16 times the default 0.0625), ``echo`` and ``both``
@@ -69,6 +69,8 @@ def editors(model, tok, layer: int, chat: bool, covs: dict) -> dict:
     return {
         "rome": lambda r: rome_edit(model, tok, r, rome(chat, layer=layer), covs[layer]),
         "fast": lambda r: rome_edit(model, tok, r, rome(chat, layer=layer, **VALUE_SCHEDULES["fast"]), covs[layer]),
+        "fast_echo": lambda r: rome_edit(
+            model, tok, r, rome(chat, "echo", layer=layer, **VALUE_SCHEDULES["fast"]), covs[layer]),
         "fp32": lambda r: rome_edit(model, tok, r, rome(chat, layer=layer, value_dtype="float32"), covs[layer]),
         "mpes": lambda r: rome_edit(model, tok, r, rome(chat, layer=layer, early_stop="most_probable"), covs[layer]),
         "clamp1": lambda r: rome_edit(model, tok, r, rome(chat, layer=layer, clamp_norm_factor=1.0), covs[layer]),
