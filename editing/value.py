@@ -1,11 +1,11 @@
 """Keys k* and values v* of edits at one rewrite module, averaged over sampled contexts.
 
-All rows (every context of every fact, plus each fact's essence prompt) run as one batch, aligned
-on the subject's last token: heads are left-padded to a common length (masked out; rotary
-positions are relative, so a shift changes nothing), tails right-padded. The tokens before the
-subject's last token run once into a KV cache, and each optimisation step recomputes only the
-tails. One batched pass per step instead of one per context group and fact keeps the CPU's
-matrix units busy (the small per-group passes were dominated by per-op overhead).
+Keys: the heads (the tokens up to the subject's last one) of all contexts run as one padded
+batch (`layout`). Values: all rows (every context of every fact, plus each fact's essence prompt)
+are packed into one sequence, each row attending only to its own tokens at its own positions
+(`_Bucket`). The tokens before each subject's last token run once into a KV cache, and each
+optimisation step recomputes only the tails: one pass per step over every row without pad tokens
+(on a CPU the small passes of padded groups were dominated by per-call cost).
 """
 from __future__ import annotations
 
@@ -58,7 +58,6 @@ class Layout:
     mask: torch.Tensor  # (R, head + tail) 1 for real tokens
     fact: torch.Tensor  # (R,) index of the fact each row belongs to
     head: int
-    tail_lengths: list[int]  # real tail tokens per row, the subject's last token included
 
 
 def layout(rows: list[tuple[int, list[int], list[int]]], device: torch.device) -> Layout:
@@ -71,7 +70,7 @@ def layout(rows: list[tuple[int, list[int], list[int]]], device: torch.device) -
         ids[i, head - len(h) : head + len(t)] = torch.tensor(h + t)
         mask[i, head - len(h) : head + len(t)] = 1
     fact = torch.tensor([f for f, _, _ in rows])
-    return Layout(ids.to(device), mask.to(device), fact.to(device), head, [1 + len(t) for _, _, t in rows])
+    return Layout(ids.to(device), mask.to(device), fact.to(device), head)
 
 
 def context_rows(encoded_all: list[list[list[Encoded]]]) -> list[tuple[int, list[int], list[int]]]:
@@ -138,112 +137,139 @@ class _Row:
     rest: int
     also: tuple[int, ...] = ()
     """Tail positions (0 is the subject's last token) where the delta is added as well."""
+    chat: bool = False
+    """A chat-template row (left out of the plain-contexts NLL)."""
+
+
+def _block_causal(q_row: torch.Tensor, q_pos: torch.Tensor, k_row: torch.Tensor, k_pos: torch.Tensor,
+                  dtype: torch.dtype) -> torch.Tensor:
+    """(1, 1, Q, K) additive attention mask: a query sees the keys of its own row up to its position."""
+    allowed = (q_row[:, None] == k_row[None, :]) & (k_pos[None, :] <= q_pos[:, None])
+    return torch.zeros(allowed.shape, dtype=dtype, device=q_row.device).masked_fill(
+        ~allowed, torch.finfo(dtype).min)[None, None]
 
 
 class _Bucket:
-    """Rows that run as one padded batch: their tails recomputed at every step from a KV cache."""
+    """Rows packed into one sequence, each row seeing only its own tokens at its own positions: the
+    heads (the tokens before the subject's last one) run once into a KV cache, the tails are
+    recomputed at every step. Packed rather than padded: a CPU's small matrix products cost about
+    as much per call as per row, so one pass over every row without pad tokens beats padded batches."""
 
     def __init__(self, model: nn.Module, rows: list[_Row]) -> None:
-        dev = _device(model)
-        self.lay = layout([(r.fact, r.head, r.tail) for r in rows], dev)
+        self.device, self.dtype = _device(model), next(model.parameters()).dtype
+        self._pack(rows)
+        self.past = None
+        if len(self.head_row):
+            mask = _block_causal(self.head_row, self.head_pos, self.head_row, self.head_pos, self.dtype)
+            with torch.no_grad():
+                self.past = model.base_model(
+                    input_ids=self.head_ids[None], attention_mask=mask, position_ids=self.head_pos[None], use_cache=True
+                ).past_key_values
+
+    def _pack(self, rows: list[_Row]) -> None:
+        """The index tensors of `rows` packed (the cache, if any, already holds their heads in order)."""
+        dev = self.device
+        heads = [r.head[:-1] for r in rows]
+        tails = [[r.head[-1], *r.tail] for r in rows]
+        starts = [sum(len(t) for t in tails[:i]) for i in range(len(rows))]
+
+        def flat(parts: list[list[int]], first: list[int]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+            ids = [t for p in parts for t in p]
+            row = [i for i, p in enumerate(parts) for _ in p]
+            pos = [f + j for p, f in zip(parts, first) for j in range(len(p))]
+            return (torch.tensor(ids, dtype=torch.long, device=dev), torch.tensor(row, dtype=torch.long, device=dev),
+                    torch.tensor(pos, dtype=torch.long, device=dev))
+
+        self.rows = rows
+        self.head_ids, self.head_row, self.head_pos = flat(heads, [0] * len(rows))
+        self.tail_ids, self.tail_row, self.tail_pos = flat(tails, [len(h) for h in heads])
+        self.mask = _block_causal(self.tail_row, self.tail_pos, torch.cat([self.head_row, self.tail_row]),
+                                  torch.cat([self.head_pos, self.tail_pos]), self.dtype)
+        self.fact = torch.tensor([r.fact for r in rows], dtype=torch.long, device=dev)
+        self.token_fact = self.fact[self.tail_row]
+        self.sites = torch.zeros(len(self.tail_ids), device=dev)
+        for r, s in zip(rows, starts):
+            self.sites[[s, *(s + a for a in r.also)]] = 1
         ctx = [i for i, r in enumerate(rows) if r.target is not None]
         ess = [i for i, r in enumerate(rows) if r.target is None]
         self.ctx = torch.tensor(ctx, dtype=torch.long, device=dev)
         self.ess = torch.tensor(ess, dtype=torch.long, device=dev)
+        self.chat = torch.tensor([rows[i].chat for i in ctx], dtype=torch.bool, device=dev)
         width = max([len(rows[i].target) for i in ctx] or [1])
-        # Context row i predicts target token j at tail position rest + j.
+        # Context row i predicts target token j at packed tail index start + rest + j.
         self.positions = torch.zeros(len(ctx), width, dtype=torch.long, device=dev)
         self.target = torch.zeros_like(self.positions)
         self.valid = torch.zeros(len(ctx), width, dtype=torch.bool, device=dev)
         for n, i in enumerate(ctx):
-            t = rows[i].target
-            self.positions[n, : len(t)] = torch.arange(rows[i].rest, rows[i].rest + len(t))
+            t, at = rows[i].target, starts[i] + rows[i].rest
+            self.positions[n, : len(t)] = torch.arange(at, at + len(t))
             self.target[n, : len(t)] = torch.tensor(t)
             self.valid[n, : len(t)] = True
-        self.ess_positions = torch.tensor([self.lay.tail_lengths[i] - 1 for i in ess], dtype=torch.long, device=dev)
-        self.sites = torch.zeros(len(rows), self.lay.ids.shape[1] - self.lay.head + 1, device=dev)
-        self.sites[:, 0] = 1
-        for i, r in enumerate(rows):
-            self.sites[i, list(r.also)] = 1
-        self.past = None
-        if self.lay.head > 1:
-            with torch.no_grad():
-                self.past = model(
-                    input_ids=self.lay.ids[:, : self.lay.head - 1],
-                    attention_mask=self.lay.mask[:, : self.lay.head - 1],
-                    use_cache=True,
-                ).past_key_values
+        self.ess_positions = torch.tensor([starts[i] + len(tails[i]) - 1 for i in ess], dtype=torch.long, device=dev)
 
-    def keep(self, active: torch.Tensor) -> bool:
-        """Drop the rows of facts not in `active` (bool per fact); False when none are left."""
-        rows = active[self.lay.fact]
+    def keep(self, active: torch.Tensor) -> None:
+        """Drop the rows of facts not in `active` (bool per fact; at least one)."""
+        rows = active[self.fact]
         if bool(rows.all()):
-            return True
-        if not bool(rows.any()):
-            return False
-        index = torch.nonzero(rows).squeeze(1)
-        new_pos = torch.cumsum(rows.long(), 0) - 1
-        ctx_keep, ess_keep = rows[self.ctx], rows[self.ess]
-        self.ctx, self.ess = new_pos[self.ctx[ctx_keep]], new_pos[self.ess[ess_keep]]
-        self.positions, self.target, self.valid = (t[ctx_keep] for t in (self.positions, self.target, self.valid))
-        self.ess_positions = self.ess_positions[ess_keep]
-        self.sites = self.sites[index]
-        lay = self.lay
-        self.lay = Layout(lay.ids[index], lay.mask[index], lay.fact[index], lay.head, [lay.tail_lengths[i] for i in index.tolist()])
+            return
         if self.past is not None:
-            self.past.batch_select_indices(index)
-        return True
+            tokens = torch.nonzero(rows[self.head_row]).squeeze(1)
+            for layer in self.past.layers:
+                layer.keys, layer.values = layer.keys[:, :, tokens], layer.values[:, :, tokens]
+        self._pack([r for r, k in zip(self.rows, rows.tolist()) if k])
+        if not len(self.head_row):
+            self.past = None
 
     def forward(
         self, model: nn.Module, site: EditSite, delta: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """(target NLL per context row, essence log-probs per essence row (n, V), whether every
         target token is the most probable one per context row (bool))."""
-        lay = self.lay
-        row_delta = delta[lay.fact]
+        added = (self.sites.unsqueeze(-1) * delta[self.token_fact]).unsqueeze(0)
 
         def hook(_m: nn.Module, _args: tuple, output: torch.Tensor) -> torch.Tensor:
-            return output + (self.sites.unsqueeze(-1) * row_delta.unsqueeze(1)).to(output.dtype)
+            return output + added.to(output.dtype)
 
         handle = module(model, site).register_forward_hook(hook)
         try:
             hidden = model.base_model(
-                input_ids=lay.ids[:, lay.head - 1 :],
-                attention_mask=lay.mask,
+                input_ids=self.tail_ids[None],
+                attention_mask=self.mask,
+                position_ids=self.tail_pos[None],
                 past_key_values=copy.deepcopy(self.past),
                 use_cache=self.past is not None,
-            ).last_hidden_state
+            ).last_hidden_state[0]
         finally:
             handle.remove()
-        head = model.get_output_embeddings()
-        logp = torch.log_softmax(head(hidden[self.ctx.view(-1, 1), self.positions]).float(), dim=-1)
-        tok = logp.gather(-1, self.target.unsqueeze(-1)).squeeze(-1)
+        n = self.positions.numel()  # one pass of the output head over every position read
+        logp = torch.log_softmax(
+            model.get_output_embeddings()(hidden[torch.cat([self.positions.flatten(), self.ess_positions])]).float(),
+            dim=-1)
+        ctx_lp = logp[:n].view(*self.positions.shape, -1)
+        tok = ctx_lp.gather(-1, self.target.unsqueeze(-1)).squeeze(-1)
         row_nll = -(tok * self.valid).sum(1) / self.valid.sum(1).clamp_min(1)
-        top = ((logp.detach().argmax(-1) == self.target) | ~self.valid).all(1)
-        ess = torch.log_softmax(head(hidden[self.ess, self.ess_positions]).float(), dim=-1)
-        return row_nll, ess, top
+        top = ((ctx_lp.detach().argmax(-1) == self.target) | ~self.valid).all(1)
+        return row_nll, logp[n:], top
 
 
 class _Problem:
     """A chunk of facts: their context rows predict the targets, one essence row each keeps
-    '{subject} is a'. Chat-template rows (long heads and tails) run as a bucket of their own so
-    the plain rows are not padded to their length."""
+    '{subject} is a'; all rows are one packed `_Bucket`."""
 
     def __init__(self, model: nn.Module, tokenizer: Tokenizer, requests, encoded_all, targets) -> None:
-        plain: list[_Row] = []
-        chat: list[_Row] = []
+        rows: list[_Row] = []
         for f, groups in enumerate(encoded_all):
             for e in (e for group in groups for e in group):
                 t = e.target or targets[f]
-                (chat if e.target else plain).append(
-                    _Row(f, e.head, e.rest + t[:-1], t, len(e.rest), tuple(i + 1 for i in e.also)))
+                rows.append(_Row(f, e.head, e.rest + t[:-1], t, len(e.rest), tuple(i + 1 for i in e.also),
+                                 chat=e.target is not None))
             ess = essence_prompt(tokenizer, requests[f])
-            plain.append(_Row(f, ess.head, ess.rest, None, len(ess.rest)))
+            rows.append(_Row(f, ess.head, ess.rest, None, len(ess.rest)))
         self.n_facts = len(requests)
-        self.buckets = [(_Bucket(model, rows), is_chat) for rows, is_chat in ((plain, False), (chat, True)) if rows]
+        self.bucket = _Bucket(model, rows)
 
     def keep(self, active: torch.Tensor) -> None:
-        self.buckets = [(b, is_chat) for b, is_chat in self.buckets if b.keep(active)]
+        self.bucket.keep(active)
 
     def losses(
         self, model: nn.Module, site: EditSite, delta: torch.Tensor
@@ -252,24 +278,16 @@ class _Problem:
         only (F,), essence log-probs (F, V), and whether the target is the most probable
         continuation in all its contexts, and in all its plain ones ((F,) bool each). Facts whose
         rows were dropped get NaN and zero rows."""
-        nll, row_fact, plain, ess, ess_fact, tops = [], [], [], [], [], []
-        for b, is_chat in self.buckets:
-            row_nll, ess_lp, top = b.forward(model, site, delta)
-            tops.append(top)
-            nll.append(row_nll)
-            row_fact.append(b.lay.fact[b.ctx])
-            plain.append(torch.full_like(row_nll, not is_chat, dtype=torch.bool))
-            ess.append(ess_lp)
-            ess_fact.append(b.lay.fact[b.ess])
-        nll_all, fact_all, is_plain = torch.cat(nll), torch.cat(row_fact), torch.cat(plain)
-        per_fact = per_fact_mean(nll_all, fact_all, self.n_facts)
-        per_fact_plain = per_fact_mean(nll_all[is_plain].detach(), fact_all[is_plain], self.n_facts)
-        ess_lp, facts = torch.cat(ess), torch.cat(ess_fact)
+        b = self.bucket
+        nll, ess_lp, top = b.forward(model, site, delta)
+        fact, plain = b.fact[b.ctx], ~b.chat
+        per_fact = per_fact_mean(nll, fact, self.n_facts)
+        per_fact_plain = per_fact_mean(nll[plain].detach(), fact[plain], self.n_facts)
         out = torch.zeros(self.n_facts, ess_lp.shape[1], dtype=ess_lp.dtype, device=ess_lp.device)
-        missed = (~torch.cat(tops)).float()
-        top_all = per_fact_mean(missed, fact_all, self.n_facts) == 0
-        top_plain = per_fact_mean(missed[is_plain], fact_all[is_plain], self.n_facts) == 0
-        return per_fact, per_fact_plain, out.index_copy(0, facts, ess_lp), (top_all, top_plain)
+        missed = (~top).float()
+        top_all = per_fact_mean(missed, fact, self.n_facts) == 0
+        top_plain = per_fact_mean(missed[plain], fact[plain], self.n_facts) == 0
+        return per_fact, per_fact_plain, out.index_copy(0, b.fact[b.ess], ess_lp), (top_all, top_plain)
 
 
 def optimise_values(

@@ -3,7 +3,7 @@ import copy
 import pytest
 import torch
 
-from editing.arch import edit_site, weight_matrix
+from editing.arch import edit_site, module, weight_matrix
 from editing.config import ContextConfig, RomeConfig
 from editing.contexts import context_groups
 from editing.hooks import capture, linear_deltas
@@ -177,6 +177,53 @@ def test_the_delta_is_added_at_the_reply_subject_too(llama, byte_tokenizer):
         hidden.append(cap.inputs[0][0])
     changed = (hidden[1] - hidden[0]).abs().amax(-1) > 1e-4
     assert torch.nonzero(changed).flatten().tolist() == [0, row.also[0] + 1]
+
+
+def _alone(model, site, row: _Row, delta: torch.Tensor) -> torch.Tensor:
+    """One row scored by a forward pass over it alone: its mean target NLL, or for an essence row
+    the log-probs after its last token."""
+    subject = len(row.head) - 1
+    at = [subject, *(subject + a for a in row.also)]
+
+    def add(_m, _a, out):
+        out = out.clone()
+        out[0, at] += delta
+        return out
+
+    handle = module(model, site).register_forward_hook(add)
+    with torch.no_grad():
+        logp = model(input_ids=torch.tensor([row.head + row.tail])).logits[0].float().log_softmax(-1)
+    handle.remove()
+    if row.target is None:
+        return logp[-1]
+    return -torch.stack([logp[subject + row.rest + j, t] for j, t in enumerate(row.target)]).mean()
+
+
+def test_packed_rows_score_as_each_row_alone(any_model, byte_tokenizer):
+    """Every context, chat and essence row of two facts in one packed sequence: each scores what it
+    scores alone (no row sees another's tokens), before and after the first fact's rows are dropped."""
+    tok = _chat_tokenizer(byte_tokenizer)
+    requests = [REQ, EditRequest("Marie Curie was born in the city of", "Marie Curie", "Oslo", "Warsaw")]
+    groups = context_groups(any_model, byte_tokenizer, CFG.contexts)
+    encoded = [encode_groups(tok, r, groups, chat=True, reply="both") for r in requests]
+    problem = _Problem(any_model, tok, requests, encoded, [target_ids(tok, r.target_new) for r in requests])
+    site = edit_site(any_model, 1)
+    torch.manual_seed(0)
+    delta = torch.randn(2, any_model.config.hidden_size)
+    for active in (None, torch.tensor([False, True])):
+        if active is not None:
+            problem.keep(active)
+        bucket = problem.bucket
+        with torch.no_grad():
+            nll, ess, _ = bucket.forward(any_model, site, delta)
+        ctx = [bucket.rows[i] for i in bucket.ctx.tolist()]
+        assert {r.fact for r in bucket.rows} == ({0, 1} if active is None else {1})
+        assert any(r.chat and r.also for r in ctx) and len(ctx) == len(nll)
+        alone = torch.stack([_alone(any_model, site, r, delta[r.fact]) for r in ctx])
+        assert torch.allclose(nll, alone, atol=1e-4)
+        ess_alone = torch.stack([_alone(any_model, site, bucket.rows[i], delta[bucket.rows[i].fact])
+                                 for i in bucket.ess.tolist()])
+        assert torch.allclose(ess, ess_alone, atol=1e-4)
 
 
 def _apply(model, result):
