@@ -34,7 +34,7 @@ from torch import nn
 
 from editing.arch import edit_site
 from editing.config import ContextConfig, CovarianceConfig, RomeConfig
-from editing.contexts import share_contexts
+from editing.contexts import context_groups, share_contexts
 from editing.covariance import layer_covariances
 from editing.gate import EditGate, GateConfig, WrittenFacts
 from editing.keystore import KeyStore
@@ -146,23 +146,24 @@ class EditService:
             return {layer: self._cov[layer] for layer in layers}
 
     def prepare_in_background(self) -> threading.Thread | None:
-        """Load or compute the key statistics of the default layers on a snapshot, then score the
-        regression guard's model-wide probes, at a low CPU priority, on a thread of their own (the
-        server's start-up), so the first edit pays for neither; None when there is nothing to
-        prepare (C = I and no guard)."""
+        """Load or compute the key statistics of the default layers on a snapshot and sample the
+        edits' context prefixes, then score the regression guard's model-wide probes, at a low CPU
+        priority, on a thread of their own (the server's start-up), so the first edit pays for none
+        of them; None when there is nothing to prepare (C = I and no guard)."""
         statistics = self.settings.edit_covariance != "identity"
         if not statistics and self.engine.guard is None:
             return None
 
         def run() -> None:
-            if statistics:
-                try:
-                    snap = self.snapshot()
+            try:  # the first edit computes what fails here, and reports it
+                snap = self.snapshot()
+                if statistics:
                     layers = default_layers(snap.model, self.settings)
                     _at_low_priority(lambda: self._covariances(snap.model, layers))
                     log.info("key statistics ready for layers %s", layers)
-                except Exception:  # the first edit computes them then, and reports what fails
-                    log.exception("computing the key statistics at start-up failed")
+                _at_low_priority(lambda: context_groups(snap.model, self.engine.host.tokenizer, ContextConfig()))
+            except Exception:
+                log.exception("preparing the key statistics and edit contexts at start-up failed")
             try:
                 _at_low_priority(self.engine.warm_guard)
             except Exception:  # the first change scores them then

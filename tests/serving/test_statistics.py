@@ -1,5 +1,6 @@
 """Prepared statistics: a server's start-up computes the key statistics of the default layers in
-the background, so the first edit loads none and computes none."""
+the background, and samples the edits' context prefixes, so the first edit loads, computes and
+samples none of them."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from pathlib import Path
 
 import torch
 
+import editing.contexts as contexts
 from editing.request import EditRequest
 from serving.core.engine import Engine
 from serving.core.model_host import ModelHost
@@ -17,7 +19,10 @@ from serving.services.edits import default_layers
 from tests.helpers.models import tiny_llama, tiny_tokenizer
 
 
-def test_start_up_statistics_serve_the_first_edit(tmp_path: Path, caplog):
+def test_start_up_statistics_serve_the_first_edit(tmp_path: Path, caplog, monkeypatch):
+    sampled = []
+    real = contexts._sample
+    monkeypatch.setattr(contexts, "_sample", lambda *a: sampled.append(1) or real(*a))
     model = tiny_llama(num_hidden_layers=4)
     settings = Settings(home=tmp_path / "home", guard=False, edit_covariance="self", edit_cov_texts=4,
                         edit_cov_length=8, edit_chat_context=False)
@@ -28,11 +33,12 @@ def test_start_up_statistics_serve_the_first_edit(tmp_path: Path, caplog):
             runtime.edits.prepare_in_background().join(timeout=120)
         assert f"key statistics ready for layers {layers}" in caplog.text
         assert len(list((settings.cache_dir / "edits").rglob("*.safetensors"))) >= len(layers)
+        assert sampled == [1]  # the context prefixes too
         caplog.clear()
         with caplog.at_level(logging.INFO, logger="palimpsest.edits"):
             outcome = runtime.edits.edit(EditRequest("the capital of france is", "france", "rome"))
         assert outcome.entry.status == "applied"
-        assert "key statistics" not in caplog.text  # nothing computed inside the edit
+        assert "key statistics" not in caplog.text and sampled == [1]  # nothing computed inside the edit
     finally:
         runtime.close()
 
