@@ -87,44 +87,63 @@ def greedy_ids(
     early end of sequence included).
 
     `draft`: an earlier result for the same prompts and length (say, before a weight change). One
-    forward pass checks that the model still picks every draft token, and the draft comes back
-    when it does: speculative decoding's check, with the earlier generation as the draft, in
-    place of `max_new_tokens` decoding steps. Any other token, and the continuations are generated."""
+    forward pass checks which draft tokens the model still picks (speculative decoding's check, with
+    the earlier generation as the draft): the draft comes back when it picks them all, and otherwise
+    decoding resumes after the longest prefix it picks in every row and the model's own next token."""
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     ids, mask = _left_padded(tokenizer, prompts, pad)
     dev = _device(model)
     ids, mask = ids.to(dev), mask.to(dev)
-    if draft is not None and _still_greedy(model, ids, mask, draft, max_new_tokens):
-        return draft
-    out = model.generate(
-        input_ids=ids, attention_mask=mask, max_new_tokens=max_new_tokens, do_sample=False,
-        temperature=None, top_p=None, top_k=None, pad_token_id=pad,
-    )
-    return out[:, ids.shape[1] :].tolist()
-
-
-def _still_greedy(
-    model: nn.Module, ids: torch.Tensor, mask: torch.Tensor, draft: list[list[int]], max_new_tokens: int
-) -> bool:
-    """Whether greedy decoding after the left-padded prompts `ids` gives `draft` again: every draft
-    token up to its row's first end of sequence is the most probable one, and a row without an end
-    is `max_new_tokens` long."""
-    if len(draft) != len(ids) or not draft[0] or len({len(row) for row in draft}) != 1:
-        return False
-    tokens = torch.tensor(draft, device=ids.device)
     stops = model.generation_config.eos_token_id
     stops = torch.tensor([] if stops is None else [stops] if isinstance(stops, int) else stops,
-                         dtype=torch.long, device=ids.device)
-    ended = torch.isin(tokens, stops)
-    after_end = (ended.long().cumsum(1) - ended.long()) > 0  # padding after a row's first end
-    if tokens.shape[1] != max_new_tokens and not bool(ended.any(1).all()):
-        return False
+                         dtype=torch.long, device=dev)
+    known = torch.zeros(len(ids), 0, dtype=torch.long, device=dev)
+    if draft is not None:
+        known = _verified(model, ids, mask, draft, max_new_tokens, stops)
+        if known.shape[1] == max_new_tokens or (known.shape[1] and bool(torch.isin(known, stops).any(1).all())):
+            return _as_generated(known, stops, pad).tolist()
+    out = model.generate(
+        input_ids=torch.cat([ids, known], 1), attention_mask=torch.cat([mask, torch.ones_like(known)], 1),
+        max_new_tokens=max_new_tokens - known.shape[1], do_sample=False,
+        temperature=None, top_p=None, top_k=None, pad_token_id=pad,
+    )
+    return _as_generated(out[:, ids.shape[1] :], stops, pad).tolist()
+
+
+def _as_generated(tokens: torch.Tensor, stops: torch.Tensor, pad: int) -> torch.Tensor:
+    """`tokens` as `generate` leaves them: `pad` after each row's first end of sequence, and no
+    columns after the step at which every row had ended."""
+    ended = torch.isin(tokens, stops).long()
+    tokens = tokens.masked_fill((ended.cumsum(1) - ended) > 0, pad)
+    if bool(ended.any(1).all()):
+        tokens = tokens[:, : int(ended.argmax(1).max()) + 1]
+    return tokens
+
+
+def _verified(
+    model: nn.Module, ids: torch.Tensor, mask: torch.Tensor, draft: list[list[int]], max_new_tokens: int,
+    stops: torch.Tensor,
+) -> torch.Tensor:
+    """The greedy continuation of the left-padded prompts `ids` as far as one pass over `draft`
+    tells it: the draft's longest prefix whose every token (up to a row's first end of sequence) is
+    the most probable one in every row, then the model's own pick after it; (B, 0) for a draft of
+    another shape."""
+    empty = torch.zeros(len(ids), 0, dtype=torch.long, device=ids.device)
+    if len(draft) != len(ids) or not draft[0] or len({len(row) for row in draft}) != 1 or len(draft[0]) > max_new_tokens:
+        return empty
+    tokens = torch.tensor(draft, device=ids.device)
+    ended = torch.isin(tokens, stops).long()
+    after_end = (ended.cumsum(1) - ended) > 0  # padding after a row's first end
     full = torch.cat([ids, tokens], 1)
     full_mask = torch.cat([mask, torch.ones_like(tokens)], 1)
     positions = (full_mask.cumsum(1) - 1).clamp_min(0)  # as generate numbers left-padded rows
     logits = model(input_ids=full, attention_mask=full_mask, position_ids=positions, use_cache=False).logits
     picks = logits[:, ids.shape[1] - 1 : -1].argmax(-1)
-    return bool(((picks == tokens) | after_end).all())
+    wrong = ((picks != tokens) & ~after_end).any(0)
+    if not bool(wrong.any()):
+        return tokens
+    first = int(wrong.long().argmax())
+    return torch.cat([tokens[:, :first], picks[:, first : first + 1]], 1)
 
 
 @torch.no_grad()

@@ -46,7 +46,7 @@ class _Passes:
         model.register_forward_pre_hook(lambda *_: setattr(self, "n", self.n + 1))
 
 
-def test_a_draft_the_model_still_picks_costs_one_pass_and_any_other_is_decoded_again():
+def test_a_draft_the_model_still_picks_costs_one_pass_and_decoding_resumes_after_its_first_miss():
     model, tok = tiny_llama(initializer_range=1.0), tiny_tokenizer()
     prompts = ["the capital of france is", "the cat"]
     first = greedy_ids(model, tok, prompts, 8)
@@ -54,7 +54,12 @@ def test_a_draft_the_model_still_picks_costs_one_pass_and_any_other_is_decoded_a
     assert greedy_ids(model, tok, prompts, 8, draft=first) == first and passes.n == 1
     wrong = [row[:] for row in first]
     wrong[1][3] = (wrong[1][3] + 1) % 64
-    assert greedy_ids(model, tok, prompts, 8, draft=wrong) == first and passes.n > 2  # decoded again
+    passes.n = 0
+    assert greedy_ids(model, tok, prompts, 8, draft=wrong) == first
+    assert passes.n == 1 + 4  # the check, then 4 new tokens: 3 checked and the model's pick at the miss
+    wrong[0][0] = (wrong[0][0] + 1) % 64
+    passes.n = 0
+    assert greedy_ids(model, tok, prompts, 8, draft=wrong) == first and passes.n == 1 + 7
     with torch.no_grad():
         model.model.norm.weight.mul_(-1.0)  # other weights, other continuations
     moved = greedy_ids(model, tok, prompts, 8)
@@ -69,3 +74,6 @@ def test_a_draft_row_that_ended_early_is_checked_up_to_its_end():
     assert ended[0][3:] == [tok.pad_token_id] * (len(ended[0]) - 3)  # generate pads after the end
     passes = _Passes(model)
     assert greedy_ids(model, tok, prompts, 8, draft=ended) == ended and passes.n == 1
+    wrong = [row[:] for row in ended]
+    wrong[1][5] = (wrong[1][5] + 1) % 64  # after row 0's end: decoding resumes, row 0 stays ended
+    assert greedy_ids(model, tok, prompts, 8, draft=wrong) == ended
