@@ -165,7 +165,8 @@ class Settings(BaseSettings):
     """Steps of a single edit's value optimisation: "thorough" is 25 Adam steps at lr 0.5, the last 5 on
     the model as loaded; "fast" is 12 at lr 0.75 in ``edit_value_dtype`` throughout: 0.42x the time
     per edit, the same CounterFact scores, but chat answers named the new object in 14 instead of 18
-    of 24 held-out MQuAKE questions (docs/results.md, session 44)."""
+    of 24 held-out MQuAKE questions (docs/results.md, session 44); with the echo chat row, 0.65x the
+    time and 13 instead of 15 of 24 (session 50)."""
     edit_gate: bool = True
     """Scope-gate the applied edits (``editing.gate``): a fact's update acts only where the MLP key is
     like the key it was written for, so answers to unrelated questions stay the base model's."""
