@@ -20,9 +20,10 @@ variant as well, and its question asked through the chat template (``editing.eva
 
 Variants: ``rome`` (ROME, the NLL early stop, the value optimised in the default precision),
 ``fast`` (``PALIMPSEST_EDIT_VALUE_SCHEDULE=fast``: 12 Adam steps at lr 0.75, none on the model as
-loaded), ``fast_echo`` (the same with the ``echo`` chat row), ``fp32`` (the same, the value optimised in fp32 where the default picks bfloat16), ``mpes``
-(ENCORE's most-probable early stop), ``memit`` (the fact spread over MEMIT's five layers),
-``clamp1`` (||δ|| <= 1 ||v|| instead of 4, a tighter value-norm bound), ``kl4x`` and ``kl16x``
+loaded), ``fast_echo`` (the same with the ``echo`` chat row), ``fp32`` (``rome`` with the value
+optimised in fp32 where the default picks bfloat16), ``mpes`` (ENCORE's most-probable early stop),
+``memit`` (the fact spread over MEMIT's five layers), ``clamp1`` (||δ|| <= 1 ||v|| instead of 4, a
+tighter value-norm bound), ``kl4x`` and ``kl16x``
 (the essence KL weighted 4 and 16 times the default 0.0625), ``echo`` and ``both``
 (``PALIMPSEST_EDIT_CHAT_REPLY``: the chat row's reply repeats the prompt before the target, or one
 row of each kind). A variant named

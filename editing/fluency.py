@@ -128,9 +128,8 @@ def _verified(
     tells it: the draft's longest prefix whose every token (up to a row's first end of sequence) is
     the most probable one in every row, then the model's own pick after it; (B, 0) for a draft of
     another shape."""
-    empty = torch.zeros(len(ids), 0, dtype=torch.long, device=ids.device)
-    if len(draft) != len(ids) or not draft[0] or len({len(row) for row in draft}) != 1 or len(draft[0]) > max_new_tokens:
-        return empty
+    if len(draft) != len(ids) or len({len(row) for row in draft}) != 1 or not 0 < len(draft[0]) <= max_new_tokens:
+        return torch.zeros(len(ids), 0, dtype=torch.long, device=ids.device)
     tokens = torch.tensor(draft, device=ids.device)
     ended = torch.isin(tokens, stops).long()
     after_end = (ended.cumsum(1) - ended) > 0  # padding after a row's first end
