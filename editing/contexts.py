@@ -1,6 +1,7 @@
 """Random prefixes sampled by the model itself; keys and values are averaged over them."""
 from __future__ import annotations
 
+import threading
 import weakref
 
 import torch
@@ -10,6 +11,8 @@ from editing.config import ContextConfig
 from editing.request import Tokenizer
 
 _CACHE: weakref.WeakKeyDictionary[nn.Module, dict[tuple, list[list[int]]]] = weakref.WeakKeyDictionary()
+_SAMPLING = threading.Lock()
+"""One sampler at a time: each seeds torch's global generator, which two at once would share."""
 
 
 def context_groups(model: nn.Module, tokenizer: Tokenizer, config: ContextConfig) -> list[list[list[int]]]:
@@ -19,11 +22,12 @@ def context_groups(model: nn.Module, tokenizer: Tokenizer, config: ContextConfig
     Each sampled prefix is `length` generated tokens followed by '. '. Deterministic per
     (model, config) and cached for the model's lifetime.
     """
-    per_model = _CACHE.setdefault(model, {})
     key = (config.lengths, config.per_length, config.seed, config.starts)
-    if key not in per_model:
-        per_model[key] = _sample(model, tokenizer, config)
-    flat = per_model[key]
+    with _SAMPLING:
+        per_model = _CACHE.setdefault(model, {})
+        if key not in per_model:
+            per_model[key] = _sample(model, tokenizer, config)
+        flat = per_model[key]
     groups: list[list[list[int]]] = [[[]]]
     for i in range(len(config.lengths)):
         group = flat[i * config.per_length : (i + 1) * config.per_length]
