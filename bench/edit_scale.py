@@ -14,6 +14,8 @@ n-gram entropy of those generations, the guard's fluency (n-gram entropy of gree
 fixed prompts) and the perplexity of the general text (``editing.fluency``), and the mean seconds
 per edit since the last point. The unedited model's scores on the first sample are the reference.
 ``--gate``: the applied edits are scope-gated as the server gates them (``editing.gate``).
+Each point also gives the CPU seconds per edit (all the process's threads), which other load on the
+machine inflates much less than the wall-clock seconds (the run takes hours on a shared machine).
 
 The checkpoint (the summed delta per parameter, the key gram, the curve, the seconds) is written
 every ``--save-every`` edits and when ``--max-minutes`` is reached; the same command resumes. On
@@ -49,18 +51,19 @@ def sample(n_done: int, size: int) -> list[int]:
     return sorted({round(i * (n_done - 1) / (size - 1)) for i in range(size)})
 
 
-def point(model, tok, cases, done: int, args, seconds: list[float], fresh: list[bool]) -> dict:
+def point(model, tok, cases, done: int, args, seconds: list[float], cpu: list[float], fresh: list[bool]) -> dict:
     """Scores of a sample of the facts written so far, fluency, perplexity and timing."""
     idx = sample(done, args.score_n)
     free = set(idx[:: max(1, len(idx) // args.free_n)][: args.free_n])
     rows = [score(model, tok, cases[i], i in free) for i in idx]
     teacher = mean_scores([{k: r[k] for k in ("efficacy", "generalization", "specificity")} for r in rows])
     free_rows = mean_scores([{k: r[k] for k in ("free_efficacy", "free_generalization", "fluency")} for r in rows if len(r) > 3])
-    window = seconds[-args.every :] if seconds else []
+    window, cpu_window = seconds[-args.every :], cpu[-args.every :]
     return {
         "edits": done, **teacher, **free_rows, **{f"guard_{k}": round(v, 3) for k, v in fluency_scores(model, tok).items()},
         "fresh_efficacy": round(100 * sum(fresh[-args.every :]) / max(1, len(fresh[-args.every :])), 2),
         "seconds_per_edit": round(sum(window) / len(window), 3) if window else None,
+        "cpu_seconds_per_edit": round(sum(cpu_window) / len(cpu_window), 3) if cpu_window else None,
         "scored": len(idx), "free_scored": len(free),
     }
 
@@ -117,13 +120,13 @@ def main() -> int:
                     **mean_scores([{k: r[k] for k in ("free_efficacy", "free_generalization", "fluency")}
                                    for r in rows if len(r) > 3]),
                     **{f"guard_{k}": round(v, 3) for k, v in fluency_scores(model, tok).items()}}
-        state = {"key": key, "done": 0, "delta": {}, "gram": {}, "seconds": [], "fresh": [], "curve": [],
-                 "unedited": unedited, "written": []}
+        state = {"key": key, "done": 0, "delta": {}, "gram": {}, "seconds": [], "cpu_seconds": [], "fresh": [],
+                 "curve": [], "unedited": unedited, "written": []}
         print(json.dumps({"unedited": unedited}), file=sys.stderr, flush=True)
     gram: dict[int, torch.Tensor] = state["gram"]
     while state["done"] < len(cases):
         case = cases[state["done"]]
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.process_time()
         result = editor(model, tok, [case.request], covs, gram)
         weights.add(result.delta)
         add_keys(gram, result.keys)
@@ -132,11 +135,13 @@ def main() -> int:
             gated.append(WrittenFacts(result.factors, result.keys))
             gate.set(gated, covs)
         state["seconds"].append(time.perf_counter() - t)
+        state["cpu_seconds"].append(time.process_time() - c)
         state["fresh"].append(score(model, tok, case)["efficacy"])
         state["done"] += 1
         done = state["done"]
         if done % args.every == 0 or done == len(cases):
-            state["curve"].append(point(model, tok, cases, done, args, state["seconds"], state["fresh"]))
+            curve = point(model, tok, cases, done, args, state["seconds"], state["cpu_seconds"], state["fresh"])
+            state["curve"].append(curve)
             print(json.dumps(state["curve"][-1]), file=sys.stderr, flush=True)
         out_of_time = args.max_minutes and time.perf_counter() - started > 60 * args.max_minutes
         if done % args.save_every == 0 or done == len(cases) or out_of_time:
