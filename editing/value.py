@@ -5,11 +5,15 @@ batch (`layout`). Values: all rows (every context of every fact, plus each fact'
 are packed into one sequence, each row attending only to its own tokens at its own positions
 (`_Bucket`). The tokens before each subject's last token run once into a KV cache, and each
 optimisation step recomputes only the tails: one pass per step over every row without pad tokens
-(on a CPU the small passes of padded groups were dominated by per-call cost).
+(on a CPU the small passes of padded groups were dominated by per-call cost). Below the edit layer
+the tails do not depend on the delta, so after the first step only the layers above it run
+(`_layers_above`), where that is checked to give the full pass's output.
 """
 from __future__ import annotations
 
 import copy
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 
 import torch
@@ -141,6 +145,70 @@ class _Row:
     """A chat-template row (left out of the plain-contexts NLL)."""
 
 
+def _layer_list(model: nn.Module, site: EditSite) -> tuple[nn.Module, str] | None:
+    """The base model and the name of its list of decoder layers, when `site` lies in that list."""
+    prefix, found, _ = site.module_name.partition(f".{site.layer}.")
+    parent_name, _, name = prefix.rpartition(".")
+    parent = model.get_submodule(parent_name) if parent_name else model
+    if not found or parent is not model.base_model or not isinstance(getattr(parent, name, None), nn.ModuleList):
+        return None
+    return parent, name
+
+
+def _edit_layer(model: nn.Module, site: EditSite) -> nn.Module:
+    parent, name = _layer_list(model, site)  # type: ignore[misc]
+    return getattr(parent, name)[site.layer]
+
+
+@contextmanager
+def _layers_above(model: nn.Module, site: EditSite) -> Iterator[None]:
+    """The base model runs only the layers above the edit layer: its input embeddings are taken as
+    the hidden state leaving the edit layer. (Each layer keeps its own index into the KV cache.)"""
+    parent, name = _layer_list(model, site)  # type: ignore[misc]
+    layers = getattr(parent, name)
+    setattr(parent, name, nn.ModuleList(list(layers)[site.layer + 1 :]))
+    try:
+        yield
+    finally:
+        setattr(parent, name, layers)
+
+
+_ABOVE_IS_EXACT: dict[tuple[type, int], bool] = {}
+
+
+def _above_is_exact(model: nn.Module, site: EditSite) -> bool:
+    """Whether `_layers_above` fed the hidden state leaving the edit layer reproduces the full pass
+    for this architecture (not where the base model changes its input embeddings, as GPT-2 adds
+    position embeddings). Checked once per model class and layer, on three tokens."""
+    key = (type(model), site.layer)
+    if key not in _ABOVE_IS_EXACT:
+        exact = False
+        if _layer_list(model, site) is not None:
+            ids = torch.tensor([[1, 2, 3]], device=_device(model))
+            with torch.no_grad(), _leaving(_edit_layer(model, site)) as left:
+                full = model.base_model(input_ids=ids, use_cache=False).last_hidden_state
+            with torch.no_grad(), _layers_above(model, site):
+                above = model.base_model(inputs_embeds=left[0], use_cache=False).last_hidden_state
+            exact = torch.allclose(above.float(), full.float(), rtol=1e-3, atol=1e-4)
+        _ABOVE_IS_EXACT[key] = exact
+    return _ABOVE_IS_EXACT[key]
+
+
+@contextmanager
+def _leaving(layer: nn.Module) -> Iterator[list[torch.Tensor]]:
+    """The hidden states a decoder layer outputs while active, detached (some layers return a tuple)."""
+    seen: list[torch.Tensor] = []
+
+    def hook(_m: nn.Module, _args: tuple, output: torch.Tensor | tuple) -> None:
+        seen.append((output[0] if isinstance(output, tuple) else output).detach())
+
+    handle = layer.register_forward_hook(hook)
+    try:
+        yield seen
+    finally:
+        handle.remove()
+
+
 def _block_causal(q_row: torch.Tensor, q_pos: torch.Tensor, k_row: torch.Tensor, k_pos: torch.Tensor,
                   dtype: torch.dtype) -> torch.Tensor:
     """(1, 1, Q, K) additive attention mask: a query sees the keys of its own row up to its position."""
@@ -158,6 +226,9 @@ class _Bucket:
     def __init__(self, model: nn.Module, rows: list[_Row]) -> None:
         self.device, self.dtype = _device(model), next(model.parameters()).dtype
         self._pack(rows)
+        self.below: torch.Tensor | None = None
+        """(1, tail tokens, d) the hidden state leaving the edit layer without a delta, once known and
+        `_above_is_exact`: then a step runs only the layers above it."""
         self.past = None
         if len(self.head_row):
             mask = _block_causal(self.head_row, self.head_pos, self.head_row, self.head_pos, self.dtype)
@@ -216,6 +287,8 @@ class _Bucket:
             tokens = torch.nonzero(rows[self.head_row]).squeeze(1)
             for layer in self.past.layers:
                 layer.keys, layer.values = layer.keys[:, :, tokens], layer.values[:, :, tokens]
+        if self.below is not None:
+            self.below = self.below[:, torch.nonzero(rows[self.tail_row]).squeeze(1)]
         self._pack([r for r, k in zip(self.rows, rows.tolist()) if k])
         if not len(self.head_row):
             self.past = None
@@ -226,21 +299,29 @@ class _Bucket:
         """(target NLL per context row, essence log-probs per essence row (n, V), whether every
         target token is the most probable one per context row (bool))."""
         added = (self.sites.unsqueeze(-1) * delta[self.token_fact]).unsqueeze(0)
+        run = dict(attention_mask=self.mask, position_ids=self.tail_pos[None], past_key_values=copy.deepcopy(self.past),
+                   use_cache=self.past is not None)
+        if self.below is not None:
+            with _layers_above(model, site):
+                return self._read(model, model.base_model(inputs_embeds=self.below + added.to(self.dtype), **run))
 
         def hook(_m: nn.Module, _args: tuple, output: torch.Tensor) -> torch.Tensor:
             return output + added.to(output.dtype)
 
+        above = _above_is_exact(model, site)
         handle = module(model, site).register_forward_hook(hook)
         try:
-            hidden = model.base_model(
-                input_ids=self.tail_ids[None],
-                attention_mask=self.mask,
-                position_ids=self.tail_pos[None],
-                past_key_values=copy.deepcopy(self.past),
-                use_cache=self.past is not None,
-            ).last_hidden_state[0]
+            with _leaving(_edit_layer(model, site)) if above else nullcontext([]) as left:
+                out = model.base_model(input_ids=self.tail_ids[None], **run)
         finally:
             handle.remove()
+        if above:
+            self.below = left[0] - added.detach().to(self.dtype)
+        return self._read(model, out)
+
+    def _read(self, model: nn.Module, out) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """`forward`'s results from the base model's output over the tails."""
+        hidden = out.last_hidden_state[0]
         n = self.positions.numel()  # one pass of the output head over every position read
         logp = torch.log_softmax(
             model.get_output_embeddings()(hidden[torch.cat([self.positions.flatten(), self.ess_positions])]).float(),

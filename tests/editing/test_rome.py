@@ -226,6 +226,35 @@ def test_packed_rows_score_as_each_row_alone(any_model, byte_tokenizer):
         assert torch.allclose(ess, ess_alone, atol=1e-4)
 
 
+def test_after_the_first_pass_only_the_layers_above_the_edit_layer_run(any_model, byte_tokenizer):
+    """Below the edit layer the tails do not depend on the delta. On Llama the passes after the first
+    run only the layers above it, and every row still scores what it scores alone (after rows are
+    dropped too); GPT-2's base model adds position embeddings to its input, so it runs every layer."""
+    tok = _chat_tokenizer(byte_tokenizer)
+    requests = [REQ, EditRequest("Marie Curie was born in the city of", "Marie Curie", "Oslo", "Warsaw")]
+    encoded = [encode_groups(tok, r, context_groups(any_model, byte_tokenizer, CFG.contexts), chat=True)
+               for r in requests]
+    problem = _Problem(any_model, tok, requests, encoded, [target_ids(tok, r.target_new) for r in requests])
+    site = edit_site(any_model, 1)
+    llama = hasattr(any_model.base_model, "layers")
+    first_layer = any_model.base_model.layers[0] if llama else any_model.base_model.h[0]
+    calls = []
+    handle = first_layer.register_forward_hook(lambda *_: calls.append(1))
+    torch.manual_seed(0)
+    for n, active in enumerate((None, None, torch.tensor([False, True]))):
+        if active is not None:
+            problem.keep(active)
+        delta = torch.randn(2, any_model.config.hidden_size)
+        calls.clear()
+        with torch.no_grad():
+            nll, _, _ = problem.bucket.forward(any_model, site, delta)
+        assert bool(calls) == (n == 0 or not llama)
+        rows = [problem.bucket.rows[i] for i in problem.bucket.ctx.tolist()]
+        alone = torch.stack([_alone(any_model, site, r, delta[r.fact]) for r in rows])
+        assert torch.allclose(nll, alone, atol=1e-4)
+    handle.remove()
+
+
 def _apply(model, result):
     with torch.no_grad():
         for name, delta in result.delta.items():
