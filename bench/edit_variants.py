@@ -26,7 +26,8 @@ optimised in fp32 where the default picks bfloat16), ``mpes`` (ENCORE's most-pro
 tighter value-norm bound), ``kl4x`` and ``kl16x``
 (the essence KL weighted 4 and 16 times the default 0.0625), ``echo`` and ``both``
 (``PALIMPSEST_EDIT_CHAT_REPLY``: the chat row's reply repeats the prompt before the target, or one
-row of each kind). A variant named
+row of each kind), ``echo_stop15`` and ``echo_stop30`` (``echo`` stopping once the mean target NLL
+is below 0.15 or 0.3 instead of 0.05). A variant named
 ``<variant>+gate`` is that variant's edit (reused when the variant ran on the case just before)
 with the scope gate of ``editing.gate``.
 """
@@ -76,6 +77,10 @@ def editors(model, tok, layer: int, chat: bool, covs: dict) -> dict:
         "mpes": lambda r: rome_edit(model, tok, r, rome(chat, layer=layer, early_stop="most_probable"), covs[layer]),
         "clamp1": lambda r: rome_edit(model, tok, r, rome(chat, layer=layer, clamp_norm_factor=1.0), covs[layer]),
         "echo": lambda r: rome_edit(model, tok, r, rome(chat, "echo", layer=layer), covs[layer]),
+        "echo_stop15": lambda r: rome_edit(model, tok, r, rome(chat, "echo", layer=layer, early_stop_nll=0.15),
+                                           covs[layer]),
+        "echo_stop30": lambda r: rome_edit(model, tok, r, rome(chat, "echo", layer=layer, early_stop_nll=0.3),
+                                           covs[layer]),
         "both": lambda r: rome_edit(model, tok, r, rome(chat, "both", layer=layer), covs[layer]),
         "kl4x": lambda r: rome_edit(model, tok, r, rome(chat, layer=layer, kl_factor=0.25), covs[layer]),
         "kl16x": lambda r: rome_edit(model, tok, r, rome(chat, layer=layer, kl_factor=1.0), covs[layer]),
