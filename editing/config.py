@@ -69,6 +69,12 @@ class RomeConfig:
     final_steps: int = 5
     """With a `value_dtype` other than the model's, the last steps run on the model as loaded: the
     chat row's thin margin is set on the weights the answers come from."""
+    fallback_clamp: float | None = 1.0
+    """When the edited model's greedy chat answer to "What is <subject>?" collapses into repetition
+    (`editing.fluency.repeats`: "widely known as actor actor actor ..."), the value is optimised
+    again with ||delta|| <= this multiple of ||v||, and the edit that does not repeat is kept
+    (`editing.rome`). Not checked when None, not below `clamp_norm_factor`, or without a chat
+    template. Costs one greedy answer per edit."""
     use_covariance: bool = True
     """u = C^-1 k* when True; u = k* (C = I, EasyEdit's default) when False."""
     mom2_weight: float = 1500.0
@@ -85,6 +91,8 @@ class RomeConfig:
             raise ValueError("RomeConfig weights must be >= 0 and clamp_norm_factor > 0")
         if self.mom2_weight <= 0:
             raise ValueError("RomeConfig.mom2_weight must be > 0")
+        if self.fallback_clamp is not None and self.fallback_clamp <= 0:
+            raise ValueError("RomeConfig.fallback_clamp must be > 0")
         if self.final_steps < 0:
             raise ValueError("RomeConfig.final_steps must be >= 0")
         if self.value_dtype not in get_args(ValueDtype):

@@ -12,12 +12,13 @@ writing its own fact exactly; without earlier keys both forms give the same upda
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import torch
 from torch import nn
 
 from editing.arch import (
+    EditSite,
     default_layer,
     dense_deltas,
     edit_site,
@@ -26,9 +27,10 @@ from editing.arch import (
 )
 from editing.config import RomeConfig
 from editing.contexts import context_groups
-from editing.hooks import eval_mode
+from editing.fluency import greedy, repeats
+from editing.hooks import eval_mode, linear_deltas
 from editing.request import EditRequest, Tokenizer, target_ids
-from editing.value import encode_groups, key_and_output, optimise_value
+from editing.value import ValueResult, encode_groups, key_and_output, optimise_value
 
 
 @dataclass
@@ -89,6 +91,21 @@ def resolve_layer(model: nn.Module, layer: int | None) -> int:
     return default_layer(model) if layer is None else layer
 
 
+def _question(tokenizer: Tokenizer, subject: str) -> str | None:
+    """The chat prompt asking "What is <subject>?"; None without a chat template."""
+    if not getattr(tokenizer, "chat_template", None):
+        return None
+    return tokenizer.apply_chat_template([{"role": "user", "content": f"What is {subject}?"}], tokenize=False,
+                                         add_generation_prompt=True)
+
+
+def _answer(model: nn.Module, tokenizer: Tokenizer, site: EditSite, question: str, delta_w: torch.Tensor) -> str:
+    """The greedy answer (24 tokens) to `question` with `delta_w` (d_out, d_in) added to the edit
+    layer's weight (as a forward hook: the weights stay untouched)."""
+    with linear_deltas(model, {site.module_name: delta_w.to(next(model.parameters()).device)}):
+        return greedy(model, tokenizer, [question], 24)[0]
+
+
 def rome_edit(
     model: nn.Module,
     tokenizer: Tokenizer,
@@ -110,19 +127,42 @@ def rome_edit(
     config = config or RomeConfig()
     site = edit_site(model, resolve_layer(model, config.layer))
     target = target_ids(tokenizer, request.target_new)
+    cov = covariance if config.use_covariance else None
     t0 = time.perf_counter()
     with eval_mode(model):
         groups = context_groups(model, tokenizer, config.contexts)
         encoded = encode_groups(tokenizer, request, groups, config.contexts.chat, config.contexts.chat_reply)
         k_star, w_k = key_and_output(model, site, encoded)
         t_keys = time.perf_counter()
-        value = optimise_value(model, tokenizer, request, site, encoded, target, float(w_k.norm()), config)
-        t_value = time.perf_counter()
-    cov = covariance if config.use_covariance else None
-    left, right = rank_one_factors(
-        k_star, value.delta, None if cov is None else cov.to(k_star.device), previous, config.mom2_weight
-    )
-    t_solve = time.perf_counter()
+
+        spent = {"value": 0.0, "solve": 0.0}
+
+        def solve(cfg: RomeConfig) -> tuple[ValueResult, torch.Tensor, torch.Tensor]:
+            t = time.perf_counter()
+            value = optimise_value(model, tokenizer, request, site, encoded, target, float(w_k.norm()), cfg)
+            t_value = time.perf_counter()
+            left, right = rank_one_factors(
+                k_star, value.delta, None if cov is None else cov.to(k_star.device), previous, cfg.mom2_weight
+            )
+            spent["value"] += t_value - t
+            spent["solve"] += time.perf_counter() - t_value
+            return value, left, right
+
+        value, left, right = solve(config)
+        repetition = None
+        fallback = config.fallback_clamp is not None and config.fallback_clamp < config.clamp_norm_factor
+        question = _question(tokenizer, request.subject) if fallback else None
+        if question is not None:
+            answer = _answer(model, tokenizer, site, question, left @ right)
+            if repeats(answer):
+                retry = solve(replace(config, clamp_norm_factor=config.fallback_clamp, fallback_clamp=None))
+                again = _answer(model, tokenizer, site, question, retry[1] @ retry[2])
+                stuck = repeats(again)
+                repetition = {"answer": answer, "clamp": config.fallback_clamp, "answer_after_retry": again,
+                              "kept": "first" if stuck else "retry"}
+                if not stuck:
+                    value, left, right = retry
+    t_end = time.perf_counter()
     delta_w = left @ right
     w = weight_matrix(model, site)
     diagnostics = {
@@ -140,9 +180,12 @@ def rome_edit(
         "update_norm": round(float(delta_w.norm()), 4),
         "weight_norm": round(float(w.norm()), 4),
         "seconds": round(time.perf_counter() - t0, 3),
-        "seconds_by_step": {"contexts_and_key": round(t_keys - t0, 3), "value": round(t_value - t_keys, 3),
-                            "solve": round(t_solve - t_value, 3)},
+        "seconds_by_step": {"contexts_and_key": round(t_keys - t0, 3), "value": round(spent["value"], 3),
+                            "solve": round(spent["solve"], 3),
+                            "check": round(t_end - t_keys - spent["value"] - spent["solve"], 3)},
     }
+    if repetition is not None:
+        diagnostics["repetition"] = repetition
     return EditResult(
         {site.param_name: to_param_factors(site, left, right)},
         [site.layer],

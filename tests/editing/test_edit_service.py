@@ -41,7 +41,7 @@ def test_single_edits_keep_the_applied_edits_keys_and_revert_exactly(runtime):
     assert second.details["kept_keys"]
     steps = second.details["service_seconds"]
     assert set(steps) == {"snapshot", "statistics", "p_before", "edit", "apply_and_guard", "p_after"}
-    assert set(second.details["seconds_by_step"]) == {"contexts_and_key", "value", "solve"}
+    assert set(second.details["seconds_by_step"]) == {"contexts_and_key", "value", "solve", "check"}
     runtime.engine.revert(second.id)
     assert host.fingerprint() == after_first
     runtime.engine.revert(first.id)

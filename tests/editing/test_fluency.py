@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from editing.fluency import fluency_scores, greedy, greedy_ids, mean_entropy, n_gram_entropy, perplexity
+from editing.fluency import fluency_scores, greedy, greedy_ids, mean_entropy, n_gram_entropy, perplexity, repeats
 from tests.helpers.models import tiny_llama, tiny_tokenizer
 
 
@@ -16,6 +16,13 @@ def test_entropy_is_lower_for_text_that_repeats_itself():
     # Bigrams weighted 2/3, trigrams 4/3: four distinct words give 2 and log2(3) ... averaged.
     assert n_gram_entropy("a b c d") == pytest.approx((2 / 3 * 1.5849625 + 4 / 3 * 1.0) / 2, rel=1e-6)
     assert mean_entropy([varied, looping]) == pytest.approx((n_gram_entropy(varied) + n_gram_entropy(looping)) / 2)
+
+
+def test_repeats_flags_a_collapsed_answer_and_not_a_short_or_plain_one():
+    assert repeats("Dave L. Lawrence, widely known as actor actor actor actor actor actor actor actor actor actor")
+    assert not repeats("David L. Lawrence is a renowned astrophysicist and cosmologist who has dedicated his "
+                       "career to understanding the mysteries of the")
+    assert not repeats("Paris, in France.")  # low entropy by its length alone
 
 
 def test_greedy_batches_prompts_of_different_lengths_like_one_at_a_time():

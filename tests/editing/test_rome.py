@@ -1,4 +1,5 @@
 import copy
+from dataclasses import replace
 
 import pytest
 import torch
@@ -253,6 +254,32 @@ def test_after_the_first_pass_only_the_layers_above_the_edit_layer_run(any_model
         alone = torch.stack([_alone(any_model, site, r, delta[r.fact]) for r in rows])
         assert torch.allclose(nll, alone, atol=1e-4)
     handle.remove()
+
+
+@pytest.mark.parametrize("collapsed, kept", [((), None), ((True, False), "retry"), ((True, True), "first")])
+def test_an_edit_whose_answer_repeats_is_optimised_again_under_the_fallback_clamp(
+        llama, byte_tokenizer, monkeypatch, collapsed, kept):
+    """The edited model's answer to "What is <subject>?" is checked; when it repeats, the value is
+    optimised again with ||delta|| <= fallback_clamp ||v||, and the retry is kept unless it repeats too."""
+    import editing.rome as rome
+
+    tok = _chat_tokenizer(byte_tokenizer)
+    config = RomeConfig(layer=1, steps=8, contexts=ContextConfig(lengths=(3,), per_length=1), fallback_clamp=0.5)
+    verdicts, answers = iter(collapsed), []
+    monkeypatch.setattr(rome, "repeats", lambda text: answers.append(text) or next(verdicts, False))
+    result = rome_edit(llama, tok, REQ, config)
+    monkeypatch.undo()
+    plain = rome_edit(llama, tok, REQ, replace(config, fallback_clamp=None))
+    tight = rome_edit(llama, tok, REQ, replace(config, clamp_norm_factor=0.5, fallback_clamp=None))
+    expected = tight if kept == "retry" else plain
+    assert len(answers) == max(1, len(collapsed)) and all(answers)  # real generations were checked
+    assert all(torch.equal(a, b) for a, b in zip(result.factors[_param(llama)], expected.factors[_param(llama)]))
+    assert result.diagnostics.get("repetition", {}).get("kept") == kept
+    assert tight.diagnostics["delta_norm"] <= 0.5 * tight.diagnostics["value_norm"] + 1e-3 < plain.diagnostics["delta_norm"]
+
+
+def _param(model) -> str:
+    return edit_site(model, 1).param_name
 
 
 def _apply(model, result):
