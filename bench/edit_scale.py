@@ -123,6 +123,7 @@ def main() -> int:
         state = {"key": key, "done": 0, "delta": {}, "gram": {}, "seconds": [], "cpu_seconds": [], "fresh": [],
                  "curve": [], "unedited": unedited, "written": []}
         print(json.dumps({"unedited": unedited}), file=sys.stderr, flush=True)
+        save(args.checkpoint, state)  # the unedited scores take minutes: a resume does not redo them
     gram: dict[int, torch.Tensor] = state["gram"]
     while state["done"] < len(cases):
         case = cases[state["done"]]
