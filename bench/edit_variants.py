@@ -27,7 +27,8 @@ tighter value-norm bound), ``kl4x`` and ``kl16x``
 (the essence KL weighted 4 and 16 times the default 0.0625), ``echo`` and ``both``
 (``PALIMPSEST_EDIT_CHAT_REPLY``: the chat row's reply repeats the prompt before the target, or one
 row of each kind), ``echo_stop15`` and ``echo_stop30`` (``echo`` stopping once the mean target NLL
-is below 0.15 or 0.3 instead of 0.05). A variant named
+is below 0.15 or 0.3 instead of 0.05), ``echo_nofallback`` (``echo`` without the second try of an
+edit whose answer repeats, ``RomeConfig.fallback_clamp``). A variant named
 ``<variant>+gate`` is that variant's edit (reused when the variant ran on the case just before)
 with the scope gate of ``editing.gate``.
 """
@@ -77,6 +78,8 @@ def editors(model, tok, layer: int, chat: bool, covs: dict) -> dict:
         "mpes": lambda r: rome_edit(model, tok, r, rome(chat, layer=layer, early_stop="most_probable"), covs[layer]),
         "clamp1": lambda r: rome_edit(model, tok, r, rome(chat, layer=layer, clamp_norm_factor=1.0), covs[layer]),
         "echo": lambda r: rome_edit(model, tok, r, rome(chat, "echo", layer=layer), covs[layer]),
+        "echo_nofallback": lambda r: rome_edit(model, tok, r, rome(chat, "echo", layer=layer, fallback_clamp=None),
+                                               covs[layer]),
         "echo_stop15": lambda r: rome_edit(model, tok, r, rome(chat, "echo", layer=layer, early_stop_nll=0.15),
                                            covs[layer]),
         "echo_stop30": lambda r: rome_edit(model, tok, r, rome(chat, "echo", layer=layer, early_stop_nll=0.3),
