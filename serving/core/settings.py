@@ -167,6 +167,11 @@ class Settings(BaseSettings):
     per edit, the same CounterFact scores, but chat answers named the new object in 14 instead of 18
     of 24 held-out MQuAKE questions (docs/results.md, session 44); with the echo chat row, 0.65x the
     time and 13 instead of 15 of 24 (session 50)."""
+    edit_repetition_retry: bool = True
+    """Check each single edit's greedy answer to "What is <subject>?" on its snapshot, and optimise the
+    value again under a tighter norm bound when that answer collapses into repetition
+    (``RomeConfig.fallback_clamp``): about 2.3 s more per edit on 2 busy AVX2 cores; such a collapse
+    came in 10 of 332 edits of the sessions 49-51 benches (docs/results.md, session 51)."""
     edit_gate: bool = True
     """Scope-gate the applied edits (``editing.gate``): a fact's update acts only where the MLP key is
     like the key it was written for, so answers to unrelated questions stay the base model's."""

@@ -195,6 +195,7 @@ class EditService:
             early_stop=self.settings.edit_early_stop,
             value_dtype=self.settings.edit_value_dtype,
             contexts=ContextConfig(chat=self.settings.edit_chat_context, chat_reply=self.settings.edit_chat_reply),
+            fallback_clamp=RomeConfig.fallback_clamp if self.settings.edit_repetition_retry else None,
             **VALUE_SCHEDULES[self.settings.edit_value_schedule],
         )
         edit_site(host.model, resolved)  # an unknown layer fails here, before any statistics

@@ -178,3 +178,22 @@ def test_the_fast_value_schedule_takes_at_most_twelve_steps(tmp_path):
         rt.engine.revert(entry.id)
         rt.close()
     assert steps["fast"] <= 12 < steps["thorough"]
+
+
+@pytest.mark.parametrize("retry", [True, False])
+def test_the_repetition_retry_setting_decides_whether_an_edit_is_checked(tmp_path, monkeypatch, retry):
+    import editing.rome as rome
+
+    tok = tiny_tokenizer()
+    tok.chat_template = "{% for m in messages %}<{{ m['role'] }}>{{ m['content'] }}{% endfor %}<assistant>"
+    host = ModelHost(tiny_llama(), tok, "tiny", torch.device("cpu"))
+    monkeypatch.setattr(rome, "repeats", lambda _text: True)  # every answer looks collapsed
+    rt = Runtime(Engine(Settings(home=tmp_path, guard=False, edit_covariance="identity", edit_chat_context=False,
+                                 edit_value_schedule="fast", edit_repetition_retry=retry), host))
+    try:
+        details = rt.edits.edit(FRANCE).entry.details
+        assert ("repetition" in details) == retry
+        if retry:
+            assert details["repetition"]["kept"] == "first" and details["repetition"]["clamp"] == 1.0
+    finally:
+        rt.close()
