@@ -27,7 +27,8 @@ from editing.arch import (
 )
 from editing.config import RomeConfig
 from editing.contexts import context_groups
-from editing.fluency import greedy, repeats
+from editing.evaluate import chat_answer
+from editing.fluency import repeats
 from editing.hooks import eval_mode, linear_deltas
 from editing.request import EditRequest, Tokenizer, target_ids
 from editing.value import ValueResult, encode_groups, key_and_output, optimise_value
@@ -91,19 +92,11 @@ def resolve_layer(model: nn.Module, layer: int | None) -> int:
     return default_layer(model) if layer is None else layer
 
 
-def _question(tokenizer: Tokenizer, subject: str) -> str | None:
-    """The chat prompt asking "What is <subject>?"; None without a chat template."""
-    if not getattr(tokenizer, "chat_template", None):
-        return None
-    return tokenizer.apply_chat_template([{"role": "user", "content": f"What is {subject}?"}], tokenize=False,
-                                         add_generation_prompt=True)
-
-
-def _answer(model: nn.Module, tokenizer: Tokenizer, site: EditSite, question: str, delta_w: torch.Tensor) -> str:
-    """The greedy answer (24 tokens) to `question` with `delta_w` (d_out, d_in) added to the edit
+def _answer_about(model: nn.Module, tokenizer: Tokenizer, site: EditSite, subject: str, delta_w: torch.Tensor) -> str:
+    """The greedy chat answer to "What is <subject>?" with `delta_w` (d_out, d_in) added to the edit
     layer's weight (as a forward hook: the weights stay untouched)."""
     with linear_deltas(model, {site.module_name: delta_w.to(next(model.parameters()).device)}):
-        return greedy(model, tokenizer, [question], 24)[0]
+        return chat_answer(model, tokenizer, f"What is {subject}?")
 
 
 def rome_edit(
@@ -150,13 +143,12 @@ def rome_edit(
 
         value, left, right = solve(config)
         repetition = None
-        fallback = config.fallback_clamp is not None and config.fallback_clamp < config.clamp_norm_factor
-        question = _question(tokenizer, request.subject) if fallback else None
-        if question is not None:
-            answer = _answer(model, tokenizer, site, question, left @ right)
+        if (config.fallback_clamp is not None and config.fallback_clamp < config.clamp_norm_factor
+                and getattr(tokenizer, "chat_template", None)):
+            answer = _answer_about(model, tokenizer, site, request.subject, left @ right)
             if repeats(answer):
                 retry = solve(replace(config, clamp_norm_factor=config.fallback_clamp, fallback_clamp=None))
-                again = _answer(model, tokenizer, site, question, retry[1] @ retry[2])
+                again = _answer_about(model, tokenizer, site, request.subject, retry[1] @ retry[2])
                 stuck = repeats(again)
                 repetition = {"answer": answer, "clamp": config.fallback_clamp, "answer_after_retry": again,
                               "kept": "first" if stuck else "retry"}

@@ -183,7 +183,7 @@ def _above_is_exact(model: nn.Module, site: EditSite) -> bool:
     key = (type(model), site.layer)
     if key not in _ABOVE_IS_EXACT:
         exact = False
-        if _layer_list(model, site) is not None:
+        if _layer_list(model, site):
             ids = torch.tensor([[1, 2, 3]], device=_device(model))
             with torch.no_grad(), _leaving(_edit_layer(model, site)) as left:
                 full = model.base_model(input_ids=ids, use_cache=False).last_hidden_state
