@@ -19,7 +19,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Iterator, Protocol, TypeAlias
 
-from memory.facts import employer_move, normalize_relation, relation_group, role_of
+from memory.facts import POSSESSED_ROLE, employer_move, normalize_relation, relation_group, role_of, taken_on
 
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase
@@ -642,6 +642,10 @@ def _pair(sentence: str, a: _Span, b: _Span, first: bool, actor: str | None) -> 
     moved = _MOVED.search(sentence, 0, a.start) if rel == "from" else None
     if moved and actor and a.text != actor:
         return actor, f"{moved[1]} {a.text} from", b.text  # "joined A from B": not A's "from" B
+    if rel == "to" and actor and a.text != actor and (origin := _MOVED_FROM.search(sentence, 0, a.start)):
+        return actor, f"{origin[1]} to", b.text  # "was transferred from A to B": not A's "to" B
+    if a.kind == b.kind == "name" and (joined := taken_on(rel)):
+        return b.text, joined, a.text  # "The Hawks signed striker B": B "signed with" the Hawks
     if rel == "for" and actor and a.text != actor and _LEFT.search(sentence, 0, a.start):
         return actor, "joined", b.text  # "left A for B": the actor joined B
     if rel.split()[:1] == ["as"] and actor and a.text != actor and _REPLACED.search(sentence, 0, a.start) \
@@ -650,6 +654,8 @@ def _pair(sentence: str, a: _Span, b: _Span, first: bool, actor: str | None) -> 
     if _BY_ROLE_LISTED.fullmatch(rel):
         return None  # "by singer A and guitarist B": both are the actor's (``_by_roles``), not A's
     role = role_of(f"{rel} {b.text}") if a.kind == "name" else None
+    if a.kind == "name" and role is None and (tail := POSSESSED_ROLE.match(sentence, b.end)):
+        role = role_of(f"{rel} {sentence[b.start : tail.end()]}")  # "A is B's head coach": B's "head coach of" A
     if role:
         return role[1], f"{role[0]} of", a.text  # "A is the CEO of B": B's CEO is A
     after_comma = sentence[a.end : b.start].lstrip().startswith(",")
@@ -777,6 +783,10 @@ _MOVED = re.compile(r"\b(joined|moved to|transferred to|signed for|signed with|r
 """A move whose origin follows its destination: "joined A from B"."""
 _LEFT = re.compile(r"\b(?:left|quit)\s+(?:the\s+)?$")
 """A move whose destination follows its origin: "left A for B" (B's "joined")."""
+_MOVED_FROM = re.compile(r"\b((?:moved|transferred|traded|loaned|switched|relocated)(?:\s+(?:its|his|her|their)\s+"
+                         r"[a-z]+)?)\s+from\s+(?:the\s+)?$")
+"""A move whose origin comes first and destination after "to": "was transferred from A to B", "moved its
+capital from A to B" (the actor "transferred to" B, "moved its capital to" B)."""
 _REPLACED = re.compile(r"\b(?:replaced|succeeded)\s+$")
 """A role taken over from its holder: "X replaced A as chief executive of B"."""
 _BY_ROLE = re.compile(rf"\b(?:{_PAST}|album|song|single|novel|book|film|work)(?:\s+(?:in|on)\s+[^,;.]{{1,30}}?)?"
@@ -970,7 +980,7 @@ class RuleExtractor:
     "The <noun>" for the name it describes (``_definite``)."""
 
     name = "rule"
-    version = 60
+    version = 61
     """Part of the extraction cache's key, so passages extracted by older rules are extracted again."""
 
     def extract(self, passages: list[str], progress: Progress | None = None) -> list[Extraction]:

@@ -38,7 +38,7 @@ FUNCTIONAL_RELATIONS: tuple[tuple[str, str], ...] = (
     ("birth date", r"born on|date of birth|birth ?date"),
     ("death place", r"died in|place of death"),
     ("death date", r"died on|date of death"),
-    ("capital", r"capital( city)?( of)?"),
+    ("capital", r"capital( city)?( of)?|(moved|relocated) (its )?capital to"),
     ("continent", r"(located )?(in|on) continent( of)?|continent"),
     ("country", r"(located )?in country( of)?|country"),
     ("location", r"(located|situated|based) in|location( of)?|lies in"),
@@ -69,6 +69,8 @@ ENDING_RELATIONS: tuple[tuple[str, str], ...] = (
     ("employer", r"left|quit|resigned( from)?|retired from|no longer (works?|employed) (for|at|by)"),
     ("spouse", r"divorced( from)?|no longer married to"),
     ("residence", r"moved (away )?from|no longer lives in"),
+    ("team", r"(transferred|traded|loaned|released) from"),
+    ("capital", r"(moved|relocated) (its )?capital from"),
 )
 """Relations that end the current fact of a functional group with the same object (group, pattern)."""
 
@@ -79,18 +81,25 @@ _FILLER = frozenset("a an the is are was were am be been being currently now sti
 participle: "has joined", "has been living in"; "has its headquarters in" keeps it)."""
 _PARTICIPLES = frozenset("been left led run won become made taken gone begun".split())
 
-ROLE_OF = re.compile(
-    r"(?:(?:is|was|became|is now|has been|had been|was appointed|was named|was made|serves as|served as)\s+)?"
-    r"(?:the\s+|a\s+|an\s+)?(?:new\s+|current\s+|present\s+|acting\s+|interim\s+)?"
-    r"(?P<role>ceo|chief executive(?: officer)?|head coach|coach|president|chairman|chairwoman|"
-    r"chair|founder|co-founder|director|mayor|captain|manager|owner)\s+of\s+(?:the\s+)?(?P<of>\S.*)", re.IGNORECASE)
+_HOLDS = r"(?:(?:is|was|became|is now|has been|had been|was appointed|was named|was made|serves as|served as)\s+)?"
+_FRESH = r"(?:new\s+|current\s+|present\s+|acting\s+|interim\s+)?"
+_ROLES = (r"ceo|chief executive(?: officer)?|head coach|coach|president|chairman|chairwoman|chair|founder|co-founder|"
+          r"director|mayor|captain|manager|owner")
+ROLE_OF = re.compile(rf"{_HOLDS}(?:the\s+|a\s+|an\s+)?{_FRESH}(?P<role>{_ROLES})\s+of\s+(?:the\s+)?(?P<of>\S.*)",
+                     re.IGNORECASE)
 """A role stated from its holder's side: "X is the CEO of Y" is Y's fact "CEO of" X."""
+ROLE_POSSESSIVE = re.compile(rf"{_HOLDS}(?:the\s+)?(?P<of>\S.*?)(?:'s|'|’s|’)\s+{_FRESH}(?P<role>{_ROLES})",
+                             re.IGNORECASE)
+"""The same with the role after a possessive: "X became Quillon Robotics' CEO"."""
+POSSESSED_ROLE = re.compile(rf"(?:'s|'|’s|’)?\s+{_FRESH}(?P<role>{_ROLES})\b", re.IGNORECASE)
+"""What follows a name that a role after it belongs to: "(Bellmoor United)'s head coach"."""
 
 
 def role_of(text: str) -> tuple[str, str] | None:
     """The role and what it is of, when ``text`` (a relation and its object) states a role from its
     holder's side: "is the CEO of Kettle & Finch" gives ("CEO", "Kettle & Finch")."""
-    m = ROLE_OF.fullmatch(text.strip().rstrip("."))
+    text = text.strip().rstrip(".")
+    m = ROLE_OF.fullmatch(text) or ROLE_POSSESSIVE.fullmatch(text)
     return (m["role"], m["of"].strip()) if m else None
 
 
@@ -113,6 +122,18 @@ def employer_move(relation: str, obj: str) -> str:
     """"moved to" an organisation is joining it ("moved to Copperline Bank"), not a place to live."""
     return "joined" if re.fullmatch(r"(?:later\s+|then\s+)?moved to", relation) and _ORGANISATION.search(obj) \
         else relation
+
+
+_TOOK_ON = re.compile(r"(signed|hired|recruited)(?:\s+(?!(?:with|for|to|by|at|in|on|from|as)\b)[a-z]+){0,2}",
+                      re.IGNORECASE)
+_TAKEN_ON = {"signed": "signed with", "hired": "was hired by", "recruited": "was hired by"}
+
+
+def taken_on(relation: str) -> str | None:
+    """The relation from the person's side when an organisation takes a person on, the person's role
+    between: "signed striker" (B) is B's "signed with" (the club), "hired engineer" B's "was hired by"."""
+    m = _TOOK_ON.fullmatch(relation.strip())
+    return _TAKEN_ON[m[1].lower()] if m else None
 
 
 def relation_group(relation: str) -> str | None:

@@ -683,3 +683,22 @@ def test_moving_to_an_organisation_joins_it_and_moving_to_a_town_is_a_move():
     bank = RuleExtractor().extract(["In 2022 Lena Ross moved to Copperline Bank."])[0]
     assert ("Lena Ross", "joined", "Copperline Bank") in bank.triples
     assert ("Ada Berg", "moved to", "Leeds") in RuleExtractor().extract(["Ada Berg moved to Leeds."])[0].triples
+
+
+def test_a_move_from_one_place_to_another_and_an_organisation_taking_someone_on():
+    transfer = RuleExtractor().extract(["Kwame Adjei was transferred from the Harrowgate Hawks to Bellmoor United."])[0]
+    assert ("Kwame Adjei", "transferred to", "Bellmoor United") in transfer.triples
+    assert not any(s == "Harrowgate Hawks" for s, _, _ in transfer.triples)
+    capital = RuleExtractor().extract(["Ostravia moved its capital from Kelmburg to Draven in 2024."])[0]
+    assert ("Ostravia", "moved its capital to", "Draven") in capital.triples
+    signed = RuleExtractor().extract(["The Harrowgate Hawks signed striker Kwame Adjei."])[0]
+    assert signed.triples == [("Kwame Adjei", "signed with", "Harrowgate Hawks")]
+    hired = RuleExtractor().extract(["Norvik Labs hired Ada Berg in 2020."])[0]
+    assert ("Ada Berg", "was hired by", "Norvik Labs") in hired.triples
+
+
+def test_a_role_after_a_possessive_is_the_owners():
+    chief = RuleExtractor().extract(["Harriet Vance stepped down, and Omar Haddad became Quillon Robotics' CEO."])[0]
+    assert ("Quillon Robotics", "CEO of", "Omar Haddad") in chief.triples
+    coach = RuleExtractor().extract(["Ingrid Solberg is Bellmoor United's head coach."])[0]
+    assert coach.triples == [("Bellmoor United", "head coach of", "Ingrid Solberg")]

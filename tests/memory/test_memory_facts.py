@@ -36,6 +36,8 @@ def texts(mem: GraphMemory, query: str = QUESTION, k: int = 10, as_of: str | Non
         ("started working at", "started working at", "employer"),
         ("works as a data scientist at", "works as data scientist at", "employer"),
         ("signed with", "signed with", "team"),
+        ("was transferred to", "transferred to", "team"),
+        ("moved its capital to", "moved its capital to", "capital"),
         ("has its headquarters in", "has its headquarters in", "headquarters"),
         ("has child", "has child", None),  # "has" as a verb stays
         ("married", "married", "spouse"),
@@ -317,3 +319,16 @@ def test_a_move_replaces_the_residence_and_revert_restores_it(make_memory):
     assert objects(mem.facts_about("Wendeline Marsh")) == ["Tromso"]
     mem.remove("moved")
     assert objects(mem.facts_about("Wendeline Marsh")) == ["Corvallis"]
+
+
+def test_a_transfer_and_a_moved_capital_replace_the_old_fact_and_revert_restores_it(make_memory):
+    mem = make_memory()
+    mem.ingest_facts([("Kwame Adjei", "signed with", "Harrowgate Hawks"), ("Ostravia", "capital of", "Kelmburg")],
+                     ingest_id="old")
+    result = mem.ingest_facts([("Kwame Adjei", "was transferred to", "Bellmoor United"),
+                               ("Ostravia", "moved its capital to", "Draven")], ingest_id="moved")
+    assert len(result.superseded) == 2
+    assert objects(mem.facts_about("Kwame Adjei")) == ["Bellmoor United"]
+    assert objects(mem.facts_about("Ostravia")) == ["Draven"]
+    mem.remove("moved")
+    assert objects(mem.facts_about("Ostravia")) == ["Kelmburg"]

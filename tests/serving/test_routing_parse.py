@@ -103,6 +103,12 @@ from tests.helpers.models import tiny_llama, tiny_tokenizer
      Fact("Letters to Orlen", "author of", "Nina Castell", "The author of {} is"), "The author of Letters to Orlen is"),
     ("A Sailor's Winter was directed by Imre Castellan.",  # an inner possessive is part of the title
      Fact("A Sailor's Winter", "was directed by", "Imre Castellan"), "A Sailor's Winter was directed by"),
+    ("The Harrowgate Hawks signed striker Kwame Adjei.",  # the club takes the player on: the player's fact
+     Fact("Kwame Adjei", "signed with", "Harrowgate Hawks"), "Kwame Adjei signed with"),
+    ("Quillon Robotics hired Omar Haddad.", Fact("Omar Haddad", "was hired by", "Quillon Robotics"),
+     "Omar Haddad was hired by"),
+    ("Omar Haddad became Quillon Robotics' CEO.",
+     Fact("Quillon Robotics", "CEO of", "Omar Haddad", "The CEO of {} is"), "The CEO of Quillon Robotics is"),
 ])
 def test_parses_the_shapes_of_a_statement(sentence: str, fact: Fact, prompt: str):
     assert parse_statement(sentence) == fact
