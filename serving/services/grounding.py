@@ -28,7 +28,7 @@ from typing import Literal
 
 import numpy as np
 
-from memory.facts import FUNCTIONAL_RELATIONS, FactHit, normalize_relation, relation_group
+from memory.facts import FUNCTIONAL_RELATIONS, FactHit, ended_group, normalize_relation, relation_group
 from serving.services.routing import VERBS
 
 Format = Literal["passages", "facts", "ike", "recall", "note"]
@@ -277,15 +277,33 @@ def inverse_wording(fact: FactHit) -> str | None:
     return None
 
 
+_GROUP_WORDINGS: dict[str, tuple[str, ...]] = {
+    "residence": ("{s} lives in {o}.", "{s} currently lives in {o}.", "{s} is currently residing in {o}.",
+                  "{s} resides in {o}.", "{s} is based in {o}."),
+    "employer": ("{s} works for {o}.", "{s} works at {o}.", "{s} is employed by {o}.", "{s} currently works for {o}.",
+                 "{s} is currently working at {o}."),
+    "team": ("{s} plays for {o}.", "{s} currently plays for {o}.", "{s} is a player for {o}."),
+    "chief executive": ("The CEO of {s} is {o}.", "The chief executive of {s} is {o}.", "{s} is led by {o}.",
+                        "{s} is run by {o}."),
+    "capital": ("The capital of {s} is {o}.", "The capital city of {s} is {o}.", "{s}'s capital is {o}."),
+    "spouse": ("{s} is married to {o}.", "{s}'s husband is {o}.", "{s}'s wife is {o}."),
+    "head coach": ("The coach of {s} is {o}.", "{s} is coached by {o}."),
+}
+"""How answers word a functional relation whatever the fact's own words ("X relocated to B" is
+answered "X is currently residing in"): an answer that reaches the object this way copies it too."""
+
+
 def fact_wordings(fact: FactHit) -> list[str]:
-    """The fact's sentence, and for a possessive's relation also as "The <noun> of S is O", the way
-    an answer tends to say it ("Kestrel Works's founder is Edda Varr": "The founder of Kestrel Works
-    is Edda Varr")."""
+    """The fact's sentence; for a possessive's relation also "The <noun> of S is O", the way an
+    answer tends to say it ("Kestrel Works's founder is Edda Varr": "The founder of Kestrel Works is
+    Edda Varr"); for a functional relation also its usual wordings (``_GROUP_WORDINGS``)."""
     sentence = fact_sentence(fact)
     words = fact.relation.split()
+    wordings = [sentence]
     if _possessive([w.lower() for w in words]):
-        return [sentence, f"The {' '.join(words[:-1])} of {fact.subject} {words[-1]} {fact.object}."]
-    return [sentence]
+        wordings.append(f"The {' '.join(words[:-1])} of {fact.subject} {words[-1]} {fact.object}.")
+    usual = _GROUP_WORDINGS.get(relation_group(normalize_relation(fact.relation)) or "", ())
+    return wordings + [w for w in (u.format(s=fact.subject, o=fact.object) for u in usual) if w not in wordings]
 
 
 ANSWER_LEADS = ("The answer is", "The answer is:", "The correct answer is")
@@ -393,6 +411,7 @@ def select_facts(question: str, hits: list[FactHit], config: GroundingConfig) ->
                      and not (_WHO.match(question) and _WHERE_OR_WHEN.search(h.relation)
                               and names(question, h.subject))),
                     key=lambda h: -h.score)
+    passed = _without_endings(passed)
     chosen = _best(passed, config)
     asked = [h for h in chosen if asks_about(question, h.relation, h.subject)]
     if asked:
@@ -401,6 +420,13 @@ def select_facts(question: str, hits: list[FactHit], config: GroundingConfig) ->
         return _with_siblings(asked, passed)  # "When was X opened?": "X was opened in 1889", not "X closed in 1957"
     first = next((h for h in passed if asks_about(question, h.relation, h.subject)), None)
     return _with_siblings([first, *chosen][: config.seeds] if first else chosen, passed)
+
+
+def _without_endings(passed: list[FactHit]) -> list[FactHit]:
+    """The facts without those that end a relation which another of them holds for the same subject: "X
+    moved its capital to B" answers, "X moved its capital from A" beside it only names the old one."""
+    held = {(h.subject, relation_group(normalize_relation(h.relation))) for h in passed}
+    return [h for h in passed if (h.subject, ended_group(normalize_relation(h.relation)) or "") not in held]
 
 
 def _with_siblings(chosen: list[FactHit], passed: list[FactHit]) -> list[FactHit]:
@@ -429,7 +455,7 @@ def fits_question(question: str, obj: str, relation: str = "") -> bool:
     and an agent, a common noun, a nationality or what X is answers no place question ("X was founded
     by B", "X taught architecture", "X's nationality is Norwegian", "X is an Iron Age hill fort" do not
     say where). A period answers "When ..." too ("X was raised during the Bronze Age")."""
-    where = bool(_WHERE.match(question) or PLACE_ASKED.search(question))
+    where = bool(_WHERE.match(question) or PLACE_ASKED.search(question) or _PLACE_NOUN_ASKED.match(question))
     if where and (relation.lower().split()[-1:] == ["by"] or obj.islower()
                   or relation.lower().startswith("nationality") or _COPULA.fullmatch(relation.lower())):
         return False  # an agent, a common noun ("taught architecture"), a people's adjective or what X is is no place
@@ -445,6 +471,9 @@ def fits_question(question: str, obj: str, relation: str = "") -> bool:
     return not ((_WHO.match(question) or where or thing) and bare_time)
 
 
+_PLACE_NOUN_ASKED = re.compile(r"^\W*(?:what|which)\s+(?:is|was)\s+(?:the\s+)?(?:[\w'’-]+\s+){0,4}?"
+                               r"(?:capital|hometown|home town|birthplace|headquarters)\b", re.IGNORECASE)
+"""A question for a place by the noun it asks for: "What is X's capital city?", "What is the capital of X?"."""
 _COPULA = re.compile(r"(?:is|was|are|were)(?: (?:a|an|the))?")
 """A relation that only says what its subject is."""
 _COUNTED = frozenset("number amount age size height length width depth weight distance population score time day "
@@ -575,7 +604,8 @@ GENERIC = frozenset("city country place located location situated based lies sta
 """Relation words that questions use for other hops too ("the country where X is a citizen")."""
 
 
-ASKED_AS = {"chief executive": "run runs running led leads leader boss", "birthplace": "hometown"}
+ASKED_AS = {"chief executive": "run runs running led leads leader boss", "birthplace": "hometown",
+            "residence": "home", "team": "club"}
 """Words a question uses for a relation that statements do not phrase it with ("Who runs the company
 that X works for?" asks for its chief executive)."""
 

@@ -142,6 +142,23 @@ def test_a_possessives_fact_is_also_copied_as_the_answer_words_it():
     assert [byte.decode(ids[:start]) for ids, start in other] == [" Kestrel Works's founder is", "Kestrel Works's founder is"]
 
 
+def test_a_functional_facts_object_is_copied_after_the_words_answers_use_for_its_relation():
+    byte = byte_tokenizer()
+    moved = FactHit("f1", "i1", "Marisol Quintero", "relocated to", "Valencia", 0.9, "2026-01-01", None, None)
+    for question in ("What city is Marisol Quintero's home?", "Where does Marisol Quintero live now?"):
+        leads = {byte.decode(ids[:start]) for ids, start in fact_sources(byte, [moved], question)}
+        assert {" Marisol Quintero relocated to", " Marisol Quintero is currently residing in",
+                " Marisol Quintero lives in"} <= leads
+    answer = byte.encode(" She said Marisol Quintero is currently residing in")
+    copied = copied_token(answer, fact_sources(byte, [moved], "Where does Marisol Quintero live?"), 3)
+    assert copied == byte.encode(" Valencia")[0]  # the object's first token follows the answer's own wording
+    # a question about another relation copies from the fact's own words only
+    other = fact_sources(byte, [moved], "Who is Marisol Quintero married to?")
+    assert [byte.decode(ids[:start]) for ids, start in other] == [" Marisol Quintero relocated to",
+                                                                  "Marisol Quintero relocated to"]
+    assert asks_about("Which club does Kwame Adjei play for?", "signed with")
+
+
 def test_anchored_token_goes_on_with_a_fact_the_answer_started_through_its_subject():
     anchored = (((1, 2, 3, 4, 5), 2), ((1, 9, 8), 2))
     assert anchored_token([1, 2], anchored) == 3  # the subject (1 2) said: the relation follows
@@ -430,3 +447,15 @@ def test_based_and_headquartered_ask_about_one_another():
     assert asks_about("In which city is the company Tomas Reyes works for based?", "is headquartered in", "Vela Foods")
     assert asks_about("Where is Vela Foods headquartered?", "is a food maker based in", "Vela Foods")
     assert not asks_about("Where was Tomas Reyes born?", "is headquartered in", "Vela Foods")
+
+
+def test_a_capital_that_moved_is_answered_by_where_it_moved_to_not_its_year_nor_its_old_seat():
+    def fact(relation: str, obj: str, score: float) -> FactHit:
+        return FactHit("f", "i", "Ostravia", relation, obj, score, "2026-01-01", None, None)
+
+    year, old, new = fact("moved its capital in", "2024", 0.74), fact("moved its capital from", "Kelmburg", 0.71), \
+        fact("moved its capital to", "Draven", 0.68)
+    for question in ("What is Ostravia's capital city?", "What is the capital of Ostravia?"):
+        assert select_facts(question, [year, old, new], GroundingConfig()) == [new]
+    assert select_facts("When did Ostravia move its capital?", [year, old, new], GroundingConfig())[0] == year
+    assert select_facts("What is Ostravia's capital city?", [year, old], GroundingConfig()) == [old]  # nothing newer
