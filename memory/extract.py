@@ -19,7 +19,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Iterator, Protocol, TypeAlias
 
-from memory.facts import POSSESSED_ROLE, employer_move, normalize_relation, relation_group, role_of, taken_on
+from memory.facts import NAMED_TO_ROLE, POSSESSED_ROLE, employer_move, normalize_relation, relation_group, role_of, taken_on
 
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase
@@ -644,6 +644,8 @@ def _pair(sentence: str, a: _Span, b: _Span, first: bool, actor: str | None) -> 
         return actor, f"{moved[1]} {a.text} from", b.text  # "joined A from B": not A's "from" B
     if rel == "to" and actor and a.text != actor and (origin := _MOVED_FROM.search(sentence, 0, a.start)):
         return actor, f"{origin[1]} to", b.text  # "was transferred from A to B": not A's "to" B
+    if a.kind == b.kind == "name" and rel in _NAMING and (named := NAMED_TO_ROLE.match(sentence, b.end)):
+        return a.text, f"{named['role']} of", b.text  # "X named B its new CEO": X's "CEO of" B
     if a.kind == b.kind == "name" and (joined := taken_on(rel)):
         return b.text, joined, a.text  # "The Hawks signed striker B": B "signed with" the Hawks
     if rel == "for" and actor and a.text != actor and _LEFT.search(sentence, 0, a.start):
@@ -787,6 +789,8 @@ _MOVED_FROM = re.compile(r"\b((?:moved|transferred|traded|loaned|switched|reloca
                          r"[a-z]+)?)\s+from\s+(?:the\s+)?$")
 """A move whose origin comes first and destination after "to": "was transferred from A to B", "moved its
 capital from A to B" (the actor "transferred to" B, "moved its capital to" B)."""
+_NAMING = frozenset("named appointed made elected chose picked".split())
+"""Verbs with which an organisation gives someone a role: "X named B its new CEO"."""
 _REPLACED = re.compile(r"\b(?:replaced|succeeded)\s+$")
 """A role taken over from its holder: "X replaced A as chief executive of B"."""
 _BY_ROLE = re.compile(rf"\b(?:{_PAST}|album|song|single|novel|book|film|work)(?:\s+(?:in|on)\s+[^,;.]{{1,30}}?)?"
@@ -980,7 +984,7 @@ class RuleExtractor:
     "The <noun>" for the name it describes (``_definite``)."""
 
     name = "rule"
-    version = 61
+    version = 62
     """Part of the extraction cache's key, so passages extracted by older rules are extracted again."""
 
     def extract(self, passages: list[str], progress: Progress | None = None) -> list[Extraction]:

@@ -93,6 +93,8 @@ ROLE_POSSESSIVE = re.compile(rf"{_HOLDS}(?:the\s+)?(?P<of>\S.*?)(?:'s|'|’s|’
 """The same with the role after a possessive: "X became Quillon Robotics' CEO"."""
 POSSESSED_ROLE = re.compile(rf"(?:'s|'|’s|’)?\s+{_FRESH}(?P<role>{_ROLES})\b", re.IGNORECASE)
 """What follows a name that a role after it belongs to: "(Bellmoor United)'s head coach"."""
+NAMED_TO_ROLE = re.compile(rf"\s+(?:as\s+)?(?:its|their)\s+{_FRESH}(?P<role>{_ROLES})\b", re.IGNORECASE)
+"""What follows the person an organisation names to a role: "(X named Y) its new CEO"."""
 
 
 def role_of(text: str) -> tuple[str, str] | None:
@@ -106,6 +108,8 @@ def role_of(text: str) -> tuple[str, str] | None:
 def normalize_relation(relation: str) -> str:
     """Lower case, possessive 's and punctuation dropped, articles and auxiliaries removed."""
     words = re.findall(r"[a-z0-9&]+", re.sub(r"'s\b", " ", relation.lower()))
+    words = [w for i, w in enumerate(words) if not (w == "since" and words[i + 1 : i + 2]
+                                                    and words[i + 1].endswith("ed"))]  # "has since moved to"
     kept = [w for i, w in enumerate(words) if w not in _FILLER and not (
         w in ("has", "have", "had") and any(n in _PARTICIPLES or n.endswith("ed") for n in words[i + 1 : i + 2]))]
     return " ".join(kept or words)

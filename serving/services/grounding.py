@@ -411,7 +411,7 @@ def select_facts(question: str, hits: list[FactHit], config: GroundingConfig) ->
                      and not (_WHO.match(question) and _WHERE_OR_WHEN.search(h.relation)
                               and names(question, h.subject))),
                     key=lambda h: -h.score)
-    passed = _without_endings(passed)
+    passed = _without_endings(passed, question)
     chosen = _best(passed, config)
     asked = [h for h in chosen if asks_about(question, h.relation, h.subject)]
     if asked:
@@ -422,11 +422,14 @@ def select_facts(question: str, hits: list[FactHit], config: GroundingConfig) ->
     return _with_siblings([first, *chosen][: config.seeds] if first else chosen, passed)
 
 
-def _without_endings(passed: list[FactHit]) -> list[FactHit]:
+def _without_endings(passed: list[FactHit], question: str) -> list[FactHit]:
     """The facts without those that end a relation which another of them holds for the same subject: "X
-    moved its capital to B" answers, "X moved its capital from A" beside it only names the old one."""
+    moved its capital to B" answers, "X moved its capital from A" beside it only names the old one;
+    unless the question asks for the ending in its own words ("Which company did X quit?")."""
     held = {(h.subject, relation_group(normalize_relation(h.relation))) for h in passed}
-    return [h for h in passed if (h.subject, ended_group(normalize_relation(h.relation)) or "") not in held]
+    asked = asked_stems(question)
+    return [h for h in passed if not ((ends := ended_group(normalize_relation(h.relation))) and (h.subject, ends) in held
+                                      and not asked & (_stems(h.relation) - _GROUP_STEMS[ends]))]
 
 
 def _with_siblings(chosen: list[FactHit], passed: list[FactHit]) -> list[FactHit]:
@@ -456,9 +459,11 @@ def fits_question(question: str, obj: str, relation: str = "") -> bool:
     by B", "X taught architecture", "X's nationality is Norwegian", "X is an Iron Age hill fort" do not
     say where). A period answers "When ..." too ("X was raised during the Bronze Age")."""
     where = bool(_WHERE.match(question) or PLACE_ASKED.search(question) or _PLACE_NOUN_ASKED.match(question))
-    if where and (relation.lower().split()[-1:] == ["by"] or obj.islower()
+    by = relation.lower().split()[-1:] == ["by"] and relation_group(normalize_relation(relation)) != "employer"
+    if where and (by or obj.islower()
                   or relation.lower().startswith("nationality") or _COPULA.fullmatch(relation.lower())):
-        return False  # an agent, a common noun ("taught architecture"), a people's adjective or what X is is no place
+        return False  # an agent (but an employer: "hired by"), a common noun ("taught architecture"), a
+        # people's adjective or what X is is no place
     lower = obj.lower()
     bare_time = bool(re.search(r"\d", lower) or _MONTHS.search(lower)) \
         and not re.search(r"[a-z]", _MONTHS.sub("", lower))

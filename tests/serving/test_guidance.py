@@ -459,3 +459,14 @@ def test_a_capital_that_moved_is_answered_by_where_it_moved_to_not_its_year_nor_
         assert select_facts(question, [year, old, new], GroundingConfig()) == [new]
     assert select_facts("When did Ostravia move its capital?", [year, old, new], GroundingConfig())[0] == year
     assert select_facts("What is Ostravia's capital city?", [year, old], GroundingConfig()) == [old]  # nothing newer
+    quit_ = FactHit("f", "i", "Omar Siddiqui", "quit", "Tallow Games", 0.8, "2026-01-01", None, None)
+    joined = FactHit("f", "i", "Omar Siddiqui", "joined", "Pinebrook Studios", 0.7, "2026-01-01", None, None)
+    assert select_facts("Which company did Omar Siddiqui quit?", [quit_, joined], GroundingConfig())[0] == quit_
+    assert select_facts("Which company does Omar Siddiqui work for?", [quit_, joined], GroundingConfig()) == [joined]
+
+
+def test_an_employer_that_hired_someone_answers_where_they_work_and_an_agent_still_does_not():
+    hired = FactHit("f", "i", "Yusuf Demirci", "was hired by", "Sable Point Instruments", 0.7, "2026-01-01", None, None)
+    assert select_facts("Where does Yusuf Demirci work?", [hired], GroundingConfig()) == [hired]
+    founded = FactHit("f", "i", "Sable Point Instruments", "was founded by", "Yusuf Demirci", 0.7, "2026-01-01", None, None)
+    assert select_facts("Where is Sable Point Instruments?", [founded], GroundingConfig()) == []
