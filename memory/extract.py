@@ -653,6 +653,9 @@ def _pair(sentence: str, a: _Span, b: _Span, first: bool, actor: str | None) -> 
     if rel.split()[:1] == ["as"] and actor and a.text != actor and _REPLACED.search(sentence, 0, a.start) \
             and (held := role_of(f"{rel[3:]} {b.text}")):
         return held[1], f"{held[0]} of", actor  # "X replaced A as chief executive of B": B's chief executive is X
+    if rel.split()[:1] == ["as"] and _REPLACED_BY.search(sentence, 0, a.start) \
+            and (held := role_of(f"{rel[3:]} {b.text}")):
+        return held[1], f"{held[0]} of", a.text  # "A was succeeded by X as CEO of B": B's chief executive is X
     if _BY_ROLE_LISTED.fullmatch(rel):
         return None  # "by singer A and guitarist B": both are the actor's (``_by_roles``), not A's
     role = role_of(f"{rel} {b.text}") if a.kind == "name" else None
@@ -792,6 +795,8 @@ capital from A to B" (the actor "transferred to" B, "moved its capital to" B).""
 _NAMING = frozenset("named appointed made elected chose picked".split())
 """Verbs with which an organisation gives someone a role: "X named B its new CEO"."""
 _REPLACED = re.compile(r"\b(?:replaced|succeeded)\s+$")
+_REPLACED_BY = re.compile(r"\b(?:replaced|succeeded)\s+by\s+$")
+"""The same said from the former holder's side: "A was succeeded by X as CEO of B"."""
 """A role taken over from its holder: "X replaced A as chief executive of B"."""
 _BY_ROLE = re.compile(rf"\b(?:{_PAST}|album|song|single|novel|book|film|work)(?:\s+(?:in|on)\s+[^,;.]{{1,30}}?)?"
                       rf"\s+by\s+{_ROLE_MODIFIER}({_BARE_ROLES})\s+$")
@@ -984,7 +989,7 @@ class RuleExtractor:
     "The <noun>" for the name it describes (``_definite``)."""
 
     name = "rule"
-    version = 62
+    version = 63
     """Part of the extraction cache's key, so passages extracted by older rules are extracted again."""
 
     def extract(self, passages: list[str], progress: Progress | None = None) -> list[Extraction]:

@@ -53,7 +53,7 @@ FUNCTIONAL_RELATIONS: tuple[tuple[str, str], ...] = (
                  r"employer|employee of|join(s|ed)?|took job (at|with)|hired by"),
     ("spouse", r"spouse( of)?|married( to)?|wed|wife of|husband of"),
     ("position", r"plays? (position( of)?|as)|(playing )?position( played)?( of)?"),
-    ("team", r"plays? for|member of sports team|signed (with|for)|(transferred|traded) to"),
+    ("team", r"plays? for|member of sports team|signed (with|for)|(transferred|traded|loaned) to"),
     ("head coach", r"coached by|(head )?coach( of)?"),
     ("official language", r"official language( of)?"),
     ("owner", r"owned by|owner( of)?|(wholly owned )?subsidiary of"),

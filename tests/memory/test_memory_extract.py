@@ -677,6 +677,9 @@ def test_leaving_one_employer_for_another_joins_it_and_a_successor_takes_the_rol
     chief = RuleExtractor().extract(["Mina Park succeeded Olaf Berg as the CEO of Tallis Mining."])[0]
     assert ("Tallis Mining", "CEO of", "Mina Park") in chief.triples
     assert not any(s == "Olaf Berg" for s, _, _ in chief.triples)
+    passive = RuleExtractor().extract(["Astrid Molnar was succeeded by Gideon Park as CEO of Fenwick "
+                                       "Pharmaceuticals."])[0]
+    assert ("Fenwick Pharmaceuticals", "CEO of", "Gideon Park") in passive.triples
 
 
 def test_moving_to_an_organisation_joins_it_and_moving_to_a_town_is_a_move():

@@ -39,6 +39,7 @@ def texts(mem: GraphMemory, query: str = QUESTION, k: int = 10, as_of: str | Non
         ("was transferred to", "transferred to", "team"),
         ("moved its capital to", "moved its capital to", "capital"),
         ("has since moved to", "moved to", "residence"),
+        ("was loaned to", "loaned to", "team"),
         ("has its headquarters in", "has its headquarters in", "headquarters"),
         ("has child", "has child", None),  # "has" as a verb stays
         ("married", "married", "spouse"),
