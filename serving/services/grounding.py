@@ -409,6 +409,7 @@ def select_facts(question: str, hits: list[FactHit], config: GroundingConfig) ->
                      if (h.score >= config.fact_alone or (h.score >= config.fact_min and names(question, h.subject)))
                      and fits_question(question, h.object, h.relation)
                      and not (_WHO.match(question) and _WHERE_OR_WHEN.search(h.relation)
+                              and relation_group(normalize_relation(h.relation)) != "employer"
                               and names(question, h.subject))),
                     key=lambda h: -h.score)
     passed = _without_endings(passed, question)

@@ -470,3 +470,6 @@ def test_an_employer_that_hired_someone_answers_where_they_work_and_an_agent_sti
     assert select_facts("Where does Yusuf Demirci work?", [hired], GroundingConfig()) == [hired]
     founded = FactHit("f", "i", "Sable Point Instruments", "was founded by", "Yusuf Demirci", 0.7, "2026-01-01", None, None)
     assert select_facts("Where is Sable Point Instruments?", [founded], GroundingConfig()) == []
+    at = FactHit("f", "i", "Tobias Lindgren", "works as an accountant at", "Fernhill Dairy", 0.6, "2026-01-01",
+                 None, None)
+    assert select_facts("Who does Tobias Lindgren work for?", [at], GroundingConfig()) == [at]  # an employer "at"
