@@ -19,7 +19,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Iterator, Protocol, TypeAlias
 
-from memory.facts import NAMED_TO_ROLE, POSSESSED_ROLE, employer_move, normalize_relation, relation_group, role_of, taken_on
+from memory.facts import (NAMED_TO_ROLE, POSSESSED_ROLE, employer_move, normalize_relation, relation_group, role_of,
+                          taken_on)
 
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase
@@ -795,9 +796,9 @@ capital from A to B" (the actor "transferred to" B, "moved its capital to" B).""
 _NAMING = frozenset("named appointed made elected chose picked".split())
 """Verbs with which an organisation gives someone a role: "X named B its new CEO"."""
 _REPLACED = re.compile(r"\b(?:replaced|succeeded)\s+$")
+"""A role taken over from its holder: "X replaced A as chief executive of B"."""
 _REPLACED_BY = re.compile(r"\b(?:replaced|succeeded)\s+by\s+$")
 """The same said from the former holder's side: "A was succeeded by X as CEO of B"."""
-"""A role taken over from its holder: "X replaced A as chief executive of B"."""
 _BY_ROLE = re.compile(rf"\b(?:{_PAST}|album|song|single|novel|book|film|work)(?:\s+(?:in|on)\s+[^,;.]{{1,30}}?)?"
                       rf"\s+by\s+{_ROLE_MODIFIER}({_BARE_ROLES})\s+$")
 """A role after a deed or a work: "formed in 2011 by singer", "an album by saxophonist"."""

@@ -429,7 +429,8 @@ def _without_endings(passed: list[FactHit], question: str) -> list[FactHit]:
     unless the question asks for the ending in its own words ("Which company did X quit?")."""
     held = {(h.subject, relation_group(normalize_relation(h.relation))) for h in passed}
     asked = asked_stems(question)
-    return [h for h in passed if not ((ends := ended_group(normalize_relation(h.relation))) and (h.subject, ends) in held
+    return [h for h in passed if not ((ends := ended_group(normalize_relation(h.relation)))
+                                      and (h.subject, ends) in held
                                       and not asked & (_stems(h.relation) - _GROUP_STEMS[ends]))]
 
 

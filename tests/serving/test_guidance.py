@@ -468,7 +468,8 @@ def test_a_capital_that_moved_is_answered_by_where_it_moved_to_not_its_year_nor_
 def test_an_employer_that_hired_someone_answers_where_they_work_and_an_agent_still_does_not():
     hired = FactHit("f", "i", "Yusuf Demirci", "was hired by", "Sable Point Instruments", 0.7, "2026-01-01", None, None)
     assert select_facts("Where does Yusuf Demirci work?", [hired], GroundingConfig()) == [hired]
-    founded = FactHit("f", "i", "Sable Point Instruments", "was founded by", "Yusuf Demirci", 0.7, "2026-01-01", None, None)
+    founded = FactHit("f", "i", "Sable Point Instruments", "was founded by", "Yusuf Demirci", 0.7, "2026-01-01",
+                      None, None)
     assert select_facts("Where is Sable Point Instruments?", [founded], GroundingConfig()) == []
     at = FactHit("f", "i", "Tobias Lindgren", "works as an accountant at", "Fernhill Dairy", 0.6, "2026-01-01",
                  None, None)
