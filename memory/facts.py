@@ -88,9 +88,11 @@ _ROLES = (r"ceo|chief executive(?: officer)?|head coach|coach|president|chairman
 ROLE_OF = re.compile(rf"{_HOLDS}(?:the\s+|a\s+|an\s+)?{_FRESH}(?P<role>{_ROLES})\s+of\s+(?:the\s+)?(?P<of>\S.*)",
                      re.IGNORECASE)
 """A role stated from its holder's side: "X is the CEO of Y" is Y's fact "CEO of" X."""
-ROLE_POSSESSIVE = re.compile(rf"{_HOLDS}(?:the\s+)?(?P<of>\S.*?)(?:'s|'|’s|’)\s+{_FRESH}(?P<role>{_ROLES})",
+_NAME = r"(?-i:[A-Z0-9])[^\s']*(?:\s+(?:of|and|de|&|(?-i:[A-Z0-9])[^\s']*))*"
+"""Capitalised words, with the connectors inside a name: "Bank of Leeds"."""
+ROLE_POSSESSIVE = re.compile(rf"{_HOLDS}(?:the\s+)?(?P<of>{_NAME})(?:'s|'|’s|’)\s+{_FRESH}(?P<role>{_ROLES})",
                              re.IGNORECASE)
-"""The same with the role after a possessive: "X became Quillon Robotics' CEO"."""
+"""The same with the role after a possessive name: "X became Quillon Robotics' CEO"."""
 POSSESSED_ROLE = re.compile(rf"(?:'s|'|’s|’)?\s+{_FRESH}(?P<role>{_ROLES})\b", re.IGNORECASE)
 """What follows a name that a role after it belongs to: "(Bellmoor United)'s head coach"."""
 NAMED_TO_ROLE = re.compile(rf"\s+(?:as\s+)?(?:its|their)\s+{_FRESH}(?P<role>{_ROLES})\b", re.IGNORECASE)

@@ -705,5 +705,7 @@ def test_a_role_after_a_possessive_is_the_owners():
     assert ("Quillon Robotics", "CEO of", "Omar Haddad") in chief.triples
     coach = RuleExtractor().extract(["Ingrid Solberg is Bellmoor United's head coach."])[0]
     assert coach.triples == [("Bellmoor United", "head coach of", "Ingrid Solberg")]
+    season = RuleExtractor().extract(["Rich Brooks was in his 5th year as Kentucky's head coach."])[0]
+    assert not any(r == "head coach of" and s != "Kentucky" for s, r, _ in season.triples)
     named = RuleExtractor().extract(["Vendral Systems named Lukas Brandt its new CEO."])[0]
     assert ("Vendral Systems", "CEO of", "Lukas Brandt") in named.triples
