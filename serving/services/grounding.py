@@ -409,7 +409,7 @@ def select_facts(question: str, hits: list[FactHit], config: GroundingConfig) ->
                      if (h.score >= config.fact_alone or (h.score >= config.fact_min and names(question, h.subject)))
                      and fits_question(question, h.object, h.relation)
                      and not (_WHO.match(question) and _WHERE_OR_WHEN.search(h.relation)
-                              and relation_group(normalize_relation(h.relation)) != "employer"
+                              and not _employer(h.relation)
                               and names(question, h.subject))),
                     key=lambda h: -h.score)
     passed = _without_endings(passed, question)
@@ -421,6 +421,11 @@ def select_facts(question: str, hits: list[FactHit], config: GroundingConfig) ->
         return _with_siblings(asked, passed)  # "When was X opened?": "X was opened in 1889", not "X closed in 1957"
     first = next((h for h in passed if asks_about(question, h.relation, h.subject)), None)
     return _with_siblings([first, *chosen][: config.seeds] if first else chosen, passed)
+
+
+def _employer(relation: str) -> bool:
+    """The relation's object is the subject's employer, neither a place nor an agent ("works at", "hired by")."""
+    return relation_group(normalize_relation(relation)) == "employer"
 
 
 def _without_endings(passed: list[FactHit], question: str) -> list[FactHit]:
@@ -461,7 +466,7 @@ def fits_question(question: str, obj: str, relation: str = "") -> bool:
     by B", "X taught architecture", "X's nationality is Norwegian", "X is an Iron Age hill fort" do not
     say where). A period answers "When ..." too ("X was raised during the Bronze Age")."""
     where = bool(_WHERE.match(question) or PLACE_ASKED.search(question) or _PLACE_NOUN_ASKED.match(question))
-    by = relation.lower().split()[-1:] == ["by"] and relation_group(normalize_relation(relation)) != "employer"
+    by = relation.lower().split()[-1:] == ["by"] and not _employer(relation)
     if where and (by or obj.islower()
                   or relation.lower().startswith("nationality") or _COPULA.fullmatch(relation.lower())):
         return False  # an agent (but an employer: "hired by"), a common noun ("taught architecture"), a
