@@ -273,6 +273,9 @@ _SUBJECT_PRONOUN = re.compile(r"\b(he|she|they)\b", re.IGNORECASE)
 _TITLED = re.compile(r"^\W*(?:the|a|an)\s+([a-z][a-z -]{0,40}?\s+of)(?:\s+(?:the|a|an))?\s*$", re.IGNORECASE)
 """Words before a sentence's first name that make the relation: "The chief executive of" X is Y,
 "The head coach of the" X is Y."""
+_SEAT = re.compile(r"(capital|headquarters)\s+of", re.IGNORECASE)
+_SEAT_MOVED = re.compile(r"(?:(?:was|were|has been|have been)\s+)?(?:moved|relocated|transferred)\s+to", re.IGNORECASE)
+"""A seat that moves, said of the seat: "The capital of A was moved to B" is A's "moved its capital to" B."""
 
 
 def _pronoun(sentence: str, spans: list[_Span]) -> re.Match | None:
@@ -617,6 +620,8 @@ def _pair(sentence: str, a: _Span, b: _Span, first: bool, actor: str | None) -> 
     titled = _TITLED.match(sentence[: a.start]) if first else None
     if titled and sentence[a.end : b.start].strip().lower() in _COPULAS:
         return a.text, titled[1], b.text
+    if titled and (seat := _SEAT.fullmatch(titled[1])) and _SEAT_MOVED.fullmatch(sentence[a.end : b.start].strip()):
+        return a.text, f"moved its {seat[1].lower()} to", b.text  # "The capital of A was moved to B": A's move
     rel = re.sub(r"^(?:which|who|that)\s+", "", _relation(sentence[a.end : b.start]))  # "A, which was founded by B"
     rel = _DESCRIBED.sub("", rel)  # "A was a British engineer who designed B": A "designed" B
     rel = _ROLE_FOR.sub(r"\1 \2", rel)  # "plays as a goalkeeper for B": "plays for" (the role is ``_ROLE_AS``'s)
@@ -790,9 +795,10 @@ _MOVED = re.compile(r"\b(joined|moved to|transferred to|signed for|signed with|r
 _LEFT = re.compile(r"\b(?:left|quit)\s+(?:the\s+)?$")
 """A move whose destination follows its origin: "left A for B" (B's "joined")."""
 _MOVED_FROM = re.compile(r"\b((?:moved|transferred|traded|loaned|switched|relocated)(?:\s+(?:its|his|her|their)\s+"
-                         r"[a-z]+)?)\s+from\s+(?:the\s+)?$")
+                         r"[a-z]+|\s+(?:house|home|jobs|employers|teams|clubs))?)\s+from\s+(?:the\s+)?$")
 """A move whose origin comes first and destination after "to": "was transferred from A to B", "moved its
-capital from A to B" (the actor "transferred to" B, "moved its capital to" B)."""
+capital from A to B", "moved house from A to B" (the actor "transferred to" B, "moved its capital to" B,
+"moved house to" B)."""
 _NAMING = frozenset("named appointed made elected chose picked".split())
 """Verbs with which an organisation gives someone a role: "X named B its new CEO"."""
 _REPLACED = re.compile(r"\b(?:replaced|succeeded)\s+$")
@@ -990,7 +996,7 @@ class RuleExtractor:
     "The <noun>" for the name it describes (``_definite``)."""
 
     name = "rule"
-    version = 64
+    version = 65
     """Part of the extraction cache's key, so passages extracted by older rules are extracted again."""
 
     def extract(self, passages: list[str], progress: Progress | None = None) -> list[Extraction]:

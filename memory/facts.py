@@ -42,21 +42,24 @@ FUNCTIONAL_RELATIONS: tuple[tuple[str, str], ...] = (
     ("continent", r"(located )?(in|on) continent( of)?|continent"),
     ("country", r"(located )?in country( of)?|country"),
     ("location", r"(located|situated|based) in|location( of)?|lies in"),
-    ("headquarters", r"headquartered in|(has its )?headquarters( location)?( of| in)?|(moved|relocated) (its )?headquarters to"),
-    ("residence", r"(lives|living|resides|settled) in|(moved|relocated) to|residence"),
+    ("headquarters", r"headquartered in|(has its )?headquarters( location)?( of| in)?|"
+                     r"(moved|relocated) (its )?headquarters to"),
+    ("residence", r"(lives|living|resides|settled) in|(moved|relocated) (house |home )?to|residence"),
     ("chief executive", r"ceo( of)?|chief executive( officer)?( of)?|(led|run|headed|managed) by"),
     ("head of state", r"head of state( of)?|president( of)?"),
     ("head of government", r"head of government( of)?|prime minister( of)?|mayor( of)?"),
     ("citizenship", r"citizen of|(country of )?citizenship|nationality"),
     ("employer", r"((started|began|went|continues|continued) (to )?)?(works?|worked|working)( as [a-z ]+)? (for|at)|"
                  r"employed (by|at)|"
-                 r"employer|employee of|join(s|ed)?|took job (at|with)|hired by"),
+                 r"employer|employee of|join(s|ed)?|(took|accepted) (job|offer)( as [a-z ]+)? (at|with|from)|"
+                 r"hired by|switched (jobs |employers )?to"),
     ("spouse", r"spouse( of)?|married( to)?|wed|wife of|husband of"),
     ("position", r"plays? (position( of)?|as)|(playing )?position( played)?( of)?"),
-    ("team", r"plays? for|member of sports team|signed (with|for)|(transferred|traded|loaned) to"),
+    ("team", r"plays? for|member of sports team|signed (with|for)|(transferred|traded|loaned) to|"
+             r"switched (teams|clubs) to"),
     ("head coach", r"coached by|(head )?coach( of)?"),
     ("official language", r"official language( of)?"),
-    ("owner", r"owned by|owner( of)?|(wholly owned )?subsidiary of"),
+    ("owner", r"(owned|acquired|bought|purchased) by|owner( of)?|(wholly owned )?subsidiary of"),
     ("manufacturer", r"(manufactured|produced) by|manufacturer"),
 )
 """Functional relations: (group, pattern) pairs. A relation is functional (one object per subject at a
@@ -66,11 +69,13 @@ the same relation; relations of two different groups are different ones, however
 embeddings. Everything else ("speaks", "has child", "founded by", "owner of", ...) is multi-valued."""
 
 ENDING_RELATIONS: tuple[tuple[str, str], ...] = (
-    ("employer", r"left|quit|resigned( from)?|retired from|no longer (works?|employed) (for|at|by)"),
+    ("employer", r"left|quit|resigned( from)?|retired from|no longer (works?|employed) (for|at|by)|"
+                 r"switched (jobs |employers )?from"),
     ("spouse", r"divorced( from)?|no longer married to"),
-    ("residence", r"moved (away )?from|no longer lives in"),
-    ("team", r"(transferred|traded|loaned|released) from"),
+    ("residence", r"(moved|relocated) (away |house |home )?from|no longer lives in"),
+    ("team", r"(transferred|traded|loaned|released) from|switched (teams|clubs) from"),
     ("capital", r"(moved|relocated) (its )?capital from"),
+    ("headquarters", r"(moved|relocated) (its )?headquarters from"),
 )
 """Relations that end the current fact of a functional group with the same object (group, pattern)."""
 

@@ -700,6 +700,18 @@ def test_a_move_from_one_place_to_another_and_an_organisation_taking_someone_on(
     assert ("Ada Berg", "was hired by", "Norvik Labs") in hired.triples
 
 
+def test_a_move_of_house_or_jobs_is_the_movers_and_a_moved_seat_is_its_countrys():
+    house = RuleExtractor().extract(["Osric Pennant moved house from Glenmoray to Ashcombe."])[0]
+    assert ("Osric Pennant", "moved house to", "Ashcombe") in house.triples
+    assert not any(s == "Glenmoray" for s, _, _ in house.triples)
+    jobs = RuleExtractor().extract(["Freya Castellan switched jobs from Marlow Textiles to Juniper Freight."])[0]
+    assert ("Freya Castellan", "switched jobs to", "Juniper Freight") in jobs.triples
+    capital = RuleExtractor().extract(["In 2022 the capital of Velmora was moved to Estrelle."])[0]
+    assert capital.triples == [("Velmora", "moved its capital to", "Estrelle")]
+    seat = RuleExtractor().extract(["The headquarters of Brannoch Foods were relocated to Perth."])[0]
+    assert seat.triples == [("Brannoch Foods", "moved its headquarters to", "Perth")]
+
+
 def test_a_role_after_a_possessive_is_the_owners():
     chief = RuleExtractor().extract(["Harriet Vance stepped down, and Omar Haddad became Quillon Robotics' CEO."])[0]
     assert ("Quillon Robotics", "CEO of", "Omar Haddad") in chief.triples

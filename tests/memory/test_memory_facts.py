@@ -41,6 +41,10 @@ def texts(mem: GraphMemory, query: str = QUESTION, k: int = 10, as_of: str | Non
         ("has since moved to", "moved to", "residence"),
         ("was loaned to", "loaned to", "team"),
         ("has its headquarters in", "has its headquarters in", "headquarters"),
+        ("moved house to", "moved house to", "residence"),
+        ("switched jobs to", "switched jobs to", "employer"),
+        ("accepted a job as a nurse at", "accepted job as nurse at", "employer"),
+        ("was acquired by", "acquired by", "owner"),
         ("has child", "has child", None),  # "has" as a verb stays
         ("married", "married", "spouse"),
         ("are coached by", "coached by", "head coach"),
@@ -334,3 +338,18 @@ def test_a_transfer_and_a_moved_capital_replace_the_old_fact_and_revert_restores
     assert objects(mem.facts_about("Ostravia")) == ["Draven"]
     mem.remove("moved")
     assert objects(mem.facts_about("Ostravia")) == ["Kelmburg"]
+
+
+def test_a_switch_a_house_move_and_a_moved_headquarters_end_the_old_fact(make_memory):
+    mem = make_memory()
+    mem.ingest_facts([("Freya Cole", "works for", "Marlow Textiles"), ("Osric Penn", "lives in", "Glenmoray"),
+                      ("Brannoch Foods", "headquartered in", "Dundee")], ingest_id="old")
+    result = mem.ingest_facts([("Freya Cole", "switched from", "Marlow Textiles"),
+                               ("Osric Penn", "moved house from", "Glenmoray"),
+                               ("Brannoch Foods", "moved its headquarters from", "Dundee")], ingest_id="ended")
+    assert len(result.superseded) == 3
+    for subject, ending in ("Freya Cole", "switched from"), ("Osric Penn", "moved house from"), \
+            ("Brannoch Foods", "moved its headquarters from"):
+        assert [f.relation for f in mem.facts_about(subject)] == [ending]  # the old fact is no longer current
+    mem.remove("ended")
+    assert objects(mem.facts_about("Brannoch Foods")) == ["Dundee"]
