@@ -288,6 +288,9 @@ _GROUP_WORDINGS: dict[str, tuple[str, ...]] = {
     "capital": ("The capital of {s} is {o}.", "The capital city of {s} is {o}.", "{s}'s capital is {o}."),
     "spouse": ("{s} is married to {o}.", "{s}'s husband is {o}.", "{s}'s wife is {o}."),
     "head coach": ("The coach of {s} is {o}.", "{s} is coached by {o}."),
+    "headquarters": ("{s} is headquartered in {o}.", "{s} is based in {o}.", "{s}'s headquarters are in {o}.",
+                     "The headquarters of {s} are in {o}."),
+    "owner": ("{s} is owned by {o}.", "{s} was acquired by {o}.", "{s} was bought by {o}."),
 }
 """How answers word a functional relation whatever the fact's own words ("X relocated to B" is
 answered "X is currently residing in"): an answer that reaches the object this way copies it too."""
@@ -318,7 +321,8 @@ def anchored_sources(tokenizer, facts: list[FactHit], question: str) -> tuple[tu
     the second), as token ids at an answer's start with the index where the named entity ends: the
     subject, or for an :func:`inverse_entry` the object, in its :func:`inverse_wording` ("Ostrin is
     the capital of Velmora."), or a verb's fact whole from the answer's first token when the question
-    asks for its subject (:func:`asks_subject`); then, for the same facts, each of ``ANSWER_LEADS``
+    asks for its subject (:func:`asks_subject`), or the question restated with the doer it asks for
+    (:func:`agent_answer`) from the first token; then, for the same facts, each of ``ANSWER_LEADS``
     followed by the answer (the object; an inverse entry's subject), with the index where the lead ends.
     A choice between two names that one shown fact decides (:func:`chosen_option`) is answered from
     the first token."""
@@ -331,6 +335,8 @@ def anchored_sources(tokenizer, facts: list[FactHit], question: str) -> tuple[tu
                 f is not fact and f.subject.lower() == answer.lower() for f in facts):
             continue
         answers.append(answer)
+        if not inverse and (doer := agent_answer(question, fact)):
+            sources.append(split_ids(tokenizer, "", doer, 0))  # "Who owns X?" with "X was acquired by Y": "Y owns X."
         sentence, named = (inverse_wording(fact), fact.object) if inverse else (fact_sentence(fact), fact.subject)
         if sentence is None and asks_subject(question, fact.relation):
             sentence, named = fact_sentence(fact), ""  # "Who works for X?": the fact's sentence is the answer
@@ -347,6 +353,26 @@ def anchored_sources(tokenizer, facts: list[FactHit], question: str) -> tuple[tu
         if _kind_asked(question, answer):  # "Which prize did X win?": "The" goes on "Aldane Prize."
             sources.append(split_ids(tokenizer, "", f"The {answer}.", len("The")))
     return tuple(sources)
+
+
+_AGENT_ASKED = re.compile(r"^\W*(?:who|(?:which|what)\s+(?P<kind>[a-z]+))\s+(?P<verb>(?-i:[a-z]+))\s+"
+                          r"(?P<rest>[^?]+?)\s*\?\s*$", re.IGNORECASE)
+"""A question whose wh-word is the doer of its verb: "Who owns X?", "Which company bought X?"."""
+
+
+def agent_answer(question: str, fact: FactHit) -> str | None:
+    """The question restated with the doer it asks for, when the fact names that doer after "by" and
+    the rest of the question is the fact's subject: "Who owns Wrenfield Motors?" with
+    "Wrenfield Motors was acquired by Ostberg Group" is "Ostberg Group owns Wrenfield Motors."
+    (answers start with the doer, and the model's own doer followed the subject's first word:
+    "Wrenfield Group owns"). None for any other question or fact."""
+    asked = _AGENT_ASKED.match(question)
+    if not asked or asked["verb"] in AUXILIARIES or (asked["kind"] or "").lower() in AUXILIARIES \
+            or _words(fact.relation)[-1:] != ["by"] or not re.fullmatch(
+                rf"(?:the\s+)?{re.escape(fact.subject)}(?:\s+(?:now|today|currently|in\s+\d{{4}}))?", asked["rest"],
+                re.IGNORECASE):
+        return None
+    return f"{fact.object} {asked['verb']} {asked['rest']}."
 
 
 _CHOICE = re.compile(r"^\W*(?i:which|who)\b(.+?),?\s+(?:the\s+)?([A-Z][^,?]*?)"

@@ -157,6 +157,12 @@ def test_a_functional_facts_object_is_copied_after_the_words_answers_use_for_its
     assert [byte.decode(ids[:start]) for ids, start in other] == [" Marisol Quintero relocated to",
                                                                   "Marisol Quintero relocated to"]
     assert asks_about("Which club does Kwame Adjei play for?", "signed with")
+    seat = FactHit("f2", "i2", "Brannoch Foods", "moved its headquarters to", "Perth", 0.9, "2026-01-01", None, None)
+    leads = {byte.decode(ids[:start]) for ids, start in fact_sources(byte, [seat], "Where is Brannoch Foods based?")}
+    assert " Brannoch Foods is headquartered in" in leads
+    bought = FactHit("f3", "i3", "Wrenfield Motors", "was acquired by", "Ostberg Group", 0.9, "2026-01-01", None, None)
+    leads = {byte.decode(ids[:start]) for ids, start in fact_sources(byte, [bought], "Who owns Wrenfield Motors?")}
+    assert " Wrenfield Motors is owned by" in leads
 
 
 def test_anchored_token_goes_on_with_a_fact_the_answer_started_through_its_subject():
