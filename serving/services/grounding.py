@@ -581,9 +581,11 @@ def _stems(text: str) -> set[str]:
 SAME_DEED = ("author writer wrote written write", "builder built build", "singer sang sung sing",
              "founder founded establish established launched launch", "win won winner",
              "attend attended studied study educated", "create created creator develop developed invent invented",
-             "height tall high", "length long", "width wide", "depth deep", "based headquartered headquarters")
-"""Words for one deed (or one size) that share no first letters: "the author of X" asks about "X is a novel by
-the writer Y", "How tall is X?" about "X's height is about four metres"."""
+             "height tall high", "length long", "width wide", "depth deep", "based headquartered headquarters",
+             "brother sister sibling")
+"""Words for one deed (or one size, or one kin) that share no first letters: "the author of X" asks about "X is a
+novel by the writer Y", "How tall is X?" about "X's height is about four metres", "X's sister" about "X is the
+brother of Y"."""
 _SAME_DEED = {stem: group for group in (_stems(words) for words in SAME_DEED) for stem in group}
 
 

@@ -291,6 +291,8 @@ def test_a_question_asks_about_a_relation_in_any_inflection():
     assert asks_about("How tall is the Marrowby Stone?", "height is")  # a size by its adjective
     assert asks_about("How long is the Varn River?", "length is")
     assert not asks_about("How tall is the Marrowby Stone?", "length is")
+    assert asks_about("Who is Lucan Merriweather's sister?", "is the brother of")  # one kin
+    assert not asks_about("Who is Lucan Merriweather's sister?", "is the father of")
     assert asks_about("In which country is Lake Vessaro?", "region of")  # a place inside a larger one
     assert not asks_about("Who owns Lake Vessaro?", "region of")
     assert asks_about("In which county is Castle Dunmarrow?", "in")  # "near Ballykeel in County Antrim"
