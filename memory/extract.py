@@ -652,6 +652,14 @@ def _pair(sentence: str, a: _Span, b: _Span, first: bool, actor: str | None) -> 
         return actor, f"{origin[1]} to", b.text  # "was transferred from A to B": not A's "to" B
     if a.kind == b.kind == "name" and rel in _NAMING and (named := NAMED_TO_ROLE.match(sentence, b.end)):
         return a.text, f"{named['role']} of", b.text  # "X named B its new CEO": X's "CEO of" B
+    if NAMED_TO_ROLE.fullmatch(sentence, a.end, b.end):
+        return None  # "X named A its new CEO": the role is X's fact about A, not A's "its new" CEO
+    if a.kind == b.kind == "name" and rel.lower() in _COPULAS and (kin := _KIN_POSSESSED.match(sentence, b.end)):
+        return b.text, f"{kin['kin'].lower()} of", a.text  # "A is B's brother": B's "brother of" A
+    possessed = POSSESSED_ROLE.match(sentence, a.end) or _KIN_POSSESSED.match(sentence, a.end)
+    if possessed and actor and a.text != actor \
+            and (verb := _coordinated(_relation(sentence[possessed.end() : b.start]))):
+        return actor, verb, b.text  # "A is B's head coach and lives in C": A lives in C
     if a.kind == b.kind == "name" and (joined := taken_on(rel)):
         return b.text, joined, a.text  # "The Hawks signed striker B": B "signed with" the Hawks
     if rel == "for" and actor and a.text != actor and _LEFT.search(sentence, 0, a.start):
@@ -799,6 +807,9 @@ _MOVED_FROM = re.compile(r"\b((?:moved|transferred|traded|loaned|switched|reloca
 """A move whose origin comes first and destination after "to": "was transferred from A to B", "moved its
 capital from A to B", "moved house from A to B" (the actor "transferred to" B, "moved its capital to" B,
 "moved house to" B)."""
+_KIN_POSSESSED = re.compile(r"(?:'s|'|’s|’)\s+(?:(?:younger|older|elder|twin|late)\s+)?(?P<kin>brother|sister|son|daughter|"
+                            r"father|mother|wife|husband|cousin|uncle|aunt|nephew|niece)(?![\w-])", re.IGNORECASE)
+"""What follows a name that a kin after it belongs to: "(A is B)'s brother" is B's "brother of" A."""
 _NAMING = frozenset("named appointed made elected chose picked".split())
 """Verbs with which an organisation gives someone a role: "X named B its new CEO"."""
 _REPLACED = re.compile(r"\b(?:replaced|succeeded)\s+$")
@@ -996,7 +1007,7 @@ class RuleExtractor:
     "The <noun>" for the name it describes (``_definite``)."""
 
     name = "rule"
-    version = 65
+    version = 66
     """Part of the extraction cache's key, so passages extracted by older rules are extracted again."""
 
     def extract(self, passages: list[str], progress: Progress | None = None) -> list[Extraction]:

@@ -720,4 +720,15 @@ def test_a_role_after_a_possessive_is_the_owners():
     season = RuleExtractor().extract(["Rich Brooks was in his 5th year as Kentucky's head coach."])[0]
     assert not any(r == "head coach of" and s != "Kentucky" for s, r, _ in season.triples)
     named = RuleExtractor().extract(["Vendral Systems named Lukas Brandt its new CEO."])[0]
-    assert ("Vendral Systems", "CEO of", "Lukas Brandt") in named.triples
+    assert named.triples == [("Vendral Systems", "CEO of", "Lukas Brandt")]
+    lives = RuleExtractor().extract(["Ingrid Solberg is Bellmoor United's head coach and lives in Leeds."])[0]
+    assert ("Ingrid Solberg", "lives in", "Leeds") in lives.triples
+
+
+def test_a_kin_after_a_possessive_is_the_owners():
+    brother = RuleExtractor().extract(["Tom Reyes is Maria Lopez's brother."])[0]
+    assert brother.triples == [("Maria Lopez", "brother of", "Tom Reyes")]
+    wife = RuleExtractor().extract(["Helena Oduya is Tomasz Wierzba's wife and works for Acme Foods."])[0]
+    assert wife.triples == [("Tomasz Wierzba", "wife of", "Helena Oduya"), ("Helena Oduya", "works for", "Acme Foods")]
+    in_law = RuleExtractor().extract(["Tom Reyes was Maria Lopez's brother-in-law."])[0]
+    assert ("Maria Lopez", "brother of", "Tom Reyes") not in in_law.triples
