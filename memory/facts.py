@@ -135,14 +135,16 @@ def employer_move(relation: str, obj: str) -> str:
         else relation
 
 
-_TOOK_ON = re.compile(r"(signed|hired|recruited)(?:\s+(?!(?:with|for|to|by|at|in|on|from|as)\b)[a-z]+){0,2}",
-                      re.IGNORECASE)
-_TAKEN_ON = {"signed": "signed with", "hired": "was hired by", "recruited": "was hired by"}
+_TOOK_ON = re.compile(r"(signed|hired|recruited|acquired|bought|purchased)"
+                      r"(?:\s+(?!(?:with|for|to|by|at|in|on|of|from|as)\b)[a-z]+){0,2}", re.IGNORECASE)
+_TAKEN_ON = {"signed": "signed with", "hired": "was hired by", "recruited": "was hired by",
+             "acquired": "was acquired by", "bought": "was bought by", "purchased": "was bought by"}
 
 
 def taken_on(relation: str) -> str | None:
-    """The relation from the person's side when an organisation takes a person on, the person's role
-    between: "signed striker" (B) is B's "signed with" (the club), "hired engineer" B's "was hired by"."""
+    """The relation from the side of what is taken on, when an organisation takes on a person or a
+    company, its kind between: "signed striker" (B) is B's "signed with" (the club), "hired engineer"
+    B's "was hired by", "acquired rival" B's "was acquired by" (an owner)."""
     m = _TOOK_ON.fullmatch(relation.strip())
     return _TAKEN_ON[m[1].lower()] if m else None
 

@@ -698,6 +698,10 @@ def test_a_move_from_one_place_to_another_and_an_organisation_taking_someone_on(
     assert signed.triples == [("Kwame Adjei", "signed with", "Harrowgate Hawks")]
     hired = RuleExtractor().extract(["Norvik Labs hired Ada Berg in 2020."])[0]
     assert ("Ada Berg", "was hired by", "Norvik Labs") in hired.triples
+    bought = RuleExtractor().extract(["Felling Holdings bought rival Quintus Harrow in 2021."])[0]
+    assert ("Quintus Harrow", "was bought by", "Felling Holdings") in bought.triples
+    shares = RuleExtractor().extract(["Ada Berg bought shares of Norvik Labs."])[0]
+    assert shares.triples == [("Ada Berg", "bought shares of", "Norvik Labs")]
 
 
 def test_a_move_of_house_or_jobs_is_the_movers_and_a_moved_seat_is_its_countrys():
