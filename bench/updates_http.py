@@ -8,7 +8,8 @@ Each set of ``bench/moves_heldout.json`` was written before any run of the code 
 (its ``written`` line says when). Per set: the unrelated questions are asked, every step's statement
 is sent and its questions asked (a hit: the expected words are in the greedy answer, 48 tokens), the
 unrelated questions asked again (unchanged: the same answer word for word), and every entry reverted,
-newest first. Prints each route and answer, then one JSON line per set.
+newest first; right after a step's entry is reverted, its ``after_revert`` questions are asked (what
+the facts before it say). Prints each route and answer, then one JSON line per set.
 """
 
 from __future__ import annotations
@@ -41,10 +42,18 @@ def run_set(client: httpx.Client, name: str, case: dict) -> dict:
             hits, asked = hits + hit, asked + 1
             print("OK " if hit else "-- ", question, "=>", answer.replace("\n", " ")[:160], flush=True)
     after = [ask(client, q) for q in case["unrelated"]]
-    reverted = [client.post(f"/v1/history/{entry}/revert").status_code for entry in reversed(entries)]
+    reverted, restored, after_revert = [], 0, 0
+    for entry, step in zip(reversed(entries), reversed(case["steps"])):
+        reverted.append(client.post(f"/v1/history/{entry}/revert").status_code)
+        for question, expected in step.get("after_revert", []):
+            answer = ask(client, question)
+            hit = expected.lower() in answer.lower()
+            restored, after_revert = restored + hit, after_revert + 1
+            print("OK " if hit else "-- ", "[reverted]", question, "=>", answer.replace("\n", " ")[:160], flush=True)
     return {"set": name, "hits": hits, "questions": asked, "routes": routes,
             "unrelated_same": sum(a == b for a, b in zip(before, after)), "unrelated": len(before),
-            "reverted_200": sum(status == 200 for status in reverted), "entries": len(entries)}
+            "reverted_200": sum(status == 200 for status in reverted), "entries": len(entries),
+            "after_revert_hits": restored, "after_revert_questions": after_revert}
 
 
 def main() -> None:
