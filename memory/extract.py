@@ -807,8 +807,9 @@ _MOVED_FROM = re.compile(r"\b((?:moved|transferred|traded|loaned|switched|reloca
 """A move whose origin comes first and destination after "to": "was transferred from A to B", "moved its
 capital from A to B", "moved house from A to B" (the actor "transferred to" B, "moved its capital to" B,
 "moved house to" B)."""
-_KIN_POSSESSED = re.compile(r"(?:'s|'|’s|’)\s+(?:(?:younger|older|elder|twin|late)\s+)?(?P<kin>brother|sister|son|daughter|"
-                            r"father|mother|wife|husband|cousin|uncle|aunt|nephew|niece)(?![\w-])", re.IGNORECASE)
+_KIN_POSSESSED = re.compile(r"(?:'s|'|’s|’)\s+(?:(?:younger|older|elder|twin|late)\s+)?"
+                            r"(?P<kin>brother|sister|son|daughter|father|mother|wife|husband|cousin|uncle|aunt|nephew|niece)"
+                            r"(?![\w-])", re.IGNORECASE)
 """What follows a name that a kin after it belongs to: "(A is B)'s brother" is B's "brother of" A."""
 _NAMING = frozenset("named appointed made elected chose picked".split())
 """Verbs with which an organisation gives someone a role: "X named B its new CEO"."""

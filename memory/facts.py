@@ -66,7 +66,7 @@ FUNCTIONAL_RELATIONS: tuple[tuple[str, str], ...] = (
 time) when its normalised form (`normalize_relation`) matches a pattern *whole*, so document triples
 such as "was a painter born in" stay multi-valued (conservative). Two relations of the same group are
 the same relation; relations of two different groups are different ones, however close their
-embeddings. Everything else ("speaks", "has child", "founded by", "owner of", ...) is multi-valued."""
+embeddings. Everything else ("speaks", "has child", "founded by", ...) is multi-valued."""
 
 ENDING_RELATIONS: tuple[tuple[str, str], ...] = (
     ("employer", r"left|quit|resigned( from)?|retired from|no longer (works?|employed) (for|at|by)|"

@@ -259,8 +259,9 @@ def test_a_verbs_fact_asked_for_its_subject_is_the_answer_from_its_first_token()
 def test_a_question_for_the_doer_of_a_passive_fact_is_answered_from_the_doer():
     tok = byte_tokenizer()
     bought = FactHit("f1", "i", "Wrenfield Motors", "was acquired by", "Ostberg Group", 0.7, "2026-01-01", None, None)
-    for question, answer in (("Who owns Wrenfield Motors?", "Ostberg Group owns Wrenfield Motors."),
-                             ("Which company bought Wrenfield Motors now?", "Ostberg Group bought Wrenfield Motors now.")):
+    for question, answer in (
+            ("Who owns Wrenfield Motors?", "Ostberg Group owns Wrenfield Motors."),
+            ("Which company bought Wrenfield Motors now?", "Ostberg Group bought Wrenfield Motors now.")):
         anchored = {tok.decode(ids): at for ids, at in anchored_sources(tok, [bought], question)}
         assert anchored[answer] == 0
     # a question that goes on past the subject, or with an auxiliary, is not restated
