@@ -322,7 +322,8 @@ def anchored_sources(tokenizer, facts: list[FactHit], question: str) -> tuple[tu
     subject, or for an :func:`inverse_entry` the object, in its :func:`inverse_wording` ("Ostrin is
     the capital of Velmora."), or a verb's fact whole from the answer's first token when the question
     asks for its subject (:func:`asks_subject`), or the question restated with the doer it asks for
-    (:func:`agent_answer`) from the first token; then, for the same facts, each of ``ANSWER_LEADS``
+    (:func:`agent_answer`) from the first token to the end of the answer (it says all the fact says);
+    then, for the same facts, each of ``ANSWER_LEADS``
     followed by the answer (the object; an inverse entry's subject), with the index where the lead ends.
     A choice between two names that one shown fact decides (:func:`chosen_option`) is answered from
     the first token."""
@@ -335,8 +336,9 @@ def anchored_sources(tokenizer, facts: list[FactHit], question: str) -> tuple[tu
                 f is not fact and f.subject.lower() == answer.lower() for f in facts):
             continue
         answers.append(answer)
-        if not inverse and (doer := agent_answer(question, fact)):
-            sources.append(split_ids(tokenizer, "", doer, 0))  # "Who owns X?" with "X was acquired by Y": "Y owns X."
+        if not inverse and (doer := agent_answer(question, fact)):  # "Who owns X?", "X was acquired by Y": "Y owns X."
+            ids, at = split_ids(tokenizer, "", doer, 0)
+            sources.append((ids + (tokenizer.eos_token_id,) if tokenizer.eos_token_id is not None else ids, at))
         sentence, named = (inverse_wording(fact), fact.object) if inverse else (fact_sentence(fact), fact.subject)
         if sentence is None and asks_subject(question, fact.relation):
             sentence, named = fact_sentence(fact), ""  # "Who works for X?": the fact's sentence is the answer

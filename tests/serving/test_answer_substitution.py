@@ -262,8 +262,10 @@ def test_a_question_for_the_doer_of_a_passive_fact_is_answered_from_the_doer():
     for question, answer in (
             ("Who owns Wrenfield Motors?", "Ostberg Group owns Wrenfield Motors."),
             ("Which company bought Wrenfield Motors now?", "Ostberg Group bought Wrenfield Motors now.")):
-        anchored = {tok.decode(ids): at for ids, at in anchored_sources(tok, [bought], question)}
-        assert anchored[answer] == 0
+        anchored = {tok.decode(ids, skip_special_tokens=True): (ids, at)
+                    for ids, at in anchored_sources(tok, [bought], question)}
+        ids, at = anchored[answer]
+        assert at == 0 and ids[-1] == tok.eos_token_id  # the restated question is the whole answer
     # a question that goes on past the subject, or with an auxiliary, is not restated
     for question in ("Who founded the company that owns Wrenfield Motors?", "Who is Wrenfield Motors owned by?"):
         assert not any(at == 0 for _, at in anchored_sources(tok, [bought], question))
