@@ -19,8 +19,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Iterator, Protocol, TypeAlias
 
-from memory.facts import (NAMED_TO_ROLE, POSSESSED_ROLE, employer_move, normalize_relation, relation_group, role_of,
-                          taken_on)
+from memory.facts import (KIN_POSSESSED, NAMED_TO_ROLE, POSSESSED_ROLE, employer_move, normalize_relation,
+                          relation_group, role_of, taken_on)
 
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase
@@ -654,9 +654,9 @@ def _pair(sentence: str, a: _Span, b: _Span, first: bool, actor: str | None) -> 
         return a.text, f"{named['role']} of", b.text  # "X named B its new CEO": X's "CEO of" B
     if NAMED_TO_ROLE.fullmatch(sentence, a.end, b.end):
         return None  # "X named A its new CEO": the role is X's fact about A, not A's "its new" CEO
-    if a.kind == b.kind == "name" and rel.lower() in _COPULAS and (kin := _KIN_POSSESSED.match(sentence, b.end)):
+    if a.kind == b.kind == "name" and rel.lower() in _COPULAS and (kin := KIN_POSSESSED.match(sentence, b.end)):
         return b.text, f"{kin['kin'].lower()} of", a.text  # "A is B's brother": B's "brother of" A
-    possessed = POSSESSED_ROLE.match(sentence, a.end) or _KIN_POSSESSED.match(sentence, a.end)
+    possessed = POSSESSED_ROLE.match(sentence, a.end) or KIN_POSSESSED.match(sentence, a.end)
     if possessed and actor and a.text != actor \
             and (verb := _coordinated(_relation(sentence[possessed.end() : b.start]))):
         return actor, verb, b.text  # "A is B's head coach and lives in C": A lives in C
@@ -807,10 +807,6 @@ _MOVED_FROM = re.compile(r"\b((?:moved|transferred|traded|loaned|switched|reloca
 """A move whose origin comes first and destination after "to": "was transferred from A to B", "moved its
 capital from A to B", "moved house from A to B" (the actor "transferred to" B, "moved its capital to" B,
 "moved house to" B)."""
-_KIN_POSSESSED = re.compile(r"(?:'s|'|’s|’)\s+(?:(?:younger|older|elder|twin|late)\s+)?"
-                            r"(?P<kin>brother|sister|son|daughter|father|mother|wife|husband|cousin|uncle|aunt|nephew|niece)"
-                            r"(?![\w-])", re.IGNORECASE)
-"""What follows a name that a kin after it belongs to: "(A is B)'s brother" is B's "brother of" A."""
 _NAMING = frozenset("named appointed made elected chose picked".split())
 """Verbs with which an organisation gives someone a role: "X named B its new CEO"."""
 _REPLACED = re.compile(r"\b(?:replaced|succeeded)\s+$")
@@ -1008,7 +1004,7 @@ class RuleExtractor:
     "The <noun>" for the name it describes (``_definite``)."""
 
     name = "rule"
-    version = 67
+    version = 68
     """Part of the extraction cache's key, so passages extracted by older rules are extracted again."""
 
     def extract(self, passages: list[str], progress: Progress | None = None) -> list[Extraction]:

@@ -100,8 +100,16 @@ ROLE_POSSESSIVE = re.compile(rf"{_HOLDS}(?:the\s+)?(?P<of>{_NAME})(?:'s|'|’s|�
 """The same with the role after a possessive name: "X became Quillon Robotics' CEO"."""
 POSSESSED_ROLE = re.compile(rf"(?:'s|'|’s|’)?\s+{_FRESH}(?P<role>{_ROLES})\b", re.IGNORECASE)
 """What follows a name that a role after it belongs to: "(Bellmoor United)'s head coach"."""
-NAMED_TO_ROLE = re.compile(rf"\s+(?:as\s+)?(?:its|their)\s+{_FRESH}(?P<role>{_ROLES})\b", re.IGNORECASE)
-"""What follows the person an organisation names to a role: "(X named Y) its new CEO"."""
+_KIN = r"brother|sister|son|daughter|father|mother|wife|husband|cousin|uncle|aunt|nephew|niece"
+KIN_POSSESSED = re.compile(rf"(?:'s|'|’s|’)\s+(?:(?:younger|older|elder|twin|late)\s+)?(?P<kin>{_KIN})(?![\w-])",
+                           re.IGNORECASE)
+"""What follows a name that a kin after it belongs to: "(A is B)'s brother" is B's "brother of" A."""
+KIN_OF = re.compile(rf"(?P<of>{_NAME}){KIN_POSSESSED.pattern}", re.IGNORECASE)
+"""A kin of a name: "Clara Hoyer's husband"."""
+NAMED_TO_ROLE = re.compile(rf"\s+(?:as\s+(?:(?:its|their|the)\s+)?|(?:its|their)\s+){_FRESH}(?P<role>{_ROLES})\b",
+                           re.IGNORECASE)
+"""What follows the person an organisation names to a role: "(X named Y) its new CEO", "(X appointed Y)
+as chief executive"."""
 
 
 def role_of(text: str) -> tuple[str, str] | None:

@@ -20,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from memory.facts import employer_move, role_of, taken_on
+from memory.facts import KIN_OF, employer_move, role_of, taken_on
 from serving.core.batch import KVBatch
 from serving.core.generation import SamplingParams, stop_token_ids
 
@@ -305,6 +305,10 @@ def _parse_statement(sentence: str) -> Fact | None:
     role = role_of(" ".join([*relation, obj])) if start == 0 and not mark else None
     if role and _named(role[1].split()[0]):  # "Tomas Brenn is the CEO of Kettle & Finch": the company's fact
         return Fact(role[1], f"{role[0]} of", subject, f"The {role[0]} of {{}} is")
+    kin = KIN_OF.fullmatch(obj) if start == 0 and not mark and [w.lower() for w in relation] in (["is"], ["was"]) \
+        else None
+    if kin:  # "Benedikt Hoyer is Clara Hoyer's husband": Clara Hoyer's "husband of" Benedikt Hoyer
+        return Fact(kin["of"], f"{kin['kin'].lower()} of", subject, f"The {kin['kin'].lower()} of {{}} is")
     joined = taken_on(" ".join(relation)) if start == 0 and not mark and _kind(obj) == "name" else None
     if joined:  # "The Harrowgate Hawks signed striker Kwame Adjei": the player's fact
         return Fact(obj, joined, re.sub(r"^(?:the|a|an) ", "", subject, flags=re.IGNORECASE))

@@ -725,6 +725,8 @@ def test_a_role_after_a_possessive_is_the_owners():
     assert not any(r == "head coach of" and s != "Kentucky" for s, r, _ in season.triples)
     named = RuleExtractor().extract(["Vendral Systems named Lukas Brandt its new CEO."])[0]
     assert named.triples == [("Vendral Systems", "CEO of", "Lukas Brandt")]
+    appointed = RuleExtractor().extract(["Lowther Brewing appointed Idris Vaughan as chief executive."])[0]
+    assert appointed.triples == [("Lowther Brewing", "chief executive of", "Idris Vaughan")]
     lives = RuleExtractor().extract(["Ingrid Solberg is Bellmoor United's head coach and lives in Leeds."])[0]
     assert ("Ingrid Solberg", "lives in", "Leeds") in lives.triples
 

@@ -90,6 +90,8 @@ from tests.helpers.models import tiny_llama, tiny_tokenizer
      "The capital of the Republic of Velmora is"),
     ("The Harlow Kestrels are coached by Pavel Drozd.",
      Fact("Harlow Kestrels", "are coached by", "Pavel Drozd", "The {} are coached by"), "The Harlow Kestrels are coached by"),
+    ("Benedikt Hoyer is Clara Hoyer's husband.",  # a kin: the fact of whose kin it is
+     Fact("Clara Hoyer", "husband of", "Benedikt Hoyer", "The husband of {} is"), "The husband of Clara Hoyer is"),
     ("Tobias Reade is the new mayor of Port Averne.",
      Fact("Port Averne", "mayor of", "Tobias Reade", "The mayor of {} is"), "The mayor of Port Averne is"),
     ("Ana Lee was appointed chief executive of Brask Instruments.",
