@@ -7,7 +7,7 @@ by two ingests is two facts (and one row of the fact vector index). Every fact h
 Supersession is a pure function of the live facts, recomputed per subject whenever an ingest is added
 or removed. A subject's facts are taken in (valid_from, ingest order); a fact that *replaces* (its
 ingest's `replaces`, else `FUNCTIONAL_RELATIONS`) invalidates every earlier current fact of another
-ingest with the same relation and a different object:
+ingest (of any ingest, when it states a change: `CHANGES`) with the same relation and a different object:
 
     ingest A: Ilse Varga | works for | Ostrander Mills    A current
     ingest B: Ilse Varga | works for | Kettle & Finch     A invalid from B's valid_from, superseded by B
@@ -78,6 +78,9 @@ ENDING_RELATIONS: tuple[tuple[str, str], ...] = (
     ("headquarters", r"(moved|relocated) (its )?headquarters from"),
 )
 """Relations that end the current fact of a functional group with the same object (group, pattern)."""
+CHANGES = re.compile(r"(moved|relocated|switched|transferred|traded|loaned)\b.*")
+"""Relations that state a change: they replace the earlier fact of their relation stated by the same
+ingest too ("X lives in A. He moved house to B.": B), not only those of earlier ingests."""
 
 _GROUPS = tuple((name, re.compile(pattern)) for name, pattern in FUNCTIONAL_RELATIONS)
 _ENDINGS = tuple((name, re.compile(pattern)) for name, pattern in ENDING_RELATIONS)
@@ -322,8 +325,9 @@ class FactLedger:
                     continue
                 if not (new.replaces if new.replaces is not None else relation_group(new.rel) is not None):
                     continue
+                change = CHANGES.fullmatch(new.rel) is not None
                 for old in facts[:i]:
-                    if old.invalid_from is None and old.ingest_id != new.ingest_id and old.o != new.o:
+                    if old.invalid_from is None and (old.ingest_id != new.ingest_id or change) and old.o != new.o:
                         pair = (old.rel, new.rel)
                         if pair not in same:
                             same[pair] = self.same_relation(*pair)

@@ -353,3 +353,14 @@ def test_a_switch_a_house_move_and_a_moved_headquarters_end_the_old_fact(make_me
         assert [f.relation for f in mem.facts_about(subject)] == [ending]  # the old fact is no longer current
     mem.remove("ended")
     assert objects(mem.facts_about("Brannoch Foods")) == ["Dundee"]
+
+
+def test_a_change_replaces_the_fact_before_it_in_the_same_ingest(make_memory):
+    mem = make_memory()
+    mem.ingest_facts([("Gunnar Ostby", "lives in", "Harwick"), ("Gunnar Ostby", "moved house to", "Bellhaven"),
+                      ("Gunnar Ostby", "works for", "Corvin Paper"), ("Gunnar Ostby", "works for", "Stellan Optics")],
+                     ingest_id="both")
+    current = {(f.relation, f.object) for f in mem.facts_about("Gunnar Ostby")}
+    assert ("moved house to", "Bellhaven") in current and ("lives in", "Harwick") not in current
+    # two facts of one relation without a change stay current together
+    assert {("works for", "Corvin Paper"), ("works for", "Stellan Optics")} <= current
