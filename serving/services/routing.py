@@ -258,7 +258,8 @@ def _parse_statement(sentence: str) -> Fact | None:
     the first named word after the subject ("United States of America"), or the trailing lower-case
     word(s) ("linebacker"). A sentence that goes on after its object is a document, not a fact. A role
     stated from its holder's side ("Tomas Brenn is the CEO of Kettle & Finch") is the fact of what the
-    role is of ("The CEO of {} is", subject "Kettle & Finch", object "Tomas Brenn"). "Moved to" an
+    role is of ("The CEO of {} is", subject "Kettle & Finch", object "Tomas Brenn"), and so is a kin
+    after a possessive ("Benedikt Hoyer is Clara Hoyer's husband": Clara Hoyer's "husband of"). "Moved to" an
     organisation is "joined" (``memory.facts.employer_move``).
     """
     text = sentence.strip()
