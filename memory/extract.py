@@ -19,7 +19,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Iterator, Protocol, TypeAlias
 
-from memory.facts import (KIN_POSSESSED, NAMED_TO_ROLE, POSSESSED_ROLE, employer_move, normalize_relation,
+from memory.facts import (KIN_POSSESSED, MOVES, NAMED_TO_ROLE, POSSESSED_ROLE, employer_move, normalize_relation,
                           relation_group, role_of, taken_on)
 
 if TYPE_CHECKING:
@@ -802,7 +802,7 @@ _MOVED = re.compile(r"\b(joined|moved to|transferred to|signed for|signed with|r
 """A move whose origin follows its destination: "joined A from B"."""
 _LEFT = re.compile(r"\b(?:left|quit)\s+(?:the\s+)?$")
 """A move whose destination follows its origin: "left A for B" (B's "joined")."""
-_MOVED_FROM = re.compile(r"\b((?:moved|transferred|traded|loaned|switched|relocated)(?:\s+(?:its|his|her|their)\s+"
+_MOVED_FROM = re.compile(rf"\b((?:{MOVES})(?:\s+(?:its|his|her|their)\s+"
                          r"[a-z]+|\s+(?:house|home|jobs|employers|teams|clubs))?)\s+from\s+(?:the\s+)?$")
 """A move whose origin comes first and destination after "to": "was transferred from A to B", "moved its
 capital from A to B", "moved house from A to B" (the actor "transferred to" B, "moved its capital to" B,

@@ -78,7 +78,9 @@ ENDING_RELATIONS: tuple[tuple[str, str], ...] = (
     ("headquarters", r"(moved|relocated) (its )?headquarters from"),
 )
 """Relations that end the current fact of a functional group with the same object (group, pattern)."""
-CHANGES = re.compile(r"(moved|relocated|switched|transferred|traded|loaned)\b.*")
+MOVES = r"moved|relocated|switched|transferred|traded|loaned"
+"""Verbs of a move from one place, employer or team to another."""
+CHANGES = re.compile(rf"(?:{MOVES})\b.*")
 """Relations that state a change: they replace the earlier fact of their relation stated by the same
 ingest too ("X lives in A. He moved house to B.": B), not only those of earlier ingests."""
 
