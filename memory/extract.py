@@ -19,8 +19,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Iterator, Protocol, TypeAlias
 
-from memory.facts import (KIN_POSSESSED, MOVES, NAMED_TO_ROLE, POSSESSED_ROLE, employer_move, normalize_relation,
-                          relation_group, role_of, taken_on)
+from memory.facts import (KIN_POSSESSED, MOVES, NAMED_TO_ROLE, POSSESSED_ROLE, TIME_OPENING, employer_move, held_by,
+                          normalize_relation, relation_group, role_of, taken_on)
 
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase
@@ -329,12 +329,12 @@ _OPENING = re.compile(
     rf"(?:{_DATE}|\d{{3,4}}s?)(?:\s+(?:to|and|until)\s+(?:{_DATE}|\d{{3,4}}))?(?=\s+[a-z])"
     rf"|(?:in|since|after|before|during|until|following|throughout|under|with|{_OPENING_VERBS}\s+(?:in|on|at))"
     rf"(?:\s+[^\s,;()]+){{1,4}},|{_BY_PARTICIPLE}(?:\s+[^\s,;()]+){{1,6}},"
-    rf"|[^,;()]{{1,60}},(?=\s*(?:he|she|they)\s))\s*",
+    rf"|[^,;()]{{1,60}},(?=\s*(?:he|she|they)\s)|{TIME_OPENING.pattern})\s*",
     re.IGNORECASE)
 """An adverbial that opens a sentence before its subject: a time ("Since 1990 the foundry ...", "From
 2010 to 2014 he ..."), a phrase of four words at most up to a comma ("After the war, the company ...",
-"Born in Cork, she ...", "Designed by the engineer Y, it ..."), or any phrase up to a comma before a
-pronoun ("A veteran of Bengali cinema, she ...")."""
+"Born in Cork, she ...", "Designed by the engineer Y, it ..."), any phrase up to a comma before a
+pronoun ("A veteran of Bengali cinema, she ..."), or a ``TIME_OPENING`` ("Last spring X ...")."""
 
 
 def _participle_triples(said: str, sentence: str, spans: list[_Span], referent: str | None) -> list[Triple]:
@@ -652,8 +652,9 @@ def _pair(sentence: str, a: _Span, b: _Span, first: bool, actor: str | None) -> 
         return actor, f"{origin[1]} to", b.text  # "was transferred from A to B": not A's "to" B
     if a.kind == b.kind == "name" and rel in _NAMING and (named := NAMED_TO_ROLE.match(sentence, b.end)):
         return a.text, f"{named['role']} of", b.text  # "X named B its new CEO": X's "CEO of" B
-    if NAMED_TO_ROLE.fullmatch(sentence, a.end, b.end):
-        return None  # "X named A its new CEO": the role is X's fact about A, not A's "its new" CEO
+    if NAMED_TO_ROLE.fullmatch(sentence, a.end, b.end) \
+            or b.kind in ("date", "number") and NAMED_TO_ROLE.match(sentence, a.end):
+        return None  # "X named A its new CEO (in 2024)": the role is X's fact about A, not A's "its new" CEO
     if a.kind == b.kind == "name" and rel.lower() in _COPULAS and (kin := KIN_POSSESSED.match(sentence, b.end)):
         return b.text, f"{kin['kin'].lower()} of", a.text  # "A is B's brother": B's "brother of" A
     possessed = POSSESSED_ROLE.match(sentence, a.end) or KIN_POSSESSED.match(sentence, a.end)
@@ -662,6 +663,8 @@ def _pair(sentence: str, a: _Span, b: _Span, first: bool, actor: str | None) -> 
         return actor, verb, b.text  # "A is B's head coach and lives in C": A lives in C
     if a.kind == b.kind == "name" and (joined := taken_on(rel)):
         return b.text, joined, a.text  # "The Hawks signed striker B": B "signed with" the Hawks
+    if a.kind == b.kind == "name" and (held := held_by(rel)):
+        return b.text, held, a.text  # "A coaches the Falcons": the Falcons "are coached by" A
     if rel == "for" and actor and a.text != actor and _LEFT.search(sentence, 0, a.start):
         return actor, "joined", b.text  # "left A for B": the actor joined B
     if rel.split()[:1] == ["as"] and actor and a.text != actor and _REPLACED.search(sentence, 0, a.start) \
@@ -807,7 +810,7 @@ _MOVED_FROM = re.compile(rf"\b((?:{MOVES})(?:\s+(?:its|his|her|their)\s+"
 """A move whose origin comes first and destination after "to": "was transferred from A to B", "moved its
 capital from A to B", "moved house from A to B" (the actor "transferred to" B, "moved its capital to" B,
 "moved house to" B)."""
-_NAMING = frozenset("named appointed made elected chose picked".split())
+_NAMING = frozenset("named appointed made elected chose picked hired recruited installed".split())
 """Verbs with which an organisation gives someone a role: "X named B its new CEO"."""
 _REPLACED = re.compile(r"\b(?:replaced|succeeded)\s+$")
 """A role taken over from its holder: "X replaced A as chief executive of B"."""
@@ -1004,7 +1007,7 @@ class RuleExtractor:
     "The <noun>" for the name it describes (``_definite``)."""
 
     name = "rule"
-    version = 68
+    version = 69
     """Part of the extraction cache's key, so passages extracted by older rules are extracted again."""
 
     def extract(self, passages: list[str], progress: Progress | None = None) -> list[Extraction]:

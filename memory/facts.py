@@ -154,6 +154,27 @@ _TAKEN_ON = {"signed": "signed with", "hired": "was hired by", "recruited": "was
              "acquired": "was acquired by", "bought": "was bought by", "purchased": "was bought by"}
 
 
+_HOLDER_VERBS = {"runs": "is run by", "leads": "is led by", "heads": "is headed by", "manages": "is managed by",
+                 "coaches": "is coached by", "owns": "is owned by"}
+_HOLDS_NOW = re.compile(rf"(?:(?:now|currently|still)\s+)?({'|'.join(_HOLDER_VERBS)})(?:\s+the)?", re.IGNORECASE)
+
+
+def held_by(relation: str) -> str | None:
+    """The relation from the side of what is held, when a holder's present verb states a role or an
+    owner: "coaches" (the Falcons) is the Falcons' "is coached by", "runs" a company's "is run by", so
+    the next holder replaces this one (the holder changes, the held stays)."""
+    m = _HOLDS_NOW.fullmatch(relation.strip())
+    return _HOLDER_VERBS[m[1].lower()] if m else None
+
+
+TIME_OPENING = re.compile(
+    r"(?:(?:last|this|next|earlier\s+this|later\s+that)\s+(?:spring|summer|autumn|fall|winter|year|month|week|season|"
+    r"January|February|March|April|May|June|July|August|September|October|November|December)|yesterday|today|"
+    r"recently|lately|(?:a|one|two|three|four|five|six|\d+)\s+(?:years?|months?|weeks?|days?)\s+(?:later|ago|earlier))"
+    r"(?!\s*(?:is|was|are|were|'s|’s)\b),?\s+", re.IGNORECASE)
+"""A time that opens a statement before its subject: "Last spring X left A for B", "Two years later, X ..."."""
+
+
 def taken_on(relation: str) -> str | None:
     """The relation from the side of what is taken on, when an organisation takes on a person or a
     company, its kind between: "signed striker" (B) is B's "signed with" (the club), "hired engineer"

@@ -20,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from memory.facts import KIN_OF, employer_move, role_of, taken_on
+from memory.facts import KIN_OF, TIME_OPENING, employer_move, held_by, role_of, taken_on
 from serving.core.batch import KVBatch
 from serving.core.generation import SamplingParams, stop_token_ids
 
@@ -265,6 +265,8 @@ def _parse_statement(sentence: str) -> Fact | None:
     text = sentence.strip()
     if text.endswith("?"):
         return None
+    if TIME_OPENING.match(text):
+        return None  # "Last spring X joined A": read as a document, as a dated opening is
     words = text.rstrip(".!").split()
     if len(words) < 3:
         return None
@@ -313,6 +315,9 @@ def _parse_statement(sentence: str) -> Fact | None:
     joined = taken_on(" ".join(relation)) if start == 0 and not mark and _kind(obj) == "name" else None
     if joined:  # "The Harrowgate Hawks signed striker Kwame Adjei": the player's fact
         return Fact(obj, joined, re.sub(r"^(?:the|a|an) ", "", subject, flags=re.IGNORECASE))
+    held = held_by(" ".join(relation)) if start == 0 and not mark and _kind(obj) == "name" else None
+    if held:  # "Oskar Lindahl coaches the Fenwick Falcons": the team's fact, the next coach replaces him
+        return Fact(re.sub(r"^(?:the|a|an) ", "", obj, flags=re.IGNORECASE), held, subject)
     titled = re.fullmatch(r"(?:the|a|an) ([^ ]+(?: [^ ]+)?) of (.+)", subject, re.IGNORECASE)
     if titled and start == 0 and [w.lower() for w in relation] in (["is"], ["was"]) \
             and titled[1].split()[0].lower() not in HEADS:

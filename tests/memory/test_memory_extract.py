@@ -704,6 +704,16 @@ def test_a_move_from_one_place_to_another_and_an_organisation_taking_someone_on(
     assert shares.triples == [("Ada Berg", "bought shares of", "Norvik Labs")]
 
 
+def test_a_time_that_opens_a_sentence_is_no_subject():
+    left = RuleExtractor().extract(["Last spring Teodora Marinescu left Halvard Shipping for Quenby Freight."])[0]
+    assert left.triples == [("Teodora Marinescu", "left", "Halvard Shipping"),
+                            ("Teodora Marinescu", "joined", "Quenby Freight")]
+    later = RuleExtractor().extract(["Two years later, Ada Berg moved to Leeds."])[0]
+    assert later.triples == [("Ada Berg", "moved to", "Leeds")]
+    show = RuleExtractor().extract(["Today is a morning show hosted by Ada Berg."])[0]
+    assert ("Today", "is a morning show hosted by", "Ada Berg") in show.triples  # a name, not a time
+
+
 def test_a_move_of_house_or_jobs_is_the_movers_and_a_moved_seat_is_its_countrys():
     house = RuleExtractor().extract(["Osric Pennant moved house from Glenmoray to Ashcombe."])[0]
     assert ("Osric Pennant", "moved house to", "Ashcombe") in house.triples
@@ -727,6 +737,12 @@ def test_a_role_after_a_possessive_is_the_owners():
     assert named.triples == [("Vendral Systems", "CEO of", "Lukas Brandt")]
     appointed = RuleExtractor().extract(["Lowther Brewing appointed Idris Vaughan as chief executive."])[0]
     assert appointed.triples == [("Lowther Brewing", "chief executive of", "Idris Vaughan")]
+    hired = RuleExtractor().extract(["The Fenwick Falcons hired Rhiannon Pryce as their new head coach in 2025."])[0]
+    assert hired.triples == [("Fenwick Falcons", "head coach of", "Rhiannon Pryce")]
+    coaches = RuleExtractor().extract(["Oskar Lindahl now coaches the Fenwick Falcons."])[0]
+    assert coaches.triples == [("Fenwick Falcons", "is coached by", "Oskar Lindahl")]
+    coached = RuleExtractor().extract(["Oskar Lindahl coached the Fenwick Falcons."])[0]
+    assert coached.triples == [("Oskar Lindahl", "coached", "Fenwick Falcons")]  # past: not who coaches them now
     lives = RuleExtractor().extract(["Ingrid Solberg is Bellmoor United's head coach and lives in Leeds."])[0]
     assert ("Ingrid Solberg", "lives in", "Leeds") in lives.triples
 

@@ -240,6 +240,17 @@ def test_a_role_a_document_states_with_a_possessive_is_replaced_by_its_new_holde
     assert objects(mem.search_facts("Who is the mayor of Port Averne?", 5)) == ["Celia Fenwright"]
 
 
+def test_a_holders_present_verb_is_replaced_by_the_next_holder_named_to_the_role(make_memory):
+    mem = make_memory()
+    mem.ingest_documents([Document("Oskar Lindahl coaches the Fenwick Falcons.", id="old")], ingest_id="old")
+    result = mem.ingest_documents([Document("The Fenwick Falcons hired Rhiannon Pryce as their new head coach.",
+                                            id="new")], ingest_id="new")
+    assert len(result.superseded) == 1
+    assert objects(mem.facts_about("Fenwick Falcons")) == ["Rhiannon Pryce"]
+    assert mem.remove("new")
+    assert objects(mem.facts_about("Fenwick Falcons")) == ["Oskar Lindahl"]
+
+
 def test_superseded_facts_do_not_seed_retrieval(make_memory, monkeypatch):
     import memory.retrieve
 

@@ -109,6 +109,8 @@ from tests.helpers.models import tiny_llama, tiny_tokenizer
      Fact("Kwame Adjei", "signed with", "Harrowgate Hawks"), "Kwame Adjei signed with"),
     ("Quillon Robotics hired Omar Haddad.", Fact("Omar Haddad", "was hired by", "Quillon Robotics"),
      "Omar Haddad was hired by"),
+    ("Oskar Lindahl coaches the Fenwick Falcons.",  # a holder's present verb: the team's fact
+     Fact("Fenwick Falcons", "is coached by", "Oskar Lindahl"), "Fenwick Falcons is coached by"),
     ("Omar Haddad became Quillon Robotics' CEO.",
      Fact("Quillon Robotics", "CEO of", "Omar Haddad", "The CEO of {} is"), "The CEO of Quillon Robotics is"),
 ])
@@ -211,7 +213,8 @@ def test_a_place_the_model_gives_any_made_up_company_is_its_default_not_knowledg
 @pytest.mark.parametrize("text", ["In 2023 Priya Nair left Stellar Robotics for Orbital Foods.",
                                   "In March 2021, Ivo Berg founded Berg Tools.",
                                   "In 2024 Kwame Obi was appointed chief executive of Vale Foods.",
-                                  "Priya Nair left Stellar Robotics for Orbital Foods."])
+                                  "Priya Nair left Stellar Robotics for Orbital Foods.",
+                                  "Yesterday Priya Nair joined Orbital Foods."])
 def test_a_dated_opening_or_a_move_between_two_employers_is_read_as_a_document(text):
     assert parse_statement(text) is None  # the extractor reads it: "left" A, "joined" B, the date apart
 
