@@ -347,7 +347,8 @@ def _kind(text: str) -> Literal["number", "name", "word"]:
 def _spans(text: str, kind: str, words: int = 6) -> list[str]:
     """The entities of ``kind`` named in the first ``words`` words of an answer, in order. A name
     right before a lower-case word only describes it ("the French army", "Hindu mythology") and is
-    dropped, and so are spans of generic words ("the University of [...")."""
+    dropped, and so are spans of generic words ("the University of [...") and a word cut off after its
+    hyphen ("Spanish-")."""
     tokens = re.findall(r"[^\W_][\w'’.&-]*|[^\w\s]", text)
     out: list[str] = []
     current: list[str] = []
@@ -359,6 +360,9 @@ def _spans(text: str, kind: str, words: int = 6) -> list[str]:
                 break
             continue
         word = token.rstrip(".")
+        if word.endswith("-"):  # cut off inside a compound ("the helm of the Spanish-"): it names nothing yet
+            current = []
+            continue
         after = next((t for t in tokens[i + 1:] if t.lower() not in CONNECTORS), "")
         if _named(word) and word.lower() not in GENERIC or word.lower() in CONNECTORS and current and _named(after):
             current.append(word)

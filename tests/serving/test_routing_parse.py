@@ -181,6 +181,9 @@ def test_a_name_made_of_head_words_counts_but_a_cut_off_head_does_not():
     assert read_probe(fact, (" the United Kingdom. She", " the United Kingdom,", " the University of ["),
                       _controls(" the city of Ulfber")).answer == "United Kingdom"
     assert read_probe(fact, (" the University of [", " the University of (", " the city."), _controls("")).agreement == 0.0
+    employer = Fact("Dorian Vasquez", "works at", "Ember Robotics")
+    cut = read_probe(employer, (" the helm of the Spanish-", " the helm of the Spanish-", ' "Doritos'), _controls(""))
+    assert cut.agreement < 2 / 3  # the compound was cut off by the token limit: no employer named
 
 
 def test_a_name_that_describes_a_noun_is_not_the_answer():
