@@ -471,13 +471,18 @@ def _after_echo(reply: str, prompt: str) -> str:
 
 def read_probe(fact: Fact, answers: tuple[str, ...], control: Callable[[str], str]) -> Probe:
     """The rule of :func:`probe_model` on its generated ``answers``; ``control(subject)`` is the
-    model's greedy continuation of the fact's prompt with another subject."""
+    model's greedy continuation of the fact's prompt with another subject. A name that the token limit
+    may have cut (the last words of an answer that stops inside them: "Manchester, United") agrees only
+    with the same name, not with a longer one it begins ("United States")."""
     kind, subject = _kind(fact.object), _norm(fact.subject)
     found = [[s for s in _spans(a, kind) if not (_same(s, fact.subject) and len(_norm(s)) >= len(subject))]
              for a in answers]  # the subject repeated names nothing
+    cut = {(i, spans[-1]) for i, (a, spans) in enumerate(zip(answers, found))
+           if spans and a[-1:].isalnum() and a.endswith(spans[-1].split()[-1])}
     best, support = "", 0
-    for span in (*found[-1], *(s for spans in found[:-1] for s in spans)):
-        n = sum(any(_same(span, s) for s in spans) for spans in found)
+    for j, span in [(len(found) - 1, s) for s in found[-1]] + [(i, s) for i, spans in enumerate(found[:-1]) for s in spans]:
+        n = sum(any(_norm(span) == _norm(s) if (j, span) in cut or (i, s) in cut else _same(span, s) for s in spans)
+                for i, spans in enumerate(found))
         if n > support:
             best, support = span, n
     if not best:
