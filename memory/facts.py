@@ -47,6 +47,7 @@ FUNCTIONAL_RELATIONS: tuple[tuple[str, str], ...] = (
     ("residence", r"(lives|living|resides|settled) in|(moved|relocated) (house |home )?to|residence"),
     ("chief executive", r"ceo( of)?|chief executive( officer)?( of)?|(led|run|headed|managed) by"),
     ("head of state", r"head of state( of)?|president( of)?"),
+    ("chair", r"chair(man|woman|person)?( of)?|chaired by"),
     ("head of government", r"head of government( of)?|prime minister( of)?|mayor( of)?"),
     ("citizenship", r"citizen of|(country of )?citizenship|nationality"),
     ("employer", r"((started|began|went|continues|continued) (to )?)?(works?|worked|working)( as [a-z ]+)? (for|at)|"
@@ -155,7 +156,7 @@ _TAKEN_ON = {"signed": "signed with", "hired": "was hired by", "recruited": "was
 
 
 _HOLDER_VERBS = {"runs": "is run by", "leads": "is led by", "heads": "is headed by", "manages": "is managed by",
-                 "coaches": "is coached by", "owns": "is owned by"}
+                 "coaches": "is coached by", "chairs": "is chaired by", "owns": "is owned by"}
 _HOLDS_NOW = re.compile(rf"(?:(?:now|currently|still)\s+)?({'|'.join(_HOLDER_VERBS)})(?:\s+the)?", re.IGNORECASE)
 
 

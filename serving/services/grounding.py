@@ -288,6 +288,7 @@ _GROUP_WORDINGS: dict[str, tuple[str, ...]] = {
     "capital": ("The capital of {s} is {o}.", "The capital city of {s} is {o}.", "{s}'s capital is {o}."),
     "spouse": ("{s} is married to {o}.", "{s}'s husband is {o}.", "{s}'s wife is {o}."),
     "head coach": ("The coach of {s} is {o}.", "{s} is coached by {o}."),
+    "chair": ("The chair of {s} is {o}.", "{s} is chaired by {o}."),
     "headquarters": ("{s} is headquartered in {o}.", "{s} is based in {o}.", "{s}'s headquarters are in {o}.",
                      "The headquarters of {s} are in {o}."),
     "owner": ("{s} is owned by {o}.", "{s} was acquired by {o}.", "{s} was bought by {o}."),

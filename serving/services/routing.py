@@ -480,7 +480,8 @@ def read_probe(fact: Fact, answers: tuple[str, ...], control: Callable[[str], st
     cut = {(i, spans[-1]) for i, (a, spans) in enumerate(zip(answers, found))
            if spans and a[-1:].isalnum() and a.endswith(spans[-1].split()[-1])}
     best, support = "", 0
-    for j, span in [(len(found) - 1, s) for s in found[-1]] + [(i, s) for i, spans in enumerate(found[:-1]) for s in spans]:
+    chat_first = [(len(found) - 1, s) for s in found[-1]] + [(i, s) for i, spans in enumerate(found[:-1]) for s in spans]
+    for j, span in chat_first:
         n = sum(any(_norm(span) == _norm(s) if (j, span) in cut or (i, s) in cut else _same(span, s) for s in spans)
                 for i, spans in enumerate(found))
         if n > support:

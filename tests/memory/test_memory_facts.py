@@ -249,6 +249,9 @@ def test_a_holders_present_verb_is_replaced_by_the_next_holder_named_to_the_role
     assert objects(mem.facts_about("Fenwick Falcons")) == ["Rhiannon Pryce"]
     assert mem.remove("new")
     assert objects(mem.facts_about("Fenwick Falcons")) == ["Oskar Lindahl"]
+    mem.ingest_documents([Document("Nadia Sorensen chairs Fjordline Energy.", id="chair")], ingest_id="chair")
+    chaired = mem.ingest_facts([("Fjordline Energy", "chair of", "Ivo Lund")], ingest_id="next-chair")
+    assert len(chaired.superseded) == 1 and objects(mem.facts_about("Fjordline Energy")) == ["Ivo Lund"]
 
 
 def test_superseded_facts_do_not_seed_retrieval(make_memory, monkeypatch):

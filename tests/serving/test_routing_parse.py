@@ -185,8 +185,8 @@ def test_a_name_made_of_head_words_counts_but_a_cut_off_head_does_not():
     cut = read_probe(employer, (" the helm of the Spanish-", " the helm of the Spanish-", ' "Doritos'), _controls(""))
     assert cut.agreement < 2 / 3  # the compound was cut off by the token limit: no employer named
     home = Fact("Steve Hillage", "was originally from", "Dublin")
-    ends = read_probe(home, (" the village of St. Aub", " the United States, but he", " the city of Manchester, United"),
-                      _controls(""))
+    ends = read_probe(home, (" the village of St. Aub", " the United States, but he",
+                             " the city of Manchester, United"), _controls(""))
     assert ends.agreement == 1 / 3  # "United" may be cut from "United Kingdom": not the same as "United States"
     whole = read_probe(home, (" the United States.", " the United States, but he", " the United"), _controls(""))
     assert whole.answer == "United States" and whole.agreement == 2 / 3
