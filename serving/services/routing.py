@@ -385,8 +385,21 @@ def _norm(span: str) -> list[str]:
 
 def _same(a: str, b: str) -> bool:
     """One span's words (cut to 5 letters: "India" ~ "Indian") appear in a row in the other's."""
-    x, y = sorted((_norm(a), _norm(b)), key=len)
+    return _within(*sorted((_norm(a), _norm(b)), key=len))
+
+
+def _within(x: list[str], y: list[str]) -> bool:
     return bool(x) and any(y[i:i + len(x)] == x for i in range(len(y) - len(x) + 1))
+
+
+def _agree(a: str, b: str, a_cut: bool, b_cut: bool) -> bool:
+    """:func:`_same`, where a span the token limit may have cut ("the United") is known only up to its
+    last word: it agrees with a span inside the words before that ("BMW" in "BMW 20"), or with the
+    same span, not with a longer name it may begin ("United States")."""
+    if not (a_cut or b_cut):
+        return _same(a, b)
+    return _norm(a) == _norm(b) or a_cut and _within(_norm(b), _norm(a)[:-1]) \
+        or b_cut and _within(_norm(a), _norm(b)[:-1])
 
 
 def _mentions(answer: str, obj: str) -> bool:
@@ -472,8 +485,8 @@ def _after_echo(reply: str, prompt: str) -> str:
 def read_probe(fact: Fact, answers: tuple[str, ...], control: Callable[[str], str]) -> Probe:
     """The rule of :func:`probe_model` on its generated ``answers``; ``control(subject)`` is the
     model's greedy continuation of the fact's prompt with another subject. A name that the token limit
-    may have cut (the last words of an answer that stops inside them: "Manchester, United") agrees only
-    with the same name, not with a longer one it begins ("United States")."""
+    may have cut (the last words of an answer that stops inside them: "Manchester, United") does not
+    agree with a longer one it begins ("United States"; :func:`_agree`)."""
     kind, subject = _kind(fact.object), _norm(fact.subject)
     found = [[s for s in _spans(a, kind) if not (_same(s, fact.subject) and len(_norm(s)) >= len(subject))]
              for a in answers]  # the subject repeated names nothing
@@ -482,8 +495,7 @@ def read_probe(fact: Fact, answers: tuple[str, ...], control: Callable[[str], st
     best, support = "", 0
     chat_first = [(len(found) - 1, s) for s in found[-1]] + [(i, s) for i, spans in enumerate(found[:-1]) for s in spans]
     for j, span in chat_first:
-        n = sum(any(_norm(span) == _norm(s) if (j, span) in cut or (i, s) in cut else _same(span, s) for s in spans)
-                for i, spans in enumerate(found))
+        n = sum(any(_agree(span, s, (j, span) in cut, (i, s) in cut) for s in spans) for i, spans in enumerate(found))
         if n > support:
             best, support = span, n
     if not best:

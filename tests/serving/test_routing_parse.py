@@ -190,6 +190,9 @@ def test_a_name_made_of_head_words_counts_but_a_cut_off_head_does_not():
     assert ends.agreement == 1 / 3  # "United" may be cut from "United Kingdom": not the same as "United States"
     whole = read_probe(home, (" the United States.", " the United States, but he", " the United"), _controls(""))
     assert whole.answer == "United States" and whole.agreement == 2 / 3
+    maker = read_probe(Fact("BMW Z1", "is a product of", "Toyota"), (" two 1s and a", " the BMW 20", " BMW."),
+                       _controls(""))
+    assert maker.answer == "BMW" and maker.agreement == 2 / 3  # "BMW 20" is cut after "BMW", which is whole
 
 
 def test_a_name_that_describes_a_noun_is_not_the_answer():
