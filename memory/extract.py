@@ -650,6 +650,10 @@ def _pair(sentence: str, a: _Span, b: _Span, first: bool, actor: str | None) -> 
         return actor, f"{moved[1]} {a.text} from", b.text  # "joined A from B": not A's "from" B
     if rel == "to" and actor and a.text != actor and (origin := _MOVED_FROM.search(sentence, 0, a.start)):
         return actor, f"{origin[1]} to", b.text  # "was transferred from A to B": not A's "to" B
+    if rel == "to" and _SOLD.search(sentence, 0, a.start):
+        return a.text, "was sold to", b.text  # "X sold A to B": B owns A now
+    if actor and a.text != actor and (kin := _WITH_KIN.fullmatch(rel)):
+        return actor, f"{kin[1].lower()} of", b.text  # "A lives in C with her husband, B": A's "husband of" B
     if a.kind == b.kind == "name" and rel in _NAMING and (named := NAMED_TO_ROLE.match(sentence, b.end)):
         return a.text, f"{named['role']} of", b.text  # "X named B its new CEO": X's "CEO of" B
     if NAMED_TO_ROLE.fullmatch(sentence, a.end, b.end) \
@@ -810,6 +814,10 @@ _MOVED_FROM = re.compile(rf"\b((?:{MOVES})(?:\s+(?:its|his|her|their)\s+"
 """A move whose origin comes first and destination after "to": "was transferred from A to B", "moved its
 capital from A to B", "moved house from A to B" (the actor "transferred to" B, "moved its capital to" B,
 "moved house to" B)."""
+_SOLD = re.compile(r"\bsold\s+(?:the\s+)?$")
+"""What comes before the thing sold in "X sold A to B"."""
+_WITH_KIN = re.compile(r"with\s+(?:his|her|their)\s+(husband|wife|spouse|partner)\s*,?")
+"""A spouse named after "with": "A lives in C with her husband, B"."""
 _NAMING = frozenset("named appointed made elected chose picked hired recruited installed".split())
 """Verbs with which an organisation gives someone a role: "X named B its new CEO"."""
 _REPLACED = re.compile(r"\b(?:replaced|succeeded)\s+$")
@@ -1007,7 +1015,7 @@ class RuleExtractor:
     "The <noun>" for the name it describes (``_definite``)."""
 
     name = "rule"
-    version = 69
+    version = 70
     """Part of the extraction cache's key, so passages extracted by older rules are extracted again."""
 
     def extract(self, passages: list[str], progress: Progress | None = None) -> list[Extraction]:

@@ -48,6 +48,9 @@ FUNCTIONAL_RELATIONS: tuple[tuple[str, str], ...] = (
     ("chief executive", r"ceo( of)?|chief executive( officer)?( of)?|(led|run|headed|managed) by"),
     ("head of state", r"head of state( of)?|president( of)?"),
     ("chair", r"chair(man|woman|person)?( of)?|chaired by"),
+    ("manager", r"(general )?manager( of)?"),
+    ("captain", r"captain( of)?|captained by"),
+    ("editor", r"editor( in chief)?( of)?|edited by"),
     ("head of government", r"head of government( of)?|prime minister( of)?|mayor( of)?"),
     ("citizenship", r"citizen of|(country of )?citizenship|nationality"),
     ("employer", r"((started|began|went|continues|continued) (to )?)?(works?|worked|working)( as [a-z ]+)? (for|at)|"
@@ -60,7 +63,7 @@ FUNCTIONAL_RELATIONS: tuple[tuple[str, str], ...] = (
              r"switched (teams|clubs) to"),
     ("head coach", r"coached by|(head )?coach( of)?"),
     ("official language", r"official language( of)?"),
-    ("owner", r"(owned|acquired|bought|purchased) by|owner( of)?|(wholly owned )?subsidiary of"),
+    ("owner", r"(owned|acquired|bought|purchased) by|sold to|owner( of)?|(wholly owned )?subsidiary of"),
     ("manufacturer", r"(manufactured|produced) by|manufacturer"),
 )
 """Functional relations: (group, pattern) pairs. A relation is functional (one object per subject at a
@@ -92,10 +95,11 @@ _FILLER = frozenset("a an the is are was were am be been being currently now sti
 participle: "has joined", "has been living in"; "has its headquarters in" keeps it)."""
 _PARTICIPLES = frozenset("been left led run won become made taken gone begun".split())
 
-_HOLDS = r"(?:(?:is|was|became|is now|has been|had been|was appointed|was named|was made|serves as|served as)\s+)?"
+_HOLDS = (r"(?:(?:is|was|became|is now|has been|had been|was appointed|was named|was made|was elected|was promoted to|"
+          r"serves as|served as|took over as|takes over as|has taken over as|stepped in as)\s+)?")
 _FRESH = r"(?:new\s+|current\s+|present\s+|acting\s+|interim\s+)?"
 _ROLES = (r"ceo|chief executive(?: officer)?|head coach|coach|president|chairman|chairwoman|chair|founder|co-founder|"
-          r"director|mayor|captain|manager|owner")
+          r"director|mayor|captain|manager|owner|editor")
 ROLE_OF = re.compile(rf"{_HOLDS}(?:the\s+|a\s+|an\s+)?{_FRESH}(?P<role>{_ROLES})\s+of\s+(?:the\s+)?(?P<of>\S.*)",
                      re.IGNORECASE)
 """A role stated from its holder's side: "X is the CEO of Y" is Y's fact "CEO of" X."""
@@ -145,8 +149,8 @@ _ORGANISATION = re.compile(r"\b(?:Bank|Insurance|Group|Company|Corporation|Corp|
 
 def employer_move(relation: str, obj: str) -> str:
     """"moved to" an organisation is joining it ("moved to Copperline Bank"), not a place to live."""
-    return "joined" if re.fullmatch(r"(?:later\s+|then\s+)?moved to", relation) and _ORGANISATION.search(obj) \
-        else relation
+    return "joined" if re.fullmatch(r"(?:later |then )?moved to", normalize_relation(relation)) \
+        and _ORGANISATION.search(obj) else relation
 
 
 _TOOK_ON = re.compile(r"(signed|hired|recruited|acquired|bought|purchased)"
@@ -156,7 +160,8 @@ _TAKEN_ON = {"signed": "signed with", "hired": "was hired by", "recruited": "was
 
 
 _HOLDER_VERBS = {"runs": "is run by", "leads": "is led by", "heads": "is headed by", "manages": "is managed by",
-                 "coaches": "is coached by", "chairs": "is chaired by", "owns": "is owned by"}
+                 "coaches": "is coached by", "chairs": "is chaired by", "owns": "is owned by",
+                 "captains": "is captained by", "edits": "is edited by"}
 _HOLDS_NOW = re.compile(rf"(?:(?:now|currently|still)\s+)?({'|'.join(_HOLDER_VERBS)})(?:\s+the)?", re.IGNORECASE)
 
 

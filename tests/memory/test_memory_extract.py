@@ -686,6 +686,8 @@ def test_moving_to_an_organisation_joins_it_and_moving_to_a_town_is_a_move():
     bank = RuleExtractor().extract(["In 2022 Lena Ross moved to Copperline Bank."])[0]
     assert ("Lena Ross", "joined", "Copperline Bank") in bank.triples
     assert ("Ada Berg", "moved to", "Leeds") in RuleExtractor().extract(["Ada Berg moved to Leeds."])[0].triples
+    since = RuleExtractor().extract(["Lucia Ferro has since moved to Skylark Airways."])[0]
+    assert since.triples == [("Lucia Ferro", "joined", "Skylark Airways")]
 
 
 def test_a_move_from_one_place_to_another_and_an_organisation_taking_someone_on():
@@ -741,10 +743,24 @@ def test_a_role_after_a_possessive_is_the_owners():
     assert hired.triples == [("Fenwick Falcons", "head coach of", "Rhiannon Pryce")]
     coaches = RuleExtractor().extract(["Oskar Lindahl now coaches the Fenwick Falcons."])[0]
     assert coaches.triples == [("Fenwick Falcons", "is coached by", "Oskar Lindahl")]
+    took_over = RuleExtractor().extract(["Selma Aune took over as manager of Tindra Hotels."])[0]
+    assert took_over.triples == [("Tindra Hotels", "manager of", "Selma Aune")]
+    elected = RuleExtractor().extract(["Rafael Quint was elected mayor of Stonehaven."])[0]
+    assert elected.triples == [("Stonehaven", "mayor of", "Rafael Quint")]
+    edits = RuleExtractor().extract(["Ione Castell edits the Daybreak Herald."])[0]
+    assert edits.triples == [("Daybreak Herald", "is edited by", "Ione Castell")]
     coached = RuleExtractor().extract(["Oskar Lindahl coached the Fenwick Falcons."])[0]
     assert coached.triples == [("Oskar Lindahl", "coached", "Fenwick Falcons")]  # past: not who coaches them now
     lives = RuleExtractor().extract(["Ingrid Solberg is Bellmoor United's head coach and lives in Leeds."])[0]
     assert ("Ingrid Solberg", "lives in", "Leeds") in lives.triples
+
+
+def test_a_thing_sold_to_a_buyer_and_a_spouse_named_after_with():
+    sold = RuleExtractor().extract(["Koval Media sold the Daybreak Herald to Pelham Press."])[0]
+    assert ("Daybreak Herald", "was sold to", "Pelham Press") in sold.triples
+    assert ("Daybreak Herald", "to", "Pelham Press") not in sold.triples
+    lives = RuleExtractor().extract(["Greta Holm lives in Vasteby with her husband, Anton Holm."])[0]
+    assert lives.triples == [("Greta Holm", "lives in", "Vasteby"), ("Greta Holm", "husband of", "Anton Holm")]
 
 
 def test_a_kin_after_a_possessive_is_the_owners():

@@ -252,6 +252,10 @@ def test_a_holders_present_verb_is_replaced_by_the_next_holder_named_to_the_role
     mem.ingest_documents([Document("Nadia Sorensen chairs Fjordline Energy.", id="chair")], ingest_id="chair")
     chaired = mem.ingest_facts([("Fjordline Energy", "chair of", "Ivo Lund")], ingest_id="next-chair")
     assert len(chaired.superseded) == 1 and objects(mem.facts_about("Fjordline Energy")) == ["Ivo Lund"]
+    mem.ingest_documents([Document("Halvor Brekke is the manager of Tindra Hotels.", id="manager")], ingest_id="manager")
+    took_over = mem.ingest_documents([Document("Selma Aune took over as manager of Tindra Hotels.", id="next")],
+                                     ingest_id="next-manager")
+    assert len(took_over.superseded) == 1 and objects(mem.facts_about("Tindra Hotels")) == ["Selma Aune"]
 
 
 def test_superseded_facts_do_not_seed_retrieval(make_memory, monkeypatch):

@@ -111,6 +111,8 @@ from tests.helpers.models import tiny_llama, tiny_tokenizer
      "Omar Haddad was hired by"),
     ("Oskar Lindahl coaches the Fenwick Falcons.",  # a holder's present verb: the team's fact
      Fact("Fenwick Falcons", "is coached by", "Oskar Lindahl"), "Fenwick Falcons is coached by"),
+    ("Rafael Quint was elected mayor of Stonehaven.",  # a role taken: the town's fact
+     Fact("Stonehaven", "mayor of", "Rafael Quint", "The mayor of {} is"), "The mayor of Stonehaven is"),
     ("Omar Haddad became Quillon Robotics' CEO.",
      Fact("Quillon Robotics", "CEO of", "Omar Haddad", "The CEO of {} is"), "The CEO of Quillon Robotics is"),
 ])
@@ -239,6 +241,7 @@ def test_an_opening_place_still_opens_a_fact():
 def test_moving_to_an_organisation_is_joining_it():
     assert parse_statement("Lena Ross moved to Copperline Bank.").relation == "joined"
     assert parse_statement("Lena Ross moved to Leeds.").relation == "moved to"
+    assert parse_statement("Lucia Ferro has since moved to Skylark Airways.").relation == "joined"
 
 
 def test_the_probe_decodes_its_prompts_together_as_each_alone():
