@@ -668,7 +668,7 @@ def _pair(sentence: str, a: _Span, b: _Span, first: bool, actor: str | None) -> 
     if a.kind == b.kind == "name" and (joined := taken_on(rel)):
         return b.text, joined, a.text  # "The Hawks signed striker B": B "signed with" the Hawks
     if a.kind == b.kind == "name" and (held := held_by(rel)):
-        return b.text, held, a.text  # "A coaches the Falcons": the Falcons "are coached by" A
+        return b.text, held, a.text  # "A coaches the Falcons": the Falcons' "is coached by" A
     if rel == "for" and actor and a.text != actor and _LEFT.search(sentence, 0, a.start):
         return actor, "joined", b.text  # "left A for B": the actor joined B
     if rel.split()[:1] == ["as"] and actor and a.text != actor and _REPLACED.search(sentence, 0, a.start) \

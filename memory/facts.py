@@ -159,17 +159,25 @@ _TAKEN_ON = {"signed": "signed with", "hired": "was hired by", "recruited": "was
              "acquired": "was acquired by", "bought": "was bought by", "purchased": "was bought by"}
 
 
+def taken_on(relation: str) -> str | None:
+    """The relation from the side of what is taken on, when an organisation takes on a person or a
+    company, its kind between: "signed striker" (B) is B's "signed with" (the club), "hired engineer"
+    B's "was hired by", "acquired rival" B's "was acquired by" (an owner)."""
+    m = _TOOK_ON.fullmatch(relation.strip())
+    return _TAKEN_ON[m[1].lower()] if m else None
+
+
 _HOLDER_VERBS = {"runs": "is run by", "leads": "is led by", "heads": "is headed by", "manages": "is managed by",
                  "coaches": "is coached by", "chairs": "is chaired by", "owns": "is owned by",
                  "captains": "is captained by", "edits": "is edited by"}
-_HOLDS_NOW = re.compile(rf"(?:(?:now|currently|still)\s+)?({'|'.join(_HOLDER_VERBS)})(?:\s+the)?", re.IGNORECASE)
+_HOLDER_VERB = re.compile(rf"(?:(?:now|currently|still)\s+)?({'|'.join(_HOLDER_VERBS)})(?:\s+the)?", re.IGNORECASE)
 
 
 def held_by(relation: str) -> str | None:
     """The relation from the side of what is held, when a holder's present verb states a role or an
     owner: "coaches" (the Falcons) is the Falcons' "is coached by", "runs" a company's "is run by", so
     the next holder replaces this one (the holder changes, the held stays)."""
-    m = _HOLDS_NOW.fullmatch(relation.strip())
+    m = _HOLDER_VERB.fullmatch(relation.strip())
     return _HOLDER_VERBS[m[1].lower()] if m else None
 
 
@@ -179,14 +187,6 @@ TIME_OPENING = re.compile(
     r"recently|lately|(?:a|one|two|three|four|five|six|\d+)\s+(?:years?|months?|weeks?|days?)\s+(?:later|ago|earlier))"
     r"(?!\s*(?:is|was|are|were|'s|’s)\b),?\s+", re.IGNORECASE)
 """A time that opens a statement before its subject: "Last spring X left A for B", "Two years later, X ..."."""
-
-
-def taken_on(relation: str) -> str | None:
-    """The relation from the side of what is taken on, when an organisation takes on a person or a
-    company, its kind between: "signed striker" (B) is B's "signed with" (the club), "hired engineer"
-    B's "was hired by", "acquired rival" B's "was acquired by" (an owner)."""
-    m = _TOOK_ON.fullmatch(relation.strip())
-    return _TAKEN_ON[m[1].lower()] if m else None
 
 
 def relation_group(relation: str) -> str | None:
