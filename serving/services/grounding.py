@@ -266,15 +266,21 @@ def inverse_entry(fact: FactHit, question: str) -> bool:
 
 def inverse_wording(fact: FactHit) -> str | None:
     """The fact said from its object, for a noun's relation: "Tobias Reade is the mayor of Port
-    Averne." ("mayor of"), "Ana Brisk is the chief executive of Kestrel Works." ("chief executive is");
-    None for a verb's relation."""
+    Averne." ("mayor of"), "Ana Brisk is the chief executive of Kestrel Works." ("chief executive is"),
+    "Rupert Vane married Ottilie Sand." ("married"); None for another verb's relation."""
     words = fact.relation.split()
     lower = [w.lower() for w in words]
     if _noun_of(lower):
         return f"{fact.object} is the {fact.relation.strip()} {fact.subject}."
     if _possessive(lower):
         return f"{fact.object} {words[-1]} the {' '.join(words[:-1])} of {fact.subject}."
+    if _MARRIED.fullmatch(fact.relation.strip()):
+        return f"{fact.object} {fact.relation.strip()} {fact.subject}."  # a marriage reads both ways
     return None
+
+
+_MARRIED = re.compile(r"(?:(?:is|was|got)\s+)?(?:married(?:\s+to)?|wed)", re.IGNORECASE)
+"""A spouse's verb relation: the same fact said from either spouse."""
 
 
 _GROUP_WORDINGS: dict[str, tuple[str, ...]] = {

@@ -245,6 +245,15 @@ def test_an_inverse_fact_is_copied_and_announced_with_its_subject_not_the_named_
     assert forward and all(tail.strip() == "Ostrin." for tail in forward)
 
 
+def test_a_marriage_asked_from_the_other_spouse_is_copied_from_that_side():
+    tok = byte_tokenizer()
+    married = FactHit("f1", "i", "Ottilie Sand", "married", "Rupert Vane", 0.7, "2026-01-01", None, None)
+    copies = [(tok.decode(ids[:at]), tok.decode(ids[at:]))
+              for ids, at in fact_sources(tok, [married], "Who is Rupert Vane's wife?")]
+    assert copies and all(head.strip() == "Rupert Vane married" and tail.strip() == "Ottilie Sand"
+                          for head, tail in copies)
+
+
 def test_a_verbs_fact_asked_for_its_subject_is_the_answer_from_its_first_token():
     tok = byte_tokenizer()
     works = FactHit("f1", "i", "Odile Marchetti", "works for", "Brask Instruments", 0.7, "2026-01-01", None, None)
