@@ -19,8 +19,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Iterator, Protocol, TypeAlias
 
-from memory.facts import (KIN_POSSESSED, MOVES, NAMED_TO_ROLE, POSSESSED_ROLE, TIME_OPENING, employer_move, held_by,
-                          normalize_relation, relation_group, role_of, taken_on)
+from memory.facts import (KIN_POSSESSED, MONTHS, MOVES, NAMED_TO_ROLE, POSSESSED_ROLE, TIME_OPENING, employer_move,
+                          held_by, normalize_relation, relation_group, role_of, taken_on)
 
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase
@@ -110,8 +110,7 @@ class Extractor(Protocol):
 
 # ---- deterministic extractor ----------------------------------------------------------------
 
-_MONTHS = "January|February|March|April|May|June|July|August|September|October|November|December"
-_DATE = rf"\b(?:\d{{1,2}} (?:{_MONTHS})(?:,? \d{{3,4}})?|(?:{_MONTHS}) \d{{1,2}},? \d{{3,4}}|(?:{_MONTHS}) \d{{3,4}})\b"
+_DATE = rf"\b(?:\d{{1,2}} (?:{MONTHS})(?:,? \d{{3,4}})?|(?:{MONTHS}) \d{{1,2}},? \d{{3,4}}|(?:{MONTHS}) \d{{3,4}})\b"
 _QUOTED = r"\"([^\"\n]{2,80})\"|“([^”\n]{2,80})”|``([^`'\n]{2,80})''"
 _NUMBER = r"\b\d[\d,]*(?:\.\d+)?\b"
 _UPPER = "A-Z" + "".join(c for c in map(chr, range(0xC0, 0x250)) if c.isupper())
@@ -161,7 +160,7 @@ def _spans(sentence: str) -> list[_Span]:
             text = re.sub(r"['’]s$", "", " ".join(words))  # "Port Averne's" names Port Averne
             start = m.start() + m.group(0).find(words[0])
             if free(start, start + len(text)):
-                month = kind == "name" and re.fullmatch(_MONTHS, text)  # "held every August": a time, no name
+                month = kind == "name" and re.fullmatch(MONTHS, text)  # "held every August": a time, no name
                 if kind == "name" and not month and re.match(r" family\b(?!\s+of\b)", sentence[start + len(text) :]) \
                         and re.search(r"\bthe\s+$", sentence[:start]):
                     text += " family"  # "owned by the Pemberton family": the family, not a person "Pemberton"
@@ -189,10 +188,10 @@ def _fields_joined(sentence: str, spans: list[_Span]) -> list[_Span]:
     return out
 
 
-_MONTH_ON = re.compile(rf"(?:{_MONTHS})\s+(?:on|upon)\s+")
+_MONTH_ON = re.compile(rf"(?:{MONTHS})\s+(?:on|upon)\s+")
 """A month and the place after it, which the name pattern joins like "Stoke on Trent": "held each July on
 Lake Geneva"."""
-_A_MONTH, _A_NAME = re.compile(_MONTHS), re.compile(_NAME)
+_A_MONTH, _A_NAME = re.compile(MONTHS), re.compile(_NAME)
 
 
 def _month_apart(matches: Iterator[re.Match], names: bool) -> Iterator[re.Match]:

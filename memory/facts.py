@@ -181,10 +181,11 @@ def held_by(relation: str) -> str | None:
     return _HOLDER_VERBS[m[1].lower()] if m else None
 
 
+MONTHS = "January|February|March|April|May|June|July|August|September|October|November|December"
 TIME_OPENING = re.compile(
-    r"(?:(?:last|this|next|earlier\s+this|later\s+that)\s+(?:spring|summer|autumn|fall|winter|year|month|week|season|"
-    r"January|February|March|April|May|June|July|August|September|October|November|December)|yesterday|today|"
-    r"recently|lately|(?:a|one|two|three|four|five|six|\d+)\s+(?:years?|months?|weeks?|days?)\s+(?:later|ago|earlier))"
+    rf"(?:(?:last|this|next|earlier\s+this|later\s+that)\s+(?:spring|summer|autumn|fall|winter|year|month|week|season|"
+    rf"{MONTHS})|yesterday|today|recently|lately|"
+    r"(?:a|one|two|three|four|five|six|\d+)\s+(?:years?|months?|weeks?|days?)\s+(?:later|ago|earlier))"
     r"(?!\s*(?:is|was|are|were|'s|’s)\b),?\s+", re.IGNORECASE)
 """A time that opens a statement before its subject: "Last spring X left A for B", "Two years later, X ..."."""
 

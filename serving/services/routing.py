@@ -145,6 +145,11 @@ def _bare(word: str) -> str:
     return re.sub(r"^[\"'(\[]+|[\"')\],;:.!?]+$", "", word)
 
 
+def _without_article(name: str) -> str:
+    """"The Harrowgate Hawks" as an entity: "Harrowgate Hawks"."""
+    return re.sub(r"^(?:the|a|an) ", "", name, flags=re.IGNORECASE)
+
+
 def _named(word: str) -> bool:
     """A word of a name: any capital letter or digit ("iDisk", "Paul", "I", "1985")."""
     return any(c.isupper() or c.isdigit() for c in _bare(word))
@@ -314,10 +319,10 @@ def _parse_statement(sentence: str) -> Fact | None:
         return Fact(kin["of"], f"{kin['kin'].lower()} of", subject, f"The {kin['kin'].lower()} of {{}} is")
     joined = taken_on(" ".join(relation)) if start == 0 and not mark and _kind(obj) == "name" else None
     if joined:  # "The Harrowgate Hawks signed striker Kwame Adjei": the player's fact
-        return Fact(obj, joined, re.sub(r"^(?:the|a|an) ", "", subject, flags=re.IGNORECASE))
+        return Fact(obj, joined, _without_article(subject))
     held = held_by(" ".join(relation)) if start == 0 and not mark and _kind(obj) == "name" else None
     if held:  # "Oskar Lindahl coaches the Fenwick Falcons": the team's fact, the next coach replaces him
-        return Fact(re.sub(r"^(?:the|a|an) ", "", obj, flags=re.IGNORECASE), held, subject)
+        return Fact(_without_article(obj), held, subject)
     titled = re.fullmatch(r"(?:the|a|an) ([^ ]+(?: [^ ]+)?) of (.+)", subject, re.IGNORECASE)
     if titled and start == 0 and [w.lower() for w in relation] in (["is"], ["was"]) \
             and titled[1].split()[0].lower() not in HEADS:
