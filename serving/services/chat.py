@@ -17,6 +17,7 @@ from serving.services.grounding import (
     Grounding,
     GroundingConfig,
     anchored_sources,
+    asks_about,
     chain,
     fact_sentence,
     fact_sources,
@@ -59,8 +60,12 @@ class ChatService:
         # its relation ("the director of Get Back" after "Get Back was performed by Madonna"), grounds
         # it when its chain goes on to a fact the question asks about
         named = [h for h in hits if names(question, h.subject)] if not facts and memory is None else []
-        # else "Which company does Ana Brisk run?": a fact that ends at what the question names
-        inverse = inverse_seeds(question, hits, config) if not facts and memory is None else []
+        # else "Which company does Ana Brisk run?": a fact that ends at what the question names; also
+        # before the facts chosen when none of them is asked about: "Who is the founder of X?" is
+        # "A founded X", not "X moved its headquarters to B"
+        unasked = memory is None and not any(asks_about(question, f.relation, f.subject) for f in facts)
+        inverse = inverse_seeds(question, hits, config) if unasked else []
+        facts = [] if inverse else facts
         vector = cache(lambda: store.embedder.encode([question])[0])  # for the chain and the excerpts
         if config.hops and (facts or named or inverse):
 

@@ -148,6 +148,15 @@ def test_a_question_that_names_a_facts_object_and_asks_its_relation_goes_on_from
     assert not runtime.chat.retrieve("Where was Ana Brisk born?", None, 3)  # named, but not its relation
 
 
+def test_a_fact_that_ends_at_the_named_subject_comes_before_its_facts_not_asked_about(runtime):
+    runtime.memory.add_facts([("Lumen Forge", "has relocated its headquarters to", "Aberlin")])
+    runtime.memory.add_facts([("Nerissa Vale", "founded", "Lumen Forge")])
+    grounding = runtime.chat.retrieve("Who is the founder of Lumen Forge?", None, 3)
+    assert [(f.subject, f.object) for f in grounding.facts] == [("Nerissa Vale", "Lumen Forge")]
+    grounding = runtime.chat.retrieve("Where are Lumen Forge's headquarters now?", None, 3)
+    assert [f.object for f in grounding.facts] == ["Aberlin"]  # asked about: its own fact
+
+
 def test_a_chain_goes_on_with_a_relation_it_has_not_taken(runtime):
     runtime.memory.add_facts([("Hollin Freight", "was founded by", "Jory Thane")])
     runtime.memory.add_facts([("Hollin Freight", "was founded in", "1956")])
