@@ -676,6 +676,10 @@ def _pair(sentence: str, a: _Span, b: _Span, first: bool, actor: str | None) -> 
     if rel.split()[:1] == ["as"] and _REPLACED_BY.search(sentence, 0, a.start) \
             and (held := role_of(f"{rel[3:]} {b.text}")):
         return held[1], f"{held[0]} of", a.text  # "A was succeeded by X as CEO of B": B's chief executive is X
+    if actor and a.text != actor and _SUCCEEDED_BY.fullmatch(rel) \
+            and (quit_role := _STEPPED_DOWN.search(sentence, 0, a.start)) \
+            and (held := role_of(f"{quit_role['role']} {a.text}")):
+        return held[1], f"{held[0]} of", b.text  # "A stepped down as CEO of B and was succeeded by X": B's CEO is X
     if _BY_ROLE_LISTED.fullmatch(rel):
         return None  # "by singer A and guitarist B": both are the actor's (``_by_roles``), not A's
     role = role_of(f"{rel} {b.text}") if a.kind == "name" else None
@@ -823,6 +827,11 @@ _REPLACED = re.compile(r"\b(?:replaced|succeeded)\s+$")
 """A role taken over from its holder: "X replaced A as chief executive of B"."""
 _REPLACED_BY = re.compile(r"\b(?:replaced|succeeded)\s+by\s+$")
 """The same said from the former holder's side: "A was succeeded by X as CEO of B"."""
+_STEPPED_DOWN = re.compile(r"\b(?:stepped down|resigned|retired|left|quit)\s+as\s+(?P<role>(?:the\s+)?(?:[a-z-]+\s+){1,3}"
+                           r"of)\s+(?:the\s+)?$")
+"""A role its holder gave up, before what it is of: "A stepped down as chief executive of" B."""
+_SUCCEEDED_BY = re.compile(r",?\s*(?:and\s+)?(?:was|has been|had been|is)\s+(?:succeeded|replaced)\s+by")
+"""The successor named after a role given up: "(A stepped down as CEO of B) and was succeeded by" X."""
 _BY_ROLE = re.compile(rf"\b(?:{_PAST}|album|song|single|novel|book|film|work)(?:\s+(?:in|on)\s+[^,;.]{{1,30}}?)?"
                       rf"\s+by\s+{_ROLE_MODIFIER}({_BARE_ROLES})\s+$")
 """A role after a deed or a work: "formed in 2011 by singer", "an album by saxophonist"."""
@@ -1014,7 +1023,7 @@ class RuleExtractor:
     "The <noun>" for the name it describes (``_definite``)."""
 
     name = "rule"
-    version = 70
+    version = 71
     """Part of the extraction cache's key, so passages extracted by older rules are extracted again."""
 
     def extract(self, passages: list[str], progress: Progress | None = None) -> list[Extraction]:

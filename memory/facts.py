@@ -51,6 +51,7 @@ FUNCTIONAL_RELATIONS: tuple[tuple[str, str], ...] = (
     ("manager", r"(general )?manager( of)?"),
     ("captain", r"captain( of)?|captained by"),
     ("editor", r"editor( in chief)?( of)?|edited by"),
+    ("director", r"(music |musical |artistic )?director( of)?|(directed|conducted) by|conductor( of)?"),
     ("head of government", r"head of government( of)?|prime minister( of)?|mayor( of)?"),
     ("citizenship", r"citizen of|(country of )?citizenship|nationality"),
     ("employer", r"((started|began|went|continues|continued) (to )?)?(works?|worked|working)( as [a-z ]+)? (for|at)|"
@@ -99,7 +100,7 @@ _HOLDS = (r"(?:(?:is|was|became|is now|has been|had been|was appointed|was named
           r"serves as|served as|took over as|takes over as|has taken over as|stepped in as)\s+)?")
 _FRESH = r"(?:new\s+|current\s+|present\s+|acting\s+|interim\s+)?"
 _ROLES = (r"ceo|chief executive(?: officer)?|head coach|coach|president|chairman|chairwoman|chair|founder|co-founder|"
-          r"director|mayor|captain|manager|owner|editor")
+          r"music director|artistic director|director|conductor|mayor|captain|manager|owner|editor")
 ROLE_OF = re.compile(rf"{_HOLDS}(?:the\s+|a\s+|an\s+)?{_FRESH}(?P<role>{_ROLES})\s+of\s+(?:the\s+)?(?P<of>\S.*)",
                      re.IGNORECASE)
 """A role stated from its holder's side: "X is the CEO of Y" is Y's fact "CEO of" X."""
@@ -167,18 +168,21 @@ def taken_on(relation: str) -> str | None:
     return _TAKEN_ON[m[1].lower()] if m else None
 
 
-_HOLDER_VERBS = {"runs": "is run by", "leads": "is led by", "heads": "is headed by", "manages": "is managed by",
-                 "coaches": "is coached by", "chairs": "is chaired by", "owns": "is owned by",
-                 "captains": "is captained by", "edits": "is edited by"}
-_HOLDER_VERB = re.compile(rf"(?:(?:now|currently|still)\s+)?({'|'.join(_HOLDER_VERBS)})(?:\s+the)?", re.IGNORECASE)
+_HOLDER_VERBS = (("runs", "is run by"), ("leads", "is led by"), ("heads", "is headed by"), ("manages", "is managed by"),
+                 ("coaches", "is coached by"), ("chairs", "is chaired by"), ("owns", "is owned by"),
+                 ("captains", "is captained by"), ("edits", "is edited by"), ("directs", "is directed by"),
+                 ("conducts", "is conducted by"), (r"(?:took|takes|has taken) (?:charge|the helm) of", "is led by"))
+_HOLDER_VERB = re.compile(rf"(?:(?:now|currently|still)\s+)?(?:{'|'.join(f'({verb})' for verb, _ in _HOLDER_VERBS)})"
+                          r"(?:\s+the)?", re.IGNORECASE)
 
 
 def held_by(relation: str) -> str | None:
     """The relation from the side of what is held, when a holder's present verb states a role or an
-    owner: "coaches" (the Falcons) is the Falcons' "is coached by", "runs" a company's "is run by", so
-    the next holder replaces this one (the holder changes, the held stays)."""
+    owner: "coaches" (the Falcons) is the Falcons' "is coached by", "runs" a company's "is run by",
+    "took charge of" an orchestra its "is led by", so the next holder replaces this one (the holder
+    changes, the held stays)."""
     m = _HOLDER_VERB.fullmatch(relation.strip())
-    return _HOLDER_VERBS[m[1].lower()] if m else None
+    return _HOLDER_VERBS[m.lastindex - 1][1] if m else None
 
 
 MONTHS = "January|February|March|April|May|June|July|August|September|October|November|December"

@@ -298,6 +298,8 @@ _GROUP_WORDINGS: dict[str, tuple[str, ...]] = {
     "manager": ("The manager of {s} is {o}.", "{s} is managed by {o}."),
     "captain": ("The captain of {s} is {o}.", "{s} is captained by {o}."),
     "editor": ("The editor of {s} is {o}.", "{s} is edited by {o}."),
+    "director": ("The director of {s} is {o}.", "{s} is directed by {o}.", "The conductor of {s} is {o}.",
+                 "{s} is conducted by {o}."),
     "headquarters": ("{s} is headquartered in {o}.", "{s} is based in {o}.", "{s}'s headquarters are in {o}.",
                      "The headquarters of {s} are in {o}."),
     "owner": ("{s} is owned by {o}.", "{s} was acquired by {o}.", "{s} was bought by {o}."),

@@ -680,6 +680,10 @@ def test_leaving_one_employer_for_another_joins_it_and_a_successor_takes_the_rol
     passive = RuleExtractor().extract(["Astrid Molnar was succeeded by Gideon Park as CEO of Fenwick "
                                        "Pharmaceuticals."])[0]
     assert ("Fenwick Pharmaceuticals", "CEO of", "Gideon Park") in passive.triples
+    stepped = RuleExtractor().extract(["Marisol Quent stepped down as chief executive of Tandry Foods and was "
+                                       "succeeded by Leopold Haze."])[0]
+    assert ("Tandry Foods", "chief executive of", "Leopold Haze") in stepped.triples
+    assert not any(o == "Leopold Haze" and s == "Marisol Quent" for s, _, o in stepped.triples)
 
 
 def test_moving_to_an_organisation_joins_it_and_moving_to_a_town_is_a_move():
@@ -747,6 +751,10 @@ def test_a_role_after_a_possessive_is_the_owners():
     assert took_over.triples == [("Tindra Hotels", "manager of", "Selma Aune")]
     elected = RuleExtractor().extract(["Rafael Quint was elected mayor of Stonehaven."])[0]
     assert elected.triples == [("Stonehaven", "mayor of", "Rafael Quint")]
+    charge = RuleExtractor().extract(["Ivo Petrakis took charge of the Westmere Philharmonic in March."])[0]
+    assert charge.triples == [("Westmere Philharmonic", "is led by", "Ivo Petrakis")]
+    conducts = RuleExtractor().extract(["Ivo Petrakis conducts the Westmere Philharmonic."])[0]
+    assert conducts.triples == [("Westmere Philharmonic", "is conducted by", "Ivo Petrakis")]
     edits = RuleExtractor().extract(["Ione Castell edits the Daybreak Herald."])[0]
     assert edits.triples == [("Daybreak Herald", "is edited by", "Ione Castell")]
     coached = RuleExtractor().extract(["Oskar Lindahl coached the Fenwick Falcons."])[0]
