@@ -397,6 +397,22 @@ def _within(x: list[str], y: list[str]) -> bool:
     return bool(x) and any(y[i:i + len(x)] == x for i in range(len(y) - len(x) + 1))
 
 
+def _misspelt(span: str, subject: str) -> bool:
+    """The subject's words (two or more) with one of them a letter off: "Lumin Forge" for "Lumen Forge",
+    the model repeating a name it does not know, not naming its object."""
+    x, y = _norm(span), _norm(subject)
+    return len(x) == len(y) >= 2 and sum(a != b for a, b in zip(x, y)) == 1 \
+        and all(a == b or _letter_off(a, b) for a, b in zip(x, y))
+
+
+def _letter_off(a: str, b: str) -> bool:
+    """One letter changed, added or dropped."""
+    if len(a) == len(b):
+        return sum(x != y for x, y in zip(a, b)) == 1
+    short, long = sorted((a, b), key=len)
+    return len(long) == len(short) + 1 and any(long[:i] + long[i + 1:] == short for i in range(len(long)))
+
+
 def _agree(a: str, b: str, a_cut: bool, b_cut: bool) -> bool:
     """:func:`_same`, where a span the token limit may have cut ("the United") is known only up to its
     last word: it agrees with a span inside the words before that ("BMW" in "BMW 20"), or with the
@@ -493,8 +509,9 @@ def read_probe(fact: Fact, answers: tuple[str, ...], control: Callable[[str], st
     may have cut (the last words of an answer that stops inside them: "Manchester, United") does not
     agree with a longer one it begins ("United States"; :func:`_agree`)."""
     kind, subject = _kind(fact.object), _norm(fact.subject)
-    found = [[s for s in _spans(a, kind) if not (_same(s, fact.subject) and len(_norm(s)) >= len(subject))]
-             for a in answers]  # the subject repeated names nothing
+    found = [[s for s in _spans(a, kind)
+              if not (_same(s, fact.subject) and len(_norm(s)) >= len(subject) or _misspelt(s, fact.subject))]
+             for a in answers]  # the subject repeated (or misspelt) names nothing
     cut = {(i, spans[-1]) for i, (a, spans) in enumerate(zip(answers, found))
            if spans and a[-1:].isalnum() and a.endswith(spans[-1].split()[-1])}
     best, support = "", 0

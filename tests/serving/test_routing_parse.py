@@ -166,6 +166,15 @@ def test_generic_text_names_nothing():
     assert classify({"text": "Zorbina Quell speaks Hungarian."}, lambda f: probe).route == "memory"
 
 
+def test_the_subject_misspelt_names_nothing():
+    fact = Fact("Lumen Forge", "is headquartered in", "Stonemarch")
+    probe = read_probe(fact, (" the United States, and is", " the city of Lumin,", " Lumin Forge, a"), _controls(""))
+    assert probe.agreement == 1 / 3  # "Lumin Forge" is the subject a letter off, not its headquarters
+    assert classify({"fact": fact.__dict__}, lambda f: probe).route == "memory"
+    other = read_probe(fact, (" Lumin Falls, a", " the city of Lumin Falls", " Lumin Falls."), _controls(""))
+    assert other.answer == "Lumin Falls" and other.agreement == 1.0  # a second word that differs is a name
+
+
 def test_different_guesses_or_a_default_are_not_knowledge():
     fact = Fact("Kellan Voss", "plays for", "Riverside United")
     guesses = read_probe(fact, (" the Rangers.", " the Chicago Bears.", " the New England Patriots"), _controls(""))
