@@ -51,7 +51,7 @@ FUNCTIONAL_RELATIONS: tuple[tuple[str, str], ...] = (
     ("manager", r"(general )?manager( of)?"),
     ("captain", r"captain( of)?|captained by"),
     ("editor", r"editor( in chief)?( of)?|edited by"),
-    ("director", r"(music |musical |artistic )?director( of)?|(directed|conducted) by|conductor( of)?"),
+    ("conductor", r"conductor( of)?|conducted by|(music|musical|artistic) director( of)?"),
     ("head of government", r"head of government( of)?|prime minister( of)?|mayor( of)?"),
     ("citizenship", r"citizen of|(country of )?citizenship|nationality"),
     ("employer", r"((started|began|went|continues|continued) (to )?)?(works?|worked|working)( as [a-z ]+)? (for|at)|"
