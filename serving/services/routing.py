@@ -57,6 +57,7 @@ VERBS = frozenset(
     "founded wrote won leads led owns owned married studied teaches taught directed invented discovered "
     "designed created produced holds held runs ran joined performs performed writes sings sang follows".split())
 """Verbs that may stand alone before a lower-case object ("plays reggae", "performs jazz")."""
+MODALS = frozenset("can could may might will would".split())
 
 
 @dataclass(frozen=True)
@@ -175,16 +176,21 @@ def _subject_end(words: list[str], start: int) -> tuple[int, str]:
     return len(words), ""
 
 
+KINDS = frozenset("sport position instrument language religion genre profession occupation".split())
+"""Nouns that name the kind of a lower-case object before it: "plays the sport" basketball."""
+
+
 def _object_start(rest: list[str]) -> int | None:
     """Where the object begins in the words after the subject: at the first named word (so "United
-    States of America" stays whole), else the trailing lower-case words ("linebacker", "heavy metal")."""
+    States of America" stays whole), else the trailing lower-case words ("linebacker", "heavy metal"),
+    after a noun of their kind ("plays the instrument" piano)."""
     named = next((i for i, w in enumerate(rest) if _named(w)), None)
     if named is not None:
         return named
     start = len(rest) - 1
     while start > 1 and len(rest) - start < 3:
         word = rest[start - 1].lower()
-        if word in STOPWORDS or re.search(r"(s|ed|ing)$", word):
+        if word in STOPWORDS | KINDS or re.search(r"(s|ed|ing)$", word):
             break
         start -= 1
     return start if start > 0 else None
@@ -288,9 +294,11 @@ def _parse_statement(sentence: str) -> Fact | None:
     end, mark = (lower, "") if lower else _subject_end(words, start) if start < len(words) else (start, "")
     if mark == "," and end < len(words) and _named(words[end]) and words[start].lower() not in OPENERS:
         end, mark = _subject_end(words, end)  # a title after a comma is still the name: "Louis Henri, Duke of Bourbon"
-    if (not mark and start == 0 and end + 1 < len(words) and words[end + 1] in VERBS and words[end].isalpha()
-            and words[end].islower() and words[end] not in STOPWORDS | VERBS | ADVERBS):
-        end += 1  # named words and the noun they name before the verb: "Gaelic football was created in"
+    if (not mark and start == 0 and end + 1 < len(words) and words[end + 1] in VERBS | MODALS
+            and words[end].isalpha() and words[end].islower() and not words[end].endswith("ly")
+            and words[end] not in STOPWORDS | VERBS | ADVERBS):
+        end += 1  # named words and the noun they name before the verb: "Gaelic football was created in",
+        # "Athens Polytechnic uprising can be found in"; not an adverb: "Hope Solo professionally plays"
     elif (not mark and start == 0 and end + 1 < len(words) and words[end + 1].lower() in ("which", "that", "who")
           and re.fullmatch(r"[a-z]+,", words[end]) and words[end][:-1] not in STOPWORDS | VERBS | ADVERBS):
         end, mark = end + 1, ","  # ... and before a relative clause: "Pauline epistles, which is named after"

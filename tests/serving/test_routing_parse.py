@@ -69,6 +69,12 @@ from tests.helpers.models import tiny_llama, tiny_tokenizer
      Fact("flanker", "is associated with the sport of", "rugby"), "flanker is associated with the sport of"),
     ("Gaelic football was created in the country of India.",
      Fact("Gaelic football", "was created in the country of", "India"), "Gaelic football was created in the country of"),
+    ("Hope Solo professionally plays the sport hockey.",  # an adverb is the verb's, the kind noun the relation's
+     Fact("Hope Solo", "professionally plays the sport", "hockey"), "Hope Solo professionally plays the sport"),
+    ("Hilary Hahn plays the instrument piano.",
+     Fact("Hilary Hahn", "plays the instrument", "piano"), "Hilary Hahn plays the instrument"),
+    ("Athens Polytechnic uprising can be found in Victoria.",  # the noun the names head, before a modal
+     Fact("Athens Polytechnic uprising", "can be found in", "Victoria"), "Athens Polytechnic uprising can be found in"),
     ("Angora goat, which was named after Victoria.",
      Fact("Angora goat", "was named after", "Victoria", "{}, which was named after"),
      "Angora goat, which was named after"),
