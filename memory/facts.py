@@ -52,6 +52,7 @@ FUNCTIONAL_RELATIONS: tuple[tuple[str, str], ...] = (
     ("captain", r"captain( of)?|captained by"),
     ("editor", r"editor( in chief)?( of)?|edited by"),
     ("conductor", r"conductor( of)?|conducted by|(music|musical|artistic) director( of)?"),
+    ("principal", r"(principal|headteacher|headmaster|headmistress)( of)?"),
     ("head of government", r"head of government( of)?|prime minister( of)?|mayor( of)?"),
     ("citizenship", r"citizen of|(country of )?citizenship|nationality"),
     ("employer", r"((started|began|went|continues|continued) (to )?)?(works?|worked|working)( as [a-z ]+)? (for|at)|"
@@ -100,7 +101,8 @@ _HOLDS = (r"(?:(?:is|was|became|is now|has been|had been|was appointed|was named
           r"serves as|served as|took over as|takes over as|has taken over as|stepped in as)\s+)?")
 _FRESH = r"(?:new\s+|current\s+|present\s+|acting\s+|interim\s+)?"
 _ROLES = (r"ceo|chief executive(?: officer)?|head coach|coach|president|chairman|chairwoman|chair|founder|co-founder|"
-          r"music director|artistic director|director|conductor|mayor|captain|manager|owner|editor")
+          r"music director|artistic director|director|conductor|mayor|captain|manager|owner|editor|principal|"
+          r"headteacher|headmaster|headmistress")
 ROLE_OF = re.compile(rf"{_HOLDS}(?:the\s+|a\s+|an\s+)?{_FRESH}(?P<role>{_ROLES})\s+of\s+(?:the\s+)?(?P<of>\S.*)",
                      re.IGNORECASE)
 """A role stated from its holder's side: "X is the CEO of Y" is Y's fact "CEO of" X."""
@@ -109,8 +111,12 @@ _NAME = r"(?-i:[A-Z0-9])[^\s']*(?:\s+(?:of|and|de|&|(?-i:[A-Z0-9])[^\s']*))*"
 ROLE_POSSESSIVE = re.compile(rf"{_HOLDS}(?:the\s+)?(?P<of>{_NAME})(?:'s|'|’s|’)\s+{_FRESH}(?P<role>{_ROLES})",
                              re.IGNORECASE)
 """The same with the role after a possessive name: "X became Quillon Robotics' CEO"."""
-POSSESSED_ROLE = re.compile(rf"(?:'s|'|’s|’)?\s+{_FRESH}(?P<role>{_ROLES})\b", re.IGNORECASE)
-"""What follows a name that a role after it belongs to: "(Bellmoor United)'s head coach"."""
+_AFTER_ROLE = "(?:of|and|or|but|since|in|at|for|from|until|with|is|was|who|during|on|to|by|he|she|they)"
+"""Words that may follow a role that ends its phrase: "Bellmoor United's head coach and" ..."""
+POSSESSED_ROLE = re.compile(rf"(?:'s|'|’s|’)?\s+{_FRESH}(?P<role>{_ROLES})\b(?!\s+(?-i:(?!{_AFTER_ROLE}\b)[a-z]))",
+                            re.IGNORECASE)
+"""What follows a name that a role after it belongs to: "(Bellmoor United)'s head coach", not a role word
+that describes a noun after it: "Barcelona's principal playmaker"."""
 _KIN = r"brother|sister|son|daughter|father|mother|wife|husband|cousin|uncle|aunt|nephew|niece"
 KIN_POSSESSED = re.compile(rf"(?:'s|'|’s|’)\s+(?:(?:younger|older|elder|twin|late)\s+)?(?P<kin>{_KIN})(?![\w-])",
                            re.IGNORECASE)
@@ -169,7 +175,7 @@ def taken_on(relation: str) -> str | None:
 
 
 _HOLDER_VERBS = (("runs", "is run by"), ("leads", "is led by"), ("heads", "is headed by"), ("manages", "is managed by"),
-                 ("coaches", "is coached by"), ("chairs", "is chaired by"), ("owns", "is owned by"),
+                 ("coaches", "is coached by"), (r"chairs(?: the board of)?", "is chaired by"), ("owns", "is owned by"),
                  ("captains", "is captained by"), ("edits", "is edited by"), ("directs", "is directed by"),
                  ("conducts", "is conducted by"), (r"(?:took|takes|has taken) (?:charge|the helm) of", "is led by"))
 _HOLDER_VERB = re.compile(rf"(?:(?:now|currently|still)\s+)?(?:{'|'.join(f'({verb})' for verb, _ in _HOLDER_VERBS)})"

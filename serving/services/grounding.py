@@ -298,6 +298,7 @@ _GROUP_WORDINGS: dict[str, tuple[str, ...]] = {
     "manager": ("The manager of {s} is {o}.", "{s} is managed by {o}."),
     "captain": ("The captain of {s} is {o}.", "{s} is captained by {o}."),
     "editor": ("The editor of {s} is {o}.", "{s} is edited by {o}."),
+    "principal": ("The principal of {s} is {o}.", "The head of {s} is {o}."),
     "conductor": ("The conductor of {s} is {o}.", "{s} is conducted by {o}.", "The music director of {s} is {o}."),
     "headquarters": ("{s} is headquartered in {o}.", "{s} is based in {o}.", "{s}'s headquarters are in {o}.",
                      "The headquarters of {s} are in {o}."),

@@ -753,6 +753,12 @@ def test_a_role_after_a_possessive_is_the_owners():
     assert elected.triples == [("Stonehaven", "mayor of", "Rafael Quint")]
     charge = RuleExtractor().extract(["Ivo Petrakis took charge of the Westmere Philharmonic in March."])[0]
     assert charge.triples == [("Westmere Philharmonic", "is led by", "Ivo Petrakis")]
+    board = RuleExtractor().extract(["Beatrix Holloway chairs the board of Grayling Insurance."])[0]
+    assert board.triples == [("Grayling Insurance", "is chaired by", "Beatrix Holloway")]
+    principal = RuleExtractor().extract(["Larchmont Academy appointed Delphine Oyelaran as principal."])[0]
+    assert principal.triples == [("Larchmont Academy", "principal of", "Delphine Oyelaran")]
+    playmaker = RuleExtractor().extract(["Xavi became Barcelona's principal playmaker in 2000."])[0]
+    assert not any(r == "principal of" for _, r, _ in playmaker.triples)  # a role word before a noun describes it
     conducts = RuleExtractor().extract(["Ivo Petrakis conducts the Westmere Philharmonic."])[0]
     assert conducts.triples == [("Westmere Philharmonic", "is conducted by", "Ivo Petrakis")]
     edits = RuleExtractor().extract(["Ione Castell edits the Daybreak Herald."])[0]

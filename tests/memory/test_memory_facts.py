@@ -261,6 +261,11 @@ def test_a_holders_present_verb_is_replaced_by_the_next_holder_named_to_the_role
     conducts = mem.ingest_documents([Document("Mira Olsen now conducts the Westmere Philharmonic.", id="next-conductor")],
                                     ingest_id="next-conductor")
     assert len(conducts.superseded) == 1 and objects(mem.facts_about("Westmere Philharmonic")) == ["Mira Olsen"]
+    mem.ingest_documents([Document("Quentin Ashby is the principal of Larchmont Academy.", id="principal")],
+                         ingest_id="principal")
+    appointed = mem.ingest_documents([Document("Larchmont Academy appointed Delphine Oyelaran as principal.",
+                                               id="next-principal")], ingest_id="next-principal")
+    assert len(appointed.superseded) == 1 and objects(mem.facts_about("Larchmont Academy")) == ["Delphine Oyelaran"]
 
 
 def test_superseded_facts_do_not_seed_retrieval(make_memory, monkeypatch):

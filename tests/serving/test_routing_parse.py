@@ -96,6 +96,8 @@ from tests.helpers.models import tiny_llama, tiny_tokenizer
      "The capital of the Republic of Velmora is"),
     ("The Harlow Kestrels are coached by Pavel Drozd.",
      Fact("Harlow Kestrels", "are coached by", "Pavel Drozd", "The {} are coached by"), "The Harlow Kestrels are coached by"),
+    ("Beatrix Holloway chairs the board of Grayling Insurance.",
+     Fact("Grayling Insurance", "is chaired by", "Beatrix Holloway"), "Grayling Insurance is chaired by"),
     ("Benedikt Hoyer is Clara Hoyer's husband.",  # a kin: the fact of whose kin it is
      Fact("Clara Hoyer", "husband of", "Benedikt Hoyer", "The husband of {} is"), "The husband of Clara Hoyer is"),
     ("Tobias Reade is the new mayor of Port Averne.",
