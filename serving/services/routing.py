@@ -76,6 +76,13 @@ class Fact:
             return self.template.replace("{}", self.subject)
         return f"{self.subject} {self.relation}".strip()
 
+    @property
+    def triple(self) -> tuple[str, str, str]:
+        """The fact as the memory stores it: a name's leading "The" dropped, as extraction drops it, so
+        that "Mistral Transit sold the Corrin Valley Railway to B" replaces "The Corrin Valley Railway
+        is owned by Mistral Transit"."""
+        return re.sub(r"^The (?=[A-Z0-9])", "", self.subject), self.relation, self.object
+
 
 @dataclass(frozen=True)
 class Probe:

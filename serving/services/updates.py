@@ -81,7 +81,7 @@ class UpdateService:
             if rejected is not None:
                 route, reason = "memory", f"{rejected}; the fact is stored in the memory instead"
         elif fact is not None:
-            entry, _ = self.memory.add_facts([(fact.subject, fact.relation, fact.object)], update.replaces)
+            entry, _ = self.memory.add_facts([fact.triple], update.replaces)
         else:
             entry, _ = self.memory.add_documents([Document(update.text or "")])
         entry = self.engine.history.annotate(entry.id, routing)
@@ -93,7 +93,7 @@ class UpdateService:
         """One fact, both places: the weight edit's entry also owns the fact in the memory, so one
         revert undoes both. When the guard rejects the edit, the fact stays as a memory entry and
         the guard's reason is returned third."""
-        triple = (fact.subject, fact.relation, fact.object)
+        triple = fact.triple
         staged = self.memory.stage_facts([triple], replaces)
         try:
             outcome = self.edits.edit(EditRequest(fact.prompt, fact.subject, fact.object),

@@ -57,6 +57,15 @@ def test_a_newer_fact_replaces_the_older_and_revert_restores_it(client):
     assert "Ostrander Mills" in objects and "Kettle & Finch" not in objects
 
 
+def test_a_stated_fact_about_the_named_thing_is_replaced_by_a_sentence_without_its_article(client):
+    for text in ("The Corrin Valley Railway is owned by Mistral Transit.",
+                 "Mistral Transit sold the Corrin Valley Railway to Penhallow Holdings."):
+        response = client.post("/v1/updates", json={"text": text, "route": "memory"})
+        assert response.status_code == 201, response.text
+    facts = client.get("/v1/memory/search", params={"q": "Who owns the Corrin Valley Railway?", "k": 10}).json()["facts"]
+    assert [f["object"] for f in facts if f["subject"].endswith("Corrin Valley Railway")] == ["Penhallow Holdings"]
+
+
 def test_replaces_false_keeps_both(client):
     _facts(client, ("Ilse Varga", "works for", "Ostrander Mills"))
     _facts(client, ("Ilse Varga", "works for", "Kettle & Finch"), replaces=False)
