@@ -58,6 +58,7 @@ VERBS = frozenset(
     "designed created produced holds held runs ran joined performs performed writes sings sang follows".split())
 """Verbs that may stand alone before a lower-case object ("plays reggae", "performs jazz")."""
 MODALS = frozenset("can could may might will would".split())
+"""Verbs after which a lower-case noun before them is still the subject's ("uprising can be found in")."""
 
 
 @dataclass(frozen=True)
