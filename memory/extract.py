@@ -272,7 +272,7 @@ _SUBJECT_PRONOUN = re.compile(r"\b(he|she|they)\b", re.IGNORECASE)
 _TITLED = re.compile(r"^\W*(?:the|a|an)\s+([a-z][a-z -]{0,40}?\s+of)(?:\s+(?:the|a|an))?\s*$", re.IGNORECASE)
 """Words before a sentence's first name that make the relation: "The chief executive of" X is Y,
 "The head coach of the" X is Y."""
-_SEAT = re.compile(r"(capital|headquarters)\s+of", re.IGNORECASE)
+_SEAT = re.compile(r"(capital|headquarters|head office)\s+of", re.IGNORECASE)
 _SEAT_MOVED = re.compile(r"(?:(?:was|were|has been|have been)\s+)?(?:moved|relocated|transferred)\s+to", re.IGNORECASE)
 """A seat that moves, said of the seat: "The capital of A was moved to B" is A's "moved its capital to" B."""
 
@@ -649,11 +649,13 @@ def _pair(sentence: str, a: _Span, b: _Span, first: bool, actor: str | None) -> 
         return actor, f"{moved[1]} {a.text} from", b.text  # "joined A from B": not A's "from" B
     if rel == "to" and actor and a.text != actor and (origin := _MOVED_FROM.search(sentence, 0, a.start)):
         return actor, f"{origin[1]} to", b.text  # "was transferred from A to B": not A's "to" B
+    if normalize_relation(rel) in ("calls", "call", "made", "makes") and _CALLS_HOME.match(sentence, b.end):
+        return a.text, "lives in", b.text  # "A now calls B home"
     if rel == "to" and _SOLD.search(sentence, 0, a.start):
         return a.text, "was sold to", b.text  # "X sold A to B": B owns A now
     if actor and a.text != actor and (kin := _WITH_KIN.fullmatch(rel)):
         return actor, f"{kin[1].lower()} of", b.text  # "A lives in C with her husband, B": A's "husband of" B
-    if a.kind == b.kind == "name" and rel in _NAMING and (named := NAMED_TO_ROLE.match(sentence, b.end)):
+    if a.kind == b.kind == "name" and _NAMING.fullmatch(rel) and (named := NAMED_TO_ROLE.match(sentence, b.end)):
         return a.text, f"{named['role']} of", b.text  # "X named B its new CEO": X's "CEO of" B
     if NAMED_TO_ROLE.fullmatch(sentence, a.end, b.end) \
             or b.kind in ("date", "number") and NAMED_TO_ROLE.match(sentence, a.end):
@@ -813,18 +815,23 @@ _MOVED = re.compile(r"\b(joined|moved to|transferred to|signed for|signed with|r
 _LEFT = re.compile(r"\b(?:left|quit)\s+(?:the\s+)?$")
 """A move whose destination follows its origin: "left A for B" (B's "joined")."""
 _MOVED_FROM = re.compile(rf"\b((?:{MOVES})(?:\s+(?:its|his|her|their)\s+"
-                         r"[a-z]+|\s+(?:house|home|jobs|employers|teams|clubs))?)\s+from\s+(?:the\s+)?$")
+                         r"(?:head\s+)?[a-z]+|\s+(?:house|home|jobs|employers|teams|clubs))?)\s+from\s+(?:the\s+)?$")
 """A move whose origin comes first and destination after "to": "was transferred from A to B", "moved its
 capital from A to B", "moved house from A to B" (the actor "transferred to" B, "moved its capital to" B,
 "moved house to" B)."""
+_CALLS_HOME = re.compile(r"\s+(?:(?:his|her|their|its)\s+)?home\b")
+"""What follows the place in "A calls B home", "A has made B her home": A lives in B."""
 _SOLD = re.compile(r"\bsold\s+(?:the\s+)?$")
 """What comes before the thing sold in "X sold A to B"."""
 _WITH_KIN = re.compile(r"with\s+(?:his|her|their)\s+(husband|wife|spouse|partner)\s*,?")
 """A spouse named after "with": "A lives in C with her husband, B"."""
-_NAMING = frozenset("named appointed made elected chose picked hired recruited installed".split())
-"""Verbs with which an organisation gives someone a role: "X named B its new CEO"."""
-_REPLACED = re.compile(r"\b(?:replaced|succeeded)\s+$")
-"""A role taken over from its holder: "X replaced A as chief executive of B"."""
+_NAMING = re.compile(r"(?:(?:has|have|had|now|just|[a-z]+ly)\s+|(?:voters|residents|citizens|members|shareholders|fans|"
+                     r"councillors|delegates|directors|board)\s+)*"
+                     r"(?:named|appointed|made|elected|chose|picked|hired|recruited|installed)", re.IGNORECASE)
+"""Verbs with which an organisation gives someone a role: "X named B its new CEO", "X has appointed B as
+chief executive", "Dunmere voters chose B as their new mayor"."""
+_REPLACED = re.compile(r"\b(?:replaced|succeeded|(?:took|takes|has taken) over from)\s+$")
+"""A role taken over from its holder: "X replaced A (took over from A) as chief executive of B"."""
 _REPLACED_BY = re.compile(r"\b(?:replaced|succeeded)\s+by\s+$")
 """The same said from the former holder's side: "A was succeeded by X as CEO of B"."""
 _STEPPED_DOWN = re.compile(r"\b(?:stepped down|resigned|retired|left|quit)\s+as\s+(?P<role>(?:the\s+)?(?:[a-z-]+\s+){1,3}"
@@ -1023,7 +1030,7 @@ class RuleExtractor:
     "The <noun>" for the name it describes (``_definite``)."""
 
     name = "rule"
-    version = 71
+    version = 72
     """Part of the extraction cache's key, so passages extracted by older rules are extracted again."""
 
     def extract(self, passages: list[str], progress: Progress | None = None) -> list[Extraction]:

@@ -42,9 +42,10 @@ FUNCTIONAL_RELATIONS: tuple[tuple[str, str], ...] = (
     ("continent", r"(located )?(in|on) continent( of)?|continent"),
     ("country", r"(located )?in country( of)?|country"),
     ("location", r"(located|situated|based) in|location( of)?|lies in"),
-    ("headquarters", r"headquartered in|(has its )?headquarters( location)?( of| in)?|"
-                     r"(moved|relocated) (its )?headquarters to"),
-    ("residence", r"(lives|living|resides|settled) in|(moved|relocated) (house |home )?to|residence"),
+    ("headquarters", r"headquartered in|(has its )?(headquarters|head office)( location)?( of| in)?|"
+                     r"(moved|relocated) (its )?(headquarters|head office) to"),
+    ("residence", r"(lives|living|resides|settled) in|(moved|relocated) (house |home )?to|residence|"
+                  r"(makes|made) (his |her |their )?home in"),
     ("chief executive", r"ceo( of)?|chief executive( officer)?( of)?|(led|run|headed|managed) by"),
     ("head of state", r"head of state( of)?|president( of)?"),
     ("chair", r"chair(man|woman|person)?( of)?|chaired by"),
@@ -81,7 +82,7 @@ ENDING_RELATIONS: tuple[tuple[str, str], ...] = (
     ("residence", r"(moved|relocated) (away |house |home )?from|no longer lives in"),
     ("team", r"(transferred|traded|loaned|released) from|switched (teams|clubs) from"),
     ("capital", r"(moved|relocated) (its )?capital from"),
-    ("headquarters", r"(moved|relocated) (its )?headquarters from"),
+    ("headquarters", r"(moved|relocated) (its )?(headquarters|head office) from"),
 )
 """Relations that end the current fact of a functional group with the same object (group, pattern)."""
 MOVES = r"moved|relocated|switched|transferred|traded|loaned"
@@ -123,10 +124,10 @@ KIN_POSSESSED = re.compile(rf"(?:'s|'|’s|’)\s+(?:(?:younger|older|elder|twin
 """What follows a name that a kin after it belongs to: "(A is B)'s brother" is B's "brother of" A."""
 KIN_OF = re.compile(rf"(?P<of>{_NAME}){KIN_POSSESSED.pattern}", re.IGNORECASE)
 """A kin of a name: "Clara Hoyer's husband"."""
-NAMED_TO_ROLE = re.compile(rf"\s+(?:as\s+(?:(?:its|their|the)\s+)?|(?:its|their)\s+){_FRESH}(?P<role>{_ROLES})\b",
-                           re.IGNORECASE)
+NAMED_TO_ROLE = re.compile(rf"\s+(?:as\s+(?:(?:its|their|the)\s+)?|(?:its|their)\s+|(?=(?-i:[a-z]))){_FRESH}"
+                           rf"(?P<role>{_ROLES})\b", re.IGNORECASE)
 """What follows the person an organisation names to a role: "(X named Y) its new CEO", "(X appointed Y)
-as chief executive"."""
+as chief executive", "(X elected Y) mayor"."""
 
 
 def role_of(text: str) -> tuple[str, str] | None:

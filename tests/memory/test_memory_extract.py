@@ -2,6 +2,7 @@
 
 from memory.extract import CachedExtractor, Extraction, ExtractionCache, RuleExtractor, ground, normalize, sanitize
 from memory.openie import guessed_triples, parse_json_answer, rules_win
+from memory.facts import ended_group, normalize_relation, relation_group
 
 
 def test_rule_extractor_spans_and_triples():
@@ -784,3 +785,27 @@ def test_a_kin_after_a_possessive_is_the_owners():
     assert wife.triples == [("Tomasz Wierzba", "wife of", "Helena Oduya"), ("Helena Oduya", "works for", "Acme Foods")]
     in_law = RuleExtractor().extract(["Tom Reyes was Maria Lopez's brother-in-law."])[0]
     assert ("Maria Lopez", "brother of", "Tom Reyes") not in in_law.triples
+
+
+def test_a_role_given_after_an_auxiliary_an_adverb_or_by_voters_and_one_taken_over_from_its_holder():
+    has = RuleExtractor().extract(["Corvane Mills has appointed Petra Lusk as chief executive."])[0]
+    assert has.triples == [("Corvane Mills", "chief executive of", "Petra Lusk")]
+    voters = RuleExtractor().extract(["Harlow Bay voters chose Enzo Marric as their new mayor."])[0]
+    assert voters.triples == [("Harlow Bay", "mayor of", "Enzo Marric")]
+    bare = RuleExtractor().extract(["Harlow Bay residents recently elected Enzo Marric mayor."])[0]
+    assert bare.triples == [("Harlow Bay", "mayor of", "Enzo Marric")]
+    over = RuleExtractor().extract(["Teodor Blaze took over from Petra Lusk as chief executive of Corvane Mills."])[0]
+    assert ("Corvane Mills", "chief executive of", "Teodor Blaze") in over.triples
+    assert not any(s == "Petra Lusk" for s, _, _ in over.triples)
+
+
+def test_a_place_called_home_is_where_one_lives_and_a_head_office_is_a_headquarters():
+    for text in ("Mirela Dost now calls Lannick Cove home.", "Mirela Dost has made Lannick Cove her home."):
+        assert RuleExtractor().extract([text])[0].triples == [("Mirela Dost", "lives in", "Lannick Cove")]
+    assert relation_group(normalize_relation("now makes her home in")) == "residence"
+    office = RuleExtractor().extract(["Tarrow Optics has its head office in Belling."])[0]
+    assert [relation_group(normalize_relation(r)) for _, r, _ in office.triples] == ["headquarters"]
+    moved = RuleExtractor().extract(["Tarrow Optics moved its head office from Belling to Castor."])[0]
+    assert ("Tarrow Optics", "moved its head office to", "Castor") in moved.triples
+    assert relation_group(normalize_relation("moved its head office to")) == "headquarters"
+    assert ended_group(normalize_relation("moved its head office from")) == "headquarters"
