@@ -326,6 +326,8 @@ def _parse_statement(sentence: str) -> Fact | None:
         return None
     if relation[-1].lower() in ("left", "quit") and " for " in f" {obj} ":
         return None  # "X left A for B": two employers, read as a document ("left" A, "joined" B)
+    if len(obj.split()) > 1 and obj.split()[-1] == "home":
+        return None  # "X now calls B home": where X lives, read as a document (extraction's "lives in" B)
     role = role_of(" ".join([*relation, obj])) if start == 0 and not mark else None
     if role and _named(role[1].split()[0]):  # "Tomas Brenn is the CEO of Kettle & Finch": the company's fact
         return Fact(role[1], f"{role[0]} of", subject, f"The {role[0]} of {{}} is")

@@ -245,9 +245,10 @@ def test_a_place_the_model_gives_any_made_up_company_is_its_default_not_knowledg
                                   "In March 2021, Ivo Berg founded Berg Tools.",
                                   "In 2024 Kwame Obi was appointed chief executive of Vale Foods.",
                                   "Priya Nair left Stellar Robotics for Orbital Foods.",
-                                  "Yesterday Priya Nair joined Orbital Foods."])
-def test_a_dated_opening_or_a_move_between_two_employers_is_read_as_a_document(text):
-    assert parse_statement(text) is None  # the extractor reads it: "left" A, "joined" B, the date apart
+                                  "Yesterday Priya Nair joined Orbital Foods.",
+                                  "Priya Nair now calls Lannick Cove home."])
+def test_a_dated_opening_a_move_between_two_employers_or_a_home_is_read_as_a_document(text):
+    assert parse_statement(text) is None  # the extractor reads it: "left" A, "joined" B, "lives in" C, the date apart
 
 
 def test_an_opening_place_still_opens_a_fact():
