@@ -431,6 +431,15 @@ def _letter_off(a: str, b: str) -> bool:
     return len(long) == len(short) + 1 and any(long[:i] + long[i + 1:] == short for i in range(len(long)))
 
 
+def _head(span: str, subject: str) -> bool:
+    """The subject's head word alone: its last word, or the word before its "of" ("the Wanderers" for
+    "Castleford Wanderers", "Bank" for "Bank of Leeds"), the model naming the subject by its short name.
+    Its first words may be another entity ("Toyota" in "Toyota Corolla", its maker), so they still count."""
+    words = subject.split()
+    head = words[words.index("of") - 1] if "of" in words[1:] else words[-1]
+    return len(words) >= 2 and _norm(span) == _norm(head)
+
+
 def _agree(a: str, b: str, a_cut: bool, b_cut: bool) -> bool:
     """:func:`_same`, where a span the token limit may have cut ("the United") is known only up to its
     last word: it agrees with a span inside the words before that ("BMW" in "BMW 20"), or with the
@@ -528,8 +537,9 @@ def read_probe(fact: Fact, answers: tuple[str, ...], control: Callable[[str], st
     agree with a longer one it begins ("United States"; :func:`_agree`)."""
     kind, subject = _kind(fact.object), _norm(fact.subject)
     found = [[s for s in _spans(a, kind)
-              if not (_same(s, fact.subject) and len(_norm(s)) >= len(subject) or _misspelt(s, fact.subject))]
-             for a in answers]  # the subject repeated (or misspelt) names nothing
+              if not (_same(s, fact.subject) and len(_norm(s)) >= len(subject) or _misspelt(s, fact.subject)
+                      or _head(s, fact.subject))]
+             for a in answers]  # the subject repeated (misspelt, or by its head word) names nothing
     cut = {(i, spans[-1]) for i, (a, spans) in enumerate(zip(answers, found))
            if spans and a[-1:].isalnum() and a.endswith(spans[-1].split()[-1])}
     best, support = "", 0

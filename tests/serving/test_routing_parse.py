@@ -183,6 +183,19 @@ def test_the_subject_misspelt_names_nothing():
     assert other.answer == "Lumin Falls" and other.agreement == 1.0  # a second word that differs is a name
 
 
+def test_the_subjects_head_word_names_nothing_and_its_first_word_still_does():
+    fact = Fact("Castleford Wanderers", "are managed by", "Ines Barrow")
+    probe = read_probe(fact, (" the Wandellers,", " the Wanderers of the", " the Wanderers Arena"), _controls(""))
+    assert probe.agreement == 1 / 3  # "the Wanderers" is the club by its short name, not its manager
+    assert classify({"fact": fact.__dict__}, lambda f: probe).route == "memory"
+    maker = read_probe(Fact("Toyota Corolla", "is a product of", "Honda"), (" Toyota.", " Toyota Motor", " Toyota"),
+                       _controls(""))
+    assert maker.answer == "Toyota" and maker.agreement == 1.0
+    bank = read_probe(Fact("Bank of Leeds", "is headquartered in", "York"), (" Leeds.", " Leeds, UK", " Leeds"),
+                      _controls(""))
+    assert bank.answer == "Leeds" and bank.agreement == 1.0  # after "of": not the head
+
+
 def test_different_guesses_or_a_default_are_not_knowledge():
     fact = Fact("Kellan Voss", "plays for", "Riverside United")
     guesses = read_probe(fact, (" the Rangers.", " the Chicago Bears.", " the New England Patriots"), _controls(""))
