@@ -657,6 +657,9 @@ def _pair(sentence: str, a: _Span, b: _Span, first: bool, actor: str | None) -> 
         return actor, f"{kin[1].lower()} of", b.text  # "A lives in C with her husband, B": A's "husband of" B
     if a.kind == b.kind == "name" and _NAMING.fullmatch(rel) and (named := NAMED_TO_ROLE.match(sentence, b.end)):
         return a.text, f"{named['role']} of", b.text  # "X named B its new CEO": X's "CEO of" B
+    if actor and a.text != actor and (then := re.fullmatch(r"and\s+(.+)", rel)) and _NAMING.fullmatch(then[1]) \
+            and (named := NAMED_TO_ROLE.match(sentence, b.end)):
+        return actor, f"{named['role']} of", b.text  # "X sacked A and brought in B as head coach": X's coach is B
     if NAMED_TO_ROLE.fullmatch(sentence, a.end, b.end) \
             or b.kind in ("date", "number") and NAMED_TO_ROLE.match(sentence, a.end):
         return None  # "X named A its new CEO (in 2024)": the role is X's fact about A, not A's "its new" CEO
@@ -827,7 +830,7 @@ _WITH_KIN = re.compile(r"with\s+(?:his|her|their)\s+(husband|wife|spouse|partner
 """A spouse named after "with": "A lives in C with her husband, B"."""
 _NAMING = re.compile(r"(?:(?:has|have|had|now|just|[a-z]+ly)\s+|(?:voters|residents|citizens|members|shareholders|fans|"
                      r"councillors|delegates|directors|board)\s+)*"
-                     r"(?:named|appointed|made|elected|chose|picked|hired|recruited|installed)", re.IGNORECASE)
+                     r"(?:named|appointed|made|elected|chose|picked|hired|recruited|installed|brought in)", re.IGNORECASE)
 """Verbs with which an organisation gives someone a role: "X named B its new CEO", "X has appointed B as
 chief executive", "Dunmere voters chose B as their new mayor"."""
 _REPLACED = re.compile(r"\b(?:replaced|succeeded|(?:took|takes|has taken) over from)\s+$")
@@ -1030,7 +1033,7 @@ class RuleExtractor:
     "The <noun>" for the name it describes (``_definite``)."""
 
     name = "rule"
-    version = 72
+    version = 73
     """Part of the extraction cache's key, so passages extracted by older rules are extracted again."""
 
     def extract(self, passages: list[str], progress: Progress | None = None) -> list[Extraction]:

@@ -60,7 +60,7 @@ FUNCTIONAL_RELATIONS: tuple[tuple[str, str], ...] = (
                  r"employed (by|at)|"
                  r"employer|employee of|join(s|ed)?|(took|accepted) (job|offer)( as [a-z ]+)? (at|with|from)|"
                  r"hired by|switched (jobs |employers )?to"),
-    ("spouse", r"spouse( of)?|married( to)?|wed|wife of|husband of"),
+    ("spouse", r"spouse( of)?|married( to)?|wed|wife of|husband of|new (wife|husband)( is)?"),
     ("position", r"plays? (position( of)?|as)|(playing )?position( played)?( of)?"),
     ("team", r"plays? for|member of sports team|signed (with|for)|(transferred|traded|loaned) to|"
              r"switched (teams|clubs) to"),

@@ -809,3 +809,11 @@ def test_a_place_called_home_is_where_one_lives_and_a_head_office_is_a_headquart
     assert ("Tarrow Optics", "moved its head office to", "Castor") in moved.triples
     assert relation_group(normalize_relation("moved its head office to")) == "headquarters"
     assert ended_group(normalize_relation("moved its head office from")) == "headquarters"
+
+
+def test_a_coach_brought_in_after_a_sacking_is_the_clubs_and_a_new_wife_is_a_spouse():
+    club = RuleExtractor().extract(["The Orrin Harriers sacked Bea Lund and brought in Tove Hale as head coach."])[0]
+    assert ("Orrin Harriers", "head coach of", "Tove Hale") in club.triples
+    assert not any(s == "Bea Lund" for s, _, _ in club.triples)
+    wife = RuleExtractor().extract(["Anton Pike remarried; his new wife is Vera Kolb."])[0]
+    assert [relation_group(normalize_relation(r)) for s, r, o in wife.triples if o == "Vera Kolb"] == ["spouse"]
