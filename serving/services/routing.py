@@ -20,7 +20,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from memory.facts import KIN_OF, TIME_OPENING, employer_move, held_by, role_of, taken_on
+from memory.facts import (KIN_OF, TIME_OPENING, employer_move, held_by, normalize_relation, relation_group, role_of,
+                          taken_on)
 from serving.core.batch import KVBatch
 from serving.core.generation import SamplingParams, stop_token_ids
 
@@ -324,6 +325,9 @@ def _parse_statement(sentence: str) -> Fact | None:
             or any(w.endswith(",") for w in relation)
             or _kind(obj) == "word" and not any(w.lower() in STOPWORDS | VERBS for w in relation)):
         return None
+    tail = relation[len(relation) - relation[::-1].index("and"):] if "and" in relation[:-1] else []
+    if tail and relation_group(normalize_relation(" ".join(tail))):
+        relation = tail  # "Isolde Marr packed up and settled in Brixham": the fact is "settled in"
     if relation[-1].lower() in ("left", "quit") and " for " in f" {obj} ":
         return None  # "X left A for B": two employers, read as a document ("left" A, "joined" B)
     if len(obj.split()) > 1 and obj.split()[-1] == "home":

@@ -269,6 +269,11 @@ def test_an_opening_place_still_opens_a_fact():
     assert fact is not None and (fact.subject, fact.object) == ("Basel", "Anna Roth")
 
 
+def test_a_functional_verb_after_and_is_the_statements_relation():
+    assert parse_statement("Ilse Marr packed up and settled in Brixham.").relation == "settled in"
+    assert parse_statement("Karl Ode was born and raised in Bremen.").relation == "was born and raised in"
+
+
 def test_moving_to_an_organisation_is_joining_it():
     assert parse_statement("Lena Ross moved to Copperline Bank.").relation == "joined"
     assert parse_statement("Lena Ross moved to Leeds.").relation == "moved to"
