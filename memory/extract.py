@@ -830,15 +830,16 @@ _WITH_KIN = re.compile(r"with\s+(?:his|her|their)\s+(husband|wife|spouse|partner
 """A spouse named after "with": "A lives in C with her husband, B"."""
 _NAMING = re.compile(r"(?:(?:has|have|had|now|just|[a-z]+ly)\s+|(?:voters|residents|citizens|members|shareholders|fans|"
                      r"councillors|delegates|directors|board)\s+)*"
-                     r"(?:named|appointed|made|elected|chose|picked|hired|recruited|installed|brought in)", re.IGNORECASE)
+                     r"(?:named|appointed|made|elected|chose|picked|hired|recruited|installed|brought in)",
+                     re.IGNORECASE)
 """Verbs with which an organisation gives someone a role: "X named B its new CEO", "X has appointed B as
 chief executive", "Dunmere voters chose B as their new mayor"."""
 _REPLACED = re.compile(r"\b(?:replaced|succeeded|(?:took|takes|has taken) over from)\s+$")
 """A role taken over from its holder: "X replaced A (took over from A) as chief executive of B"."""
 _REPLACED_BY = re.compile(r"\b(?:replaced|succeeded)\s+by\s+$")
 """The same said from the former holder's side: "A was succeeded by X as CEO of B"."""
-_STEPPED_DOWN = re.compile(r"\b(?:stepped down|resigned|retired|left|quit)\s+as\s+(?P<role>(?:the\s+)?(?:[a-z-]+\s+){1,3}"
-                           r"of)\s+(?:the\s+)?$")
+_STEPPED_DOWN = re.compile(r"\b(?:stepped down|resigned|retired|left|quit)\s+as\s+"
+                           r"(?P<role>(?:the\s+)?(?:[a-z-]+\s+){1,3}of)\s+(?:the\s+)?$")
 """A role its holder gave up, before what it is of: "A stepped down as chief executive of" B."""
 _SUCCEEDED_BY = re.compile(r",?\s*(?:and\s+)?(?:was|has been|had been|is)\s+(?:succeeded|replaced)\s+by")
 """The successor named after a role given up: "(A stepped down as CEO of B) and was succeeded by" X."""

@@ -258,8 +258,8 @@ def test_a_holders_present_verb_is_replaced_by_the_next_holder_named_to_the_role
     assert len(took_over.superseded) == 1 and objects(mem.facts_about("Tindra Hotels")) == ["Selma Aune"]
     mem.ingest_documents([Document("Ivo Petrakis is the conductor of the Westmere Philharmonic.", id="conductor")],
                          ingest_id="conductor")
-    conducts = mem.ingest_documents([Document("Mira Olsen now conducts the Westmere Philharmonic.", id="next-conductor")],
-                                    ingest_id="next-conductor")
+    conducts = mem.ingest_documents([Document("Mira Olsen now conducts the Westmere Philharmonic.",
+                                              id="next-conductor")], ingest_id="next-conductor")
     assert len(conducts.superseded) == 1 and objects(mem.facts_about("Westmere Philharmonic")) == ["Mira Olsen"]
     mem.ingest_documents([Document("Quentin Ashby is the principal of Larchmont Academy.", id="principal")],
                          ingest_id="principal")

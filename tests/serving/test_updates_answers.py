@@ -62,7 +62,8 @@ def test_a_stated_fact_about_the_named_thing_is_replaced_by_a_sentence_without_i
                  "Mistral Transit sold the Corrin Valley Railway to Penhallow Holdings."):
         response = client.post("/v1/updates", json={"text": text, "route": "memory"})
         assert response.status_code == 201, response.text
-    facts = client.get("/v1/memory/search", params={"q": "Who owns the Corrin Valley Railway?", "k": 10}).json()["facts"]
+    asked = {"q": "Who owns the Corrin Valley Railway?", "k": 10}
+    facts = client.get("/v1/memory/search", params=asked).json()["facts"]
     assert [f["object"] for f in facts if f["subject"].endswith("Corrin Valley Railway")] == ["Penhallow Holdings"]
 
 
