@@ -325,9 +325,9 @@ def _parse_statement(sentence: str) -> Fact | None:
             or any(w.endswith(",") for w in relation)
             or _kind(obj) == "word" and not any(w.lower() in STOPWORDS | VERBS for w in relation)):
         return None
-    tail = relation[len(relation) - relation[::-1].index("and"):] if "and" in relation[:-1] else []
-    if tail and relation_group(normalize_relation(" ".join(tail))):
-        relation = tail  # "Isolde Marr packed up and settled in Brixham": the fact is "settled in"
+    _, joined, tail = f" {' '.join(relation)}".rpartition(" and ")
+    if joined and relation_group(normalize_relation(tail)):
+        relation = tail.split()  # "Isolde Marr packed up and settled in Brixham": the fact is "settled in"
     if relation[-1].lower() in ("left", "quit") and " for " in f" {obj} ":
         return None  # "X left A for B": two employers, read as a document ("left" A, "joined" B)
     if len(obj.split()) > 1 and obj.split()[-1] == "home":
@@ -440,7 +440,7 @@ def _head(span: str, subject: str) -> bool:
     "Castleford Wanderers", "Bank" for "Bank of Leeds"), the model naming the subject by its short name.
     Its first words may be another entity ("Toyota" in "Toyota Corolla", its maker), so they still count."""
     words = subject.split()
-    head = words[words.index("of") - 1] if "of" in words[1:] else words[-1]
+    head = words[words.index("of", 1) - 1] if "of" in words[1:] else words[-1]
     return len(words) >= 2 and _norm(span) == _norm(head)
 
 
