@@ -291,6 +291,16 @@ def _pronoun(sentence: str, spans: list[_Span]) -> re.Match | None:
     return None
 
 
+_IT = re.compile(r"\bit(?=\W*$)")
+
+
+def _held_it(sentence: str) -> re.Match | None:
+    """A sentence-final "it" after a holder's verb ("B now directs it", ``memory.facts.held_by``)."""
+    it = _IT.search(sentence)
+    words = sentence[: it.start()].split() if it else []
+    return it if any(held_by(" ".join(words[-n:])) for n in range(1, min(len(words), 5) + 1)) else None
+
+
 _THERE = re.compile(r"\b(lived|worked|died|studied|stayed|settled|taught)\s+there\b")
 """A deed done at the subject before a person's sentence: "The poet Robert Burns lived there"."""
 _BARE_ROLES = ("singer|vocalist|guitarist|bassist|drummer|pianist|keyboardist|saxophonist|trumpeter|violinist|"
@@ -1034,7 +1044,7 @@ class RuleExtractor:
     "The <noun>" for the name it describes (``_definite``)."""
 
     name = "rule"
-    version = 73
+    version = 74
     """Part of the extraction cache's key, so passages extracted by older rules are extracted again."""
 
     def extract(self, passages: list[str], progress: Progress | None = None) -> list[Extraction]:
@@ -1050,8 +1060,12 @@ class RuleExtractor:
         thing: str | None = None  # the latest subject that is no person: what an "It" may stand for
         people: set[str] = set()
         known: list[tuple[str, str | None]] = []
+        held: str | None = None  # the last thing the previous sentence's triples reach: what a held "it" stands for
         for said in _sentences(passage):
             sentence = _without_opening(said)
+            if held and (it := _held_it(sentence)):
+                sentence = f"{sentence[: it.start()]}{held}{sentence[it.end() :]}"  # "B now directs it": the institute
+            held = None
             spans = _named_spans(sentence)
             entities += [s.text for s in (spans if sentence is said else _named_spans(said))]
             pronoun, referent = _pronoun(sentence, spans), subject
@@ -1155,6 +1169,8 @@ class RuleExtractor:
             elif names and not (pronoun and pronoun.start() < names[0].start):
                 subject = names[0].text
             thing = subject if subject not in people else thing
+            things = {s.text for s in names} - people
+            held = next((o for _, _, o in reversed(triples[first_triple:]) if o in things), None)
         full = _full_names(entities, passage)
         triples = [(full.get(s, s), employer_move(r, full.get(o, o)), full.get(o, o)) for s, r, o in triples
                    if full.get(s, s) != full.get(o, o)]

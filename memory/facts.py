@@ -54,6 +54,7 @@ FUNCTIONAL_RELATIONS: tuple[tuple[str, str], ...] = (
     ("editor", r"editor( in chief)?( of)?|edited by"),
     ("conductor", r"conductor( of)?|conducted by|(music|musical|artistic) director( of)?"),
     ("principal", r"(principal|headteacher|headmaster|headmistress)( of)?"),
+    ("director", r"director( of)?"),
     ("head of government", r"head of government( of)?|prime minister( of)?|mayor( of)?"),
     ("citizenship", r"citizen of|(country of )?citizenship|nationality"),
     ("employer", r"((started|began|went|continues|continued) (to )?)?(works?|worked|working)( as [a-z ]+)? (for|at)|"
@@ -90,6 +91,10 @@ MOVES = r"moved|relocated|switched|transferred|traded|loaned"
 CHANGES = re.compile(rf"(?:{MOVES})\b.*")
 """Relations that state a change: they replace the earlier fact of their relation stated by the same
 ingest too ("X lives in A. He moved house to B.": B), not only those of earlier ingests."""
+PLACES = frozenset({"location", "residence", "headquarters"})
+"""Groups that say where a subject is. A move ("relocated to", "moved its headquarters from A to B") replaces,
+or ends, the subject's fact of any of them: "The Vell Museum relocated to Dunsford" replaces "is located in"
+Ardmore, though living somewhere and being located there are two groups."""
 
 _GROUPS = tuple((name, re.compile(pattern)) for name, pattern in FUNCTIONAL_RELATIONS)
 _ENDINGS = tuple((name, re.compile(pattern)) for name, pattern in ENDING_RELATIONS)
@@ -177,7 +182,7 @@ def taken_on(relation: str) -> str | None:
 
 _HOLDER_VERBS = (("runs", "is run by"), ("leads", "is led by"), ("heads", "is headed by"), ("manages", "is managed by"),
                  ("coaches", "is coached by"), (r"chairs(?: the board of)?", "is chaired by"), ("owns", "is owned by"),
-                 ("captains", "is captained by"), ("edits", "is edited by"), ("directs", "is directed by"),
+                 ("captains", "is captained by"), ("edits", "is edited by"), ("directs", "director of"),
                  ("conducts", "is conducted by"), (r"(?:took|takes|has taken) (?:charge|the helm) of", "is led by"))
 _HOLDER_VERB = re.compile(rf"(?:(?:now|currently|still)\s+)?(?:{'|'.join(f'({verb})' for verb, _ in _HOLDER_VERBS)})"
                           r"(?:\s+the)?", re.IGNORECASE)
@@ -186,8 +191,8 @@ _HOLDER_VERB = re.compile(rf"(?:(?:now|currently|still)\s+)?(?:{'|'.join(f'({ver
 def held_by(relation: str) -> str | None:
     """The relation from the side of what is held, when a holder's present verb states a role or an
     owner: "coaches" (the Falcons) is the Falcons' "is coached by", "runs" a company's "is run by",
-    "took charge of" an orchestra its "is led by", so the next holder replaces this one (the holder
-    changes, the held stays)."""
+    "took charge of" an orchestra its "is led by", "directs" an institute its "director of" (a film's
+    "directed by" stays a list), so the next holder replaces this one (the holder changes, the held stays)."""
     m = _HOLDER_VERB.fullmatch(relation.strip())
     return _HOLDER_VERBS[m.lastindex - 1][1] if m else None
 
@@ -209,6 +214,11 @@ def relation_group(relation: str) -> str | None:
 def ended_group(relation: str) -> str | None:
     """The functional group whose fact a normalised relation ends ("left": employer); None: none."""
     return next((name for name, pattern in _ENDINGS if pattern.fullmatch(relation)), None)
+
+
+def _places(group: str | None, other: str | None) -> bool:
+    """Both groups say where the subject is (`PLACES`)."""
+    return group in PLACES and other in PLACES
 
 
 def parse_time(value: str | None) -> str | None:
@@ -359,20 +369,22 @@ class FactLedger:
                 f.invalid_from = f.superseded_by = None
             for i, new in enumerate(facts):
                 ends = ended_group(new.rel)
+                change = CHANGES.fullmatch(new.rel) is not None
                 if ends is not None:
                     for old in facts[:i]:
-                        if old.invalid_from is None and old.o == new.o and relation_group(old.rel) == ends:
+                        group = relation_group(old.rel)
+                        if old.invalid_from is None and old.o == new.o \
+                                and (group == ends or change and _places(group, ends)):
                             old.invalid_from, old.superseded_by = new.valid_from, new.id
                     continue
                 if not (new.replaces if new.replaces is not None else relation_group(new.rel) is not None):
                     continue
-                change = CHANGES.fullmatch(new.rel) is not None
                 for old in facts[:i]:
                     if old.invalid_from is None and (old.ingest_id != new.ingest_id or change) and old.o != new.o:
                         pair = (old.rel, new.rel)
                         if pair not in same:
                             same[pair] = self.same_relation(*pair)
-                        if same[pair]:
+                        if same[pair] or change and _places(relation_group(old.rel), relation_group(new.rel)):
                             old.invalid_from, old.superseded_by = new.valid_from, new.id
             for f in facts:
                 (self._superseded.add if f.invalid_from is not None else self._superseded.discard)(f.id)

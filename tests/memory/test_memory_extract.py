@@ -817,3 +817,12 @@ def test_a_coach_brought_in_after_a_sacking_is_the_clubs_and_a_new_wife_is_a_spo
     assert not any(s == "Bea Lund" for s, _, _ in club.triples)
     wife = RuleExtractor().extract(["Anton Pike remarried; his new wife is Vera Kolb."])[0]
     assert [relation_group(normalize_relation(r)) for s, r, o in wife.triples if o == "Vera Kolb"] == ["spouse"]
+
+
+def test_an_it_after_a_holders_verb_is_what_the_sentence_before_reached_and_a_director_is_one_at_a_time():
+    left = RuleExtractor().extract(["Oda Brenn left the Tessaly Institute; Ivo Marsh now directs it."])[0]
+    assert ("Tessaly Institute", "director of", "Ivo Marsh") in left.triples
+    dated = RuleExtractor().extract(["Oda Brenn joined in 2019. Ivo Marsh runs it."])[0]
+    assert not any("Ivo Marsh" in (s, o) for s, _, o in dated.triples)  # a date is nothing that is run
+    assert relation_group(normalize_relation("is the director of")) == "director"
+    assert relation_group(normalize_relation("was directed by")) is None  # a film's directors stay a list

@@ -383,6 +383,22 @@ def test_a_switch_a_house_move_and_a_moved_headquarters_end_the_old_fact(make_me
     assert objects(mem.facts_about("Brannoch Foods")) == ["Dundee"]
 
 
+def test_a_move_replaces_or_ends_where_the_subject_is_across_the_place_groups(make_memory):
+    mem = make_memory()
+    mem.ingest_facts([("Vell Museum", "is located in", "Ardmore"), ("Norvik Foods", "is based in", "Lindford"),
+                      ("Tamsin Reyes", "lives in", "Corbridge")], ingest_id="old")
+    result = mem.ingest_facts([("Vell Museum", "relocated to", "Dunsford"),
+                               ("Norvik Foods", "moved its headquarters from", "Lindford")], ingest_id="moved")
+    assert len(result.superseded) == 2
+    assert objects(mem.facts_about("Vell Museum")) == ["Dunsford"]
+    assert [f.relation for f in mem.facts_about("Norvik Foods")] == ["moved its headquarters from"]
+    # a place fact that is no move replaces only its own group: living somewhere is not being based there
+    assert mem.ingest_facts([("Tamsin Reyes", "is based in", "Hexham")], ingest_id="based").superseded == []
+    mem.remove("moved")
+    assert objects(mem.facts_about("Vell Museum")) == ["Ardmore"]
+    assert objects(mem.facts_about("Norvik Foods")) == ["Lindford"]
+
+
 def test_a_change_replaces_the_fact_before_it_in_the_same_ingest(make_memory):
     mem = make_memory()
     mem.ingest_facts([("Gunnar Ostby", "lives in", "Harwick"), ("Gunnar Ostby", "moved house to", "Bellhaven"),
