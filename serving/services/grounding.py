@@ -235,6 +235,16 @@ def fact_sentence(fact: FactHit) -> str:
     return text if text.endswith(".") else text + "."
 
 
+def possessive_wording(fact: FactHit) -> str | None:
+    """A noun's relation ("director of") said with the subject first: "Halvard Institute's director is
+    Anneli Korpela.", so that an answer that opens with the subject names the relation before the object
+    (not "The Halvard Institute is Anneli Korpela."); None for another relation."""
+    words = fact.relation.split()
+    if not _noun_of([w.lower() for w in words]):
+        return None
+    return f"{fact.subject}'s {' '.join(words[:-1])} is {fact.object}."
+
+
 def fact_sources(tokenizer, facts: list[FactHit], question: str = "") -> tuple[tuple[tuple[int, ...], int], ...]:
     """Each fact's sentence as token ids, as it reads inside an answer (after a space) and at its
     start, with the index where its object starts: what fact copying may copy
@@ -360,6 +370,10 @@ def anchored_sources(tokenizer, facts: list[FactHit], question: str) -> tuple[tu
             if named and at == 0 and re.search(rf"\bthe\s+{re.escape(named)}", question, re.IGNORECASE):
                 # "Who stars in The Quiet Orchard?" answered "The Quiet Orchard": the title with its article
                 sources.append(split_ids(tokenizer, "", f"The {sentence}", len("The ") + len(named)))
+        if not inverse and (owned := possessive_wording(fact)):  # "The Halvard Institute" goes on "'s director is O."
+            sources.append(split_ids(tokenizer, "", owned, len(fact.subject)))
+            if re.search(rf"\bthe\s+{re.escape(fact.subject)}", question, re.IGNORECASE):
+                sources.append(split_ids(tokenizer, "", f"The {owned}", len("The ") + len(fact.subject)))
     if chosen := chosen_option(facts, question):
         sources.append(split_ids(tokenizer, "", chosen, 0))
     for answer in answers:

@@ -10,7 +10,7 @@ from tokenizers import Tokenizer, decoders, models, pre_tokenizers
 from transformers import PreTrainedTokenizerFast
 
 from memory.facts import FactHit
-from serving.core.generation import Guidance, closing_token, contrast, name_starts, sentence_breaks
+from serving.core.generation import Guidance, anchored_token, closing_token, contrast, name_starts, sentence_breaks
 from serving.services.grounding import anchored_sources, covers, fact_sentence, fact_sources, names
 from serving.services.substitution import Substitution, answer_substitution, asked_chain, chain_sources, verb_tokens
 from tests.helpers.models import byte_tokenizer
@@ -243,6 +243,22 @@ def test_an_inverse_fact_is_copied_and_announced_with_its_subject_not_the_named_
     # asked forward, the same fact copies its object
     forward = [tok.decode(ids[at:]) for ids, at in fact_sources(tok, [capital], "What is the capital of Velmora?")]
     assert forward and all(tail.strip() == "Ostrin." for tail in forward)
+
+
+def test_an_answer_that_opens_with_the_subject_of_a_nouns_relation_names_the_relation_before_the_object():
+    tok = byte_tokenizer()
+    director = FactHit("f1", "i", "Halvard Institute", "director of", "Anneli Korpela", 0.7, "2026-01-01", None, None)
+    sources = anchored_sources(tok, [director], "Who is the director of the Halvard Institute?")
+    answer = list(tok("The Halvard Institute", add_special_tokens=False)["input_ids"])
+    while (token := anchored_token(answer, sources)) is not None:
+        answer.append(token)
+    assert tok.decode(answer) == "The Halvard Institute's director is Anneli Korpela."
+    # the fact's own sentence still anchors an answer that opens with the relation
+    assert "The director of Halvard Institute is Anneli Korpela." in [tok.decode(ids) for ids, _ in sources]
+    # a verb's relation has no such wording
+    works = FactHit("f2", "i", "Odile Marchetti", "works for", "Brask Instruments", 0.7, "2026-01-01", None, None)
+    verb = anchored_sources(tok, [works], "Whom does Odile Marchetti work for?")
+    assert verb and not any("'s" in tok.decode(ids) for ids, _ in verb)
 
 
 def test_a_marriage_asked_from_the_other_spouse_is_copied_from_that_side():
