@@ -235,6 +235,16 @@ def fact_sentence(fact: FactHit) -> str:
     return text if text.endswith(".") else text + "."
 
 
+def answered_names(facts: list[FactHit], question: str) -> set[str]:
+    """The subjects and objects of the shown facts when one of them answers the question itself (the
+    question names its subject and asks about its relation); empty otherwise. A passage that names
+    none of them is another document's, whose names the model may take instead: "Who is Tobias Engel's
+    wife now?" answered "Tomas Tobias Engel divorced Nadia Rahim." beside "... Tomas Reyes now directs it"."""
+    if not any(names(question, f.subject) and asks_about(question, f.relation, f.subject) for f in facts):
+        return set()
+    return {name for f in facts for name in (f.subject, f.object)}
+
+
 def possessive_wording(fact: FactHit) -> str | None:
     """A noun's relation ("director of") said with the subject first: "Halvard Institute's director is
     Anneli Korpela.", so that an answer that opens with the subject names the relation before the object

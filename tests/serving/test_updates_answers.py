@@ -214,7 +214,7 @@ def test_a_passage_far_below_the_best_ones_pagerank_is_not_shown_unless_groundin
                                            "red-crowned cranes."),
                                   Document("The Brightwater Prize is a literary award set up by the Halden Trust."),
                                   Document("Vostok Foods is a company that makes frozen dumplings in Kazan.")])
-    question = "Which birds is Lake Tamaru known for?"
+    question = "Which birds live at Lake Tamaru?"  # no fact answers it: the passages are all there is
     runtime.chat.config = replace(runtime.chat.config, passage_min=-1.0, passage_ratio=0.0)
     every = runtime.chat.retrieve(question, None, 3).passages
     assert len(every) > 1 and every[0]["text"].startswith("Lake Tamaru")
@@ -223,3 +223,16 @@ def test_a_passage_far_below_the_best_ones_pagerank_is_not_shown_unless_groundin
     assert [p["id"] for p in kept] == [p["id"] for p in every if p["score"] >= 0.5 * every[0]["score"]]
     assert len(kept) < len(every)
     assert len(runtime.chat.retrieve(question, True, 3).passages) == len(every)
+
+
+def test_a_passage_that_names_nothing_of_a_fact_answering_the_question_is_not_shown(runtime):
+    runtime.memory.add_documents([Document("Tobias Engel divorced Clara Voss and married Nadia Rahim."),
+                                  Document("Anneli Korpela left the Halvard Institute; Tomas Reyes now directs it.")])
+    runtime.chat.config = replace(runtime.chat.config, passage_min=-1.0, passage_ratio=0.0)
+    grounding = runtime.chat.retrieve("Who is Tobias Engel married to?", None, 3)
+    assert [(f.relation, f.object) for f in grounding.facts] == [("married", "Nadia Rahim")]
+    assert [p["text"] for p in grounding.passages] == ["Tobias Engel divorced Clara Voss and married Nadia Rahim."]
+    forced = runtime.chat.retrieve("Who is Tobias Engel married to?", True, 3)
+    assert len(forced.passages) == 2  # forced grounding shows them all
+    # a question that no shown fact answers keeps the passages
+    assert len(runtime.chat.retrieve("Which institute is Tomas Reyes at?", None, 3).passages) == 2
