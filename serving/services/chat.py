@@ -86,8 +86,8 @@ class ChatService:
             passages = [p for p in store.search(question, 2 * k) if "fact" not in p["metadata"]][:k]
             if passages and not memory:
                 passages = [p for p in passages if p["score"] >= config.passage_ratio * passages[0]["score"]]
-                if ends := answered_names(facts, question):  # not another document's names ("Tomas Reyes now
-                    passages = [p for p in passages if any(names(p["text"], e) for e in ends)]  # directs it")
+                if ends := answered_names(facts, question):  # a shown fact answers: no other document's names
+                    passages = [p for p in passages if any(names(p["text"], e) for e in ends)]
             passages = excerpt_passages(passages, vector(), store.embedder.encode, config.sentences)
         return Grounding(facts, passages)
 
