@@ -248,11 +248,13 @@ def answered_names(facts: list[FactHit], question: str) -> set[str]:
 def possessive_wording(fact: FactHit) -> str | None:
     """A noun's relation ("director of") said with the subject first: "Halvard Institute's director is
     Anneli Korpela.", so that an answer that opens with the subject names the relation before the object
-    (not "The Halvard Institute is Anneli Korpela."); None for another relation."""
+    (not "The Halvard Institute is Anneli Korpela."); "Pellam Textiles' chief executive is ..."; None for
+    another relation."""
     words = fact.relation.split()
     if not _noun_of([w.lower() for w in words]):
         return None
-    return f"{fact.subject}'s {' '.join(words[:-1])} is {fact.object}."
+    owner = f"{fact.subject}'" if fact.subject.endswith("s") else f"{fact.subject}'s"
+    return f"{owner} {' '.join(words[:-1])} is {fact.object}."
 
 
 def fact_sources(tokenizer, facts: list[FactHit], question: str = "") -> tuple[tuple[tuple[int, ...], int], ...]:

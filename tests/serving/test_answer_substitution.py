@@ -253,6 +253,9 @@ def test_an_answer_that_opens_with_the_subject_of_a_nouns_relation_names_the_rel
     while (token := anchored_token(answer, sources)) is not None:
         answer.append(token)
     assert tok.decode(answer) == "The Halvard Institute's director is Anneli Korpela."
+    textiles = replace(director, subject="Pellam Textiles", relation="chief executive of", object="Cyril Adebayo")
+    plural = anchored_sources(tok, [textiles], "Who is the chief executive of Pellam Textiles?")
+    assert "Pellam Textiles' chief executive is Cyril Adebayo." in [tok.decode(ids) for ids, _ in plural]
     # the fact's own sentence still anchors an answer that opens with the relation
     assert "The director of Halvard Institute is Anneli Korpela." in [tok.decode(ids) for ids, _ in sources]
     # a verb's relation has no such wording
