@@ -41,7 +41,8 @@ FUNCTIONAL_RELATIONS: tuple[tuple[str, str], ...] = (
     ("capital", r"capital( city)?( of)?|(moved|relocated) (its )?capital to"),
     ("continent", r"(located )?(in|on) continent( of)?|continent"),
     ("country", r"(located )?in country( of)?|country"),
-    ("location", r"(located|situated|based) in|location( of)?|lies in"),
+    ("location", r"(located|situated|based) in|location( of)?|lies in|"
+                 r"(moved|relocated) to new (premises|offices|quarters|site|building) (in|at)"),
     ("headquarters", r"headquartered in|(has its )?(headquarters|head office)( location)?( of| in)?|"
                      r"(moved|relocated) (its )?(headquarters|head office) to"),
     ("residence", r"(lives|living|resides|settled) in|(moved|relocated) (house |home )?to|residence|"
@@ -59,7 +60,8 @@ FUNCTIONAL_RELATIONS: tuple[tuple[str, str], ...] = (
     ("citizenship", r"citizen of|(country of )?citizenship|nationality"),
     ("employer", r"((started|began|went|continues|continued) (to )?)?(works?|worked|working)( as [a-z ]+)? (for|at)|"
                  r"employed (by|at)|"
-                 r"employer|employee of|join(s|ed)?|(took|accepted) (job|offer)( as [a-z ]+)? (at|with|from)|"
+                 r"employer|employee of|join(s|ed)?|(took|accepted|started) (new )?(job|offer|position|post|role)"
+                 r"( as [a-z ]+)? (at|with|from)|"
                  r"hired by|switched (jobs |employers )?to"),
     ("spouse", r"spouse( of)?|married( to)?|wed|wife of|husband of|new (wife|husband)( is)?"),
     ("position", r"plays? (position( of)?|as)|(playing )?position( played)?( of)?"),
@@ -206,8 +208,14 @@ TIME_OPENING = re.compile(
 """A time that opens a statement before its subject: "Last spring X left A for B", "Two years later, X ..."."""
 
 
+_HAS_NEW = re.compile(r"has (?:new|current) ")
+"""What an organisation has before the role it names: "has new principal" (Y) is the "principal" Y."""
+
+
 def relation_group(relation: str) -> str | None:
     """The `FUNCTIONAL_RELATIONS` group a normalised relation belongs to; None: multi-valued."""
+    if has := _HAS_NEW.match(relation):
+        relation = relation[has.end() :]
     return next((name for name, pattern in _GROUPS if pattern.fullmatch(relation)), None)
 
 

@@ -52,6 +52,10 @@ def texts(mem: GraphMemory, query: str = QUESTION, k: int = 10, as_of: str | Non
         ("owner of", "owner of", "owner"),  # "X is the owner of Y", from the holder's side
         ("was a painter born in", "painter born in", None),  # document phrasing: not functional
         ("speaks", "speaks", None),
+        ("has moved to new premises in", "moved to new premises in", "location"),
+        ("took a new job at", "took new job at", "employer"),
+        ("has a new principal", "has new principal", "principal"),  # "Linwood Academy has a new principal, Y"
+        ("has new album", "has new album", None),
     ],
 )
 def test_rule_table(relation, normalised, group):
