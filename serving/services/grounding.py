@@ -237,10 +237,13 @@ def fact_sentence(fact: FactHit) -> str:
 
 def answered_names(facts: list[FactHit], question: str) -> set[str]:
     """The subjects and objects of the shown facts when one of them answers the question itself (the
-    question names its subject and asks about its relation); empty otherwise. A passage that names
-    none of them is another document's, whose names the model may take instead: "Who is Tobias Engel's
-    wife now?" answered "Tomas Tobias Engel divorced Nadia Rahim." beside "... Tomas Reyes now directs it"."""
-    if not any(names(question, f.subject) and asks_about(question, f.relation, f.subject) for f in facts):
+    question names its subject and asks about its relation, and no shown fact goes on from its object:
+    not the first hop of a longer question); empty otherwise. A passage that names none of them is
+    another document's, whose names the model may take instead: "Who is Tobias Engel's wife now?"
+    answered "Tomas Tobias Engel divorced Nadia Rahim." beside "... Tomas Reyes now directs it"."""
+    subjects = {f.subject.lower() for f in facts}
+    if not any(names(question, f.subject) and asks_about(question, f.relation, f.subject)
+               and f.object.lower() not in subjects for f in facts):
         return set()
     return {name for f in facts for name in (f.subject, f.object)}
 

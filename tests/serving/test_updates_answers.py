@@ -236,3 +236,7 @@ def test_a_passage_that_names_nothing_of_a_fact_answering_the_question_is_not_sh
     assert len(forced.passages) == 2  # forced grounding shows them all
     # a question that no shown fact answers keeps the passages
     assert len(runtime.chat.retrieve("Which institute is Tomas Reyes at?", None, 3).passages) == 2
+    # the first hop of a longer question answers nothing alone: its passages stay
+    runtime.memory.add_facts([("Nadia Rahim", "was born in", "Kessau")])
+    two_hop = runtime.chat.retrieve("Where was the woman Tobias Engel married born?", None, 3)
+    assert [f.object for f in two_hop.facts] == ["Nadia Rahim", "Kessau"] and len(two_hop.passages) == 2
