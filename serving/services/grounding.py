@@ -236,13 +236,16 @@ def fact_sentence(fact: FactHit) -> str:
 
 
 def answered_names(facts: list[FactHit], question: str) -> set[str]:
-    """The subjects and objects of the shown facts when one of them answers the question itself (the
-    question names its subject and asks about its relation, and no shown fact goes on from its object:
-    not the first hop of a longer question); empty otherwise. A passage that names none of them is
-    another document's, whose names the model may take instead: "Who is Tobias Engel's wife now?"
-    answered "Tomas Tobias Engel divorced Nadia Rahim." beside "... Tomas Reyes now directs it"."""
+    """The subjects and objects of the shown facts when one of them answers the question whole (the
+    question names its subject, and each of its other words is the relation's, a general one or the kind
+    it asks for; and no shown fact goes on from its object); empty otherwise. A passage that names none of
+    them is another document's, whose names the model may take instead: "Who is Tobias Engel's wife now?"
+    answered "Tomas Tobias Engel divorced Nadia Rahim." beside "... Tomas Reyes now directs it". A question
+    with more to it ("... the city that has a courthouse in X's birthplace ...") keeps its passages."""
     subjects = {f.subject.lower() for f in facts}
-    if not any(names(question, f.subject) and asks_about(question, f.relation, f.subject)
+    which = _WHICH.match(question)
+    rest = _stems(question) - _GENERIC_STEMS - (_stems(which[1]) if which else set())
+    if not any(names(question, f.subject) and not rest - _stems(f.subject) - _relation_stems(f.relation)
                and f.object.lower() not in subjects for f in facts):
         return set()
     return {name for f in facts for name in (f.subject, f.object)}

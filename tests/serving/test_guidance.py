@@ -23,6 +23,7 @@ from serving.services.grounding import (
     ANSWER_LEADS,
     GroundingConfig,
     anchored_sources,
+    answered_names,
     asks_about,
     chosen_option,
     fact_sentence,
@@ -482,3 +483,14 @@ def test_an_employer_that_hired_someone_answers_where_they_work_and_an_agent_sti
     at = FactHit("f", "i", "Tobias Lindgren", "works as an accountant at", "Fernhill Dairy", 0.6, "2026-01-01",
                  None, None)
     assert select_facts("Who does Tobias Lindgren work for?", [at], GroundingConfig()) == [at]  # an employer "at"
+
+
+def test_a_fact_answers_a_question_whole_only_when_the_question_asks_nothing_else():
+    wife = FactHit("f1", "i", "Tobias Engel", "married", "Nadia Rahim", 0.7, "2026-01-01", None, None)
+    assert answered_names([wife], "Who is Tobias Engel's wife now?") == {"Tobias Engel", "Nadia Rahim"}
+    joined = FactHit("f2", "i", "Jasper Voigt", "joined", "Talbot Instruments", 0.7, "2026-01-01", None, None)
+    assert answered_names([joined], "Which company does Jasper Voigt work for now?")  # the kind asked for
+    born = FactHit("f3", "i", "James Glisson", "was born in", "Jackson County", 0.7, "2026-01-01", None, None)
+    assert answered_names([born], "What is the population of the city that has a courthouse in James Glisson's "
+                                  "birthplace?") == set()
+    assert answered_names([born], "Where was Tobias Engel born?") == set()  # not its subject
