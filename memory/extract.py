@@ -275,6 +275,9 @@ _TITLED = re.compile(r"^\W*(?:the|a|an)\s+([a-z][a-z -]{0,40}?\s+of)(?:\s+(?:the
 _SEAT = re.compile(r"(capital|headquarters|head office)\s+of", re.IGNORECASE)
 _SEAT_MOVED = re.compile(r"(?:(?:was|were|has been|have been)\s+)?(?:moved|relocated|transferred)\s+to", re.IGNORECASE)
 """A seat that moves, said of the seat: "The capital of A was moved to B" is A's "moved its capital to" B."""
+_SEAT_OWNED = re.compile(rf"(?:'s|'|’s|’)\s+(capital|headquarters|head office)\s+{_SEAT_MOVED.pattern}",
+                         re.IGNORECASE)
+"""The same said with a possessive: "A's headquarters moved to B"."""
 
 
 def _pronoun(sentence: str, spans: list[_Span]) -> re.Match | None:
@@ -631,6 +634,8 @@ def _pair(sentence: str, a: _Span, b: _Span, first: bool, actor: str | None) -> 
         return a.text, titled[1], b.text
     if titled and (seat := _SEAT.fullmatch(titled[1])) and _SEAT_MOVED.fullmatch(sentence[a.end : b.start].strip()):
         return a.text, f"moved its {seat[1].lower()} to", b.text  # "The capital of A was moved to B": A's move
+    if owned := _SEAT_OWNED.fullmatch(sentence[a.end : b.start].strip()):
+        return a.text, f"moved its {owned[1].lower()} to", b.text  # "A's headquarters moved to B"
     rel = re.sub(r"^(?:which|who|that)\s+", "", _relation(sentence[a.end : b.start]))  # "A, which was founded by B"
     rel = _DESCRIBED.sub("", rel)  # "A was a British engineer who designed B": A "designed" B
     rel = _ROLE_FOR.sub(r"\1 \2", rel)  # "plays as a goalkeeper for B": "plays for" (the role is ``_ROLE_AS``'s)
@@ -1044,7 +1049,7 @@ class RuleExtractor:
     "The <noun>" for the name it describes (``_definite``)."""
 
     name = "rule"
-    version = 74
+    version = 75
     """Part of the extraction cache's key, so passages extracted by older rules are extracted again."""
 
     def extract(self, passages: list[str], progress: Progress | None = None) -> list[Extraction]:

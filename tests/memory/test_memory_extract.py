@@ -826,3 +826,10 @@ def test_an_it_after_a_holders_verb_is_what_the_sentence_before_reached_and_a_di
     assert not any("Ivo Marsh" in (s, o) for s, _, o in dated.triples)  # a date is nothing that is run
     assert relation_group(normalize_relation("is the director of")) == "director"
     assert relation_group(normalize_relation("was directed by")) is None  # a film's directors stay a list
+
+
+def test_a_seat_said_with_a_possessive_that_moves_is_the_owners_move():
+    for text in ("Carden Rail's headquarters moved to Pembrook last year.", "Ostravia's capital was relocated to Draven."):
+        [(subject, relation, obj)] = RuleExtractor().extract([text])[0].triples
+        assert relation_group(normalize_relation(relation)) in ("headquarters", "capital")
+        assert normalize_relation(relation).startswith("moved its") and subject in text and obj in text
