@@ -38,13 +38,14 @@ FUNCTIONAL_RELATIONS: tuple[tuple[str, str], ...] = (
     ("birth date", r"born on|date of birth|birth ?date"),
     ("death place", r"died in|place of death"),
     ("death date", r"died on|date of death"),
-    ("capital", r"capital( city)?( of)?|(moved|relocated) (its )?capital to"),
+    ("capital", r"capital( city)?( of)?|(moved|relocated) (its )?capital to|capital (moved|relocated) to"),
     ("continent", r"(located )?(in|on) continent( of)?|continent"),
     ("country", r"(located )?in country( of)?|country"),
     ("location", r"(located|situated|based) in|location( of)?|lies in|"
                  r"(moved|relocated) to new (premises|offices|quarters|site|building) (in|at)"),
     ("headquarters", r"headquartered in|(has its )?(headquarters|head office)( location)?( of| in)?|"
-                     r"(moved|relocated) (its )?(headquarters|head office) to"),
+                     r"(moved|relocated) (its )?(headquarters|head office) to|"
+                     r"(headquarters|head office) (moved|relocated) to"),
     ("residence", r"(lives|living|resides|settled) in|(moved|relocated) (house |home )?to|residence|"
                   r"(makes|made) (his |her |their )?home in"),
     ("chief executive", r"ceo( of)?|chief executive( officer)?( of)?|(led|run|headed|managed) by"),
@@ -90,9 +91,10 @@ ENDING_RELATIONS: tuple[tuple[str, str], ...] = (
 """Relations that end the current fact of a functional group with the same object (group, pattern)."""
 MOVES = r"moved|relocated|switched|transferred|traded|loaned"
 """Verbs of a move from one place, employer or team to another."""
-CHANGES = re.compile(rf"(?:{MOVES})\b.*")
+CHANGES = re.compile(rf"(?:(?:capital|headquarters|head office) )?(?:{MOVES})\b.*")
 """Relations that state a change: they replace the earlier fact of their relation stated by the same
-ingest too ("X lives in A. He moved house to B.": B), not only those of earlier ingests."""
+ingest too ("X lives in A. He moved house to B.": B), not only those of earlier ingests; a seat's move
+said of the seat ("headquarters moved to", a statement's "X's headquarters moved to B") is one too."""
 PLACES = frozenset({"location", "residence", "headquarters"})
 """Groups that say where a subject is. A move ("relocated to", "moved its headquarters from A to B") replaces,
 or ends, the subject's fact of any of them: "The Vell Museum relocated to Dunsford" replaces "is located in"

@@ -56,6 +56,7 @@ def texts(mem: GraphMemory, query: str = QUESTION, k: int = 10, as_of: str | Non
         ("took a new job at", "took new job at", "employer"),
         ("has a new principal", "has new principal", "principal"),  # "Linwood Academy has a new principal, Y"
         ("has new album", "has new album", None),
+        ("headquarters moved to", "headquarters moved to", "headquarters"),  # "X's headquarters moved to B"
     ],
 )
 def test_rule_table(relation, normalised, group):
@@ -401,6 +402,8 @@ def test_a_move_replaces_or_ends_where_the_subject_is_across_the_place_groups(ma
     mem.remove("moved")
     assert objects(mem.facts_about("Vell Museum")) == ["Ardmore"]
     assert objects(mem.facts_about("Norvik Foods")) == ["Lindford"]
+    # a seat's move said of the seat is a move too
+    assert len(mem.ingest_facts([("Norvik Foods", "headquarters moved to", "Ashby")]).superseded) == 1
 
 
 def test_a_change_replaces_the_fact_before_it_in_the_same_ingest(make_memory):
