@@ -668,6 +668,12 @@ def _pair(sentence: str, a: _Span, b: _Span, first: bool, actor: str | None) -> 
         return a.text, "lives in", b.text  # "A now calls B home"
     if rel == "to" and _SOLD.search(sentence, 0, a.start):
         return a.text, "was sold to", b.text  # "X sold A to B": B owns A now
+    if rel == "to" and a.kind == "name" and (sent := _SENT.search(sentence, 0, a.start)):
+        return a.text, f"{sent[1].lower()} to", b.text  # "X transferred A to B": A plays for B now
+    if rel == "to" and (handed := _HANDED.search(sentence, 0, a.start)):
+        return a.text, _HANDED_ROLE.get(handed[1].lower(), "is led by"), b.text  # "handed leadership of A to B"
+    if b.kind == "name" and _REOPENED.fullmatch(rel):
+        return a.text, "relocated to", b.text  # "The gallery reopened in B": its move
     if actor and a.text != actor and (kin := _WITH_KIN.fullmatch(rel)):
         return actor, f"{kin[1].lower()} of", b.text  # "A lives in C with her husband, B": A's "husband of" B
     if a.kind == b.kind == "name" and _NAMING.fullmatch(rel) and (named := NAMED_TO_ROLE.match(sentence, b.end)):
@@ -688,8 +694,9 @@ def _pair(sentence: str, a: _Span, b: _Span, first: bool, actor: str | None) -> 
         return b.text, joined, a.text  # "The Hawks signed striker B": B "signed with" the Hawks
     if a.kind == b.kind == "name" and (held := held_by(rel)):
         return b.text, held, a.text  # "A coaches the Falcons": the Falcons' "is coached by" A
-    if rel == "for" and actor and a.text != actor and _LEFT.search(sentence, 0, a.start):
-        return actor, "joined", b.text  # "left A for B": the actor joined B
+    if (rel == "for" or _FOR_POST.fullmatch(rel)) and actor and a.text != actor \
+            and _LEFT.search(sentence, 0, a.start):
+        return actor, "joined", b.text  # "left A for B", "left A for a post at B": the actor joined B
     if rel.split()[:1] == ["as"] and actor and a.text != actor and _REPLACED.search(sentence, 0, a.start) \
             and (held := role_of(f"{rel[3:]} {b.text}")):
         return held[1], f"{held[0]} of", actor  # "X replaced A as chief executive of B": B's chief executive is X
@@ -841,6 +848,20 @@ _CALLS_HOME = re.compile(r"\s+(?:(?:his|her|their|its)\s+)?home\b")
 """What follows the place in "A calls B home", "A has made B her home": A lives in B."""
 _SOLD = re.compile(r"\bsold\s+(?:the\s+)?$")
 """What comes before the thing sold in "X sold A to B"."""
+_SALE = re.compile(r"(?:has\s+|had\s+)?(?:sold|bought|acquired|purchased)")
+"""A sale said by the seller or the buyer: "X sold A; its new owner is B" (A's)."""
+_SENT = re.compile(r"\b(transferred|loaned|traded)\s+(?:the\s+)?$")
+"""What comes before the player sent in "X transferred A to B" (A's "transferred to" B)."""
+_HANDED = re.compile(r"\b(?:hand(?:s|ed)|pass(?:es|ed)|turn(?:s|ed))\s+(?:over\s+|on\s+)?(?:the\s+)?"
+                     r"(leadership|running|control|reins|management|captaincy|chairmanship|chair)\s+of\s+(?:the\s+)?$")
+"""What comes before the thing handed on in "A handed over leadership of X to B" (X's holder is B now)."""
+_HANDED_ROLE = {"captaincy": "is captained by", "chairmanship": "is chaired by", "chair": "is chaired by"}
+"""The relation a handed-on role gives the thing; any other noun leads it ("is led by")."""
+_FOR_POST = re.compile(r"for\s+(?:a|an|the)\s+(?:new\s+)?(?:post|job|position|role|place|professorship)"
+                       r"(?:\s+as\s+[a-z]+(?:\s+[a-z]+)?)?\s+(?:at|with)")
+"""Where the destination of "left A for ..." is a post: "left A for a post at B" (the actor joined B)."""
+_REOPENED = re.compile(r"(?:has\s+|was\s+)?(?:re-?opened|re-?located)\s+(?:in|at)")
+"""A thing that opened again somewhere else: "X reopened in B" (X "relocated to" B)."""
 _WITH_KIN = re.compile(r"with\s+(?:his|her|their)\s+(husband|wife|spouse|partner)\s*,?")
 """A spouse named after "with": "A lives in C with her husband, B"."""
 _NAMING = re.compile(r"(?:(?:has|have|had|now|just|[a-z]+ly)\s+|(?:voters|residents|citizens|members|shareholders|fans|"
@@ -1049,7 +1070,7 @@ class RuleExtractor:
     "The <noun>" for the name it describes (``_definite``)."""
 
     name = "rule"
-    version = 75
+    version = 76
     """Part of the extraction cache's key, so passages extracted by older rules are extracted again."""
 
     def extract(self, passages: list[str], progress: Progress | None = None) -> list[Extraction]:
@@ -1066,15 +1087,19 @@ class RuleExtractor:
         people: set[str] = set()
         known: list[tuple[str, str | None]] = []
         held: str | None = None  # the last thing the previous sentence's triples reach: what a held "it" stands for
+        sold_held: str | None = None  # that thing when the previous sentence sold or bought it
         for said in _sentences(passage):
             sentence = _without_opening(said)
             if held and (it := _held_it(sentence)):
                 sentence = f"{sentence[: it.start()]}{held}{sentence[it.end() :]}"  # "B now directs it": the institute
-            held = None
+            held, sold = None, sold_held
+            sold_held = None
             spans = _named_spans(sentence)
             entities += [s.text for s in (spans if sentence is said else _named_spans(said))]
             pronoun, referent = _pronoun(sentence, spans), subject
-            if pronoun and referent in people and pronoun[0].lower() in ("it", "its"):
+            if pronoun and sold and pronoun[0].lower() == "its" and re.match(r"\s+new\s", sentence[pronoun.end() :]):
+                referent = sold  # "X sold A; its new owner is B": A's
+            elif pronoun and referent in people and pronoun[0].lower() in ("it", "its"):
                 referent = thing  # "The poet Robert Burns lived there. It is now owned by B": the farm
             elif pronoun and referent and pronoun[0].lower() in ("he", "she", "his", "her"):
                 people.add(referent)
@@ -1175,7 +1200,9 @@ class RuleExtractor:
                 subject = names[0].text
             thing = subject if subject not in people else thing
             things = {s.text for s in names} - people
-            held = next((o for _, _, o in reversed(triples[first_triple:]) if o in things), None)
+            reached = next(((r, o) for _, r, o in reversed(triples[first_triple:]) if o in things), None)
+            held = reached[1] if reached else None
+            sold_held = held if reached and _SALE.fullmatch(reached[0]) else None
         full = _full_names(entities, passage)
         triples = [(full.get(s, s), employer_move(r, full.get(o, o)), full.get(o, o)) for s, r, o in triples
                    if full.get(s, s) != full.get(o, o)]

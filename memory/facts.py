@@ -42,7 +42,8 @@ FUNCTIONAL_RELATIONS: tuple[tuple[str, str], ...] = (
     ("continent", r"(located )?(in|on) continent( of)?|continent"),
     ("country", r"(located )?in country( of)?|country"),
     ("location", r"(located|situated|based) in|location( of)?|lies in|"
-                 r"(moved|relocated) to new (premises|offices|quarters|site|building) (in|at)"),
+                 r"(moved|relocated) to new (premises|offices|quarters|site|building) (in|at)|"
+                 r"(moved|relocated) (its )?(offices|operations|premises|base|studios?|works|factory|plant) to"),
     ("headquarters", r"headquartered in|(has its )?(headquarters|head office)( location)?( of| in)?|"
                      r"(moved|relocated) (its )?(headquarters|head office) to|"
                      r"(headquarters|head office) (moved|relocated) to"),
@@ -61,10 +62,10 @@ FUNCTIONAL_RELATIONS: tuple[tuple[str, str], ...] = (
     ("citizenship", r"citizen of|(country of )?citizenship|nationality"),
     ("employer", r"((started|began|went|continues|continued) (to )?)?(works?|worked|working)( as [a-z ]+)? (for|at)|"
                  r"employed (by|at)|"
-                 r"employer|employee of|join(s|ed)?|(took|accepted|started) (new )?(job|offer|position|post|role)"
+                 r"employer|employee of|join(s|ed)?|(teaches|taught|lectures|lectured) at|(took|accepted|started) (new )?(job|offer|position|post|role)"
                  r"( as [a-z ]+)? (at|with|from)|"
                  r"hired by|switched (jobs |employers )?to"),
-    ("spouse", r"spouse( of)?|married( to)?|wed|wife of|husband of|new (wife|husband)( is)?"),
+    ("spouse", r"spouse( of)?|married( to)?|wed|(wife|husband)( of| is)?"),
     ("position", r"plays? (position( of)?|as)|(playing )?position( played)?( of)?"),
     ("team", r"plays? for|member of sports team|signed (with|for)|(transferred|traded|loaned) to|"
              r"switched (teams|clubs) to"),
@@ -84,6 +85,7 @@ ENDING_RELATIONS: tuple[tuple[str, str], ...] = (
                  r"switched (jobs |employers )?from"),
     ("spouse", r"divorced( from)?|no longer married to"),
     ("residence", r"(moved|relocated) (away |house |home )?from|no longer lives in"),
+    ("location", r"(moved|relocated) (its )?(offices|operations|premises|base|studios?|works|factory|plant) from"),
     ("team", r"(transferred|traded|loaned|released) from|switched (teams|clubs) from"),
     ("capital", r"(moved|relocated) (its )?capital from"),
     ("headquarters", r"(moved|relocated) (its )?(headquarters|head office) from"),
@@ -210,8 +212,9 @@ TIME_OPENING = re.compile(
 """A time that opens a statement before its subject: "Last spring X left A for B", "Two years later, X ..."."""
 
 
-_HAS_NEW = re.compile(r"has (?:new|current) ")
-"""What an organisation has before the role it names: "has new principal" (Y) is the "principal" Y."""
+_HAS_NEW = re.compile(r"(?:has )?(?:new|current) ")
+"""What an organisation has before the role it names: "has new principal" (Y) is the "principal" Y, "new
+owner is" (Y) its "owner" Y."""
 
 
 def relation_group(relation: str) -> str | None:

@@ -833,3 +833,26 @@ def test_a_seat_said_with_a_possessive_that_moves_is_the_owners_move():
         [(subject, relation, obj)] = RuleExtractor().extract([text])[0].triples
         assert relation_group(normalize_relation(relation)) in ("headquarters", "capital")
         assert normalize_relation(relation).startswith("moved its") and subject in text and obj in text
+
+
+def test_a_changed_holder_player_post_or_place_is_read_from_how_the_change_is_told():
+    told = {
+        "Ines Marr left Dorring College for a post at Welby University.": ("Ines Marr", "joined", "Welby University"),
+        "Ada Quist handed over leadership of the Tarn Mill Company to Pavo Reyes.":
+            ("Tarn Mill Company", "is led by", "Pavo Reyes"),
+        "Ostby Rovers transferred Kemi Adeyemi to Harcourt City.": ("Kemi Adeyemi", "transferred to", "Harcourt City"),
+        "The Vell Gallery reopened in Norcastle after leaving Ardmore.": ("Vell Gallery", "relocated to", "Norcastle"),
+        "The Brenna Group sold Corvin Mills; its new owner is Stellan Capital.":
+            ("Corvin Mills", "new owner is", "Stellan Capital"),
+    }
+    for text, triple in told.items():
+        assert triple in RuleExtractor().extract([text])[0].triples, text
+    # a sale's "its new" is the thing sold; without a sale "its" stays the sentence's subject
+    grew = RuleExtractor().extract(["The Brenna Group grew fast; its new chief executive is Ola Dunn."])[0]
+    assert ("Brenna Group", "new chief executive is", "Ola Dunn") in grew.triples
+    dated = RuleExtractor().extract(["The Vell Gallery reopened in 2004."])[0]
+    assert dated.triples == [("Vell Gallery", "reopened in", "2004")]  # a date is no place it moved to
+    groups = {"teaches at": "employer", "husband is now": "spouse", "new owner is": "owner",
+              "relocated its offices to": "location"}
+    assert {r: relation_group(normalize_relation(r)) for r in groups} == groups
+    assert ended_group(normalize_relation("relocated its offices from")) == "location"

@@ -415,3 +415,20 @@ def test_a_change_replaces_the_fact_before_it_in_the_same_ingest(make_memory):
     assert ("moved house to", "Bellhaven") in current and ("lives in", "Harwick") not in current
     # two facts of one relation without a change stay current together
     assert {("works for", "Corvin Paper"), ("works for", "Stellan Optics")} <= current
+
+
+def test_a_new_post_owner_husband_or_office_replaces_the_old_one_and_revert_restores_it(make_memory):
+    mem = make_memory()
+    mem.ingest_facts([("Ines Marr", "teaches at", "Dorring College"), ("Corvin Mills", "is owned by", "Brenna Group"),
+                      ("Tova Lind", "is married to", "Henrik Dahl"), ("Pellam Soft", "is based in", "Corriston")],
+                     ingest_id="old")
+    result = mem.ingest_facts([("Ines Marr", "joined", "Welby University"),
+                               ("Corvin Mills", "new owner is", "Stellan Capital"),
+                               ("Tova Lind", "husband is now", "Mateo Ruiz"),
+                               ("Pellam Soft", "relocated its offices to", "Fairhaven")], ingest_id="new")
+    assert len(result.superseded) == 4
+    assert [objects(mem.facts_about(s)) for s in ("Ines Marr", "Corvin Mills", "Tova Lind", "Pellam Soft")] == [
+        ["Welby University"], ["Stellan Capital"], ["Mateo Ruiz"], ["Fairhaven"]]
+    mem.remove("new")
+    assert objects(mem.facts_about("Tova Lind")) == ["Henrik Dahl"]
+    assert objects(mem.facts_about("Pellam Soft")) == ["Corriston"]
