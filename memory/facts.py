@@ -43,7 +43,7 @@ FUNCTIONAL_RELATIONS: tuple[tuple[str, str], ...] = (
     ("country", r"(located )?in country( of)?|country"),
     ("location", r"(located|situated|based) in|location( of)?|lies in|"
                  r"(moved|relocated) to new (premises|offices|quarters|site|building) (in|at)|"
-                 r"(moved|relocated) (its )?(offices|operations|premises|base|studios?|works|factory|plant) to"),
+                 r"(moved|relocated) (its )?(offices|premises|base|factory|plant) to"),
     ("headquarters", r"headquartered in|(has its )?(headquarters|head office)( location)?( of| in)?|"
                      r"(moved|relocated) (its )?(headquarters|head office) to|"
                      r"(headquarters|head office) (moved|relocated) to"),
@@ -85,7 +85,7 @@ ENDING_RELATIONS: tuple[tuple[str, str], ...] = (
                  r"switched (jobs |employers )?from"),
     ("spouse", r"divorced( from)?|no longer married to"),
     ("residence", r"(moved|relocated) (away |house |home )?from|no longer lives in"),
-    ("location", r"(moved|relocated) (its )?(offices|operations|premises|base|studios?|works|factory|plant) from"),
+    ("location", r"(moved|relocated) (its )?(offices|premises|base|factory|plant) from"),
     ("team", r"(transferred|traded|loaned|released) from|switched (teams|clubs) from"),
     ("capital", r"(moved|relocated) (its )?capital from"),
     ("headquarters", r"(moved|relocated) (its )?(headquarters|head office) from"),
