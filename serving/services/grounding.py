@@ -216,18 +216,33 @@ def _possessive(words: list[str]) -> bool:
     return len(words) > 1 and words[0] not in AUXILIARIES | VERBS and words[-1] in AUXILIARIES
 
 
+def _owner(subject: str) -> str:
+    """The subject as an owner: "Halvard Institute's", "Pellam Textiles'"."""
+    return f"{subject}'" if subject.endswith("s") else f"{subject}'s"
+
+
+def _spoken(fact: FactHit) -> FactHit:
+    """The fact without an adverb of time after its relation's verb ("husband is now": "husband is"),
+    so that it is worded like the relation without it ("Clara Voss's husband is Mateo Ruiz.")."""
+    words = fact.relation.split()
+    if len(words) > 2 and words[-1].lower() in ("now", "currently", "still") and words[-2].lower() in AUXILIARIES:
+        return replace(fact, relation=" ".join(words[:-1]))
+    return fact
+
+
 def fact_sentence(fact: FactHit) -> str:
     """The fact as a plain sentence: "capital of" reads "The capital of S is O", "produced by" reads
     "S is produced by O", "chief executive is" reads "S's chief executive is O" (and "course record is
     held by" "S's course record is held by O"), a relation with its own verb reads "S relation O"
     ("plays the position of")."""
+    fact = _spoken(fact)
     relation = fact.relation.strip()
     words = relation.lower().split()
     if _noun_of(words):
         text = f"The {relation} {fact.subject} is {fact.object}"
     elif _possessive(words) or words and words[0] not in AUXILIARIES | VERBS and words[-1] == "by" \
             and any(_COPULA.fullmatch(w) for w in words[1:-1]):  # "course record is held by"
-        text = f"{fact.subject}'s {relation} {fact.object}"
+        text = f"{_owner(fact.subject)} {relation} {fact.object}"
     elif words and words[0] not in AUXILIARIES and words[-1] == "by":
         text = f"{fact.subject} is {relation} {fact.object}"
     else:
@@ -256,11 +271,11 @@ def possessive_wording(fact: FactHit) -> str | None:
     Anneli Korpela.", so that an answer that opens with the subject names the relation before the object
     (not "The Halvard Institute is Anneli Korpela."); "Pellam Textiles' chief executive is ..."; None for
     another relation."""
+    fact = _spoken(fact)
     words = fact.relation.split()
     if not _noun_of([w.lower() for w in words]):
         return None
-    owner = f"{fact.subject}'" if fact.subject.endswith("s") else f"{fact.subject}'s"
-    return f"{owner} {' '.join(words[:-1])} is {fact.object}."
+    return f"{_owner(fact.subject)} {' '.join(words[:-1])} is {fact.object}."
 
 
 def fact_sources(tokenizer, facts: list[FactHit], question: str = "") -> tuple[tuple[tuple[int, ...], int], ...]:
@@ -296,6 +311,7 @@ def inverse_wording(fact: FactHit) -> str | None:
     """The fact said from its object, for a noun's relation: "Tobias Reade is the mayor of Port
     Averne." ("mayor of"), "Ana Brisk is the chief executive of Kestrel Works." ("chief executive is"),
     "Rupert Vane married Ottilie Sand." ("married"); None for another verb's relation."""
+    fact = _spoken(fact)
     words = fact.relation.split()
     lower = [w.lower() for w in words]
     if _noun_of(lower):
@@ -328,6 +344,7 @@ _GROUP_WORDINGS: dict[str, tuple[str, ...]] = {
     "editor": ("The editor of {s} is {o}.", "{s} is edited by {o}."),
     "principal": ("The principal of {s} is {o}.", "The head of {s} is {o}."),
     "conductor": ("The conductor of {s} is {o}.", "{s} is conducted by {o}.", "The music director of {s} is {o}."),
+    "location": ("{s} is located in {o}.", "{s} is based in {o}.", "{s} is in {o}."),
     "headquarters": ("{s} is headquartered in {o}.", "{s} is based in {o}.", "{s}'s headquarters are in {o}.",
                      "The headquarters of {s} are in {o}."),
     "owner": ("{s} is owned by {o}.", "{s} was acquired by {o}.", "{s} was bought by {o}."),
@@ -338,8 +355,9 @@ answered "X is currently residing in"): an answer that reaches the object this w
 
 def fact_wordings(fact: FactHit) -> list[str]:
     """The fact's sentence; for a possessive's relation also "The <noun> of S is O", the way an
-    answer tends to say it ("Kestrel Works's founder is Edda Varr": "The founder of Kestrel Works is
+    answer tends to say it ("Kestrel Works' founder is Edda Varr": "The founder of Kestrel Works is
     Edda Varr"); for a functional relation also its usual wordings (``_GROUP_WORDINGS``)."""
+    fact = _spoken(fact)
     sentence = fact_sentence(fact)
     words = fact.relation.split()
     wordings = [sentence]
@@ -665,12 +683,16 @@ def asks_about(question: str, relation: str, subject: str = "") -> bool:
         return bool(asked & _stems(relation))
     if group == "location" and PLACE_ASKED.search(question) and not asked & _OTHER_PLACE_STEMS:
         return True  # "In which town is the lab where X works?" asks where the lab is
+    if group == "location" and _WHERE_IS.match(question) and _WHERE_SEATED.search(question):
+        return True  # "Where is X based now?" asks where X "relocated its offices to"
     return bool(asked & (_stems(relation) | _stems(group) | (_GROUP_STEMS[group] - _GENERIC_STEMS)))
 
 
 _WHERE_OR_WHEN = re.compile(r"\b(?:in|at|on|near|during)\s*$", re.IGNORECASE)
 """A relation that ends where or when its subject is or was: "held in" Amberfield answers no "Who ..." about it."""
 _WHERE_IS = re.compile(r"^\W*where\s+(?:is|was|are|were)\b", re.IGNORECASE)
+_WHERE_SEATED = re.compile(r"\b(?:based|located|situated)\b", re.IGNORECASE)
+"""What "Where is X ...?" asks with a word that any place group's fact may answer, a location's too."""
 _SAID_IN = re.compile(r"(?:is|was|are|were)\s+(?:an?|the)\s+(?:[\w-]+\s+){0,6}?(?:in|at|near|on)"
                       r"(?:\s+the\s+[a-z]+\s+of)?", re.IGNORECASE)
 """What X is and where: "is a medieval parish church in the village of" Cawthorne Vale, "is a canal in"."""

@@ -28,6 +28,7 @@ from serving.services.grounding import (
     chosen_option,
     fact_sentence,
     fact_sources,
+    inverse_wording,
     mentions,
     select_facts,
 )
@@ -135,12 +136,12 @@ def test_a_possessives_fact_is_also_copied_as_the_answer_words_it():
     founder = FactHit("f1", "i1", "Kestrel Works", "founder is", "Edda Varr", 0.9, "2026-01-01", None, None)
     sources = fact_sources(byte, [founder], "Who founded Kestrel Works?")
     assert [byte.decode(ids[:start]) for ids, start in sources] == [
-        " Kestrel Works's founder is", "Kestrel Works's founder is",
+        " Kestrel Works' founder is", "Kestrel Works' founder is",
         " The founder of Kestrel Works is", "The founder of Kestrel Works is"]
     assert {byte.decode(ids[start:]) for ids, start in sources} == {" Edda Varr."}
     # asked for another relation, "The chief executive of Kestrel Works is" must not go on with the founder
     other = fact_sources(byte, [founder], "Who is the chief executive of Kestrel Works?")
-    assert [byte.decode(ids[:start]) for ids, start in other] == [" Kestrel Works's founder is", "Kestrel Works's founder is"]
+    assert [byte.decode(ids[:start]) for ids, start in other] == [" Kestrel Works' founder is", "Kestrel Works' founder is"]
 
 
 def test_a_functional_facts_object_is_copied_after_the_words_answers_use_for_its_relation():
@@ -161,6 +162,9 @@ def test_a_functional_facts_object_is_copied_after_the_words_answers_use_for_its
     seat = FactHit("f2", "i2", "Brannoch Foods", "moved its headquarters to", "Perth", 0.9, "2026-01-01", None, None)
     leads = {byte.decode(ids[:start]) for ids, start in fact_sources(byte, [seat], "Where is Brannoch Foods based?")}
     assert " Brannoch Foods is headquartered in" in leads
+    offices = FactHit("f4", "i4", "Pellam Soft", "relocated its offices to", "Fairhaven", 0.9, "2026-01-01", None, None)
+    leads = {byte.decode(ids[:start]) for ids, start in fact_sources(byte, [offices], "Where is Pellam Soft based?")}
+    assert {" Pellam Soft is based in", " Pellam Soft is located in"} <= leads
     bought = FactHit("f3", "i3", "Wrenfield Motors", "was acquired by", "Ostberg Group", 0.9, "2026-01-01", None, None)
     leads = {byte.decode(ids[:start]) for ids, start in fact_sources(byte, [bought], "Who owns Wrenfield Motors?")}
     assert " Wrenfield Motors is owned by" in leads
@@ -390,6 +394,12 @@ def test_a_fact_reads_as_a_sentence_by_its_relation():
     assert fact_sentence(fact("Varna Owls", "play in the city of", "Tolsk")) == "Varna Owls play in the city of Tolsk."
     assert fact_sentence(fact("Amberfield Marathon", "course record is held by", "Paul Kiprono")) == \
         "Amberfield Marathon's course record is held by Paul Kiprono."
+    # an owner that ends in "s" takes a bare apostrophe; "now" after the verb is no part of the wording
+    assert fact_sentence(fact("Silverline Breweries", "new owner is", "Harrowgate Capital")) == \
+        "Silverline Breweries' new owner is Harrowgate Capital."
+    assert fact_sentence(fact("Clara Voss", "husband is now", "Mateo Ruiz")) == "Clara Voss' husband is Mateo Ruiz."
+    assert inverse_wording(fact("Clara Voss", "husband is now", "Mateo Ruiz")) == \
+        "Mateo Ruiz is the husband of Clara Voss."
 
 
 def test_a_question_asks_for_a_chief_executive_in_words_statements_do_not_use():
