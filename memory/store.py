@@ -14,10 +14,11 @@ from typing import Callable
 import numpy as np
 import scipy.sparse as sp
 
+from memory.changes import told_change
 from memory.embed import Embedder
 from memory.errors import DocumentTooLargeError, MemoryInputError
 from memory.extract import Extraction, Extractor, ground, normalize, sanitize
-from memory.facts import FactLedger, normalize_relation, parse_time, utc_time
+from memory.facts import Fact, FactLedger, normalize_relation, parse_time, utc_time
 from memory.graph import GraphMatrix, MemoryGraph, entity_node
 from memory.index import NeighbourIndex, VectorIndex
 from memory.inspect import Inspection
@@ -208,12 +209,16 @@ class GraphMemory(Retrieval, Inspection):
         ingest_id = check_ingest_id(ingest_id or "mem-" + uuid.uuid4().hex[:12])
         if ingest_id in self.records:
             raise MemoryInputError(f"ingest id {ingest_id!r} already exists")
+        extracted = extractions is None
         if extractions is None:
             extractions = self._extract([p.text for p in passages], progress)
         elif len(extractions) != len(passages):
             raise MemoryInputError("need one extraction per passage")
         extractions = [ground(e, p.text) if grounded else sanitize(e) for e, p in zip(extractions, passages)]
         with self._lock:
+            if extracted and len(passages) == 1 and (change := told_change(passages[0].text, extractions[0],
+                                                                           self._current_facts)):
+                extractions = [Extraction(extractions[0].entities, [*extractions[0].triples, change])]
             for p in passages:
                 known = self.passage_data.get(p.id)
                 if known is not None and known.text != p.text:
@@ -229,6 +234,10 @@ class GraphMemory(Retrieval, Inspection):
             ingest_id, len(record["passages"]), len(record["entities"]), len(record["facts"]),
             time.perf_counter() - start, superseded,
         )
+
+    def _current_facts(self, entity: str) -> list[Fact]:
+        """The current facts whose subject or object is this entity key."""
+        return [f for f in self.ledger.of_entity(entity) if f.invalid_from is None]
 
     def _extract(self, texts: list[str], progress: Progress | None) -> list[Extraction]:
         out: list[Extraction] = []

@@ -432,3 +432,22 @@ def test_a_new_post_owner_husband_or_office_replaces_the_old_one_and_revert_rest
     mem.remove("new")
     assert objects(mem.facts_about("Tova Lind")) == ["Henrik Dahl"]
     assert objects(mem.facts_about("Pellam Soft")) == ["Corriston"]
+
+
+def test_a_change_told_in_other_words_puts_the_one_new_name_in_the_old_objects_place(make_memory):
+    mem = make_memory()
+    mem.ingest_documents([Document("Renata Solis works at Greyfield Hospital.")], ingest_id="old")
+    for unchanged in ("Renata Solis met Ana Ruiz at Greyfield Hospital.",  # no word of change
+                      "Renata Solis now meets Ana Ruiz and Ivo Brandt at Greyfield Hospital.",  # two other names
+                      "Renata Solis praised Greyfield Hospital. She now admires Oakhurst Clinic."):  # two sentences
+        assert mem.ingest_documents([Document(unchanged)]).superseded == []
+
+    def employers() -> set[str]:
+        return {f.object for f in mem.facts_about("Renata Solis") if f.relation == "works at"}
+
+    assert employers() == {"Greyfield Hospital"}
+    told = "Renata Solis resigned from Greyfield Hospital and started at Oakhurst Clinic."
+    assert len(mem.ingest_documents([Document(told)], ingest_id="new").superseded) == 1
+    assert employers() == {"Oakhurst Clinic"}
+    mem.remove("new")
+    assert employers() == {"Greyfield Hospital"}

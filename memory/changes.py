@@ -1,0 +1,54 @@
+"""Changes told in words no rule reads: a one-sentence statement that names a subject, the object of
+its current functional fact, one other name and a word of change says that the other name took the
+object's place.
+
+"Renata Solis resigned from Greyfield Hospital and started at Oakhurst Clinic." after "Renata Solis
+works at Greyfield Hospital." states ("Renata Solis", "works at", "Oakhurst Clinic"): the old fact's
+relation with the new name. The extraction rules read many wordings of a change ("left A for B",
+"has replaced A as CEO of B"); people use more ("lost the captaincy of X to B", "offloaded X to B",
+"divorced A and went on to marry B"). This reads them from what the memory knows instead of from
+their words: the sentence must name both ends of exactly one current functional fact and exactly one
+other name, and the rules must not have read it already (a fact of the subject in that relation's group).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable
+
+from memory.extract import Extraction, Triple, normalize
+from memory.facts import Fact, normalize_relation, relation_group
+
+CHANGE_WORDS = re.compile(
+    r"\b(?:left|leaving|quit|resign(?:ed|s)?|retir(?:ed|es)|replac(?:ed|es)|succeed(?:ed|ing|s)|mov(?:ed|es|ing)|"
+    r"relocat(?:ed|es|ing)|shift(?:ed|s)|transferr(?:ed|ing)|sold|sells|offload(?:ed|s)|hand(?:ed|s) over|"
+    r"pass(?:ed|es) on|lost|loses|took over|takes over|new|now|former(?:ly)?|no longer|switch(?:ed|es)|"
+    r"divorc(?:ed|es)|remarried|instead|appointed|elected|signed|joined|started)\b", re.IGNORECASE)
+"""Words that tell a change: without one, a sentence that names a subject, its employer and a
+colleague ("Renata Solis met Ana Ruiz at Greyfield Hospital") changes nothing."""
+
+_SENTENCES = re.compile(r"[.!?]\s+\S")
+"""A break between two sentences: a passage of several sentences is a document, not a statement."""
+
+
+def told_change(text: str, extraction: Extraction, current: Callable[[str], Iterable[Fact]]) -> Triple | None:
+    """The change ``text`` tells about a current functional fact (``current``: the current facts of
+    an entity key), as the old fact's subject and relation with the new name; None when it tells none
+    or could tell several."""
+    if _SENTENCES.search(text.strip()) or not CHANGE_WORDS.search(text):
+        return None
+    names = {normalize(e): e for e in extraction.entities if not any(c.isdigit() for c in e) and normalize(e)}
+    told = []
+    for key in names:
+        for fact in current(key):
+            if fact.s == key and fact.o in names and fact.replaces is not False and relation_group(fact.rel):
+                others = [n for k, n in names.items() if k not in (fact.s, fact.o)]
+                if len(others) == 1:
+                    told.append((fact, others[0]))
+    if len(told) != 1:
+        return None
+    fact, new = told[0]
+    group = relation_group(fact.rel)
+    if any(normalize(s) == fact.s and relation_group(normalize_relation(r)) == group for s, r, _ in extraction.triples):
+        return None  # the rules read this change already ("left A for B": "joined" B)
+    return fact.subject, fact.relation, new
