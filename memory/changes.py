@@ -8,7 +8,8 @@ relation with the new name. The extraction rules read many wordings of a change 
 "has replaced A as CEO of B"); people use more ("lost the captaincy of X to B", "offloaded X to B",
 "divorced A and went on to marry B"). This reads them from what the memory knows instead of from
 their words: the sentence must name both ends of exactly one current functional fact and exactly one
-other name, and the rules must not have read it already (a fact of the subject in that relation's group).
+other name, and the rules must not have read it already (a fact of the subject in that relation's group)
+or read the new name as one of another kind (a place for a spouse).
 """
 
 from __future__ import annotations
@@ -17,15 +18,20 @@ import re
 from collections.abc import Callable, Iterable
 
 from memory.extract import Extraction, Triple, normalize
-from memory.facts import Fact, normalize_relation, relation_group
+from memory.facts import PLACES, Fact, normalize_relation, relation_group
 
 CHANGE_WORDS = re.compile(
     r"\b(?:left|leaving|quit|resign(?:ed|s)?|retir(?:ed|es)|replac(?:ed|es)|succeed(?:ed|ing|s)|mov(?:ed|es|ing)|"
     r"relocat(?:ed|es|ing)|shift(?:ed|s)|transferr(?:ed|ing)|sold|sells|offload(?:ed|s)|hand(?:ed|s) over|"
-    r"pass(?:ed|es) on|lost|loses|took over|takes over|new|now|former(?:ly)?|no longer|switch(?:ed|es)|"
-    r"divorc(?:ed|es)|remarried|instead|appointed|elected|signed|joined|started)\b", re.IGNORECASE)
+    r"pass(?:ed|es) on|lost|loses|took over|takes over|new|now|former(?:ly)?|no longer|switch(?:ed|es)|swapp(?:ed|ing)|"
+    r"divorc(?:ed|es)|remarried|split|parted|instead|appointed|elected|voted|signed|joined|started|gave up|"
+    r"made way|walked away|packed up|let (?:\S+ ){1,4}go|in favou?r of|in charge)\b", re.IGNORECASE)
 """Words that tell a change: without one, a sentence that names a subject, its employer and a
 colleague ("Renata Solis met Ana Ruiz at Greyfield Hospital") changes nothing."""
+
+PLACE_GROUPS = frozenset({*PLACES, "birthplace", "death place", "capital", "country", "continent"})
+"""Groups whose objects are places: a new name that the rules place ("A and B moved to Rome") is no
+spouse of A, nor is a new employer a place."""
 
 _SENTENCES = re.compile(r"[.!?]\s+\S")
 """A break between two sentences: a passage of several sentences is a document, not a statement."""
@@ -49,6 +55,11 @@ def told_change(text: str, extraction: Extraction, current: Callable[[str], Iter
         return None
     fact, new = told[0]
     group = relation_group(fact.rel)
-    if any(normalize(s) == fact.s and relation_group(normalize_relation(r)) == group for s, r, _ in extraction.triples):
-        return None  # the rules read this change already ("left A for B": "joined" B)
+    for s, r, o in extraction.triples:
+        said = relation_group(normalize_relation(r))
+        if normalize(s) == fact.s and said == group:
+            return None  # the rules read this change already ("left A for B": "joined" B)
+        if said and normalize(s) in (fact.s, fact.o) and normalize(o) == normalize(new) \
+                and (said in PLACE_GROUPS) != (group in PLACE_GROUPS):
+            return None  # the new name is of another kind: "Clara Voss and Henrik Dahl moved to Rome"
     return fact.subject, fact.relation, new

@@ -451,3 +451,7 @@ def test_a_change_told_in_other_words_puts_the_one_new_name_in_the_old_objects_p
     assert employers() == {"Oakhurst Clinic"}
     mem.remove("new")
     assert employers() == {"Greyfield Hospital"}
+    # a new name the rules read as of another kind is no new spouse: the couple moved
+    mem.ingest_documents([Document("Clara Voss is married to Henrik Dahl.")])
+    assert mem.ingest_documents([Document("Clara Voss and Henrik Dahl moved to Rome.")]).superseded == []
+    assert objects(mem.facts_about("Clara Voss"))[:1] == ["Henrik Dahl"]
