@@ -37,29 +37,40 @@ _SENTENCES = re.compile(r"[.!?]\s+\S")
 """A break between two sentences: a passage of several sentences is a document, not a statement."""
 
 
+def _key(name: str) -> str:
+    """A name's entity key without a leading article: "The Penrose Group" is the Penrose Group."""
+    return re.sub(r"^the ", "", normalize(name))
+
+
+def _within(a: str, b: str) -> bool:
+    """One key's words run inside the other's: "oxley studio" and "oxley" name one thing."""
+    return f" {a} " in f" {b} " or f" {b} " in f" {a} "
+
+
 def told_change(text: str, extraction: Extraction, current: Callable[[str], Iterable[Fact]]) -> Triple | None:
     """The change ``text`` tells about a current functional fact (``current``: the current facts of
     an entity key), as the old fact's subject and relation with the new name; None when it tells none
     or could tell several."""
     if _SENTENCES.search(text.strip()) or not CHANGE_WORDS.search(text):
         return None
-    names = {normalize(e): e for e in extraction.entities if not any(c.isdigit() for c in e) and normalize(e)}
+    names = {_key(e): e for e in extraction.entities if not any(c.isdigit() for c in e) and _key(e)}
     told = []
-    for key in names:
-        for fact in current(key):
-            if fact.s == key and fact.o in names and fact.replaces is not False and relation_group(fact.rel):
-                others = [n for k, n in names.items() if k not in (fact.s, fact.o)]
+    for name in names.values():
+        for fact in current(normalize(name)):
+            subject, old = _key(fact.subject), _key(fact.object)
+            if subject == _key(name) and old in names and fact.replaces is not False and relation_group(fact.rel):
+                others = [n for k, n in names.items() if not (_within(k, subject) or _within(k, old))]
                 if len(others) == 1:
                     told.append((fact, others[0]))
     if len(told) != 1:
         return None
     fact, new = told[0]
     group = relation_group(fact.rel)
+    ends = (_key(fact.subject), _key(fact.object))
     for s, r, o in extraction.triples:
         said = relation_group(normalize_relation(r))
-        if normalize(s) == fact.s and said == group:
+        if _key(s) == ends[0] and said == group:
             return None  # the rules read this change already ("left A for B": "joined" B)
-        if said and normalize(s) in (fact.s, fact.o) and normalize(o) == normalize(new) \
-                and (said in PLACE_GROUPS) != (group in PLACE_GROUPS):
+        if said and _key(s) in ends and _key(o) == _key(new) and (said in PLACE_GROUPS) != (group in PLACE_GROUPS):
             return None  # the new name is of another kind: "Clara Voss and Henrik Dahl moved to Rome"
     return fact.subject, fact.relation, new

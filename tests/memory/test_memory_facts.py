@@ -2,8 +2,10 @@
 
 import pytest
 
+from memory.changes import told_change
 from memory.errors import MemoryInputError
-from memory.facts import normalize_relation, parse_time, relation_group
+from memory.extract import Extraction
+from memory.facts import Fact, normalize_relation, parse_time, relation_group
 from memory.store import Document, GraphMemory
 
 OLD = ("Ilse Varga", "works for", "Ostrander Mills")
@@ -455,3 +457,16 @@ def test_a_change_told_in_other_words_puts_the_one_new_name_in_the_old_objects_p
     mem.ingest_documents([Document("Clara Voss is married to Henrik Dahl.")])
     assert mem.ingest_documents([Document("Clara Voss and Henrik Dahl moved to Rome.")]).superseded == []
     assert objects(mem.facts_about("Clara Voss"))[:1] == ["Henrik Dahl"]
+
+
+def test_a_told_change_reads_a_longer_name_of_either_end_and_an_article_as_the_same_thing():
+    def current(key: str) -> list[Fact]:
+        owned = Fact("f1", "t1", "old", "Hartley Cider", "is owned by", "Penrose Group", "hartley cider",
+                     "penrose group", "owned by", ("p1",), None, "2026-01-01T00:00:00Z", (0, 0))
+        return [owned] if key in ("hartley cider", "penrose group") else []
+
+    text = "The Penrose Group parted with Hartley Cider's old brewery, which Ostrava Foods took over."
+    merged = Extraction(["The Penrose Group", "Hartley Cider", "Hartley Cider's old brewery", "Ostrava Foods"], [])
+    assert told_change(text, merged, current) == ("Hartley Cider", "is owned by", "Ostrava Foods")
+    two = Extraction([*merged.entities, "Ivo Brandt"], [])
+    assert told_change(text, two, current) is None  # two new names: which one took the place is not told
