@@ -62,8 +62,8 @@ FUNCTIONAL_RELATIONS: tuple[tuple[str, str], ...] = (
     ("citizenship", r"citizen of|(country of )?citizenship|nationality"),
     ("employer", r"((started|began|went|continues|continued) (to )?)?(works?|worked|working)( as [a-z ]+)? (for|at)|"
                  r"employed (by|at)|"
-                 r"employer|employee of|join(s|ed)?|(teaches|taught|lectures|lectured) at|(took|accepted|started) (new )?(job|offer|position|post|role)"
-                 r"( as [a-z ]+)? (at|with|from)|"
+                 r"employer|employee of|join(s|ed)?|(teaches|taught|lectures|lectured) at|"
+                 r"(took|accepted|started) (new )?(job|offer|position|post|role)( as [a-z ]+)? (at|with|from)|"
                  r"hired by|switched (jobs |employers )?to"),
     ("spouse", r"spouse( of)?|married( to)?|wed|(wife|husband)( of| is)?"),
     ("position", r"plays? (position( of)?|as)|(playing )?position( played)?( of)?"),

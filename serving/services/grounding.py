@@ -223,7 +223,7 @@ def _owner(subject: str) -> str:
 
 def _spoken(fact: FactHit) -> FactHit:
     """The fact without an adverb of time after its relation's verb ("husband is now": "husband is"),
-    so that it is worded like the relation without it ("Clara Voss's husband is Mateo Ruiz.")."""
+    so that it is worded like the relation without it ("Tova Lind's husband is Mateo Ruiz.")."""
     words = fact.relation.split()
     if len(words) > 2 and words[-1].lower() in ("now", "currently", "still") and words[-2].lower() in AUXILIARIES:
         return replace(fact, relation=" ".join(words[:-1]))

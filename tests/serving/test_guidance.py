@@ -141,7 +141,8 @@ def test_a_possessives_fact_is_also_copied_as_the_answer_words_it():
     assert {byte.decode(ids[start:]) for ids, start in sources} == {" Edda Varr."}
     # asked for another relation, "The chief executive of Kestrel Works is" must not go on with the founder
     other = fact_sources(byte, [founder], "Who is the chief executive of Kestrel Works?")
-    assert [byte.decode(ids[:start]) for ids, start in other] == [" Kestrel Works' founder is", "Kestrel Works' founder is"]
+    assert [byte.decode(ids[:start]) for ids, start in other] == [" Kestrel Works' founder is",
+                                                                  "Kestrel Works' founder is"]
 
 
 def test_a_functional_facts_object_is_copied_after_the_words_answers_use_for_its_relation():
