@@ -1092,8 +1092,7 @@ class RuleExtractor:
             sentence = _without_opening(said)
             if held and (it := _held_it(sentence)):
                 sentence = f"{sentence[: it.start()]}{held}{sentence[it.end() :]}"  # "B now directs it": the institute
-            held, sold = None, sold_held
-            sold_held = None
+            held, sold, sold_held = None, sold_held, None
             spans = _named_spans(sentence)
             entities += [s.text for s in (spans if sentence is said else _named_spans(said))]
             pronoun, referent = _pronoun(sentence, spans), subject

@@ -212,15 +212,15 @@ TIME_OPENING = re.compile(
 """A time that opens a statement before its subject: "Last spring X left A for B", "Two years later, X ..."."""
 
 
-_HAS_NEW = re.compile(r"(?:has )?(?:new|current) ")
-"""What an organisation has before the role it names: "has new principal" (Y) is the "principal" Y, "new
-owner is" (Y) its "owner" Y."""
+_NEW_ROLE = re.compile(r"(?:has )?(?:new|current) ")
+"""What comes before a role that is new: "has new principal" (Y) is the "principal" Y, "new owner is" (Y)
+the "owner" Y."""
 
 
 def relation_group(relation: str) -> str | None:
     """The `FUNCTIONAL_RELATIONS` group a normalised relation belongs to; None: multi-valued."""
-    if has := _HAS_NEW.match(relation):
-        relation = relation[has.end() :]
+    if new := _NEW_ROLE.match(relation):
+        relation = relation[new.end() :]
     return next((name for name, pattern in _GROUPS if pattern.fullmatch(relation)), None)
 
 
