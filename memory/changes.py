@@ -18,7 +18,7 @@ import re
 from collections.abc import Callable, Iterable
 
 from memory.extract import Extraction, Triple, normalize
-from memory.facts import PLACES, Fact, normalize_relation, relation_group
+from memory.facts import CHANGES, PLACES, Fact, ended_group, normalize_relation, relation_group
 
 CHANGE_WORDS = re.compile(
     r"\b(?:left|leaving|quit|resign(?:ed|s)?|retir(?:ed|es)|replac(?:ed|es)|succeed(?:ed|ing|s)|mov(?:ed|es|ing)|"
@@ -32,6 +32,18 @@ colleague ("Renata Solis met Ana Ruiz at Greyfield Hospital") changes nothing.""
 PLACE_GROUPS = frozenset({*PLACES, "birthplace", "death place", "capital", "country", "continent"})
 """Groups whose objects are places: a new name that the rules place ("A and B moved to Rome") is no
 spouse of A, nor is a new employer a place."""
+
+SLOT_WORDS = re.compile(
+    r"\b(?:mov(?:e|ed|es|ing)|relocat\w*|shift\w*|switch\w*|transfer\w*|signed|joined|hired|payroll|staff|job|post|"
+    r"role|contract|headquarters|head office|home|house|premises|offices|base|boss|helm|reins)\b", re.IGNORECASE)
+"""Words of a relation that name a held post or seat or its change: "is now on the payroll of", "now
+runs its business out of new headquarters in", "has moved house and now stands in"."""
+
+FIXED_GROUPS = frozenset({"birthplace", "birth date", "death place", "death date", "continent"})
+"""Functional groups whose object no later statement changes."""
+
+_KIND = re.compile(r"\b(in|into|of|with|for|by)\s*$", re.IGNORECASE)
+"""The preposition a relation ends with: a place follows "in", none follows "of", "with", "for" or "by"."""
 
 _SENTENCES = re.compile(r"[.!?]\s+\S")
 """A break between two sentences: a passage of several sentences is a document, not a statement."""
@@ -62,15 +74,51 @@ def told_change(text: str, extraction: Extraction, current: Callable[[str], Iter
                 others = [n for k, n in names.items() if not (_within(k, subject) or _within(k, old))]
                 if len(others) == 1:
                     told.append((fact, others[0]))
+    if not told:
+        return _new_holder(names, extraction, current)
     if len(told) != 1:
         return None
     fact, new = told[0]
     group = relation_group(fact.rel)
-    ends = (_key(fact.subject), _key(fact.object))
+    subject, old = _key(fact.subject), _key(fact.object)
     for s, r, o in extraction.triples:
-        said = relation_group(normalize_relation(r))
-        if _key(s) == ends[0] and said == group:
+        rel = normalize_relation(r)
+        said = relation_group(rel)
+        if _key(s) == subject and said == group:
             return None  # the rules read this change already ("left A for B": "joined" B)
-        if said and _key(s) in ends and _key(o) == _key(new) and (said in PLACE_GROUPS) != (group in PLACE_GROUPS):
+        if said and (_key(s) == subject or _key(s) == old and CHANGES.fullmatch(rel)) and _key(o) == _key(new) \
+                and (said in PLACE_GROUPS) != (group in PLACE_GROUPS):
             return None  # the new name is of another kind: "Clara Voss and Henrik Dahl moved to Rome"
     return fact.subject, fact.relation, new
+
+
+def _new_holder(
+    names: dict[str, str], extraction: Extraction, current: Callable[[str], Iterable[Fact]]
+) -> Triple | None:
+    """The change a statement tells without naming the old object: "Brindle Books now runs its business
+    out of new headquarters in Dunmore" after "… is headquartered in Ashcombe". The sentence names the
+    subject and one other name, joined by a relation that the rules do not group and that names a
+    held post or seat (`SLOT_WORDS`); the subject has one current changeable functional fact of that
+    name's kind (a place after "in", none after "of", "with", "for" or "by"), and its object is replaced."""
+    for s, r, o in extraction.triples:
+        subject, new = _key(s), _key(o)
+        if subject not in names or new not in names or _within(subject, new) or not SLOT_WORDS.search(r):
+            continue
+        if [k for k in names if not (_within(k, subject) or _within(k, new))]:
+            return None  # a third name: whose place the new one took is not told
+        if any(_key(s2) == subject and (relation_group(normalize_relation(r2)) or ended_group(normalize_relation(r2)))
+               for s2, r2, _ in extraction.triples):
+            return None  # the rules read a fact of the subject's: that decides
+        known = {f.id: f for key in {normalize(s), subject} for f in current(key)}.values()
+        held = [f for f in known if _key(f.subject) == subject and f.replaces is not False]
+        if any(_within(_key(f.object), new) for f in held):
+            return None
+        kind = _KIND.search(r)
+        groups = {relation_group(f.rel) for f in held} - {None, *FIXED_GROUPS}
+        if kind is not None:
+            groups = {g for g in groups if (g in PLACE_GROUPS) == (kind.group(1) in ("in", "into"))}
+        if len(groups) != 1:
+            return None
+        fact = max((f for f in held if relation_group(f.rel) in groups), key=lambda f: (f.valid_from, f.order))
+        return fact.subject, fact.relation, names[new]
+    return None

@@ -470,3 +470,50 @@ def test_a_told_change_reads_a_longer_name_of_either_end_and_an_article_as_the_s
     assert told_change(text, merged, current) == ("Hartley Cider", "is owned by", "Ostrava Foods")
     two = Extraction([*merged.entities, "Ivo Brandt"], [])
     assert told_change(text, two, current) is None  # two new names: which one took the place is not told
+
+
+def test_a_change_that_names_only_the_new_holder_replaces_the_one_fact_of_its_kind(make_memory):
+    mem = make_memory()
+    mem.ingest_documents([Document("Ingrid Sole works at Harrow Analytics.")], ingest_id="job")
+    mem.ingest_documents([Document("Ingrid Sole lives in Elmstead.")], ingest_id="home")
+    mem.ingest_documents([Document("Brindle Books is headquartered in Ashcombe.")], ingest_id="seat")
+    for unchanged in ("Ingrid Sole is now a member of the Foxley Chess Club.",  # no post or seat named
+                      "Ingrid Sole met Ana Ruiz on the payroll of Quintel Systems.",  # a third name
+                      "Brindle Books now sells its titles in Lowick."):  # no post or seat named
+        assert mem.ingest_documents([Document(unchanged)]).superseded == []
+
+    def current(subject: str) -> set[str]:
+        return {f.object for f in mem.facts_about(subject) if f.relation in ("works at", "lives in", "is headquartered in")}
+
+    # "of" is followed by no place: of the two facts, the employer is replaced
+    assert len(mem.ingest_documents([Document("Ingrid Sole is now on the payroll of Quintel Systems.")],
+                                    ingest_id="payroll").superseded) == 1
+    assert current("Ingrid Sole") == {"Quintel Systems", "Elmstead"}
+    moved = "Brindle Books now runs its business out of new headquarters in Dunmore."
+    assert len(mem.ingest_documents([Document(moved)], ingest_id="moved").superseded) == 1
+    assert current("Brindle Books") == {"Dunmore"}
+    mem.remove("payroll")
+    mem.remove("moved")
+    assert current("Ingrid Sole") == {"Harrow Analytics", "Elmstead"}
+    assert current("Brindle Books") == {"Ashcombe"}
+    # a subject with two posts of the new name's kind: which one changed is not told
+    mem.ingest_documents([Document("Dario Conti plays for Westbury Town.")])
+    mem.ingest_documents([Document("Dario Conti works for Corvin Paper.")])
+    assert mem.ingest_documents([Document("Dario Conti signed a new contract with Kingsford United.")]).superseded == []
+
+
+def test_a_told_change_is_kept_when_only_the_old_object_is_placed_at_the_new_name():
+    def current(key: str) -> list[Fact]:
+        owned = Fact("f1", "t1", "old", "Calder Dairy", "is owned by", "Hollins Foods", "calder dairy",
+                     "hollins foods", "owned by", ("p1",), None, "2026-01-01T00:00:00Z", (0, 0))
+        return [owned] if key in ("calder dairy", "hollins foods") else []
+
+    text = "Hollins Foods offloaded Calder Dairy to Brackett Holdings."
+    names = ["Hollins Foods", "Calder Dairy", "Brackett Holdings"]
+    # a model's OpenIE guessed the seller is located at the buyer: no move, so the new owner stands
+    guessed = Extraction(names, [("Hollins Foods", "offloaded", "Calder Dairy"),
+                                 ("Hollins Foods", "located in", "Brackett Holdings")])
+    assert told_change(text, guessed, current) == ("Calder Dairy", "is owned by", "Brackett Holdings")
+    # the old object moving there says the new name is a place
+    moved = Extraction(names, [("Hollins Foods", "moved to", "Brackett Holdings")])
+    assert told_change(text, moved, current) is None
