@@ -25,7 +25,8 @@ CHANGE_WORDS = re.compile(
     r"relocat(?:ed|es|ing)|shift(?:ed|s)|transferr(?:ed|ing)|sold|sells|offload(?:ed|s)|hand(?:ed|s) over|"
     r"pass(?:ed|es) on|lost|loses|took over|takes over|new|now|former(?:ly)?|no longer|switch(?:ed|es)|swapp(?:ed|ing)|"
     r"divorc(?:ed|es)|remarried|split|parted|instead|appointed|elected|voted|signed|joined|started|gave up|"
-    r"made way|walked away|packed up|let (?:\S+ ){1,4}go|in favou?r of|in charge)\b", re.IGNORECASE)
+    r"made way|walked away|packed up|let (?:\S+ ){1,4}go|in favou?r of|in charge|"
+    r"st(?:ood|ands|epped|eps) (?:down|aside)|t(?:ook|akes|aken) (?:the )?(?:chair|helm|reins))\b", re.IGNORECASE)
 """Words that tell a change: without one, a sentence that names a subject, its employer and a
 colleague ("Renata Solis met Ana Ruiz at Greyfield Hospital") changes nothing."""
 
@@ -63,11 +64,11 @@ def told_change(text: str, extraction: Extraction, current: Callable[[str], Iter
     """The change ``text`` tells about a current functional fact (``current``: the current facts of
     an entity key), as the old fact's subject and relation with the new name; None when it tells none
     or could tell several."""
-    if _SENTENCES.search(text.strip()) or not CHANGE_WORDS.search(text):
+    if _SENTENCES.search(text.strip()):
         return None
     names = {_key(e): e for e in extraction.entities if not any(c.isdigit() for c in e) and _key(e)}
     told = []
-    for name in names.values():
+    for name in names.values() if CHANGE_WORDS.search(text) else ():
         for fact in current(normalize(name)):
             subject, old = _key(fact.subject), _key(fact.object)
             if subject == _key(name) and old in names and fact.replaces is not False and relation_group(fact.rel):
@@ -98,8 +99,9 @@ def _new_holder(
     """The change a statement tells without naming the old object: "Brindle Books now runs its business
     out of new headquarters in Dunmore" after "… is headquartered in Ashcombe". The sentence names the
     subject and one other name, joined by a relation that the rules do not group and that names a
-    held post or seat (`SLOT_WORDS`); the subject has one current changeable functional fact of that
-    name's kind (a place after "in", none after "of", "with", "for" or "by"), and its object is replaced."""
+    held post or seat or a move (`SLOT_WORDS`, the word of change here); the subject has one current
+    changeable functional fact of that name's kind (a place after "in", none after "of", "with", "for"
+    or "by"), and its object is replaced."""
     for s, r, o in extraction.triples:
         subject, new = _key(s), _key(o)
         if subject not in names or new not in names or _within(subject, new) or not SLOT_WORDS.search(r):

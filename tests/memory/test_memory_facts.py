@@ -453,6 +453,10 @@ def test_a_change_told_in_other_words_puts_the_one_new_name_in_the_old_objects_p
     assert employers() == {"Oakhurst Clinic"}
     mem.remove("new")
     assert employers() == {"Greyfield Hospital"}
+    mem.ingest_documents([Document("The chair of the Lindell Trust is Arthur Pym.")])
+    stood = "Arthur Pym stood down and Greta Solberg took the chair of the Lindell Trust."
+    assert len(mem.ingest_documents([Document(stood)]).superseded) == 1
+    assert [f.object for f in mem.facts_about("Lindell Trust") if f.subject == "Lindell Trust"] == ["Greta Solberg"]
     # a new name the rules read as of another kind is no new spouse: the couple moved
     mem.ingest_documents([Document("Clara Voss is married to Henrik Dahl.")])
     assert mem.ingest_documents([Document("Clara Voss and Henrik Dahl moved to Rome.")]).superseded == []
@@ -483,7 +487,8 @@ def test_a_change_that_names_only_the_new_holder_replaces_the_one_fact_of_its_ki
         assert mem.ingest_documents([Document(unchanged)]).superseded == []
 
     def current(subject: str) -> set[str]:
-        return {f.object for f in mem.facts_about(subject) if f.relation in ("works at", "lives in", "is headquartered in")}
+        held = ("works at", "lives in", "is headquartered in")
+        return {f.object for f in mem.facts_about(subject) if f.relation in held}
 
     # "of" is followed by no place: of the two facts, the employer is replaced
     assert len(mem.ingest_documents([Document("Ingrid Sole is now on the payroll of Quintel Systems.")],
@@ -496,6 +501,10 @@ def test_a_change_that_names_only_the_new_holder_replaces_the_one_fact_of_its_ki
     mem.remove("moved")
     assert current("Ingrid Sole") == {"Harrow Analytics", "Elmstead"}
     assert current("Brindle Books") == {"Ashcombe"}
+    # the post named in the relation is the word of change: "taken a job at" needs no "now"
+    mem.ingest_documents([Document("Mirela Dobre works for Castell Insurance.")])
+    assert len(mem.ingest_documents([Document("Mirela Dobre has taken a job at Larkspur Bank.")]).superseded) == 1
+    assert {f.object for f in mem.facts_about("Mirela Dobre")} == {"Larkspur Bank"}
     # a subject with two posts of the new name's kind: which one changed is not told
     mem.ingest_documents([Document("Dario Conti plays for Westbury Town.")])
     mem.ingest_documents([Document("Dario Conti works for Corvin Paper.")])
