@@ -193,6 +193,16 @@ def test_an_anchored_subject_spelled_in_other_tokens_still_anchors():
     assert anchored_token([2, 3, 4, 5, 6], (source,)) is None  # without the pieces, only the source's tokens
 
 
+def test_an_anchored_subject_said_past_its_first_word_is_spelled_to_the_end_of_its_word():
+    pieces = ("T", "ari", "q", "ĠNas", "ser", "Ġlives", "Ġin", "ĠFox", "ley", ".", "ion", "ĠMaria", "ĠLopez")
+    source = ((0, 1, 2, 3, 4, 5, 6, 7, 8, 9), 5)  # "Tariq Nasser lives in Foxley.", the subject in 5 tokens
+    assert anchored_token([0, 1, 2, 3], (source,), pieces) == 4  # "Tariq Nas": "ser", not the edit's "ion"
+    assert anchored_token([0, 1], (source,), pieces) is None  # still in the first word: left to the model
+    assert anchored_token([0, 1, 2, 3], (source,)) is None  # without the pieces, words are not known
+    three = ((0, 1, 2, 11, 12, 5), 5)  # "Tariq Maria Lopez lives": the next token starts a word
+    assert anchored_token([0, 1, 2, 11], (three,), pieces) is None
+
+
 def test_anchored_sources_are_the_asked_facts_that_end_a_chain():
     byte = byte_tokenizer()
     works = FactHit("f1", "i1", "Ilse Varga", "works for", "Ostrander Mills", 0.9, "2026-01-01", None, None)
