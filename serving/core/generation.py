@@ -47,6 +47,10 @@ class Guidance:
     fact does. Words before the object are never copied, so an answer that words the relation its
     own way is left to the contrast.
 
+    Word spelling: an answer whose last tokens restate a fact's start past its first word, up to a word
+    in progress before the object, finishes that word as the fact spells it. A weight edit of an
+    invented person bends the name the fact spells: "Tariq Nas|ser" came out "Tariq Nas|ion".
+
     Subject-anchored copying: ``anchored`` holds facts that answer the question, each as its
     sentence's token ids at the start of an answer and the index where its subject ends. An answer
     that so far is that sentence's start, through the subject at least, goes on with the sentence:
@@ -91,9 +95,10 @@ class Guidance:
     """``answer`` as the answer's first tokens (no space before it): "Axel Lindqvist." names it too."""
     pieces: tuple[str, ...] | None = field(default=None, compare=False)
     """The vocabulary's token strings (:func:`token_pieces`), so that an anchored subject may be
-    spelled in other tokens than its source's."""
+    spelled in other tokens than its source's, and a word in progress is known (:func:`spelled_token`)."""
 
 
+@functools.lru_cache(maxsize=4)
 @functools.lru_cache(maxsize=4)
 def token_pieces(tokenizer: PreTrainedTokenizerBase) -> tuple[str, ...]:
     """Per token id: the token's string in the vocabulary (byte-level or "▁" marked): two token
@@ -234,19 +239,33 @@ def copied_token(
     return best
 
 
+def spelled_token(
+    generated: Sequence[int], sources: tuple[tuple[tuple[int, ...], int], ...], pieces: Sequence[str] | None
+) -> int | None:
+    """The next token of a word in progress that the answer's last tokens spell as a source ``(ids,
+    start)`` begins, past its first word and before ``start`` (``Guidance.copy_from``): a shown fact's
+    subject is finished as the fact spells it ("Helga Str|om", not the edited "Helga Str|oss"); None
+    when no source's start ends the answer so. A source without a leading space counts from the
+    answer's first token only."""
+    if pieces is None:
+        return None
+    for ids, start in sources:
+        for n in range(min(start, len(generated)), 1, -1):
+            if tuple(generated[-n:]) == ids[:n] and (n == len(generated) or pieces[ids[0]][:1] in ("Ġ", "▁")) \
+                    and _finishes_word(ids, n, pieces):
+                return ids[n]
+    return None
+
+
 def anchored_token(generated: Sequence[int], anchored: tuple[tuple[tuple[int, ...], int], ...],
                    pieces: Sequence[str] | None = None) -> int | None:
     """The next token of the first source ``(ids, subject_end)`` whose first ``len(generated)``
     tokens, ``subject_end`` or more, are the generated ones; None when there is none. With the
     vocabulary's token strings (``pieces``), the subject may be spelled in other tokens than the
-    source's ("No|or" for "N|oor"): the answer's first tokens that spell it count as its ids, and a
-    subject said from its start past its first word is spelled to the end of the word in progress as
-    the source spells it: a weight edit of an invented person can bend "Tariq Nas|ser" into "Nas|ion"."""
+    source's ("No|or" for "N|oor"): the answer's first tokens that spell it count as its ids."""
     n = len(generated)
     for ids, subject_end in anchored:
         if subject_end <= n < len(ids) and tuple(generated) == ids[:n]:
-            return ids[n]
-        if pieces is not None and n < subject_end and tuple(generated) == ids[:n] and _finishes_word(ids, n, pieces):
             return ids[n]
         spelled = _spelled(generated, ids[:subject_end], pieces) if pieces is not None else None
         if spelled is not None:
@@ -303,6 +322,8 @@ def contrast(
         copy = subject_token(generated, guidance)
     if copy is None:
         copy = copied_token(generated, guidance.copy_from, guidance.copy_min)
+    if copy is None:
+        copy = spelled_token(generated, guidance.copy_from, guidance.pieces)
     if copy is None or copy >= vocabulary:
         g = torch.log_softmax(grounded.float(), dim=-1)
         best = int(g.argmax())

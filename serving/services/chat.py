@@ -142,7 +142,7 @@ class ChatService:
             params = replace(params, guidance=Guidance(plain, 1.0 + self.config.contrast, self.config.plausibility,
                                                        fact_sources(tokenizer, grounding.facts, question),
                                                        self.config.copy, anchored, **sub._asdict(), end=end,
-                                                       pieces=token_pieces(tokenizer) if anchored else None))
+                                                       pieces=token_pieces(tokenizer)))
         return ids, params, grounding.citations()
 
     def _template(self, messages: list[dict[str, str]]) -> str:

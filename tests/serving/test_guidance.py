@@ -18,6 +18,7 @@ from serving.core.generation import (
     continues_word,
     copied_token,
     decode_stream,
+    spelled_token,
 )
 from serving.services.grounding import (
     ANSWER_LEADS,
@@ -193,14 +194,19 @@ def test_an_anchored_subject_spelled_in_other_tokens_still_anchors():
     assert anchored_token([2, 3, 4, 5, 6], (source,)) is None  # without the pieces, only the source's tokens
 
 
-def test_an_anchored_subject_said_past_its_first_word_is_spelled_to_the_end_of_its_word():
-    pieces = ("T", "ari", "q", "ĠNas", "ser", "Ġlives", "Ġin", "ĠFox", "ley", ".", "ion", "ĠMaria", "ĠLopez")
-    source = ((0, 1, 2, 3, 4, 5, 6, 7, 8, 9), 5)  # "Tariq Nasser lives in Foxley.", the subject in 5 tokens
-    assert anchored_token([0, 1, 2, 3], (source,), pieces) == 4  # "Tariq Nas": "ser", not the edit's "ion"
-    assert anchored_token([0, 1], (source,), pieces) is None  # still in the first word: left to the model
-    assert anchored_token([0, 1, 2, 3], (source,)) is None  # without the pieces, words are not known
+def test_a_fact_restated_past_its_first_word_is_spelled_to_the_end_of_the_word_in_progress():
+    pieces = ("T", "ari", "q", "ĠNas", "ser", "Ġlives", "Ġin", "ĠFox", "ley", ".", "ion", "ĠMaria", "ĠLopez",
+              "ĠT", "Ġis")
+    said = ((0, 1, 2, 3, 4, 5, 6, 7, 8, 9), 7)  # "Tariq Nasser lives in Foxley.", the object at 7
+    inside = ((13, 1, 2, 3, 4, 5, 6, 7, 8, 9), 7)  # the same after a space
+    assert spelled_token([0, 1, 2, 3], (said,), pieces) == 4  # "Tariq Nas": "ser", not the edit's "ion"
+    assert spelled_token([14, 13, 1, 2, 3], (inside,), pieces) == 4  # " is Tariq Nas" inside an answer
+    assert spelled_token([14, 0, 1, 2, 3], (said,), pieces) is None  # no space: only from the answer's start
+    assert spelled_token([0, 1], (said,), pieces) is None  # still in the first word: left to the model
+    assert spelled_token([0, 1, 2, 3], (said,), None) is None  # without the pieces, words are not known
     three = ((0, 1, 2, 11, 12, 5), 5)  # "Tariq Maria Lopez lives": the next token starts a word
-    assert anchored_token([0, 1, 2, 11], (three,), pieces) is None
+    assert spelled_token([0, 1, 2, 11], (three,), pieces) is None
+    assert spelled_token([0, 1, 2, 3, 4, 5, 6, 7], (said,), pieces) is None  # the object is fact copying's
 
 
 def test_anchored_sources_are_the_asked_facts_that_end_a_chain():
