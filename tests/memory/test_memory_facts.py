@@ -1,5 +1,7 @@
 """The fact lifecycle: supersession, revert, as_of, overrides, restart, and the fact-level API."""
 
+from collections.abc import Callable
+
 import pytest
 
 from memory.changes import told_change
@@ -463,12 +465,15 @@ def test_a_change_told_in_other_words_puts_the_one_new_name_in_the_old_objects_p
     assert objects(mem.facts_about("Clara Voss"))[:1] == ["Henrik Dahl"]
 
 
-def test_a_told_change_reads_a_longer_name_of_either_end_and_an_article_as_the_same_thing():
-    def current(key: str) -> list[Fact]:
-        owned = Fact("f1", "t1", "old", "Hartley Cider", "is owned by", "Penrose Group", "hartley cider",
-                     "penrose group", "owned by", ("p1",), None, "2026-01-01T00:00:00Z", (0, 0))
-        return [owned] if key in ("hartley cider", "penrose group") else []
+def owned(thing: str, owner: str) -> Callable[[str], list[Fact]]:
+    """The current facts of an entity key in a memory that holds one fact: ``thing`` "is owned by" ``owner``."""
+    fact = Fact("f1", "t1", "old", thing, "is owned by", owner, thing.lower(), owner.lower(), "owned by", ("p1",),
+                None, "2026-01-01T00:00:00Z", (0, 0))
+    return lambda key: [fact] if key in (fact.s, fact.o) else []
 
+
+def test_a_told_change_reads_a_longer_name_of_either_end_and_an_article_as_the_same_thing():
+    current = owned("Hartley Cider", "Penrose Group")
     text = "The Penrose Group parted with Hartley Cider's old brewery, which Ostrava Foods took over."
     merged = Extraction(["The Penrose Group", "Hartley Cider", "Hartley Cider's old brewery", "Ostrava Foods"], [])
     assert told_change(text, merged, current) == ("Hartley Cider", "is owned by", "Ostrava Foods")
@@ -512,11 +517,7 @@ def test_a_change_that_names_only_the_new_holder_replaces_the_one_fact_of_its_ki
 
 
 def test_a_told_change_is_kept_when_only_the_old_object_is_placed_at_the_new_name():
-    def current(key: str) -> list[Fact]:
-        owned = Fact("f1", "t1", "old", "Calder Dairy", "is owned by", "Hollins Foods", "calder dairy",
-                     "hollins foods", "owned by", ("p1",), None, "2026-01-01T00:00:00Z", (0, 0))
-        return [owned] if key in ("calder dairy", "hollins foods") else []
-
+    current = owned("Calder Dairy", "Hollins Foods")
     text = "Hollins Foods offloaded Calder Dairy to Brackett Holdings."
     names = ["Hollins Foods", "Calder Dairy", "Brackett Holdings"]
     # a model's OpenIE guessed the seller is located at the buyer: no move, so the new owner stands
