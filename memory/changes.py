@@ -66,7 +66,7 @@ def told_change(text: str, extraction: Extraction, current: Callable[[str], Iter
     or could tell several."""
     if _SENTENCES.search(text.strip()):
         return None
-    names = {_key(e): e for e in extraction.entities if not any(c.isdigit() for c in e) and _key(e)}
+    names = {_key(e): e for e in extraction.entities if not any(c.isdigit() for c in e) and _key(e) and e in text}
     told = []
     for name in names.values() if CHANGE_WORDS.search(text) else ():
         for fact in current(normalize(name)):

@@ -165,7 +165,8 @@ class GraphMemory(Retrieval, Inspection):
 
         A fact supersedes the current facts of its subject with the same relation and another object
         when `replaces` is True, never when False, and when None if the relation is functional
-        (`memory.facts.FUNCTIONAL_RELATIONS`). `valid_from` (ISO-8601; default: now) dates the facts.
+        (`memory.facts.FUNCTIONAL_RELATIONS`) or tells a change (`memory.changes.told_change`). `valid_from`
+        (ISO-8601; default: now) dates the facts.
 
         >>> mem.ingest_facts([("Ilse Varga", "works for", "Ostrander Mills")], ingest_id="a").superseded
         []
@@ -209,15 +210,14 @@ class GraphMemory(Retrieval, Inspection):
         ingest_id = check_ingest_id(ingest_id or "mem-" + uuid.uuid4().hex[:12])
         if ingest_id in self.records:
             raise MemoryInputError(f"ingest id {ingest_id!r} already exists")
-        extracted = extractions is None
         if extractions is None:
             extractions = self._extract([p.text for p in passages], progress)
         elif len(extractions) != len(passages):
             raise MemoryInputError("need one extraction per passage")
         extractions = [ground(e, p.text) if grounded else sanitize(e) for e, p in zip(extractions, passages)]
         with self._lock:
-            if extracted and len(passages) == 1 and (change := told_change(passages[0].text, extractions[0],
-                                                                           self._current_facts)):
+            if replaces is None and len(passages) == 1 and (change := told_change(passages[0].text, extractions[0],
+                                                                                  self._current_facts)):
                 extractions = [Extraction(extractions[0].entities, [*extractions[0].triples, change])]
             for p in passages:
                 known = self.passage_data.get(p.id)
