@@ -10,6 +10,10 @@ relation with the new name. The extraction rules read many wordings of a change 
 their words: the sentence must name both ends of exactly one current functional fact and exactly one
 other name, and the rules must not have read it already (a fact of the subject in that relation's group)
 or read the new name as one of another kind (a place for a spouse).
+
+A statement that names only the subject and the new name tells a change when the relation between them
+names a post, a seat or a move and the subject holds one fact of that name's kind (`_new_holder`): "Ingrid
+Sole is now on the payroll of Quintel Systems" after "… works at Harrow Analytics".
 """
 
 from __future__ import annotations
@@ -114,7 +118,7 @@ def _new_holder(
         known = {f.id: f for key in {normalize(s), subject} for f in current(key)}.values()
         held = [f for f in known if _key(f.subject) == subject and f.replaces is not False]
         if any(_within(_key(f.object), new) for f in held):
-            return None
+            return None  # the subject holds that name already: nothing new took a place
         kind = _KIND.search(r)
         groups = {relation_group(f.rel) for f in held} - {None, *FIXED_GROUPS}
         if kind is not None:

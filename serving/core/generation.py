@@ -99,7 +99,6 @@ class Guidance:
 
 
 @functools.lru_cache(maxsize=4)
-@functools.lru_cache(maxsize=4)
 def token_pieces(tokenizer: PreTrainedTokenizerBase) -> tuple[str, ...]:
     """Per token id: the token's string in the vocabulary (byte-level or "▁" marked): two token
     sequences spell the same text when their strings join to the same string."""
