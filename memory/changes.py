@@ -128,3 +128,13 @@ def _new_holder(
         fact = max((f for f in held if relation_group(f.rel) in groups), key=lambda f: (f.valid_from, f.order))
         return fact.subject, fact.relation, names[new]
     return None
+
+
+def with_change(extraction: Extraction, change: Triple) -> Extraction:
+    """``extraction`` with the told change in place of the triples that worded it between the same two
+    names in no relation the rules group ("Calder Dairy | to | Brackett Holdings" from "offloaded Calder
+    Dairy to Brackett Holdings"): a grounded answer then reads the change, not its unread wording."""
+    ends = (_key(change[0]), _key(change[2]))
+    kept = [t for t in extraction.triples
+            if (_key(t[0]), _key(t[2])) != ends or relation_group(normalize_relation(t[1])) is not None]
+    return Extraction(extraction.entities, [*kept, change])

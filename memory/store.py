@@ -14,7 +14,7 @@ from typing import Callable
 import numpy as np
 import scipy.sparse as sp
 
-from memory.changes import told_change
+from memory.changes import told_change, with_change
 from memory.embed import Embedder
 from memory.errors import DocumentTooLargeError, MemoryInputError
 from memory.extract import Extraction, Extractor, ground, normalize, sanitize
@@ -218,7 +218,7 @@ class GraphMemory(Retrieval, Inspection):
         with self._lock:
             if replaces is None and len(passages) == 1 and (change := told_change(passages[0].text, extractions[0],
                                                                                   self._current_facts)):
-                extractions = [Extraction(extractions[0].entities, [*extractions[0].triples, change])]
+                extractions = [with_change(extractions[0], change)]
             for p in passages:
                 known = self.passage_data.get(p.id)
                 if known is not None and known.text != p.text:

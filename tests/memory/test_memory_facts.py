@@ -4,7 +4,7 @@ from collections.abc import Callable
 
 import pytest
 
-from memory.changes import told_change
+from memory.changes import told_change, with_change
 from memory.errors import MemoryInputError
 from memory.extract import Extraction
 from memory.facts import Fact, normalize_relation, parse_time, relation_group
@@ -530,6 +530,10 @@ def test_a_told_change_is_kept_when_only_the_old_object_is_placed_at_the_new_nam
     guessed = Extraction(names, [("Hollins Foods", "offloaded", "Calder Dairy"),
                                  ("Hollins Foods", "located in", "Brackett Holdings")])
     assert told_change(text, guessed, current) == ("Calder Dairy", "is owned by", "Brackett Holdings")
+    # the change takes the place of the words between its two names that no rule groups
+    change = ("Calder Dairy", "is owned by", "Brackett Holdings")
+    worded = Extraction(names, [("Hollins Foods", "offloaded", "Calder Dairy"), ("Calder Dairy", "to", "Brackett Holdings")])
+    assert with_change(worded, change).triples == [("Hollins Foods", "offloaded", "Calder Dairy"), change]
     # the old object moving there says the new name is a place
     moved = Extraction(names, [("Hollins Foods", "moved to", "Brackett Holdings")])
     assert told_change(text, moved, current) is None
