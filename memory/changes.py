@@ -59,6 +59,11 @@ def _key(name: str) -> str:
     return re.sub(r"^the ", "", normalize(name))
 
 
+def _group(relation: str) -> str | None:
+    """The functional group of a relation as an extraction words it."""
+    return relation_group(normalize_relation(relation))
+
+
 def _within(a: str, b: str) -> bool:
     """One key's words run inside the other's: "oxley studio" and "oxley" name one thing."""
     return f" {a} " in f" {b} " or f" {b} " in f" {a} "
@@ -112,7 +117,7 @@ def _new_holder(
             continue
         if [k for k in names if not (_within(k, subject) or _within(k, new))]:
             return None  # a third name: whose place the new one took is not told
-        if any(_key(s2) == subject and (relation_group(normalize_relation(r2)) or ended_group(normalize_relation(r2)))
+        if any(_key(s2) == subject and (_group(r2) or ended_group(normalize_relation(r2)))
                for s2, r2, _ in extraction.triples):
             return None  # the rules read a fact of the subject's: that decides
         known = {f.id: f for key in {normalize(s), subject} for f in current(key)}.values()
@@ -120,12 +125,12 @@ def _new_holder(
         if any(_within(_key(f.object), new) for f in held):
             return None  # the subject holds that name already: nothing new took a place
         kind = _KIND.search(r)
-        groups = {relation_group(f.rel) for f in held} - {None, *FIXED_GROUPS}
-        if kind is not None:
-            groups = {g for g in groups if (g in PLACE_GROUPS) == (kind.group(1) in ("in", "into"))}
-        if len(groups) != 1:
+        place = None if kind is None else kind.group(1) in ("in", "into")
+        candidates = [f for f in held if (g := relation_group(f.rel)) and g not in FIXED_GROUPS
+                      and (place is None or (g in PLACE_GROUPS) == place)]
+        if len({relation_group(f.rel) for f in candidates}) != 1:
             return None
-        fact = max((f for f in held if relation_group(f.rel) in groups), key=lambda f: (f.valid_from, f.order))
+        fact = max(candidates, key=lambda f: (f.valid_from, f.order))
         return fact.subject, fact.relation, names[new]
     return None
 
@@ -136,5 +141,5 @@ def with_change(extraction: Extraction, change: Triple) -> Extraction:
     Dairy to Brackett Holdings"): a grounded answer then reads the change, not its unread wording."""
     ends = (_key(change[0]), _key(change[2]))
     kept = [t for t in extraction.triples
-            if (_key(t[0]), _key(t[2])) != ends or relation_group(normalize_relation(t[1])) is not None]
+            if (_key(t[0]), _key(t[2])) != ends or _group(t[1]) is not None]
     return Extraction(extraction.entities, [*kept, change])
