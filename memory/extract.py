@@ -341,12 +341,15 @@ _OPENING = re.compile(
     rf"(?:{_DATE}|\d{{3,4}}s?)(?:\s+(?:to|and|until)\s+(?:{_DATE}|\d{{3,4}}))?(?=\s+[a-z])"
     rf"|(?:in|since|after|before|during|until|following|throughout|under|with|{_OPENING_VERBS}\s+(?:in|on|at))"
     rf"(?:\s+[^\s,;()]+){{1,4}},|{_BY_PARTICIPLE}(?:\s+[^\s,;()]+){{1,6}},"
-    rf"|[^,;()]{{1,60}},(?=\s*(?:he|she|they)\s)|{TIME_OPENING.pattern})\s*",
+    rf"|[^,;()]{{1,60}},(?=\s*(?:he|she|they)\s)|{TIME_OPENING.pattern}"
+    r"|(?:after|following)\s+(?:[a-z]+\s+){0,2}(?:years?|months?|decades?|seasons?|spells?|stints?)"
+    r"\s+(?:at|with|in|as)\s+[^,;()]{1,60},)\s*",
     re.IGNORECASE)
 """An adverbial that opens a sentence before its subject: a time ("Since 1990 the foundry ...", "From
 2010 to 2014 he ..."), a phrase of four words at most up to a comma ("After the war, the company ...",
 "Born in Cork, she ...", "Designed by the engineer Y, it ..."), any phrase up to a comma before a
-pronoun ("A veteran of Bengali cinema, she ..."), or a ``TIME_OPENING`` ("Last spring X ...")."""
+pronoun ("A veteran of Bengali cinema, she ..."), a ``TIME_OPENING`` ("Last spring X ..."), or a
+time spent somewhere ("After six years at Ellery Freight, X ...")."""
 
 
 def _participle_triples(said: str, sentence: str, spans: list[_Span], referent: str | None) -> list[Triple]:
@@ -441,6 +444,24 @@ def _definite(sentence: str, known: list[tuple[str, str | None]]) -> tuple[re.Ma
         if found:
             return match, found
     return None
+
+
+_DAYS = frozenset("Monday Tuesday Wednesday Thursday Friday Saturday Sunday".split())
+
+
+def _sole_definite(sentence: str, previous: list[str], people: set[str]) -> tuple[re.Match, str] | None:
+    """A sentence-opening general noun ("The company", `_KINDS_OF`) and the one name, no person, of the
+    sentence before, days aside: "Harlow Mills announced a new strategy on Tuesday. The company has moved
+    ..." (not after "John Smith founded Acme.", which names two)."""
+    match = _DEFINITE.match(sentence)
+    names = [name for name in previous if name not in _DAYS]
+    if match and match[1] in _KINDS_OF and len(names) == 1 and names[0] not in people:
+        return match, names[0]
+    return None
+
+
+_BUYER = re.compile(r"\W*the\s+(?:new\s+owner|buyer|purchaser|acquirer)(?:\s*,\s*|\s+(?:is|was)\s+)", re.IGNORECASE)
+"""The owner named after a sale: "X has sold A. The buyer, B, took control in March" (B owns A)."""
 
 
 def _kinds(sentence: str, spans: list[_Span]) -> list[tuple[str, str | None]]:
@@ -1070,7 +1091,7 @@ class RuleExtractor:
     "The <noun>" for the name it describes (``_definite``)."""
 
     name = "rule"
-    version = 76
+    version = 77
     """Part of the extraction cache's key, so passages extracted by older rules are extracted again."""
 
     def extract(self, passages: list[str], progress: Progress | None = None) -> list[Extraction]:
@@ -1088,6 +1109,7 @@ class RuleExtractor:
         known: list[tuple[str, str | None]] = []
         held: str | None = None  # the last thing the previous sentence's triples reach: what a held "it" stands for
         sold_held: str | None = None  # that thing when the previous sentence sold or bought it
+        previous: list[str] = []  # the names of the sentence before
         for said in _sentences(passage):
             sentence = _without_opening(said)
             if held and (it := _held_it(sentence)):
@@ -1107,9 +1129,12 @@ class RuleExtractor:
                     and (spans[0].start == year.start(1) or not year[1].isdigit() and len(spans) == 1):
                 # "The 2024 winner was B": the subject's "2024 winner was" B; "The current holder is B"
                 pronoun, spans = year, spans[1:] if year[1].isdigit() else spans
-            if pronoun is None and (found := _definite(sentence, known)):
+            if pronoun is None and (found := _definite(sentence, known) or _sole_definite(sentence, previous, people)):
                 pronoun, referent = found
                 subject = referent  # "The academy closed in 1900. It is now ...": the academy
+            previous = [s.text for s in spans if s.kind in ("name", "title")]
+            if sold and (buyer := _BUYER.match(sentence)) and spans and spans[0].start == buyer.end():
+                triples.append((sold, "was sold to", spans[0].text))  # "X has sold A. The buyer, B, ...": B owns A
             if not spans:
                 if pronoun and referent:  # "It brews pale ale."
                     triples += _common_objects(sentence, [], [], referent, pronoun.end())

@@ -856,3 +856,16 @@ def test_a_changed_holder_player_post_or_place_is_read_from_how_the_change_is_to
               "relocated its offices to": "location"}
     assert {r: relation_group(normalize_relation(r)) for r in groups} == groups
     assert ended_group(normalize_relation("relocated its offices from")) == "location"
+
+
+def test_a_news_paragraph_whose_second_sentence_tells_the_change():
+    spent = RuleExtractor().extract(["After four years at Morland Glass, Ada Quist left the firm. "
+                                     "She now works for Tessel Optics."])[0]
+    assert spent.triples == [("Ada Quist", "now works for", "Tessel Optics")]  # "She": Ada Quist, not Morland Glass
+    moved = RuleExtractor().extract(["Brindle Paper reported its results on Monday. "
+                                     "The company has moved its headquarters to Ferncombe."])[0]
+    assert ("Brindle Paper", "has moved its headquarters to", "Ferncombe") in moved.triples
+    founded = RuleExtractor().extract(["Oren Hale founded Pavel Tools. The company is based in Lydd."])[0]
+    assert not any(t[0] == "Oren Hale" and t[2] == "Lydd" for t in founded.triples)  # two names: which is not told
+    bought = RuleExtractor().extract(["Corrin Foods has sold Whitby Creamery. The buyer, Alder Farms, paid in cash."])[0]
+    assert ("Whitby Creamery", "was sold to", "Alder Farms") in bought.triples
