@@ -47,6 +47,15 @@ runs its business out of new headquarters in", "has moved house and now stands i
 FIXED_GROUPS = frozenset({"birthplace", "birth date", "death place", "death date", "continent"})
 """Functional groups whose object no later statement changes."""
 
+HELD = frozenset({"chief executive", "head of state", "chair", "manager", "captain", "editor", "conductor",
+                  "principal", "director", "head of government", "head coach"})
+"""Groups of a role that one holder at a time holds in what it is of."""
+_SUCCESSION = re.compile(r"\s+(?:[a-z]+\s+and\s+)?(?:has\s+|had\s+)?"
+                         r"(?:replaced|succeeded|(?:took|takes|has taken) over from)\s+")
+"""The words between a successor and the holder replaced: "Sunita Rao (won and) replaced" Colin Barr."""
+_AS_ROLE = re.compile(r"\s+as\s+(?:the\s+|its\s+|their\s+)?(?:new\s+)?([a-z]+(?:\s+[a-z]+)?)")
+"""The role after the holder replaced: "as (the new) mayor", "as chief executive"."""
+
 _KIND = re.compile(r"\b(in|into|of|with|for|by)\s*$", re.IGNORECASE)
 """The preposition a relation ends with: a place follows "in", none follows "of", "with", "for" or "by"."""
 
@@ -73,9 +82,11 @@ def told_change(text: str, extraction: Extraction, current: Callable[[str], Iter
     """The change ``text`` tells about a current functional fact (``current``: the current facts of
     an entity key), as the old fact's subject and relation with the new name; None when it tells none
     or could tell several."""
+    names = {_key(e): e for e in extraction.entities if not any(c.isdigit() for c in e) and _key(e) and e in text}
+    if successor := _successor(text, names, extraction, current):
+        return successor
     if _SENTENCES.search(text.strip()):
         return None
-    names = {_key(e): e for e in extraction.entities if not any(c.isdigit() for c in e) and _key(e) and e in text}
     told = []
     for name in names.values() if CHANGE_WORDS.search(text) else ():
         for fact in current(normalize(name)):
@@ -100,6 +111,29 @@ def told_change(text: str, extraction: Extraction, current: Callable[[str], Iter
                 and (said in PLACE_GROUPS) != (group in PLACE_GROUPS):
             return None  # the new name is of another kind: "Clara Voss and Henrik Dahl moved to Rome"
     return fact.subject, fact.relation, new
+
+
+def _successor(
+    text: str, names: dict[str, str], extraction: Extraction, current: Callable[[str], Iterable[Fact]]
+) -> Triple | None:
+    """A role that passes from its holder to a successor, named without what it is of: "Sunita Rao won
+    and replaced Colin Barr as mayor" after "The mayor of Hawkridge is Colin Barr" (the rules read "as
+    mayor of Hawkridge" themselves). The old holder must hold one current fact of the role's group; a
+    document may tell it in any sentence."""
+    for new, old in ((a, b) for a in names.values() for b in names.values() if _key(a) != _key(b)):
+        start = text.find(new)
+        at = text.find(old, start + len(new))
+        if start < 0 or at < 0 or not _SUCCESSION.fullmatch(text, start + len(new), at):
+            continue
+        role = _AS_ROLE.match(text, at + len(old))
+        words = role[1].split() if role else []
+        group = next((g for n in (2, 1) if len(words) >= n and (g := _group(f"{' '.join(words[:n])} of")) in HELD),
+                     None)
+        held = [f for f in current(normalize(old)) if _key(f.object) == _key(old) and relation_group(f.rel) == group]
+        if group is None or len(held) != 1 or any(_group(r) == group for _, r, _ in extraction.triples):
+            return None  # no role, or no one fact of it, or the rules read whose role it is
+        return held[0].subject, held[0].relation, new
+    return None
 
 
 def _new_holder(

@@ -71,7 +71,7 @@ FUNCTIONAL_RELATIONS: tuple[tuple[str, str], ...] = (
              r"switched (teams|clubs) to"),
     ("head coach", r"coached by|(head )?coach( of)?"),
     ("official language", r"official language( of)?"),
-    ("owner", r"(owned|acquired|bought|purchased) by|sold to|owner( of)?|(wholly owned )?subsidiary of"),
+    ("owner", r"(owned|acquired|bought|purchased) by|sold to|owner( of)?|(wholly owned )?subsidiary of|belong(s|ed)? to"),
     ("manufacturer", r"(manufactured|produced) by|manufacturer"),
 )
 """Functional relations: (group, pattern) pairs. A relation is functional (one object per subject at a
@@ -97,6 +97,9 @@ CHANGES = re.compile(rf"(?:(?:capital|headquarters|head office) )?(?:{MOVES})\b.
 """Relations that state a change: they replace the earlier fact of their relation stated by the same
 ingest too ("X lives in A. He moved house to B.": B), not only those of earlier ingests; a seat's move
 said of the seat ("headquarters moved to", a statement's "X's headquarters moved to B") is one too."""
+JOINS = re.compile(r"join(?:s|ed)?")
+"""A join: it replaces the subject's current team as well as its employer ("X plays for A", then "X has
+joined B": a club takes on players as an employer takes on staff)."""
 PLACES = frozenset({"location", "residence", "headquarters"})
 """Groups that say where a subject is. A move ("relocated to", "moved its headquarters from A to B") replaces,
 or ends, the subject's fact of any of them: "The Vell Museum relocated to Dunsford" replaces "is located in"
@@ -383,6 +386,7 @@ class FactLedger:
             for i, new in enumerate(facts):
                 ends = ended_group(new.rel)
                 change = CHANGES.fullmatch(new.rel) is not None
+                joins = JOINS.fullmatch(new.rel) is not None
                 if ends is not None:
                     for old in facts[:i]:
                         group = relation_group(old.rel)
@@ -397,7 +401,8 @@ class FactLedger:
                         pair = (old.rel, new.rel)
                         if pair not in same:
                             same[pair] = self.same_relation(*pair)
-                        if same[pair] or change and _places(relation_group(old.rel), relation_group(new.rel)):
+                        if same[pair] or change and _places(relation_group(old.rel), relation_group(new.rel)) \
+                                or joins and relation_group(old.rel) == "team":
                             old.invalid_from, old.superseded_by = new.valid_from, new.id
             for f in facts:
                 (self._superseded.add if f.invalid_from is not None else self._superseded.discard)(f.id)

@@ -44,6 +44,7 @@ def texts(mem: GraphMemory, query: str = QUESTION, k: int = 10, as_of: str | Non
         ("moved its capital to", "moved its capital to", "capital"),
         ("has since moved to", "moved to", "residence"),
         ("was loaned to", "loaned to", "team"),
+        ("belongs to", "belongs to", "owner"),
         ("has its headquarters in", "has its headquarters in", "headquarters"),
         ("moved house to", "moved house to", "residence"),
         ("switched jobs to", "switched jobs to", "employer"),
@@ -56,6 +57,7 @@ def texts(mem: GraphMemory, query: str = QUESTION, k: int = 10, as_of: str | Non
         ("owner of", "owner of", "owner"),  # "X is the owner of Y", from the holder's side
         ("was a painter born in", "painter born in", None),  # document phrasing: not functional
         ("speaks", "speaks", None),
+        ("belongs to the continent of", "belongs to continent of", None),
         ("has moved to new premises in", "moved to new premises in", "location"),
         ("took a new job at", "took new job at", "employer"),
         ("has a new principal", "has new principal", "principal"),  # "Linwood Academy has a new principal, Y"
@@ -548,3 +550,22 @@ def test_a_word_the_sentence_holds_only_in_lower_case_is_no_third_name():
     # the same word capitalised in the sentence is a name
     named = "Brindle Books now runs its business out of New Street headquarters in Dunmore."
     assert told_change(named, Extraction([*guessed.entities, "New Street"], [said]), current) is None
+
+
+def test_a_successor_named_without_what_the_role_is_of_takes_the_holders_one_role(make_memory):
+    mem = make_memory()
+    mem.ingest_documents([Document("The mayor of Tilbrook is Edwin Varley.")])
+    told = mem.ingest_documents([Document("Tilbrook voted in June. Priya Nair won and replaced Edwin Varley as mayor.")])
+    assert len(told.superseded) == 1
+    assert {"Priya Nair"} == {f.object for f in mem.facts_about("Tilbrook")} & {"Priya Nair", "Edwin Varley"}
+    mem.remove(told.id)
+    assert {"Edwin Varley"} == {f.object for f in mem.facts_about("Tilbrook")} & {"Priya Nair", "Edwin Varley"}
+    # a role the old holder does not hold changes nothing
+    assert mem.ingest_documents([Document("Priya Nair replaced Edwin Varley as captain.")]).superseded == []
+
+
+def test_a_join_replaces_the_current_team(make_memory):
+    mem = make_memory()
+    mem.ingest_documents([Document("Iker Soto plays for Dunmore Rovers.")])
+    assert len(mem.ingest_documents([Document("Iker Soto has joined Harwich Town.")]).superseded) == 1
+    assert [f.object for f in mem.facts_about("Iker Soto")] == ["Harwich Town"]
