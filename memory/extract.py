@@ -110,6 +110,7 @@ class Extractor(Protocol):
 
 # ---- deterministic extractor ----------------------------------------------------------------
 
+_DAYS = "Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday"
 _DATE = rf"\b(?:\d{{1,2}} (?:{MONTHS})(?:,? \d{{3,4}})?|(?:{MONTHS}) \d{{1,2}},? \d{{3,4}}|(?:{MONTHS}) \d{{3,4}})\b"
 _QUOTED = r"\"([^\"\n]{2,80})\"|“([^”\n]{2,80})”|``([^`'\n]{2,80})''"
 _NUMBER = r"\b\d[\d,]*(?:\.\d+)?\b"
@@ -160,7 +161,7 @@ def _spans(sentence: str) -> list[_Span]:
             text = re.sub(r"['’]s$", "", " ".join(words))  # "Port Averne's" names Port Averne
             start = m.start() + m.group(0).find(words[0])
             if free(start, start + len(text)):
-                month = kind == "name" and re.fullmatch(MONTHS, text)  # "held every August": a time, no name
+                month = kind == "name" and re.fullmatch(f"{MONTHS}|{_DAYS}", text)  # "held every August", "on Friday"
                 if kind == "name" and not month and re.match(r" family\b(?!\s+of\b)", sentence[start + len(text) :]) \
                         and re.search(r"\bthe\s+$", sentence[:start]):
                     text += " family"  # "owned by the Pemberton family": the family, not a person "Pemberton"
@@ -446,17 +447,13 @@ def _definite(sentence: str, known: list[tuple[str, str | None]]) -> tuple[re.Ma
     return None
 
 
-_DAYS = frozenset("Monday Tuesday Wednesday Thursday Friday Saturday Sunday".split())
-
-
 def _sole_definite(sentence: str, previous: list[str], people: set[str]) -> tuple[re.Match, str] | None:
     """A sentence-opening general noun ("The company", `_KINDS_OF`) and the one name, no person, of the
-    sentence before, days aside: "Harlow Mills announced a new strategy on Tuesday. The company has moved
-    ..." (not after "John Smith founded Acme.", which names two)."""
+    sentence before: "Harlow Mills announced a new strategy on Tuesday. The company has moved ..." (not
+    after "John Smith founded Acme.", which names two)."""
     match = _DEFINITE.match(sentence)
-    names = [name for name in previous if name not in _DAYS]
-    if match and match[1] in _KINDS_OF and len(names) == 1 and names[0] not in people:
-        return match, names[0]
+    if match and match[1] in _KINDS_OF and len(previous) == 1 and previous[0] not in people:
+        return match, previous[0]
     return None
 
 
@@ -867,8 +864,8 @@ capital from A to B", "moved house from A to B" (the actor "transferred to" B, "
 "moved house to" B)."""
 _CALLS_HOME = re.compile(r"\s+(?:(?:his|her|their|its)\s+)?home\b")
 """What follows the place in "A calls B home", "A has made B her home": A lives in B."""
-_SOLD = re.compile(r"\bsold\s+(?:the\s+)?$")
-"""What comes before the thing sold in "X sold A to B"."""
+_SOLD = re.compile(r"\b(?:sold|sale\s+of)\s+(?:the\s+)?$")
+"""What comes before the thing sold in "X sold A to B", "X completed the sale of A to B"."""
 _SALE = re.compile(r"(?:has\s+|had\s+)?(?:sold|bought|acquired|purchased)")
 """A sale said by the seller or the buyer: "X sold A; its new owner is B" (A's)."""
 _SENT = re.compile(r"\b(transferred|loaned|traded)\s+(?:the\s+)?$")
@@ -1091,7 +1088,7 @@ class RuleExtractor:
     "The <noun>" for the name it describes (``_definite``)."""
 
     name = "rule"
-    version = 77
+    version = 78
     """Part of the extraction cache's key, so passages extracted by older rules are extracted again."""
 
     def extract(self, passages: list[str], progress: Progress | None = None) -> list[Extraction]:
