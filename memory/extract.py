@@ -192,16 +192,23 @@ def _fields_joined(sentence: str, spans: list[_Span]) -> list[_Span]:
 _MONTH_ON = re.compile(rf"(?:{MONTHS})\s+(?:on|upon)\s+")
 """A month and the place after it, which the name pattern joins like "Stoke on Trent": "held each July on
 Lake Geneva"."""
-_A_MONTH, _A_NAME = re.compile(MONTHS), re.compile(_NAME)
+_ON_DAY = re.compile(rf"\s+(?:on|upon)\s+(?:{_DAYS})\W*$")
+"""A day after a name, which the name pattern joins too: "parted company with Piotr Zielinski on Friday"."""
+_A_MONTH, _A_DAY, _A_NAME = re.compile(MONTHS), re.compile(_DAYS), re.compile(_NAME)
 
 
 def _month_apart(matches: Iterator[re.Match], names: bool) -> Iterator[re.Match]:
-    """The matches, a name that opens with a month and "on" taken as the month and the name after it."""
+    """The matches, a name that opens with a month and "on" taken as the month and the name after it,
+    and one that ends with "on" and a day as the name and the day."""
     for m in matches:
         head = _MONTH_ON.match(m.group(0)) if names else None
         if head:
             yield _A_MONTH.match(m.string, m.start())
             m = _A_NAME.match(m.string, m.start() + head.end())
+        tail = _ON_DAY.search(m.group(0)) if names else None
+        if tail:
+            yield _A_NAME.match(m.string, m.start(), m.start() + tail.start())
+            m = _A_DAY.search(m.string, m.start() + tail.start())
         yield m
 
 
@@ -1088,7 +1095,7 @@ class RuleExtractor:
     "The <noun>" for the name it describes (``_definite``)."""
 
     name = "rule"
-    version = 78
+    version = 79
     """Part of the extraction cache's key, so passages extracted by older rules are extracted again."""
 
     def extract(self, passages: list[str], progress: Progress | None = None) -> list[Extraction]:
