@@ -708,8 +708,10 @@ PART_OF = re.compile(r"(?:(?:is|was)\s+)?(?:(?:an?|the)\s+)?(?:[\w-]+\s+)?(?:reg
 question asks."""
 
 
-GENERIC = frozenset("city country place located location situated based lies state head member official sports".split())
-"""Relation words that questions use for other hops too ("the country where X is a citizen")."""
+GENERIC = frozenset("city country place located location situated based lies state head member official sports "
+                    "belong".split())
+"""Relation words that questions use for other hops too ("the country where X is a citizen", "Which
+continent did ... belong to": no owner)."""
 
 
 ASKED_AS = {"chief executive": "run runs running led leads leader boss", "birthplace": "hometown",

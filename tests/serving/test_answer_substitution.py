@@ -67,6 +67,9 @@ def test_the_facts_cover_a_question_when_they_hold_every_functional_relation_it_
     assert covers(works, "Which company employs Ilse Varga?")
     assert not covers(works, "In which city is the company Ilse Varga works for headquartered?")
     assert covers(works, "In which country does Ilse Varga work?")  # "country" asks for nothing by itself
+    # "belong to" asks for the continent, not an owner ("belongs to" is an owner's relation)
+    belong = "Which continent did the birthplace of the CEO of the developer of Visual Basic Script belong to?"
+    assert covers(CHAIN, belong)
 
 
 def test_a_parenthesis_of_a_subject_may_be_left_out_of_the_question():
