@@ -869,7 +869,8 @@ def test_a_news_paragraph_whose_second_sentence_tells_the_change():
     assert not any(t[0] == "Oren Hale" and t[2] == "Lydd" for t in founded.triples)  # two names: which is not told
     bought = RuleExtractor().extract(["Corrin Foods has sold Whitby Creamery. The buyer, Alder Farms, paid in cash."])[0]
     assert ("Whitby Creamery", "was sold to", "Alder Farms") in bought.triples
-    weekday = RuleExtractor().extract(["Ilona Berg resigned from Corve Mills. Since Tuesday she has worked at Hale Bank."])[0]
+    weekday = RuleExtractor().extract(["Ilona Berg resigned from Corve Mills. "
+                                       "Since Tuesday she has worked at Hale Bank."])[0]
     assert ("Ilona Berg", "has worked at", "Hale Bank") in weekday.triples  # a day is a time, no name before "she"
     parted = RuleExtractor().extract(["Corve Rovers parted company with Ivo Tamm on Friday."])[0]
     assert parted.entities == ["Corve Rovers", "Ivo Tamm", "Friday"]  # not "Ivo Tamm on Friday", as "Stoke on Trent"

@@ -555,7 +555,8 @@ def test_a_word_the_sentence_holds_only_in_lower_case_is_no_third_name():
 def test_a_successor_named_without_what_the_role_is_of_takes_the_holders_one_role(make_memory):
     mem = make_memory()
     mem.ingest_documents([Document("The mayor of Tilbrook is Edwin Varley.")])
-    told = mem.ingest_documents([Document("Tilbrook voted in June. Priya Nair won and replaced Edwin Varley as mayor.")])
+    told = mem.ingest_documents([Document("Tilbrook voted in June. "
+                                          "Priya Nair won and replaced Edwin Varley as mayor.")])
     assert len(told.superseded) == 1
     assert {"Priya Nair"} == {f.object for f in mem.facts_about("Tilbrook")} & {"Priya Nair", "Edwin Varley"}
     mem.remove(told.id)
