@@ -455,11 +455,12 @@ def _definite(sentence: str, known: list[tuple[str, str | None]]) -> tuple[re.Ma
 
 
 def _sole_definite(sentence: str, previous: list[str], people: set[str]) -> tuple[re.Match, str] | None:
-    """A sentence-opening general noun ("The company", `_KINDS_OF`) and the one name, no person, of the
+    """A sentence-opening "The company" (or firm, or business) and the one name, no person, of the
     sentence before: "Harlow Mills announced a new strategy on Tuesday. The company has moved ..." (not
-    after "John Smith founded Acme.", which names two)."""
+    after "John Smith founded Acme.", which names two). A film's or a city's is not read so: the name
+    before is as often its director's or a neighbour's ("It was directed by Paul Aaron. The film ...")."""
     match = _DEFINITE.match(sentence)
-    if match and match[1] in _KINDS_OF and len(previous) == 1 and previous[0] not in people:
+    if match and match[1] in ("company", "firm", "business") and len(previous) == 1 and previous[0] not in people:
         return match, previous[0]
     return None
 
