@@ -14,6 +14,9 @@ or read the new name as one of another kind (a place for a spouse).
 A statement that names only the subject and the new name tells a change when the relation between them
 names a post, a seat or a move and the subject holds one fact of that name's kind (`_new_holder`): "Ingrid
 Sole is now on the payroll of Quintel Systems" after "… works at Harrow Analytics".
+
+A successor named without what the role is of takes the old holder's one role of that kind (`_successor`):
+"Sunita Rao won and replaced Colin Barr as mayor" after "The mayor of Hawkridge is Colin Barr".
 """
 
 from __future__ import annotations

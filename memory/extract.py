@@ -161,11 +161,11 @@ def _spans(sentence: str) -> list[_Span]:
             text = re.sub(r"['’]s$", "", " ".join(words))  # "Port Averne's" names Port Averne
             start = m.start() + m.group(0).find(words[0])
             if free(start, start + len(text)):
-                month = kind == "name" and re.fullmatch(f"{MONTHS}|{_DAYS}", text)  # "held every August", "on Friday"
-                if kind == "name" and not month and re.match(r" family\b(?!\s+of\b)", sentence[start + len(text) :]) \
+                timed = kind == "name" and re.fullmatch(f"{MONTHS}|{_DAYS}", text)  # "held every August", "on Friday"
+                if kind == "name" and not timed and re.match(r" family\b(?!\s+of\b)", sentence[start + len(text) :]) \
                         and re.search(r"\bthe\s+$", sentence[:start]):
                     text += " family"  # "owned by the Pemberton family": the family, not a person "Pemberton"
-                taken.append(_Span(start, start + len(text), text, "date" if month else kind))
+                taken.append(_Span(start, start + len(text), text, "date" if timed else kind))
     return _numbered(sentence, _fields_joined(sentence, sorted(taken, key=lambda s: s.start)))
 
 

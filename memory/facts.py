@@ -71,7 +71,8 @@ FUNCTIONAL_RELATIONS: tuple[tuple[str, str], ...] = (
              r"switched (teams|clubs) to"),
     ("head coach", r"coached by|(head )?coach( of)?"),
     ("official language", r"official language( of)?"),
-    ("owner", r"(owned|acquired|bought|purchased) by|sold to|owner( of)?|(wholly owned )?subsidiary of|belong(s|ed)? to"),
+    ("owner", r"(owned|acquired|bought|purchased) by|sold to|owner( of)?|(wholly owned )?subsidiary of|"
+              r"belong(s|ed)? to"),
     ("manufacturer", r"(manufactured|produced) by|manufacturer"),
 )
 """Functional relations: (group, pattern) pairs. A relation is functional (one object per subject at a

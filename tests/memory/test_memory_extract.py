@@ -867,7 +867,8 @@ def test_a_news_paragraph_whose_second_sentence_tells_the_change():
     assert ("Brindle Paper", "has moved its headquarters to", "Ferncombe") in moved.triples
     founded = RuleExtractor().extract(["Oren Hale founded Pavel Tools. The company is based in Lydd."])[0]
     assert not any(t[0] == "Oren Hale" and t[2] == "Lydd" for t in founded.triples)  # two names: which is not told
-    bought = RuleExtractor().extract(["Corrin Foods has sold Whitby Creamery. The buyer, Alder Farms, paid in cash."])[0]
+    bought = RuleExtractor().extract(["Corrin Foods has sold Whitby Creamery. "
+                                      "The buyer, Alder Farms, paid in cash."])[0]
     assert ("Whitby Creamery", "was sold to", "Alder Farms") in bought.triples
     weekday = RuleExtractor().extract(["Ilona Berg resigned from Corve Mills. "
                                        "Since Tuesday she has worked at Hale Bank."])[0]
