@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Iterator, Protocol, TypeAlias
 
 from memory.facts import (KIN_POSSESSED, MONTHS, MOVES, NAMED_TO_ROLE, POSSESSED_ROLE, TIME_OPENING, employer_move,
-                          held_by, normalize_relation, relation_group, role_of, taken_on)
+                          held_by, normalize_relation, organisation, relation_group, role_of, taken_on)
 
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase
@@ -1096,7 +1096,7 @@ class RuleExtractor:
     "The <noun>" for the name it describes (``_definite``)."""
 
     name = "rule"
-    version = 79
+    version = 80
     """Part of the extraction cache's key, so passages extracted by older rules are extracted again."""
 
     def extract(self, passages: list[str], progress: Progress | None = None) -> list[Extraction]:
@@ -1115,6 +1115,7 @@ class RuleExtractor:
         held: str | None = None  # the last thing the previous sentence's triples reach: what a held "it" stands for
         sold_held: str | None = None  # that thing when the previous sentence sold or bought it
         previous: list[str] = []  # the names of the sentence before
+        person: str | None = None  # the latest name a "he" or "she" stood for
         for said in _sentences(passage):
             sentence = _without_opening(said)
             if held and (it := _held_it(sentence)):
@@ -1128,7 +1129,10 @@ class RuleExtractor:
             elif pronoun and referent in people and pronoun[0].lower() in ("it", "its"):
                 referent = thing  # "The poet Robert Burns lived there. It is now owned by B": the farm
             elif pronoun and referent and pronoun[0].lower() in ("he", "she", "his", "her"):
+                if organisation(referent):  # "Cresswell Labs confirmed that Dalia Moreno is leaving. She will join ..."
+                    referent = person or next((name for name in previous if not organisation(name)), referent)
                 people.add(referent)
+                person = referent
             people.update(s.text for s in spans if _PERSON_NOUN.search(sentence, 0, s.start))
             if pronoun is None and subject and (year := _YEARS_ROLE.match(sentence)) and spans \
                     and (spans[0].start == year.start(1) or not year[1].isdigit() and len(spans) == 1):

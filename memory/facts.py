@@ -170,10 +170,15 @@ _ORGANISATION = re.compile(r"\b(?:Bank|Insurance|Group|Company|Corporation|Corp|
 """Last words that make a name an organisation's: "Copperline Bank", "Northwind Shipping"."""
 
 
+def organisation(name: str) -> bool:
+    """The name ends with an organisation's word ("Copperline Bank", "Cresswell Labs")."""
+    return _ORGANISATION.search(name) is not None
+
+
 def employer_move(relation: str, obj: str) -> str:
     """"moved to" an organisation is joining it ("moved to Copperline Bank"), not a place to live."""
     return "joined" if re.fullmatch(r"(?:later |then )?moved to", normalize_relation(relation)) \
-        and _ORGANISATION.search(obj) else relation
+        and organisation(obj) else relation
 
 
 _TOOK_ON = re.compile(r"(signed|hired|recruited|acquired|bought|purchased)"

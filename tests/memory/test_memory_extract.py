@@ -875,5 +875,7 @@ def test_a_news_paragraph_whose_second_sentence_tells_the_change():
     assert ("Ilona Berg", "has worked at", "Hale Bank") in weekday.triples  # a day is a time, no name before "she"
     parted = RuleExtractor().extract(["Corve Rovers parted company with Ivo Tamm on Friday."])[0]
     assert parted.entities == ["Corve Rovers", "Ivo Tamm", "Friday"]  # not "Ivo Tamm on Friday", as "Stoke on Trent"
+    leaving = RuleExtractor().extract(["Orwell Labs confirmed that Mina Sato is leaving. She lives in Hove."])[0]
+    assert ("Mina Sato", "lives in", "Hove") in leaving.triples  # "She" is no organisation
     sale = RuleExtractor().extract(["Brisk Group completed the sale of Lowen Tea to Amber Leaf."])[0]
     assert ("Lowen Tea", "was sold to", "Amber Leaf") in sale.triples
