@@ -24,7 +24,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable
 
-from memory.extract import Extraction, Triple, normalize
+from memory.extract import REPLACED_VERBS, Extraction, Triple, normalize
 from memory.facts import CHANGES, PLACES, Fact, ended_group, normalize_relation, relation_group
 
 CHANGE_WORDS = re.compile(
@@ -53,8 +53,7 @@ FIXED_GROUPS = frozenset({"birthplace", "birth date", "death place", "death date
 HELD = frozenset({"chief executive", "head of state", "chair", "manager", "captain", "editor", "conductor",
                   "principal", "director", "head of government", "head coach"})
 """Groups of a role that one holder at a time holds in what it is of."""
-_SUCCESSION = re.compile(r"\s+(?:[a-z]+\s+and\s+)?(?:has\s+|had\s+)?"
-                         r"(?:replaced|succeeded|(?:took|takes|has taken) over from)\s+")
+_SUCCESSION = re.compile(rf"\s+(?:[a-z]+\s+and\s+)?(?:has\s+|had\s+)?(?:{REPLACED_VERBS})\s+")
 """The words between a successor and the holder replaced: "Sunita Rao (won and) replaced" Colin Barr."""
 _AS_ROLE = re.compile(r"\s+as\s+(?:the\s+|its\s+|their\s+)?(?:new\s+)?([a-z]+(?:\s+[a-z]+)?)")
 """The role after the holder replaced: "as (the new) mayor", "as chief executive"."""

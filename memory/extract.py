@@ -896,7 +896,9 @@ _NAMING = re.compile(r"(?:(?:has|have|had|now|just|[a-z]+ly)\s+|(?:voters|reside
                      re.IGNORECASE)
 """Verbs with which an organisation gives someone a role: "X named B its new CEO", "X has appointed B as
 chief executive", "Dunmere voters chose B as their new mayor"."""
-_REPLACED = re.compile(r"\b(?:replaced|succeeded|(?:took|takes|has taken) over from)\s+$")
+REPLACED_VERBS = r"replaced|succeeded|(?:took|takes|has taken) over from"
+"""Verbs with which a successor takes a role over from its holder."""
+_REPLACED = re.compile(rf"\b(?:{REPLACED_VERBS})\s+$")
 """A role taken over from its holder: "X replaced A (took over from A) as chief executive of B"."""
 _REPLACED_BY = re.compile(r"\b(?:replaced|succeeded)\s+by\s+$")
 """The same said from the former holder's side: "A was succeeded by X as CEO of B"."""
