@@ -19,8 +19,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Iterator, Protocol, TypeAlias
 
-from memory.facts import (KIN_POSSESSED, MONTHS, MOVES, NAMED_TO_ROLE, POSSESSED_ROLE, TIME_OPENING, employer_move,
-                          held_by, normalize_relation, organisation, relation_group, role_of, taken_on)
+from memory.facts import (DAYS, KIN_POSSESSED, MONTHS, MOVES, NAMED_TO_ROLE, POSSESSED_ROLE, TIME_OPENING,
+                          employer_move, held_by, normalize_relation, organisation, relation_group, role_of, taken_on)
 
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase
@@ -110,7 +110,6 @@ class Extractor(Protocol):
 
 # ---- deterministic extractor ----------------------------------------------------------------
 
-_DAYS = "Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday"
 _DATE = rf"\b(?:\d{{1,2}} (?:{MONTHS})(?:,? \d{{3,4}})?|(?:{MONTHS}) \d{{1,2}},? \d{{3,4}}|(?:{MONTHS}) \d{{3,4}})\b"
 _QUOTED = r"\"([^\"\n]{2,80})\"|“([^”\n]{2,80})”|``([^`'\n]{2,80})''"
 _NUMBER = r"\b\d[\d,]*(?:\.\d+)?\b"
@@ -161,7 +160,7 @@ def _spans(sentence: str) -> list[_Span]:
             text = re.sub(r"['’]s$", "", " ".join(words))  # "Port Averne's" names Port Averne
             start = m.start() + m.group(0).find(words[0])
             if free(start, start + len(text)):
-                timed = kind == "name" and re.fullmatch(f"{MONTHS}|{_DAYS}", text)  # "held every August", "on Friday"
+                timed = kind == "name" and re.fullmatch(f"{MONTHS}|{DAYS}", text)  # "held every August", "on Friday"
                 if kind == "name" and not timed and re.match(r" family\b(?!\s+of\b)", sentence[start + len(text) :]) \
                         and re.search(r"\bthe\s+$", sentence[:start]):
                     text += " family"  # "owned by the Pemberton family": the family, not a person "Pemberton"
@@ -192,9 +191,9 @@ def _fields_joined(sentence: str, spans: list[_Span]) -> list[_Span]:
 _MONTH_ON = re.compile(rf"(?:{MONTHS})\s+(?:on|upon)\s+")
 """A month and the place after it, which the name pattern joins like "Stoke on Trent": "held each July on
 Lake Geneva"."""
-_ON_DAY = re.compile(rf"\s+(?:on|upon)\s+(?:{_DAYS})\W*$")
+_ON_DAY = re.compile(rf"\s+(?:on|upon)\s+(?:{DAYS})\W*$")
 """A day after a name, which the name pattern joins too: "parted company with Piotr Zielinski on Friday"."""
-_A_MONTH, _A_DAY, _A_NAME = re.compile(MONTHS), re.compile(_DAYS), re.compile(_NAME)
+_A_MONTH, _A_DAY, _A_NAME = re.compile(MONTHS), re.compile(DAYS), re.compile(_NAME)
 
 
 def _month_apart(matches: Iterator[re.Match], names: bool) -> Iterator[re.Match]:
@@ -328,10 +327,15 @@ _MEMBER_ROLES = frozenset("singer vocalist guitarist bassist drummer pianist key
                           "engineer designer director screenwriter playwright author editor coach manager captain "
                           "chairman".split())
 """Of those, the roles a person holds in the thing they made or joined: "formed by singer A" (its singer)."""
-_PERSON_NOUN = re.compile(r"\b(?:the|a|an)\s+(?:poet|writer|author|novelist|painter|artist|composer|singer|musician|"
-                          r"actor|actress|architect|engineer|scientist|physicist|chemist|philosopher|politician|king|"
-                          r"queen|emperor)\s+$", re.IGNORECASE)
+_PERSONS = ("poet|writer|author|novelist|painter|artist|composer|singer|musician|actor|actress|architect|engineer|"
+            "scientist|physicist|chemist|philosopher|politician|king|queen|emperor")
+_PERSON_NOUN = re.compile(rf"\b(?:the|a|an)\s+(?:{_PERSONS})\s+$", re.IGNORECASE)
 """A noun for a person right before a name: "The poet Robert Burns" is no "It"."""
+_PLAYERS = "player|striker|forward|midfielder|defender|goalkeeper|keeper|winger|playmaker"
+_PLAYER_NOUN = re.compile(rf"\b(?:{_PLAYERS})\s+$", re.IGNORECASE)
+"""A player's position right before a name, with no article: "have sold striker Nadia Korsakova"."""
+_PERSON_NOUNS = frozenset(f"{_PERSONS}|{_PLAYERS}".split("|"))
+"""The nouns of `_PERSON_NOUN` and `_PLAYER_NOUN`: what a sentence-opening "The <noun>" names a person by."""
 _YEARS_ROLE = re.compile(r"\W*The(?=\s+(\d{4}|current|present|reigning)\s+[a-z]+(?:\s+[a-z]+)?"
                          r"\s+(?:is|was)\s)")
 """A role of one year or time, said of the subject before it: "The 2024 winner was" B, "The current
@@ -403,9 +407,9 @@ def _without_opening(sentence: str) -> str:
 
 
 _DEFINITE = re.compile(rf"^\W*the\s+([a-z]+)(?=['’]s\b|\s+(?:is|was|are|were|has|had|[a-z]+ed|[a-z]+s|"
-                       rf"{'|'.join(sorted(_IRREGULAR))})\b)", re.IGNORECASE)
+                       rf"{'|'.join(sorted(_IRREGULAR | _MODALS))})\b)", re.IGNORECASE)
 """A sentence that opens with "The <noun>" before its verb or a possessive: "The dam was designed by ...",
-"The company's chief executive is ...", "The ensemble performs at ..."."""
+"The company's chief executive is ...", "The ensemble performs at ...", "The publisher will open ..."."""
 _PAST = r"[a-z]+ed|built|made|held|written|won|set|begun|led|sold|bought|drawn|given|taken|sung|run"
 """A verb's past form before a date: regular, or one of the irregular ones Wikipedia dates."""
 _CLASS = re.compile(r"^\s*(?:is|was|are|were)\s+(?:a|an|the)\s+((?:[\w-]+\s+){0,3}?)([a-z]+)\s*"
@@ -454,14 +458,23 @@ def _definite(sentence: str, known: list[tuple[str, str | None]]) -> tuple[re.Ma
     return None
 
 
-def _sole_definite(sentence: str, previous: list[str], people: set[str]) -> tuple[re.Match, str] | None:
+def _sole_definite(sentence: str, previous: list[str], opener: str | None,
+                   people: set[str]) -> tuple[re.Match, str] | None:
     """A sentence-opening "The company" (or firm, or business) and the one name, no person, of the
     sentence before: "Harlow Mills announced a new strategy on Tuesday. The company has moved ..." (not
-    after "John Smith founded Acme.", which names two). A film's or a city's is not read so: the name
-    before is as often its director's or a neighbour's ("It was directed by Paul Aaron. The film ...")."""
+    after "John Smith founded Acme.", which names two); "The company" or another business's noun and the
+    organisation that opened the sentence before ("Calloway Books is leaving Fenwick. The publisher will
+    open ...", not "The studio" after "Joseph Kosinski was announced to direct."); "The forward" (or
+    another person's noun) and the one person the sentence before named ("X have sold striker Nadia
+    Korsakova. The forward signed ..."). A film's or a city's is not read so: the name before is as often
+    its director's or a neighbour's ("It was directed by Paul Aaron. The film ...")."""
     match = _DEFINITE.match(sentence)
     if match and match[1] in ("company", "firm", "business") and len(previous) == 1 and previous[0] not in people:
         return match, previous[0]
+    if match and match[1] in _BUSINESSES and opener is not None and organisation(opener) and opener not in people:
+        return match, opener
+    if match and match[1] in _PERSON_NOUNS and len(named := [name for name in previous if name in people]) == 1:
+        return match, named[0]
     return None
 
 
@@ -1098,7 +1111,7 @@ class RuleExtractor:
     "The <noun>" for the name it describes (``_definite``)."""
 
     name = "rule"
-    version = 80
+    version = 81
     """Part of the extraction cache's key, so passages extracted by older rules are extracted again."""
 
     def extract(self, passages: list[str], progress: Progress | None = None) -> list[Extraction]:
@@ -1117,6 +1130,7 @@ class RuleExtractor:
         held: str | None = None  # the last thing the previous sentence's triples reach: what a held "it" stands for
         sold_held: str | None = None  # that thing when the previous sentence sold or bought it
         previous: list[str] = []  # the names of the sentence before
+        opener: str | None = None  # the name that opened it
         person: str | None = None  # the latest name a "he" or "she" stood for
         for said in _sentences(passage):
             sentence = _without_opening(said)
@@ -1135,15 +1149,19 @@ class RuleExtractor:
                     referent = person or next((name for name in previous if not organisation(name)), referent)
                 people.add(referent)
                 person = referent
-            people.update(s.text for s in spans if _PERSON_NOUN.search(sentence, 0, s.start))
+            people.update(s.text for s in spans if _PERSON_NOUN.search(sentence, 0, s.start)
+                          or _PLAYER_NOUN.search(sentence, 0, s.start))
             if pronoun is None and subject and (year := _YEARS_ROLE.match(sentence)) and spans \
                     and (spans[0].start == year.start(1) or not year[1].isdigit() and len(spans) == 1):
                 # "The 2024 winner was B": the subject's "2024 winner was" B; "The current holder is B"
                 pronoun, spans = year, spans[1:] if year[1].isdigit() else spans
-            if pronoun is None and (found := _definite(sentence, known) or _sole_definite(sentence, previous, people)):
+            if pronoun is None and (found := _definite(sentence, known)
+                                    or _sole_definite(sentence, previous, opener, people)):
                 pronoun, referent = found
                 subject = referent  # "The academy closed in 1900. It is now ...": the academy
             previous = [s.text for s in spans if s.kind in ("name", "title")]
+            opener = spans[0].text if spans and spans[0].kind == "name" and not sentence[: spans[0].start].strip() \
+                else None
             if sold and (buyer := _BUYER.match(sentence)) and spans and spans[0].start == buyer.end():
                 triples.append((sold, "was sold to", spans[0].text))  # "X has sold A. The buyer, B, ...": B owns A
             if not spans:

@@ -33,6 +33,8 @@ import numpy as np
 
 from memory.errors import MemoryInputError
 
+_CONTRACT = r"signed (?:new |[a-z0-9]+ year |permanent |professional )?contract with"
+"""A contract signed with a club or an employer: "signed a three-year contract with" (normalised)."""
 FUNCTIONAL_RELATIONS: tuple[tuple[str, str], ...] = (
     ("birthplace", r"born in|birth ?place( of)?|place of birth"),
     ("birth date", r"born on|date of birth|birth ?date"),
@@ -43,10 +45,12 @@ FUNCTIONAL_RELATIONS: tuple[tuple[str, str], ...] = (
     ("country", r"(located )?in country( of)?|country"),
     ("location", r"(located|situated|based) in|location( of)?|lies in|"
                  r"(moved|relocated) to new (premises|offices|quarters|site|building) (in|at)|"
-                 r"(moved|relocated) (its )?(offices|premises|base|factory|plant) to"),
+                 r"(moved|relocated) (its )?(offices|premises|base|factory|plant) to|"
+                 r"(will )?(open|opens|opened) (its |their )?new (offices|premises|base|site) (in|at)"),
     ("headquarters", r"headquartered in|(has its )?(headquarters|head office)( location)?( of| in)?|"
                      r"(moved|relocated) (its )?(headquarters|head office) to|"
-                     r"(headquarters|head office) (moved|relocated) to"),
+                     r"(headquarters|head office) (moved|relocated) to|"
+                     r"(will )?(open|opens|opened) (its |their )?new (headquarters|head office) (in|at)"),
     ("residence", r"(lives|living|resides|settled) in|(moved|relocated) (house |home )?to|residence|"
                   r"(makes|made) (his |her |their )?home in"),
     ("chief executive", r"ceo( of)?|chief executive( officer)?( of)?|(led|run|headed|managed) by"),
@@ -64,7 +68,7 @@ FUNCTIONAL_RELATIONS: tuple[tuple[str, str], ...] = (
                  r"employed (by|at)|"
                  r"employer|employee of|join(s|ed)?|(teaches|taught|lectures|lectured) at|"
                  r"(took|accepted|started) (new )?(job|offer|position|post|role)( as [a-z ]+)? (at|with|from)|"
-                 r"hired by|switched (jobs |employers )?to"),
+                 rf"hired by|switched (jobs |employers )?to|{_CONTRACT}"),
     ("spouse", r"spouse( of)?|married( to)?|wed|(wife|husband)( of| is)?"),
     ("position", r"plays? (position( of)?|as)|(playing )?position( played)?( of)?"),
     ("team", r"plays? for|member of sports team|signed (with|for)|(transferred|traded|loaned) to|"
@@ -98,9 +102,9 @@ CHANGES = re.compile(rf"(?:(?:capital|headquarters|head office) )?(?:{MOVES})\b.
 """Relations that state a change: they replace the earlier fact of their relation stated by the same
 ingest too ("X lives in A. He moved house to B.": B), not only those of earlier ingests; a seat's move
 said of the seat ("headquarters moved to", a statement's "X's headquarters moved to B") is one too."""
-JOINS = re.compile(r"join(?:s|ed)?")
+JOINS = re.compile(rf"join(?:s|ed)?|{_CONTRACT}")
 """A join: it replaces the subject's current team as well as its employer ("X plays for A", then "X has
-joined B": a club takes on players as an employer takes on staff)."""
+joined B" or "X signed a three-year contract with B": a club takes on players as an employer takes on staff)."""
 PLACES = frozenset({"location", "residence", "headquarters"})
 """Groups that say where a subject is. A move ("relocated to", "moved its headquarters from A to B") replaces,
 or ends, the subject's fact of any of them: "The Vell Museum relocated to Dunsford" replaces "is located in"
@@ -165,8 +169,9 @@ def normalize_relation(relation: str) -> str:
 
 _ORGANISATION = re.compile(r"\b(?:Bank|Insurance|Group|Company|Corporation|Corp|Inc|Ltd|LLC|plc|Foods|Analytics|"
                            r"Studios?|Records|Airways|Airlines|Logistics|Shipping|Systems|Robotics|Software|"
-                           r"Technologies|Labs?|Partners|Ventures|Capital|Holdings|Media|Press|Publishing|Motors|"
-                           r"Energy|Mining|Pharmaceuticals|Games|Consulting|Solutions|Industries|Brewing|Rail)$")
+                           r"Technologies|Labs?|Partners|Ventures|Capital|Holdings|Media|Press|Publishing|Publishers|"
+                           r"Books|Motors|Energy|Mining|Pharmaceuticals|Games|Consulting|Solutions|Industries|"
+                           r"Brewing|Rail)$")
 """Last words that make a name an organisation's: "Copperline Bank", "Northwind Shipping"."""
 
 
@@ -213,6 +218,11 @@ def held_by(relation: str) -> str | None:
 
 
 MONTHS = "January|February|March|April|May|June|July|August|September|October|November|December"
+DAYS = "Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday"
+TIME = re.compile(rf"(?:\d{{1,2}} )?(?:{MONTHS})(?: \d{{1,2}})?(?:,? \d{{3,4}})?|(?:{DAYS})|\d{{3,4}}s?")
+"""An object that is a time ("June", "3 March 1948", "2027", "Friday"): no place, holder or employer."""
+DATE_GROUPS = frozenset({"birth date", "death date"})
+"""The functional groups whose objects are times."""
 TIME_OPENING = re.compile(
     rf"(?:(?:last|this|next|earlier\s+this|later\s+that)\s+(?:spring|summer|autumn|fall|winter|year|month|week|season|"
     rf"{MONTHS})|yesterday|today|recently|lately|"
@@ -236,6 +246,13 @@ def relation_group(relation: str) -> str | None:
 def ended_group(relation: str) -> str | None:
     """The functional group whose fact a normalised relation ends ("left": employer); None: none."""
     return next((name for name, pattern in _ENDINGS if pattern.fullmatch(relation)), None)
+
+
+def _supersedable(fact: Fact) -> bool:
+    """The fact's object is no time, or its relation is stated to replace or is of a date's group: a
+    time object of another group ("moved in" 2021, "will open its new offices in" June) takes no part in
+    supersession unless its ingest said so."""
+    return fact.replaces is not None or not TIME.fullmatch(fact.object) or relation_group(fact.rel) in DATE_GROUPS
 
 
 def _places(group: str | None, other: str | None) -> bool:
@@ -390,6 +407,8 @@ class FactLedger:
             for f in facts:
                 f.invalid_from = f.superseded_by = None
             for i, new in enumerate(facts):
+                if not _supersedable(new):
+                    continue  # "will open its new offices in" June: no place, and it ends none
                 ends = ended_group(new.rel)
                 change = CHANGES.fullmatch(new.rel) is not None
                 joins = JOINS.fullmatch(new.rel) is not None
@@ -403,7 +422,8 @@ class FactLedger:
                 if not (new.replaces if new.replaces is not None else relation_group(new.rel) is not None):
                     continue
                 for old in facts[:i]:
-                    if old.invalid_from is None and (old.ingest_id != new.ingest_id or change) and old.o != new.o:
+                    if old.invalid_from is None and (old.ingest_id != new.ingest_id or change) and old.o != new.o \
+                            and (new.replaces or _supersedable(old)):
                         pair = (old.rel, new.rel)
                         if pair not in same:
                             same[pair] = self.same_relation(*pair)

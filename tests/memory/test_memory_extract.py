@@ -879,3 +879,15 @@ def test_a_news_paragraph_whose_second_sentence_tells_the_change():
     assert ("Mina Sato", "lives in", "Hove") in leaving.triples  # "She" is no organisation
     sale = RuleExtractor().extract(["Brisk Group completed the sale of Lowen Tea to Amber Leaf."])[0]
     assert ("Lowen Tea", "was sold to", "Amber Leaf") in sale.triples
+
+
+def test_a_definite_noun_for_the_organisation_or_the_player_named_before():
+    publisher = RuleExtractor().extract(["Harker Press is leaving Fenwick. "
+                                         "The publisher will open its new offices in Marlow in June."])[0]
+    assert ("Harker Press", "will open its new offices in", "Marlow") in publisher.triples
+    forward = RuleExtractor().extract(["Ferncastle Athletic have sold striker Nadia Korsakova. "
+                                       "The forward signed a three-year contract with Wexford Rovers."])[0]
+    assert ("Nadia Korsakova", "signed a three-year contract with", "Wexford Rovers") in forward.triples
+    studio = RuleExtractor().extract(["On August 16, 2013, Joseph Kosinski was announced to direct. "
+                                      "The studio hired Aron Eli Coleite."])[0]
+    assert not any(t[0] == "Joseph Kosinski" for t in studio.triples)  # a person's name is no studio

@@ -570,3 +570,20 @@ def test_a_join_replaces_the_current_team(make_memory):
     mem.ingest_documents([Document("Iker Soto plays for Dunmore Rovers.")])
     assert len(mem.ingest_documents([Document("Iker Soto has joined Harwich Town.")]).superseded) == 1
     assert [f.object for f in mem.facts_about("Iker Soto")] == ["Harwich Town"]
+
+
+def test_a_contract_signed_replaces_the_team_and_a_time_replaces_no_place(make_memory):
+    mem = make_memory()
+    mem.ingest_documents([Document("Nell Arko plays for Dunmore Rovers.")])
+    signed = mem.ingest_documents([Document("Nell Arko signed a three-year contract with Harwich Town.")])
+    assert len(signed.superseded) == 1
+    assert [f.object for f in mem.facts_about("Nell Arko")] == ["Harwich Town"]
+    mem.ingest_documents([Document("Harker Press is based in Fenwick.")])
+    moved = mem.ingest_documents([Document("Harker Press will open its new offices in Marlow in June.")])
+    assert len(moved.superseded) == 1
+    assert sorted(f.object for f in mem.facts_about("Harker Press")) == ["June", "Marlow"]
+    mem.remove(moved.id)
+    assert [f.object for f in mem.facts_about("Harker Press")] == ["Fenwick"]
+    dated = mem.ingest_documents([Document("Harker Press will open its new offices in June.")])
+    assert dated.superseded == []  # a time is no place
+    assert sorted(f.object for f in mem.facts_about("Harker Press")) == ["Fenwick", "June"]
