@@ -466,16 +466,24 @@ def _sole_definite(sentence: str, previous: list[str], opener: str | None,
     organisation that opened the sentence before ("Calloway Books is leaving Fenwick. The publisher will
     open ...", not "The studio" after "Joseph Kosinski was announced to direct."); "The forward" (or
     another person's noun) and the one person the sentence before named ("X have sold striker Nadia
-    Korsakova. The forward signed ..."). A film's or a city's is not read so: the name before is as often
-    its director's or a neighbour's ("It was directed by Paul Aaron. The film ...")."""
+    Korsakova. The forward signed ..."); "The club" (team, side) and the club that opened it ("Brennan City
+    dismissed Karl Weiss. The club has hired ..."). A film's or a city's is not read so: the name before is
+    as often its director's or a neighbour's ("It was directed by Paul Aaron. The film ...")."""
     match = _DEFINITE.match(sentence)
     if match and match[1] in ("company", "firm", "business") and len(previous) == 1 and previous[0] not in people:
         return match, previous[0]
     if match and match[1] in _BUSINESSES and opener is not None and organisation(opener) and opener not in people:
         return match, opener
+    if match and match[1] in ("club", "team", "side") and opener is not None and _CLUB.search(opener):
+        return match, opener
     if match and match[1] in _PERSON_NOUNS and len(named := [name for name in previous if name in people]) == 1:
         return match, named[0]
     return None
+
+
+_CLUB = re.compile(r"\s(?:United|City|Town|Rovers|Athletic|Wanderers|Rangers|Albion|County|FC|AFC|Hotspur|Harriers|"
+                   r"Dynamo|Sporting|Olympic)$")
+"""Last words of a club's name: what "The club" (team, side) after a sentence it opened stands for."""
 
 
 _BUYER = re.compile(r"\W*the\s+(?:new\s+owner|buyer|purchaser|acquirer)(?:\s*,\s*|\s+(?:is|was)\s+)", re.IGNORECASE)
@@ -889,6 +897,19 @@ _SOLD = re.compile(r"\b(?:sold|sale\s+of)\s+(?:the\s+)?$")
 """What comes before the thing sold in "X sold A to B", "X completed the sale of A to B"."""
 _SALE = re.compile(r"(?:has\s+|had\s+)?(?:sold|bought|acquired|purchased)")
 """A sale said by the seller or the buyer: "X sold A; its new owner is B" (A's)."""
+_BOUGHT_IT = re.compile(r"\s+(?:has\s+|have\s+|had\s+)?(?:bought|acquired|purchased|took\s+over|snapped\s+up)\s+it\b")
+"""A buyer's verb and "it" after a name: "(X has changed hands:) Highland Cask bought it (from Y)"."""
+
+
+def _bought_it(sentence: str, names: list[_Span]) -> list[Triple]:
+    """The sentence's first name bought by the name that opens a clause after a colon and buys "it":
+    "Glenmore Distillery has changed hands: Highland Cask bought it from Ardent Spirits"."""
+    for name in names[1:]:
+        if re.search(r":\s*$", sentence[: name.start]) and _BOUGHT_IT.match(sentence, name.end):
+            return [(names[0].text, "was bought by", name.text)]
+    return []
+
+
 _SENT = re.compile(r"\b(transferred|loaned|traded)\s+(?:the\s+)?$")
 """What comes before the player sent in "X transferred A to B" (A's "transferred to" B)."""
 _HANDED = re.compile(r"\b(?:hand(?:s|ed)|pass(?:es|ed)|turn(?:s|ed))\s+(?:over\s+|on\s+)?(?:the\s+)?"
@@ -905,7 +926,8 @@ _WITH_KIN = re.compile(r"with\s+(?:his|her|their)\s+(husband|wife|spouse|partner
 """A spouse named after "with": "A lives in C with her husband, B"."""
 _NAMING = re.compile(r"(?:(?:has|have|had|now|just|[a-z]+ly)\s+|(?:voters|residents|citizens|members|shareholders|fans|"
                      r"councillors|delegates|directors|board)\s+)*"
-                     r"(?:named|appointed|made|elected|chose|picked|hired|recruited|installed|brought in)",
+                     r"(?:named|appointed|made|elected|chose|picked|hired|recruited|installed|brought in|welcomed|"
+                     r"selected|tapped|unveiled)",
                      re.IGNORECASE)
 """Verbs with which an organisation gives someone a role: "X named B its new CEO", "X has appointed B as
 chief executive", "Dunmere voters chose B as their new mayor"."""
@@ -1078,7 +1100,8 @@ _OWN_CLAUSE = re.compile(r",?\s+and\s+(?:its|his|her|their)\s+((?:[a-z][\w-]*\s+
 def _referent_triples(sentence: str, referent: str, start: int, spans: list[_Span],
                       described: list[_Span]) -> list[Triple]:
     """The referent's triples with the first span after its pronoun (ending at ``start``), through
-    the people's adjectives before it: "It is an American film directed by Y": American, then Y."""
+    the people's adjectives before it: "It is an American film directed by Y": American, then Y; a role it
+    gives as a named subject's ("The club has hired B as head coach")."""
     out = []
     for after in (s for s in spans if s.start >= start):
         between = sentence[start : after.start]
@@ -1087,7 +1110,11 @@ def _referent_triples(sentence: str, referent: str, start: int, spans: list[_Spa
                 out.append(triple)
             continue
         clause = _OWN_CLAUSE.search(between)  # "Its economy depends on tourism, and its mayor is" B: "mayor is"
-        if rel := _relation(clause[1] if clause else between):
+        rel = _relation(clause[1] if clause else between)
+        named = NAMED_TO_ROLE.match(sentence, after.end) if rel and _NAMING.fullmatch(rel) else None
+        if named and after.kind == "name":
+            out.append((referent, f"{named['role']} of", after.text))  # "The club has hired B as head coach"
+        elif rel:
             out.append((referent, rel, after.text))
         break
     return out
@@ -1111,7 +1138,7 @@ class RuleExtractor:
     "The <noun>" for the name it describes (``_definite``)."""
 
     name = "rule"
-    version = 81
+    version = 82
     """Part of the extraction cache's key, so passages extracted by older rules are extracted again."""
 
     def extract(self, passages: list[str], progress: Progress | None = None) -> list[Extraction]:
@@ -1238,6 +1265,7 @@ class RuleExtractor:
             triples += deeds
             triples += _where_clauses(sentence, spans, actor)
             triples += _by_roles(sentence, spans, actor)
+            triples += _bought_it(sentence, names)
             if actor and thing and actor != thing and (there := _THERE.search(sentence)) \
                     and not any(s.text != actor and s.end <= there.start() for s in spans):
                 triples.append((actor, f"{there[1]} at", thing))  # "Robert Burns lived there": at the farm

@@ -68,7 +68,7 @@ FUNCTIONAL_RELATIONS: tuple[tuple[str, str], ...] = (
                  r"employed (by|at)|"
                  r"employer|employee of|join(s|ed)?|(teaches|taught|lectures|lectured) at|"
                  r"(took|accepted|started) (new )?(job|offer|position|post|role)( as [a-z ]+)? (at|with|from)|"
-                 rf"hired by|switched (jobs |employers )?to|{_CONTRACT}"),
+                 rf"hired by|switched (jobs |employers )?to|{_CONTRACT}|(starts|started|will start) (work )?at"),
     ("spouse", r"spouse( of)?|married( to)?|wed|(wife|husband)( of| is)?"),
     ("position", r"plays? (position( of)?|as)|(playing )?position( played)?( of)?"),
     ("team", r"plays? for|member of sports team|signed (with|for)|(transferred|traded|loaned) to|"
