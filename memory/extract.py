@@ -901,13 +901,13 @@ _BOUGHT_IT = re.compile(r"\s+(?:has\s+|have\s+|had\s+)?(?:bought|acquired|purcha
 """A buyer's verb and "it" after a name: "(X has changed hands:) Highland Cask bought it (from Y)"."""
 
 
-def _bought_it(sentence: str, names: list[_Span]) -> list[Triple]:
+def _bought_it(sentence: str, names: list[_Span]) -> Triple | None:
     """The sentence's first name bought by the name that opens a clause after a colon and buys "it":
     "Glenmore Distillery has changed hands: Highland Cask bought it from Ardent Spirits"."""
     for name in names[1:]:
         if re.search(r":\s*$", sentence[: name.start]) and _BOUGHT_IT.match(sentence, name.end):
-            return [(names[0].text, "was bought by", name.text)]
-    return []
+            return names[0].text, "was bought by", name.text
+    return None
 
 
 _SENT = re.compile(r"\b(transferred|loaned|traded)\s+(?:the\s+)?$")
@@ -1265,7 +1265,9 @@ class RuleExtractor:
             triples += deeds
             triples += _where_clauses(sentence, spans, actor)
             triples += _by_roles(sentence, spans, actor)
-            triples += _bought_it(sentence, names)
+            if bought := _bought_it(sentence, names):  # not the buyer's "bought it from" the seller
+                triples[first_triple:] = [t for t in triples[first_triple:] if t[0] != bought[2] or t[2] == bought[0]]
+                triples.append(bought)
             if actor and thing and actor != thing and (there := _THERE.search(sentence)) \
                     and not any(s.text != actor and s.end <= there.start() for s in spans):
                 triples.append((actor, f"{there[1]} at", thing))  # "Robert Burns lived there": at the farm

@@ -891,3 +891,16 @@ def test_a_definite_noun_for_the_organisation_or_the_player_named_before():
     studio = RuleExtractor().extract(["On August 16, 2013, Joseph Kosinski was announced to direct. "
                                       "The studio hired Aron Eli Coleite."])[0]
     assert not any(t[0] == "Joseph Kosinski" for t in studio.triples)  # a person's name is no studio
+    club = RuleExtractor().extract(["Brennan City dismissed Karl Weiss after a poor run. "
+                                    "The club has hired Sean Doyle as head coach."])[0]
+    assert ("Brennan City", "head coach of", "Sean Doyle") in club.triples
+
+
+def test_a_buyer_of_it_after_a_colon_and_a_welcomed_principal():
+    sold = RuleExtractor().extract(["Glenmore Distillery has changed hands: "
+                                    "Highland Cask bought it from Ardent Spirits."])[0]
+    assert ("Glenmore Distillery", "was bought by", "Highland Cask") in sold.triples
+    assert not any(t[0] == "Highland Cask" for t in sold.triples)  # no buyer's "bought it from" the seller
+    welcomed = RuleExtractor().extract(["Hartfield School welcomed Rhys Callow as principal in September."])[0]
+    assert ("Hartfield School", "principal of", "Rhys Callow") in welcomed.triples
+    assert relation_group(normalize_relation("starts at")) == "employer"
