@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, ContextManager
 
 from memory.extract import Extraction, Progress, RuleExtractor, Tokenizer, Triple, ground, normalize
-from memory.facts import normalize_relation
+from memory.facts import normalize_relation, relation_group
 
 _NER_SYSTEM = (
     "You extract named entities (people, places, organisations, works, dates, numbers) from a paragraph. "
@@ -96,7 +96,8 @@ def rules_win(guessed: list, ruled: list[Triple]) -> list:
     sentence, a small model pairs its words ("The Morrow Line opened in 1957" from "was opened in 1889
     and closed in 1957") and invents relations ("Port Calder located in Douarnenez" from "is twinned
     with"; "located in" from "is a foundry located in" stays). Relations compare by their first two
-    normalised words ("set in" ~ "is set in the village of")."""
+    normalised words ("set in" ~ "is set in the village of"), or by their functional group: "is owned
+    by" the seller goes where the rules read "was bought by" the buyer."""
     def name(s: str) -> str:
         return re.sub(r"^the ", "", normalize(s))
 
@@ -105,17 +106,23 @@ def rules_win(guessed: list, ruled: list[Triple]) -> list:
 
     said: dict[tuple[str, str], set[str]] = {}
     related: dict[frozenset[str], set[str]] = {}
+    grouped: dict[tuple[str, str], set[str]] = {}
     for s, r, o in ruled:
         said.setdefault(key(s, r), set()).add(normalize(o))
         related.setdefault(frozenset((name(s), name(o))), set()).update(normalize(r).split())
+        if group := relation_group(normalize_relation(r)):
+            grouped.setdefault((name(s), group), set()).add(normalize(o))
 
     def contradicted(t) -> bool:
         if not (isinstance(t, (list, tuple)) and len(t) == 3 and all(isinstance(x, str) for x in t)):
             return False  # left to `sanitize`
         objects = said.get(key(t[0], t[1]))
         words = related.get(frozenset((name(t[0]), name(t[2]))))
+        group = relation_group(normalize_relation(t[1]))
+        held = grouped.get((name(t[0]), group)) if group else None
         return objects is not None and normalize(t[2]) not in objects or (
-            words is not None and not set(normalize_relation(t[1]).split()) <= words)
+            words is not None and not set(normalize_relation(t[1]).split()) <= words) or (
+            held is not None and normalize(t[2]) not in held)
 
     return [t for t in guessed if not contradicted(t)]
 

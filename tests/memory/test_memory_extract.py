@@ -160,6 +160,8 @@ def test_a_rule_triple_overrides_the_models_object_for_its_subject_and_relation_
                ("Douarnenez", "twin town of", "Port Calder"), ("Corvan Ironworks", "located in", "Middlefield")]
     assert rules_win(guessed, ruled) == [("The Morrow Line", "built by", "Thomas Gale"),  # the rules say nothing
                                          ("Corvan Ironworks", "located in", "Middlefield")]  # the text's own words
+    sold = [("Glenmore Distillery", "is owned by", "Ardent Spirits"), ("Glenmore Distillery", "is in", "Speyside")]
+    assert rules_win(sold, [("Glenmore Distillery", "was bought by", "Highland Cask")]) == sold[1:]  # one owner group
 
 
 def test_a_date_is_nothing_by_a_copula():
