@@ -458,6 +458,11 @@ def _definite(sentence: str, known: list[tuple[str, str | None]]) -> tuple[re.Ma
     return None
 
 
+_CLUB = re.compile(r"\s(?:United|City|Town|Rovers|Athletic|Wanderers|Rangers|Albion|County|FC|AFC|Hotspur|Harriers|"
+                   r"Dynamo|Sporting|Olympic)$")
+"""Last words of a club's name: what "The club" (team, side) after a sentence it opened stands for."""
+
+
 def _sole_definite(sentence: str, previous: list[str], opener: str | None,
                    people: set[str]) -> tuple[re.Match, str] | None:
     """A sentence-opening "The company" (or firm, or business) and the one name, no person, of the
@@ -479,11 +484,6 @@ def _sole_definite(sentence: str, previous: list[str], opener: str | None,
     if match and match[1] in _PERSON_NOUNS and len(named := [name for name in previous if name in people]) == 1:
         return match, named[0]
     return None
-
-
-_CLUB = re.compile(r"\s(?:United|City|Town|Rovers|Athletic|Wanderers|Rangers|Albion|County|FC|AFC|Hotspur|Harriers|"
-                   r"Dynamo|Sporting|Olympic)$")
-"""Last words of a club's name: what "The club" (team, side) after a sentence it opened stands for."""
 
 
 _BUYER = re.compile(r"\W*the\s+(?:new\s+owner|buyer|purchaser|acquirer)(?:\s*,\s*|\s+(?:is|was)\s+)", re.IGNORECASE)
