@@ -25,17 +25,20 @@ import re
 from collections.abc import Callable, Iterable
 
 from memory.extract import REPLACED_VERBS, Extraction, Triple, normalize
-from memory.facts import CHANGES, PLACES, Fact, ended_group, normalize_relation, relation_group
+from memory.facts import CHANGES, PLACES, TIME, Fact, ended_group, normalize_relation, relation_group
 
 CHANGE_WORDS = re.compile(
-    r"\b(?:left|leaving|quit|resign(?:ed|s)?|retir(?:ed|es)|replac(?:ed|es)|succeed(?:ed|ing|s)|mov(?:ed|es|ing)|"
-    r"relocat(?:ed|es|ing)|shift(?:ed|s)|transferr(?:ed|ing)|sold|sells|offload(?:ed|s)|hand(?:ed|s) over|"
-    r"pass(?:ed|es) on|lost|loses|took over|takes over|new|now|former(?:ly)?|no longer|switch(?:ed|es)|swapp(?:ed|ing)|"
-    r"divorc(?:ed|es)|remarried|split|parted|instead|appointed|elected|voted|signed|joined|started|gave up|"
-    r"made way|walked away|packed up|let (?:\S+ ){1,4}go|in favou?r of|in charge|"
-    r"st(?:ood|ands|epped|eps) (?:down|aside)|t(?:ook|akes|aken) (?:the )?(?:chair|helm|reins))\b", re.IGNORECASE)
-"""Words that tell a change: without one, a sentence that names a subject, its employer and a
-colleague ("Renata Solis met Ana Ruiz at Greyfield Hospital") changes nothing."""
+    r"\b(?:left|leav(?:e|es|ing)|quit(?:s|ting)?|resign(?:ed|s|ing)?|retir(?:e|ed|es|ing)|replac(?:e|ed|es|ing)|"
+    r"succeed(?:ed|ing|s)?|mov(?:e|ed|es|ing)|relocat(?:e|ed|es|ing)|shift(?:ed|s|ing)?|transferr(?:ed|ing)|"
+    r"sold|sell(?:s|ing)?|offload(?:ed|s|ing)?|hand(?:ed|s|ing)? over|pass(?:ed|es|ing) on|lost|los(?:e|es|ing)|"
+    r"t(?:ook|akes?|aken|aking) over|new|now|former(?:ly)?|no longer|switch(?:ed|es|ing)?|swapp(?:ed|ing)|"
+    r"divorc(?:ed|es|ing)|remarried|split|parted|instead|appoint(?:ed|s|ing)?|elect(?:ed|s|ing)?|voted|"
+    r"sign(?:ed|s|ing)|join(?:ed|s|ing)|start(?:ed|s|ing)|g(?:ave|ives?|iving) up|made way|walked away|packed up|"
+    r"let (?:\S+ ){1,4}go|in favou?r of|in charge|st(?:ood|ands?|anding|epped|eps?|epping) (?:down|aside)|"
+    r"t(?:ook|akes?|aken|aking) (?:the )?(?:chair|helm|reins))\b", re.IGNORECASE)
+"""Words that tell a change, in any tense ("is joining", "will replace him", "has agreed to sell"): without
+one, a sentence that names a subject, its employer and a colleague ("Renata Solis met Ana Ruiz at Greyfield
+Hospital") changes nothing."""
 
 PLACE_GROUPS = frozenset({*PLACES, "birthplace", "death place", "capital", "country", "continent"})
 """Groups whose objects are places: a new name that the rules place ("A and B moved to Rome") is no
@@ -84,7 +87,8 @@ def told_change(text: str, extraction: Extraction, current: Callable[[str], Iter
     """The change ``text`` tells about a current functional fact (``current``: the current facts of
     an entity key), as the old fact's subject and relation with the new name; None when it tells none
     or could tell several."""
-    names = {_key(e): e for e in extraction.entities if not any(c.isdigit() for c in e) and _key(e) and e in text}
+    names = {_key(e): e for e in extraction.entities
+             if not any(c.isdigit() for c in e) and not TIME.fullmatch(e) and _key(e) and e in text}  # "in May"
     if successor := _successor(text, names, extraction, current):
         return successor
     if _SENTENCES.search(text.strip()):

@@ -6,7 +6,7 @@ import pytest
 
 from memory.changes import told_change, with_change
 from memory.errors import MemoryInputError
-from memory.extract import Extraction
+from memory.extract import Extraction, RuleExtractor
 from memory.facts import Fact, normalize_relation, parse_time, relation_group
 from memory.store import Document, GraphMemory
 
@@ -482,6 +482,18 @@ def test_a_told_change_reads_a_longer_name_of_either_end_and_an_article_as_the_s
     two = Extraction([*merged.entities, "Ivo Brandt"], [])
     both = text.replace("Ostrava Foods", "Ostrava Foods and Ivo Brandt")
     assert told_change(both, two, current) is None  # two new names: which one took the place is not told
+
+
+def test_a_change_told_in_the_future_or_in_progress_and_a_month_is_no_third_name():
+    told = {"Rowan Leisure has agreed a deal to sell Lakeview Cinema to Brightstar Entertainment.":
+                (("Lakeview Cinema", "is owned by", "Rowan Leisure"), "Brightstar Entertainment"),
+            "Oskar Lind said farewell to Vasterby in May and now lives by the sea in Korshamn.":
+                (("Oskar Lind", "lives in", "Vasterby"), "Korshamn"),
+            "Martin Pryce is stepping down as editor of the Cardew Herald; Zainab Okafor will replace him.":
+                (("Cardew Herald", "editor of", "Martin Pryce"), "Zainab Okafor")}
+    for text, (old, new) in told.items():
+        extraction = RuleExtractor().extract([text])[0]
+        assert told_change(text, extraction, holding(*old)) == (old[0], old[1], new), text
 
 
 def test_a_change_that_names_only_the_new_holder_replaces_the_one_fact_of_its_kind(make_memory):
