@@ -66,7 +66,7 @@ FUNCTIONAL_RELATIONS: tuple[tuple[str, str], ...] = (
     ("citizenship", r"citizen of|(country of )?citizenship|nationality"),
     ("employer", r"((started|began|went|continues|continued) (to )?)?(works?|worked|working)( as [a-z ]+)? (for|at)|"
                  r"employed (by|at)|"
-                 r"employer|employee of|join(s|ed)?|(teaches|taught|lectures|lectured) at|"
+                 r"employer|employee of|(will )?join(s|ed|ing)?|(teaches|taught|lectures|lectured) at|"
                  r"(took|accepted|started) (new )?(job|offer|position|post|role)( as [a-z ]+)? (at|with|from)|"
                  rf"hired by|switched (jobs |employers )?to|{_CONTRACT}|(starts|started|will start) (work )?at"),
     ("spouse", r"spouse( of)?|married( to)?|wed|(wife|husband)( of| is)?"),
@@ -102,7 +102,7 @@ CHANGES = re.compile(rf"(?:(?:capital|headquarters|head office) )?(?:{MOVES})\b.
 """Relations that state a change: they replace the earlier fact of their relation stated by the same
 ingest too ("X lives in A. He moved house to B.": B), not only those of earlier ingests; a seat's move
 said of the seat ("headquarters moved to", a statement's "X's headquarters moved to B") is one too."""
-JOINS = re.compile(rf"join(?:s|ed)?|{_CONTRACT}")
+JOINS = re.compile(rf"(?:will )?join(?:s|ed|ing)?|{_CONTRACT}")
 """A join: it replaces the subject's current team as well as its employer ("X plays for A", then "X has
 joined B" or "X signed a three-year contract with B": a club takes on players as an employer takes on staff)."""
 PLACES = frozenset({"location", "residence", "headquarters"})

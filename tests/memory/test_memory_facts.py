@@ -590,6 +590,9 @@ def test_a_contract_signed_replaces_the_team_and_a_time_replaces_no_place(make_m
     signed = mem.ingest_documents([Document("Nell Arko signed a three-year contract with Harwich Town.")])
     assert len(signed.superseded) == 1
     assert [f.object for f in mem.facts_about("Nell Arko")] == ["Harwich Town"]
+    joining = mem.ingest_documents([Document("Orwell Labs said Nell Arko is leaving. She will join Tarn Mills.")])
+    assert [f.object for f in mem.facts_about("Nell Arko") if f.subject == "Nell Arko"] == ["Tarn Mills"]
+    mem.remove(joining.id)
     mem.ingest_documents([Document("Harker Press is based in Fenwick.")])
     moved = mem.ingest_documents([Document("Harker Press will open its new offices in Marlow in June.")])
     assert len(moved.superseded) == 1
