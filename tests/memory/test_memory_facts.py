@@ -449,7 +449,7 @@ def test_a_change_told_in_other_words_puts_the_one_new_name_in_the_old_objects_p
         assert mem.ingest_documents([Document(unchanged)]).superseded == []
 
     def employers() -> set[str]:
-        return {f.object for f in mem.facts_about("Renata Solis") if f.relation == "works at"}
+        return {f.object for f in mem.facts_about("Renata Solis") if f.relation in ("works at", "started at")}
 
     assert employers() == {"Greyfield Hospital"}
     told = "Renata Solis resigned from Greyfield Hospital and started at Oakhurst Clinic."
@@ -533,7 +533,7 @@ def test_a_change_that_names_only_the_new_holder_replaces_the_one_fact_of_its_ki
     # a subject with two posts of the new name's kind: which one changed is not told
     mem.ingest_documents([Document("Dario Conti plays for Westbury Town.")])
     mem.ingest_documents([Document("Dario Conti works for Corvin Paper.")])
-    assert mem.ingest_documents([Document("Dario Conti signed a new contract with Kingsford United.")]).superseded == []
+    assert mem.ingest_documents([Document("Dario Conti is now under contract with Kingsford United.")]).superseded == []
 
 
 def test_a_told_change_is_kept_when_only_the_old_object_is_placed_at_the_new_name():
