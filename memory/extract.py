@@ -475,13 +475,13 @@ def _sole_definite(sentence: str, previous: list[str], opener: str | None,
     dismissed Karl Weiss. The club has hired ..."). A film's or a city's is not read so: the name before is
     as often its director's or a neighbour's ("It was directed by Paul Aaron. The film ...")."""
     match = _DEFINITE.match(sentence)
-    if match and match[1] in ("company", "firm", "business") and len(previous) == 1 and previous[0] not in people:
+    noun = match[1] if match else None
+    if noun in ("company", "firm", "business") and len(previous) == 1 and previous[0] not in people:
         return match, previous[0]
-    if match and match[1] in _BUSINESSES and opener is not None and organisation(opener) and opener not in people:
+    if opener is not None and (noun in _BUSINESSES and organisation(opener) and opener not in people
+                               or noun in ("club", "team", "side") and _CLUB.search(opener)):
         return match, opener
-    if match and match[1] in ("club", "team", "side") and opener is not None and _CLUB.search(opener):
-        return match, opener
-    if match and match[1] in _PERSON_NOUNS and len(named := [name for name in previous if name in people]) == 1:
+    if noun in _PERSON_NOUNS and len(named := [name for name in previous if name in people]) == 1:
         return match, named[0]
     return None
 
