@@ -35,6 +35,8 @@ from memory.errors import MemoryInputError
 
 _CONTRACT = r"signed (?:new |[a-z0-9]+ year |permanent |professional )?contract with"
 """A contract signed with a club or an employer: "signed a three-year contract with" (normalised)."""
+_JOIN = r"(?:will )?join(?:s|ed|ing)?"
+"""A join in any tense: "joined", "is joining" (normalised "joining"), "will join"."""
 FUNCTIONAL_RELATIONS: tuple[tuple[str, str], ...] = (
     ("birthplace", r"born in|birth ?place( of)?|place of birth"),
     ("birth date", r"born on|date of birth|birth ?date"),
@@ -66,7 +68,7 @@ FUNCTIONAL_RELATIONS: tuple[tuple[str, str], ...] = (
     ("citizenship", r"citizen of|(country of )?citizenship|nationality"),
     ("employer", r"((started|began|went|continues|continued) (to )?)?(works?|worked|working)( as [a-z ]+)? (for|at)|"
                  r"employed (by|at)|"
-                 r"employer|employee of|(will )?join(s|ed|ing)?|(teaches|taught|lectures|lectured) at|"
+                 rf"employer|employee of|{_JOIN}|(teaches|taught|lectures|lectured) at|"
                  r"(took|accepted|started) (new )?(job|offer|position|post|role)( as [a-z ]+)? (at|with|from)|"
                  rf"hired by|switched (jobs |employers )?to|{_CONTRACT}|(starts|started|will start) (work )?at"),
     ("spouse", r"spouse( of)?|married( to)?|wed|(wife|husband)( of| is)?"),
@@ -102,7 +104,7 @@ CHANGES = re.compile(rf"(?:(?:capital|headquarters|head office) )?(?:{MOVES})\b.
 """Relations that state a change: they replace the earlier fact of their relation stated by the same
 ingest too ("X lives in A. He moved house to B.": B), not only those of earlier ingests; a seat's move
 said of the seat ("headquarters moved to", a statement's "X's headquarters moved to B") is one too."""
-JOINS = re.compile(rf"(?:will )?join(?:s|ed|ing)?|{_CONTRACT}")
+JOINS = re.compile(rf"{_JOIN}|{_CONTRACT}")
 """A join: it replaces the subject's current team as well as its employer ("X plays for A", then "X has
 joined B" or "X signed a three-year contract with B": a club takes on players as an employer takes on staff)."""
 PLACES = frozenset({"location", "residence", "headquarters"})
@@ -406,8 +408,9 @@ class FactLedger:
             facts = sorted((self.facts[i] for i in self._by_subject.get(subject, ())), key=lambda f: (f.valid_from, f.order))
             for f in facts:
                 f.invalid_from = f.superseded_by = None
+            timed = {f.id for f in facts if not _supersedable(f)}
             for i, new in enumerate(facts):
-                if not _supersedable(new):
+                if new.id in timed:
                     continue  # "will open its new offices in" June: no place, and it ends none
                 ends = ended_group(new.rel)
                 change = CHANGES.fullmatch(new.rel) is not None
@@ -423,7 +426,7 @@ class FactLedger:
                     continue
                 for old in facts[:i]:
                     if old.invalid_from is None and (old.ingest_id != new.ingest_id or change) and old.o != new.o \
-                            and (new.replaces or _supersedable(old)):
+                            and (new.replaces or old.id not in timed):
                         pair = (old.rel, new.rel)
                         if pair not in same:
                             same[pair] = self.same_relation(*pair)
